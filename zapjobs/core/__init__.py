@@ -1,0 +1,1 @@
+"""Pure logic: no I/O, no asyncio, and "now" is always an argument."""

@@ -1,0 +1,358 @@
+"""Values that cross the boundary between the engine, the stores and the CLI.
+
+Every value here is a frozen dataclass or an Enum: stores return them, nothing mutates them.
+JSON payloads travel to a store as already-serialised text (``*_json`` fields) and come back
+decoded (``input``/``output``), so serialisation and validation happen once, in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum, StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    """The stored state of a run. "Scheduled" is not a state: it is a pending run due later."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class LogLevel(int, Enum):
+    """Per-run log levels; the numbers match the standard library's logging levels."""
+
+    DEBUG = 10
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
+
+    @classmethod
+    def parse(cls, name: str) -> LogLevel:
+        try:
+            return cls[name.strip().upper()]
+        except KeyError:
+            raise ValueError(
+                f"unknown log level {name!r}: use one of debug, info, warning, error"
+            ) from None
+
+
+class ScheduleKind(StrEnum):
+    CRON = "cron"
+    INTERVAL = "interval"
+
+
+class CatchUp(StrEnum):
+    """What a schedule does with due times missed while no scheduler ran.
+
+    LATEST (the default) enqueues one run for the most recent missed due time, then continues;
+    SKIP enqueues nothing for missed due times and continues from now.
+    """
+
+    LATEST = "latest"
+    SKIP = "skip"
+
+
+class WorkerState(StrEnum):
+    ALIVE = "alive"
+    STALE = "stale"  # heartbeat older than the threshold, not yet marked dead by maintenance
+    DEAD = "dead"  # marked dead by maintenance; its runs were rescued
+    STOPPED = "stopped"  # shut down cleanly
+
+
+@dataclass(frozen=True)
+class RunError:
+    """What a failed attempt raised: exception type, message and formatted traceback."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int | None = None
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A recurring schedule: a CRON expression in a time zone, or a fixed interval in seconds."""
+
+    kind: ScheduleKind
+    expression: str  # the CRON expression, or the interval in seconds as text
+    timezone: str = "UTC"
+    catch_up: CatchUp = CatchUp.LATEST
+    input_json: str = "null"
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    """A job type as stored: code defaults, operator overrides and the recurring schedule.
+
+    ``max_retries`` and ``timeout_seconds`` are the values the code declared; the ``*_override``
+    values are set by an operator and win over the code when present.
+    """
+
+    job_type: str
+    queue: str = "default"
+    max_retries: int = 3
+    timeout_seconds: float | None = None
+    max_retries_override: int | None = None
+    timeout_seconds_override: float | None = None
+    enabled: bool = True  # False: paused (the scheduler enqueues nothing for it)
+    schedule: Schedule | None = None
+    next_due_at: datetime | None = None
+    last_due_at: datetime | None = None
+    last_run_id: int | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def effective_max_retries(self) -> int:
+        if self.max_retries_override is not None:
+            return self.max_retries_override
+        return self.max_retries
+
+    @property
+    def effective_timeout_seconds(self) -> float | None:
+        if self.timeout_seconds_override is not None:
+            return self.timeout_seconds_override
+        return self.timeout_seconds
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to insert. ``run_at`` None means due now (by the store's clock)."""
+
+    job_type: str
+    input_json: str = "null"
+    queue: str = "default"
+    priority: int = 0
+    run_at: datetime | None = None
+    schedule_due_at: datetime | None = None  # set only by the scheduler: unique per job type
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: int
+    job_type: str
+    queue: str
+    priority: int
+    status: RunStatus
+    input: Any
+    attempt: int  # attempts started so far (0 until first claimed)
+    run_at: datetime  # when it is (or was) due
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker_id: str | None = None
+    output: Any = None
+    error: RunError | None = None
+    progress: Progress = field(default_factory=Progress)
+    cancel_requested: bool = False
+    schedule_due_at: datetime | None = None
+
+    def is_scheduled(self, now: datetime) -> bool:
+        return self.status is RunStatus.PENDING and self.run_at > now
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The end of one attempt, written by the worker that holds the run.
+
+    ``status`` is SUCCEEDED, FAILED, CANCELLED, or PENDING for "retry ``retry_delay`` after now".
+    A store applies it only while the run is still running under ``worker_id`` and ``attempt``.
+    """
+
+    run_id: int
+    worker_id: str
+    attempt: int
+    status: RunStatus
+    output_json: str | None = None
+    error: RunError | None = None
+    retry_delay: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """Absolute progress counters of a running run (the latest value wins)."""
+
+    run_id: int
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class NewLogEntry:
+    run_id: int
+    level: LogLevel
+    message: str
+    logged_at: datetime
+    fields_json: str = "{}"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: int  # increasing per store: the cursor for "logs after"
+    run_id: int
+    level: LogLevel
+    message: str
+    logged_at: datetime
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    started_at: datetime
+    last_seen_at: datetime
+    running: int = 0
+    concurrency: int = 0
+    stopped_at: datetime | None = None
+    dead_at: datetime | None = None
+
+    def state(self, now: datetime, stale_after_seconds: float) -> WorkerState:
+        if self.stopped_at is not None:
+            return WorkerState.STOPPED
+        if self.dead_at is not None:
+            return WorkerState.DEAD
+        if (now - self.last_seen_at).total_seconds() > stale_after_seconds:
+            return WorkerState.STALE
+        return WorkerState.ALIVE
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """A typed filter over runs; every field narrows (AND). Stores turn it into parameters."""
+
+    ids: tuple[int, ...] | None = None
+    statuses: tuple[RunStatus, ...] | None = None
+    job_types: tuple[str, ...] | None = None
+    queues: tuple[str, ...] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    search: str | None = None  # substring of the job type or the error message
+    scheduled: bool | None = None  # with PENDING: True only due later, False only due now
+    now: datetime | None = None  # the "now" that ``scheduled`` compares with
+
+
+@dataclass(frozen=True)
+class Page:
+    """Keyset paging, newest first: ``before_id`` is the last id of the previous page."""
+
+    limit: int = 100
+    before_id: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    pending: int = 0
+    scheduled: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts by status (pending means due now; scheduled means pending and due later)."""
+
+    pending: int = 0
+    scheduled: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    by_queue: tuple[QueueStats, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return (
+            self.pending
+            + self.scheduled
+            + self.running
+            + self.succeeded
+            + self.failed
+            + self.cancelled
+        )
+
+
+@dataclass(frozen=True)
+class ThroughputPoint:
+    minute: datetime  # start of the minute, UTC
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    error_type: str
+    count: int
+    last_run_id: int
+    last_message: str
+
+
+@dataclass(frozen=True)
+class RescueResult:
+    workers_marked_dead: tuple[str, ...] = ()
+    runs_retried: tuple[int, ...] = ()
+    runs_failed: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    runs_deleted: int = 0
+    logs_deleted: int = 0
+    workers_deleted: int = 0
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    applied: tuple[int, ...]
+    pending: tuple[Migration, ...]
+    available: tuple[Migration, ...]
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A wake-up delivered by a store's listener.
+
+    kind "runs": runs became due in ``queue``; kind "cancel": ``run_id`` was asked to stop.
+    """
+
+    kind: str
+    queue: str | None = None
+    run_id: int | None = None
+
+
+def as_tuple(values: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return (values,)
+    return tuple(values)

@@ -1,0 +1,286 @@
+"""The storage protocol, in domain words. Every store (PostgreSQL, SQLite, memory) implements it
+and one behavioural suite (tests/stores) runs against each.
+
+Time: every operation that depends on "now" takes ``now``; ``None`` means the store's own clock
+(the database server's for PostgreSQL), which is the production default. Tests pass a fake time.
+
+Ownership: a run that a worker claimed is changed by that worker only while it is still running
+under the same ``worker_id`` and ``attempt``; an outcome for a run that was rescued, cancelled or
+deleted meanwhile is ignored (and reported as not applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from zapjobs.models import (
+    ErrorGroup,
+    JobDefinition,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    MigrationStatus,
+    NewLogEntry,
+    NewRun,
+    Notification,
+    Page,
+    ProgressUpdate,
+    PruneResult,
+    RescueResult,
+    RunFilter,
+    RunOutcome,
+    Schedule,
+    Stats,
+    ThroughputPoint,
+    WorkerInfo,
+)
+
+NotificationHandler = Callable[[Notification], None]
+
+
+class Listener(Protocol):
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the engine, the CLI and the dashboard may ask of storage."""
+
+    #: "postgres", "sqlite" or "memory"
+    backend: str
+    #: True when ``listen`` delivers notifications from other processes (PostgreSQL NOTIFY);
+    #: False when only same-process wake-ups exist and other processes must poll.
+    cross_process_notify: bool
+
+    # --- lifecycle and schema ------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect (create the pool). Raises ConnectionFailedError with a masked, one-line cause."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in order, each in a transaction, under a lock so that two
+        concurrent callers apply each migration once. Returns the versions applied now."""
+        ...
+
+    async def migration_status(self) -> MigrationStatus: ...
+
+    async def check_ready(self) -> None:
+        """Raise NotMigratedError unless every known migration is applied."""
+        ...
+
+    async def server_version(self) -> str:
+        """A human-readable version of the backend, e.g. "PostgreSQL 15.19"."""
+        ...
+
+    # --- job definitions and schedules ---------------------------------------------------------
+    async def register_definitions(self, definitions: Sequence[JobDefinition]) -> None:
+        """Insert or update the code-declared part of each definition (queue, max_retries,
+        timeout_seconds, and the schedule when one is given). Operator overrides, ``enabled``
+        and a schedule's next/last due times are kept; a changed schedule expression resets
+        ``next_due_at`` to None so the scheduler recomputes it."""
+        ...
+
+    async def get_definition(self, job_type: str) -> JobDefinition | None: ...
+
+    async def list_definitions(self) -> list[JobDefinition]:
+        """All definitions, ordered by job type."""
+        ...
+
+    async def set_overrides(
+        self,
+        job_type: str,
+        *,
+        max_retries: int | None,
+        timeout_seconds: float | None,
+    ) -> JobDefinition:
+        """Set (or with None clear) the operator's overrides. Creates the definition if absent."""
+        ...
+
+    async def set_enabled(self, job_type: str, enabled: bool) -> JobDefinition:
+        """Pause (False) or resume (True). Raises UnknownJobTypeError if there is no definition."""
+        ...
+
+    async def set_schedule(
+        self, job_type: str, schedule: Schedule | None, next_due_at: datetime | None
+    ) -> JobDefinition:
+        """Attach, replace or (with None) remove a recurring schedule. Creates the definition if
+        absent (queue "default")."""
+        ...
+
+    async def due_schedules(self, now: datetime | None = None) -> list[JobDefinition]:
+        """Enabled definitions with a schedule whose ``next_due_at`` is None or <= now."""
+        ...
+
+    async def fire_schedule(
+        self,
+        job_type: str,
+        expected_next_due_at: datetime | None,
+        new_next_due_at: datetime,
+        runs: Sequence[NewRun],
+    ) -> list[int]:
+        """Atomically advance a schedule and enqueue its runs.
+
+        Only if the stored ``next_due_at`` still equals ``expected_next_due_at`` (compare and
+        set; another scheduler may have advanced it): set ``next_due_at`` to
+        ``new_next_due_at`` and, for each run (each has ``schedule_due_at`` set), insert it unless
+        a run with the same (job_type, schedule_due_at) exists. The uniqueness is enforced by
+        the database, so two schedulers never enqueue one due time twice. Sets ``last_due_at``
+        and ``last_run_id`` when a run was inserted. Returns the ids inserted (maybe none).
+        """
+        ...
+
+    # --- runs: writing -------------------------------------------------------------------------
+    async def enqueue(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[int]:
+        """Insert pending runs in one round trip and wake listeners of their queues.
+
+        ``connection``: the caller's own open database connection (psycopg for PostgreSQL,
+        sqlite3 for SQLite); the runs are then written inside the caller's transaction and
+        become visible only if it commits. Returns ids in the order given.
+        """
+        ...
+
+    async def claim(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        limit: int,
+        *,
+        now: datetime | None = None,
+    ) -> list[JobRun]:
+        """Claim up to ``limit`` due pending runs of the given job types: queues in the given
+        priority order (earlier first), then higher ``priority``, then earlier ``run_at``, then
+        lower id. Claimed runs become running under ``worker_id`` with ``attempt`` incremented
+        and ``started_at`` = now. Safe under any number of concurrent claimers: a run is
+        claimed by one of them only."""
+        ...
+
+    async def complete(
+        self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
+    ) -> list[int]:
+        """Apply outcomes in one round trip; returns the run ids actually changed.
+
+        SUCCEEDED/FAILED/CANCELLED set ``finished_at`` = now; PENDING (a retry) sets
+        ``run_at`` = now + ``retry_delay`` and clears ``worker_id``. Output and error are stored.
+        Applied only while the run is running under the outcome's worker and attempt.
+        """
+        ...
+
+    async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        """Store the latest progress of running runs in one round trip."""
+        ...
+
+    async def append_logs(self, entries: Sequence[NewLogEntry]) -> None:
+        """Store log entries in one round trip."""
+        ...
+
+    # --- runs: operator actions ----------------------------------------------------------------
+    async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        """Put FAILED or CANCELLED runs matching the filter back to pending, due now, with a
+        fresh attempt budget (attempt reset to 0, error kept until the next attempt). Other
+        runs are left alone. Returns the ids changed."""
+        ...
+
+    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        """Cancel matching runs: PENDING ones become CANCELLED at once; RUNNING ones get
+        ``cancel_requested`` set and their worker is notified (it ends them as CANCELLED).
+        Final runs are left alone. Returns the ids changed."""
+        ...
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]:
+        """Delete matching runs that are not RUNNING, with their logs. Returns the ids deleted."""
+        ...
+
+    async def cancel_requested(self, worker_id: str) -> list[int]:
+        """Ids of runs running under ``worker_id`` whose cancellation was requested."""
+        ...
+
+    # --- runs: reading -------------------------------------------------------------------------
+    async def get_run(self, run_id: int) -> JobRun | None: ...
+
+    async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
+        """The runs that exist among ``run_ids``, in no particular order."""
+        ...
+
+    async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
+        """Matching runs, newest (highest id) first, at most ``page.limit``, ids below
+        ``page.before_id`` when given. Served by an index: never reads the whole table."""
+        ...
+
+    async def count_runs(self, selection: RunFilter) -> int: ...
+
+    async def list_logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        min_level: LogLevel | None = None,
+        limit: int = 1000,
+    ) -> list[LogEntry]:
+        """A run's log entries in the order written (by id), after the cursor ``after_id``."""
+        ...
+
+    async def stats(self, *, now: datetime | None = None) -> Stats: ...
+
+    async def throughput(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[ThroughputPoint]:
+        """Runs finished per minute (succeeded, failed) from ``since`` to now, one point per
+        minute with finished runs (minutes without are omitted), oldest first."""
+        ...
+
+    async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
+        """Failed runs finished since ``since`` grouped by error type, most frequent first."""
+        ...
+
+    # --- workers -------------------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
+        """Insert or update the worker's row; ``last_seen_at`` = now."""
+        ...
+
+    async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None: ...
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every known worker (alive, stale, dead, stopped), most recently seen first."""
+        ...
+
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None: ...
+
+    # --- maintenance ---------------------------------------------------------------------------
+    async def rescue_stale(
+        self, *, stale_after: timedelta, now: datetime | None = None
+    ) -> RescueResult:
+        """Mark workers not seen for ``stale_after`` as dead, and rescue their running runs
+        exactly once (safe with many concurrent callers): runs with attempts left (attempt <=
+        the definition's effective max_retries) go back to pending, due now; the others become
+        FAILED with error type "WorkerLost". Running runs whose worker row is missing are
+        rescued too, once they started more than ``stale_after`` ago."""
+        ...
+
+    async def prune(
+        self,
+        *,
+        run_retention: timedelta,
+        log_retention: timedelta,
+        worker_retention: timedelta,
+        batch_size: int = 1000,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        """Delete, in batches of ``batch_size`` (short transactions, no long locks): final runs
+        finished before now - run_retention (with their logs); log entries logged before
+        now - log_retention; stopped or dead workers last seen before now - worker_retention.
+        Pending and running runs are never touched."""
+        ...
+
+    # --- notifications -------------------------------------------------------------------------
+    async def listen(self, handler: NotificationHandler) -> Listener:
+        """Deliver notifications (new runs in a queue, cancellation requests) to ``handler``
+        until the returned listener is closed. The handler runs on the event loop and must not
+        block. A store without cross-process notifications still delivers its own process's."""
+        ...

@@ -1,15 +1,29 @@
-"""ZapJobs: the job-type registry plus a store. CONTRACT STUB: signatures are fixed, the engine
-helper fills in the bodies (see the brief). The CLI and the dashboard code against these.
+"""ZapJobs: the job-type registry plus a store; enqueue, schedule, recurring, query and act.
+
+Every operation is async and goes through the store protocol; the ``*_sync`` twins run the same
+coroutines on a private loop in a background thread (zapjobs.portal). Validation and JSON
+serialisation of inputs happen here, once, at the caller.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from zapjobs.clock import Clock
+from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy
+from zapjobs.core.schedule import next_due_after
+from zapjobs.errors import (
+    NotMigratedError,
+    RunNotFoundError,
+    UnknownJobTypeError,
+    ValidationError,
+    WaitTimeoutError,
+)
 from zapjobs.models import (
     CatchUp,
     ErrorGroup,
@@ -18,6 +32,7 @@ from zapjobs.models import (
     LogEntry,
     LogLevel,
     MigrationStatus,
+    NewRun,
     Page,
     PruneResult,
     RescueResult,
@@ -26,10 +41,31 @@ from zapjobs.models import (
     ThroughputPoint,
     WorkerInfo,
 )
-from zapjobs.settings import Settings
+from zapjobs.portal import Portal
+from zapjobs.registry import (
+    JOB_TYPE_ATTR,
+    JobType,
+    Registry,
+    build_schedule,
+    job_type_from_class,
+    job_type_from_function,
+)
+from zapjobs.settings import (
+    Settings,
+    format_duration,
+    parse_duration,
+    scrub,
+    validate_queue,
+)
+from zapjobs.stores import create_store, store_backend
 from zapjobs.stores.base import Store
+from zapjobs.typed import Codec, check_json_text, encode_input
 
 JobRef = Any  # a job type id (str), a decorated job function, or a Job subclass
+
+_ANY_INPUT = Codec(Any)
+_PRIORITY_RANGE = (-(2**31), 2**31 - 1)
+_WAIT_FIRST, _WAIT_MAX, _WAIT_GROWTH = 0.02, 0.5, 1.5
 
 
 class ZapJobs:
@@ -45,7 +81,21 @@ class ZapJobs:
         clock: Clock | None = None,
         **overrides: Any,
     ) -> None:
-        raise NotImplementedError
+        if database_url is not None:
+            overrides["database_url"] = database_url
+        base = settings or Settings()
+        self._settings = base.with_changes(**overrides) if overrides else base
+        self._registry = Registry()
+        self._store: Store | None = store
+        self._owns_store = store is None
+        self._clock = clock
+        self._store_open = store is not None
+        self._ready = False
+        self._registered: set[str] = set()
+        self._open_lock = asyncio.Lock()
+        self._remote_definitions: dict[str, tuple[float, JobDefinition]] = {}
+        self._portal: Portal | None = None
+        self._twin: ZapJobs | None = None
 
     # --- registry ------------------------------------------------------------------------------
     def job(
@@ -62,42 +112,141 @@ class ZapJobs:
         catch_up: CatchUp = CatchUp.LATEST,
         input: Any = None,
     ) -> Callable[[Callable[..., Any]], Any]:
-        raise NotImplementedError
+        """Register a function as a job type; ``input`` is the recurring schedule's input."""
+
+        def register(fn: Callable[..., Any]) -> Any:
+            registered = job_type_from_function(
+                fn,
+                job_type,
+                queue=queue,
+                max_retries=max_retries,
+                timeout=timeout,
+                retry=retry,
+                cron=cron,
+                interval=interval,
+                timezone=timezone,
+                catch_up=catch_up,
+                input=input,
+            )
+            self._registry.add(registered)
+            with contextlib.suppress(AttributeError, TypeError):  # then enqueue it by its id
+                setattr(fn, JOB_TYPE_ATTR, job_type)
+            return fn
+
+        return register
 
     def add_job(self, job_class: type[Any]) -> type[Any]:
-        raise NotImplementedError
+        """Register a Job subclass (usable as a class decorator too)."""
+        self._registry.add(job_type_from_class(job_class))
+        return job_class
 
     @property
     def job_types(self) -> list[str]:
-        raise NotImplementedError
+        return self._registry.ids
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
 
     @property
     def settings(self) -> Settings:
-        raise NotImplementedError
+        return self._settings
 
     @property
     def store(self) -> Store:
-        raise NotImplementedError
+        if self._store is None:
+            self._store = create_store(
+                self._settings.database_url, prefix=self._settings.table_prefix
+            )
+        return self._store
+
+    @property
+    def clock(self) -> Clock | None:
+        return self._clock
+
+    def _store_now(self) -> datetime | None:
+        """What to pass as the store's ``now``: None means the store's own clock."""
+        return self._clock.now() if self._clock is not None else None
+
+    def now(self) -> datetime:
+        """The clock's now (the system clock unless one was injected)."""
+        return (self._clock or SYSTEM_CLOCK).now()
+
+    def describe_error(self, exc: BaseException) -> str:
+        """An error as one line without the database password."""
+        return scrub(str(exc) or type(exc).__name__, self._settings.database_url)
 
     # --- lifecycle -----------------------------------------------------------------------------
-    async def open(self) -> None:
-        """Open the store; migrate when auto_migrate; sync code definitions into the store."""
-        raise NotImplementedError
+    async def open(self, *, require_migrated: bool = True) -> None:
+        """Open the store; migrate when auto_migrate; sync code definitions into the store.
+
+        With ``require_migrated=False`` (commands that only read or that migrate) an
+        unmigrated database is not an error; definitions are then registered after migrate().
+        """
+        async with self._open_lock:
+            await self._open_store()
+            if self._ready:
+                await self._register_new()
+                return
+            if self._settings.auto_migrate:
+                await self.store.migrate()
+            else:
+                try:
+                    await self.store.check_ready()
+                except NotMigratedError:
+                    if require_migrated:
+                        raise
+                    return
+            self._ready = True
+            await self._register_new()
+
+    async def _open_store(self) -> None:
+        if not self._store_open:
+            await self.store.open()
+            self._store_open = True
+
+    async def _register_new(self) -> None:
+        new = [jt for jt in self._registry if jt.id not in self._registered]
+        if new:
+            await self.store.register_definitions([jt.definition(self._settings) for jt in new])
+            self._registered.update(jt.id for jt in new)
+
+    async def _ensure_ready(self) -> Store:
+        if not self._ready or len(self._registered) != len(self._registry):
+            await self.open()
+        return self.store
 
     async def close(self) -> None:
-        raise NotImplementedError
+        if self._portal is not None:
+            portal, self._portal = self._portal, None
+            await asyncio.to_thread(portal.close)
+        if self._owns_store and self._store is not None and self._store_open:
+            await self._store.close()
+            if self._store.backend != "memory":  # a memory store's runs outlive a close()
+                self._store = None
+        self._store_open = not self._owns_store
+        self._ready = False
+        self._registered.clear()
 
     async def __aenter__(self) -> ZapJobs:
-        raise NotImplementedError
+        await self.open()
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
-        raise NotImplementedError
+        await self.close()
 
     async def migrate(self) -> list[int]:
-        raise NotImplementedError
+        async with self._open_lock:
+            await self._open_store()
+            applied = await self.store.migrate()
+            self._ready = True
+            await self._register_new()
+        return applied
 
     async def migration_status(self) -> MigrationStatus:
-        raise NotImplementedError
+        async with self._open_lock:
+            await self._open_store()
+        return await self.store.migration_status()
 
     # --- enqueue -------------------------------------------------------------------------------
     async def enqueue(
@@ -111,7 +260,8 @@ class ZapJobs:
         run_at: datetime | None = None,
         connection: Any = None,
     ) -> int:
-        raise NotImplementedError
+        ids = await self._enqueue(job, [input], queue, priority, delay, run_at, connection)
+        return ids[0]
 
     async def schedule(
         self,
@@ -124,7 +274,10 @@ class ZapJobs:
         priority: int = 0,
         connection: Any = None,
     ) -> int:
-        raise NotImplementedError
+        if delay is None and run_at is None:
+            raise ValidationError("schedule() needs delay= or run_at=", hint="or use enqueue()")
+        ids = await self._enqueue(job, [input], queue, priority, delay, run_at, connection)
+        return ids[0]
 
     async def enqueue_many(
         self,
@@ -136,31 +289,198 @@ class ZapJobs:
         delay: timedelta | None = None,
         connection: Any = None,
     ) -> list[int]:
-        raise NotImplementedError
+        if isinstance(inputs, str | bytes | dict) or not isinstance(inputs, Sequence):
+            raise ValidationError(
+                "enqueue_many() takes a list of inputs", hint="use enqueue() for one run"
+            )
+        if not inputs:
+            return []
+        return await self._enqueue(job, list(inputs), queue, priority, delay, None, connection)
+
+    async def enqueue_json(
+        self,
+        job: JobRef,
+        input_json: str,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        delay: timedelta | None = None,
+        run_at: datetime | None = None,
+    ) -> int:
+        """Enqueue with the input given as JSON text (the CLI): parsed, then validated against
+        the job's declared type when this process knows the job type."""
+        job_type, local = self._resolve(job)
+        parsed = check_json_text(input_json, job_type=job_type)
+        if local is None:
+            return await self.enqueue(
+                job_type, _Json(parsed), queue=queue, priority=priority, delay=delay, run_at=run_at
+            )
+        import json
+
+        value = json.loads(parsed)
+        return await self.enqueue(
+            job_type, value, queue=queue, priority=priority, delay=delay, run_at=run_at
+        )
+
+    async def _enqueue(
+        self,
+        job: JobRef,
+        inputs: list[Any],
+        queue: str | None,
+        priority: int,
+        delay: timedelta | None,
+        run_at: datetime | None,
+        connection: Any,
+    ) -> list[int]:
+        job_type, local = self._resolve(job)
+        store = await self._ensure_ready()
+        if local is not None:
+            codec = local.input_codec
+            default_queue = local.queue or self._settings.default_queue
+        else:
+            definition = await self._remote_definition(job_type)
+            codec, default_queue = _ANY_INPUT, definition.queue
+        run_queue = validate_queue(queue) if queue is not None else default_queue
+        _check_priority(priority)
+        due = self._due_time(delay, run_at)
+        runs = [
+            NewRun(
+                job_type=job_type,
+                input_json=value.text
+                if isinstance(value, _Json)
+                else encode_input(codec, value, job_type=job_type),
+                queue=run_queue,
+                priority=priority,
+                run_at=due,
+            )
+            for value in inputs
+        ]
+        return await store.enqueue(runs, now=self._store_now(), connection=connection)
+
+    def _resolve(self, job: JobRef) -> tuple[str, JobType | None]:
+        """(job type id, the local registration or None) of a job reference."""
+        if isinstance(job, str):
+            return job, self._registry.get(job)
+        job_type = getattr(job, JOB_TYPE_ATTR, None)
+        if job_type is None and isinstance(job, type):
+            job_type = getattr(job, "job_type_id", None)
+        if not isinstance(job_type, str):
+            raise ValidationError(
+                f"cannot tell the job type of {job!r}",
+                hint="pass a job type id, a @zap.job function or a Job subclass",
+            )
+        return job_type, self._registry.get(job_type)
+
+    async def _remote_definition(self, job_type: str) -> JobDefinition:
+        """The stored definition of a job type another process registered (cached 60 s)."""
+        cached = self._remote_definitions.get(job_type)
+        if cached is not None and time.monotonic() - cached[0] < 60:
+            return cached[1]
+        definition = await self.store.get_definition(job_type)
+        if definition is None:
+            raise UnknownJobTypeError(job_type, known=self._registry.ids)
+        self._remote_definitions[job_type] = (time.monotonic(), definition)
+        return definition
+
+    def _due_time(self, delay: timedelta | None, run_at: datetime | None) -> datetime | None:
+        if delay is not None and run_at is not None:
+            raise ValidationError("give either delay= or run_at=, not both")
+        if run_at is not None:
+            if not isinstance(run_at, datetime):
+                raise ValidationError(f"run_at must be a datetime, got {type(run_at).__name__}")
+            if run_at.tzinfo is None or run_at.utcoffset() is None:
+                raise ValidationError(
+                    f"run_at {run_at.isoformat()} has no time zone",
+                    hint="use an aware datetime, e.g. datetime.now(UTC) + timedelta(hours=1)",
+                )
+            return run_at
+        if delay is not None:
+            wait = parse_duration(delay, name="delay")
+            return self.now() + wait if wait > timedelta(0) else None
+        return None
 
     async def get_run(self, run_id: int) -> JobRun:
         """Raises RunNotFoundError."""
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        run = await store.get_run(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
 
     async def wait_for(self, run_id: int, timeout: timedelta | None = None) -> JobRun:
         """Wait until the run is final; raises WaitTimeoutError after ``timeout``."""
-        raise NotImplementedError
+        limit = None if timeout is None else parse_duration(timeout, name="timeout")
+        deadline = None if limit is None else time.monotonic() + limit.total_seconds()
+        interval = _WAIT_FIRST
+        while True:
+            run = await self.get_run(run_id)
+            if run.status.is_final:
+                return run
+            if deadline is not None and limit is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeoutError(
+                        f"run {run_id} is still {run.status.value} after {format_duration(limit)}",
+                        hint=f"wait longer, or check that a worker serves its queue {run.queue!r}",
+                    )
+                interval = min(interval, remaining)
+            await asyncio.sleep(interval)
+            interval = min(interval * _WAIT_GROWTH, _WAIT_MAX)
 
     # sync twins (thin wrappers over the async core, for Django views and scripts)
+    def _sync(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self._portal is None:
+            self._portal = Portal()
+            self._portal.on_close(self._close_twin)
+
+        async def call() -> Any:
+            twin = self._twin_instance()
+            return await getattr(twin, name)(*args, **kwargs)
+
+        return self._portal.call(call)
+
+    def _twin_instance(self) -> ZapJobs:
+        """This ZapJobs on the portal's loop: same registry, settings and clock; its own store
+        (a memory or injected store is shared: it is not bound to a loop)."""
+        if self._twin is None:
+            shared = not self._owns_store or store_backend(self._settings.database_url) == "memory"
+            twin = ZapJobs(
+                settings=self._settings, store=self.store if shared else None, clock=self._clock
+            )
+            twin._registry = self._registry
+            self._twin = twin
+        return self._twin
+
+    async def _close_twin(self) -> None:
+        twin, self._twin = self._twin, None
+        if twin is not None:
+            await twin.close()
+
+    def close_sync(self) -> None:
+        """Close what the sync twins opened (their loop, thread and store)."""
+        if self._portal is not None:
+            portal, self._portal = self._portal, None
+            portal.close()
+
     def enqueue_sync(self, job: JobRef, input: Any = None, **kwargs: Any) -> int:
-        raise NotImplementedError
+        result: int = self._sync("enqueue", job, input, **kwargs)
+        return result
 
     def schedule_sync(self, job: JobRef, input: Any = None, **kwargs: Any) -> int:
-        raise NotImplementedError
+        result: int = self._sync("schedule", job, input, **kwargs)
+        return result
 
     def enqueue_many_sync(self, job: JobRef, inputs: Sequence[Any], **kwargs: Any) -> list[int]:
-        raise NotImplementedError
+        result: list[int] = self._sync("enqueue_many", job, inputs, **kwargs)
+        return result
 
     def get_run_sync(self, run_id: int) -> JobRun:
-        raise NotImplementedError
+        result: JobRun = self._sync("get_run", run_id)
+        return result
 
     def wait_for_sync(self, run_id: int, timeout: timedelta | None = None) -> JobRun:
-        raise NotImplementedError
+        result: JobRun = self._sync("wait_for", run_id, timeout)
+        return result
 
     # --- worker --------------------------------------------------------------------------------
     async def run_worker(
@@ -173,9 +493,36 @@ class ZapJobs:
         shutdown_timeout: timedelta | None = None,
         install_signal_handlers: bool = True,
         on_event: Callable[[Any], None] | None = None,
+        stop: asyncio.Event | None = None,
     ) -> Any:
-        """Run a worker until stopped (signal) or, with ``burst``, until nothing is due."""
-        raise NotImplementedError
+        """Run a worker until stopped (signal, or ``stop`` set) or, with ``burst``, until nothing
+        is due and nothing runs. Returns a WorkerSummary."""
+        from zapjobs.runtime.worker import Worker
+        from zapjobs.settings import parse_queues
+
+        store = await self._ensure_ready()
+        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+            raise ValidationError(f"concurrency must be at least 1, got {concurrency!r}")
+        worker = Worker(
+            store=store,
+            registry=self._registry,
+            settings=self._settings,
+            clock=self._clock,
+            queues=parse_queues(list(queues)) if queues is not None else None,
+            concurrency=concurrency,
+            burst=burst,
+            worker_id=worker_id,
+            shutdown_timeout=(
+                parse_duration(shutdown_timeout, name="shutdown_timeout")
+                if shutdown_timeout is not None
+                else None
+            ),
+            install_signal_handlers=install_signal_handlers,
+            on_event=on_event,
+            stop=stop,
+            describe_error=self.describe_error,
+        )
+        return await worker.run()
 
     # --- recurring -----------------------------------------------------------------------------
     async def recurring(
@@ -188,36 +535,83 @@ class ZapJobs:
         input: Any = None,
         catch_up: CatchUp = CatchUp.LATEST,
     ) -> JobDefinition:
-        raise NotImplementedError
+        """Attach (or replace) a recurring schedule to a job type; the scheduler enqueues it."""
+        job_type, local = self._resolve(job)
+        store = await self._ensure_ready()
+        if local is None:
+            await self._remote_definition(job_type)
+        if cron is None and interval is None:
+            raise ValidationError("recurring() needs cron= or interval=")
+        schedule = build_schedule(
+            job_type=job_type,
+            input_codec=local.input_codec if local is not None else _ANY_INPUT,
+            cron=cron,
+            interval=interval,
+            timezone=timezone,
+            catch_up=catch_up,
+            input=input,
+        )
+        assert schedule is not None
+        return await store.set_schedule(job_type, schedule, next_due_after(schedule, self.now()))
 
     async def remove_recurring(self, job: JobRef) -> JobDefinition:
-        raise NotImplementedError
+        job_type = await self._known_job_type(job)
+        return await self.store.set_schedule(job_type, None, None)
 
     async def pause(self, job: JobRef) -> JobDefinition:
-        raise NotImplementedError
+        job_type = await self._known_job_type(job)
+        return await self.store.set_enabled(job_type, False)
 
     async def resume(self, job: JobRef) -> JobDefinition:
-        raise NotImplementedError
+        job_type = await self._known_job_type(job)
+        return await self.store.set_enabled(job_type, True)
 
     async def trigger(self, job: JobRef, input: Any = None) -> int:
         """Enqueue a run now (the schedule's input when ``input`` is None)."""
-        raise NotImplementedError
+        job_type, _ = self._resolve(job)
+        if input is not None:
+            return await self.enqueue(job, input)
+        definition = await self.get_definition(job_type)
+        if definition.schedule is not None:
+            return await self.enqueue(job_type, _Json(definition.schedule.input_json))
+        return await self.enqueue(job, None)
+
+    async def _known_job_type(self, job: JobRef) -> str:
+        job_type, local = self._resolve(job)
+        await self._ensure_ready()
+        if local is None:
+            await self.get_definition(job_type)
+        return job_type
 
     # --- queries (the read-model of the CLI and the dashboard) ---------------------------------
     async def list_definitions(self) -> list[JobDefinition]:
-        raise NotImplementedError
+        return await (await self._ensure_ready()).list_definitions()
 
     async def get_definition(self, job: JobRef) -> JobDefinition:
         """Raises UnknownJobTypeError."""
-        raise NotImplementedError
+        job_type, _ = self._resolve(job)
+        definition = await (await self._ensure_ready()).get_definition(job_type)
+        if definition is None:
+            raise UnknownJobTypeError(job_type, known=self._registry.ids)
+        return definition
 
     async def list_runs(
         self, selection: RunFilter | None = None, page: Page | None = None
     ) -> list[JobRun]:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.list_runs(self._with_now(selection), page or Page())
 
     async def count_runs(self, selection: RunFilter | None = None) -> int:
-        raise NotImplementedError
+        return await (await self._ensure_ready()).count_runs(self._with_now(selection))
+
+    def _with_now(self, selection: RunFilter | None) -> RunFilter:
+        """A filter on "scheduled" compares with our clock when one was injected."""
+        selection = selection or RunFilter()
+        if selection.scheduled is not None and selection.now is None and self._clock is not None:
+            from dataclasses import replace
+
+            selection = replace(selection, now=self._clock.now())
+        return selection
 
     async def list_logs(
         self,
@@ -227,43 +621,82 @@ class ZapJobs:
         min_level: LogLevel | None = None,
         limit: int = 1000,
     ) -> list[LogEntry]:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.list_logs(run_id, after_id=after_id, min_level=min_level, limit=limit)
 
     async def stats(self) -> Stats:
-        raise NotImplementedError
+        return await (await self._ensure_ready()).stats(now=self._store_now())
 
     async def throughput(self, window: timedelta = timedelta(hours=1)) -> list[ThroughputPoint]:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.throughput(since=self.now() - window, now=self._store_now())
 
     async def error_groups(
         self, window: timedelta = timedelta(hours=24), limit: int = 10
     ) -> list[ErrorGroup]:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.error_groups(since=self.now() - window, limit=limit)
 
     async def list_workers(self) -> list[WorkerInfo]:
-        raise NotImplementedError
-
-    def now(self) -> datetime:
-        """The clock's now (the system clock unless one was injected)."""
-        raise NotImplementedError
+        return await (await self._ensure_ready()).list_workers()
 
     # --- actions -------------------------------------------------------------------------------
     async def retry_runs(self, selection: RunFilter) -> list[int]:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.retry_runs(self._with_now(selection), now=self._store_now())
 
     async def cancel_runs(self, selection: RunFilter) -> list[int]:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.cancel_runs(self._with_now(selection), now=self._store_now())
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:
-        raise NotImplementedError
+        return await (await self._ensure_ready()).delete_runs(self._with_now(selection))
 
     async def set_overrides(
         self, job: JobRef, *, max_retries: int | None, timeout: timedelta | None
     ) -> JobDefinition:
-        raise NotImplementedError
+        job_type, _ = self._resolve(job)
+        if max_retries is not None and (
+            not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
+        ):
+            raise ValidationError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        seconds = None
+        if timeout is not None:
+            seconds = parse_duration(timeout, name="timeout").total_seconds()
+            if seconds <= 0:
+                raise ValidationError("timeout must be greater than zero")
+        store = await self._ensure_ready()
+        self._remote_definitions.pop(job_type, None)
+        return await store.set_overrides(job_type, max_retries=max_retries, timeout_seconds=seconds)
 
     async def prune(self) -> PruneResult:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.prune(
+            run_retention=self._settings.job_retention,
+            log_retention=self._settings.log_retention,
+            worker_retention=max(self._settings.job_retention, timedelta(days=1)),
+            now=self._store_now(),
+        )
 
     async def rescue_stale(self) -> RescueResult:
-        raise NotImplementedError
+        store = await self._ensure_ready()
+        return await store.rescue_stale(
+            stale_after=self._settings.stale_worker_threshold, now=self._store_now()
+        )
+
+
+class _Json:
+    """Input already serialised to JSON text (a stored schedule's input, the CLI's text)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _check_priority(priority: int) -> None:
+    low, high = _PRIORITY_RANGE
+    if not isinstance(priority, int) or isinstance(priority, bool) or not low <= priority <= high:
+        raise ValidationError(
+            f"priority must be a whole number in [{low}, {high}], got {priority!r}"
+        )

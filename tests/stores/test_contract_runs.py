@@ -1,0 +1,245 @@
+"""Conformance: enqueue, read back, claim and complete runs (every store)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from tests.stores.helpers import T0, at, enqueue_one, start_one
+from zapjobs.models import JobRun, NewRun, Progress, RunError, RunOutcome, RunStatus
+from zapjobs.stores import Store
+
+# --- enqueue and read ----------------------------------------------------------------------------
+
+
+async def test_enqueue_returns_increasing_ids_in_the_order_given(store: Store) -> None:
+    ids = await store.enqueue([NewRun("a"), NewRun("b"), NewRun("c")], now=T0)
+    assert len(ids) == 3
+    assert ids == sorted(set(ids))
+    by_id = {r.id: r for r in await store.get_runs(ids)}
+    assert [by_id[i].job_type for i in ids] == ["a", "b", "c"]
+
+
+async def test_get_run_round_trips_every_field_of_a_new_run(store: Store) -> None:
+    due = at(minutes=10)
+    new = NewRun(
+        "email",
+        input_json='{"to": "x@example.com", "n": [1, 2.5, null], "ok": true}',
+        queue="mail",
+        priority=5,
+        run_at=due,
+    )
+    [run_id] = await store.enqueue([new], now=T0)
+    assert await store.get_run(run_id) == JobRun(
+        id=run_id,
+        job_type="email",
+        queue="mail",
+        priority=5,
+        status=RunStatus.PENDING,
+        input={"to": "x@example.com", "n": [1, 2.5, None], "ok": True},
+        attempt=0,
+        run_at=due,
+        created_at=T0,
+        started_at=None,
+        finished_at=None,
+        worker_id=None,
+        output=None,
+        error=None,
+        progress=Progress(),
+        cancel_requested=False,
+        schedule_due_at=None,
+    )
+
+
+async def test_run_at_none_means_due_at_the_enqueue_time(store: Store) -> None:
+    run_id = await enqueue_one(store, now=at(minutes=3))
+    run = await store.get_run(run_id)
+    assert run is not None
+    assert run.run_at == at(minutes=3)
+    assert run.created_at == at(minutes=3)
+
+
+async def test_get_run_of_a_missing_id_is_none(store: Store) -> None:
+    assert await store.get_run(12345) is None
+
+
+async def test_get_runs_returns_only_the_existing_runs(store: Store) -> None:
+    ids = await store.enqueue([NewRun("a"), NewRun("b")], now=T0)
+    found = await store.get_runs([*ids, 99999])
+    assert sorted(r.id for r in found) == sorted(ids)
+
+
+async def test_a_run_due_later_is_claimable_only_once_its_time_comes(store: Store) -> None:
+    run_id = await enqueue_one(store, run_at=at(minutes=10))
+    assert await store.claim("w1", ["default"], ["a"], 10, now=at(minutes=9, seconds=59)) == []
+    claimed = await store.claim("w1", ["default"], ["a"], 10, now=at(minutes=10))
+    assert [r.id for r in claimed] == [run_id]
+
+
+# --- claim ---------------------------------------------------------------------------------------
+
+
+async def test_claim_takes_earlier_queues_first_even_if_later_queues_hold_older_runs(
+    store: Store,
+) -> None:
+    old_default = await enqueue_one(store, queue="default", now=T0)
+    critical = await enqueue_one(store, queue="critical", now=at(minutes=5))
+    first = await store.claim("w1", ["critical", "default"], ["a"], 1, now=at(minutes=6))
+    second = await store.claim("w1", ["critical", "default"], ["a"], 1, now=at(minutes=6))
+    assert [r.id for r in first] == [critical]
+    assert [r.id for r in second] == [old_default]
+
+
+async def test_claim_orders_by_priority_desc_then_run_at_then_id(store: Store) -> None:
+    low_a = await enqueue_one(store, priority=0, run_at=at(minutes=-1))
+    high_late = await enqueue_one(store, priority=5, run_at=T0)
+    high_early = await enqueue_one(store, priority=5, run_at=at(minutes=-2))
+    low_b = await enqueue_one(store, priority=0, run_at=at(minutes=-1))
+    order = []
+    for _ in range(4):
+        [run] = await store.claim("w1", ["default"], ["a"], 1, now=at(minutes=1))
+        order.append(run.id)
+    assert order == [high_early, high_late, low_a, low_b]
+
+
+async def test_claim_returns_at_most_limit_runs(store: Store) -> None:
+    await store.enqueue([NewRun("a") for _ in range(5)], now=T0)
+    sizes = [len(await store.claim("w1", ["default"], ["a"], 2, now=T0)) for _ in range(4)]
+    assert sizes == [2, 2, 1, 0]
+
+
+async def test_claim_takes_only_the_given_job_types_and_queues(store: Store) -> None:
+    wanted = await enqueue_one(store, "b")
+    await enqueue_one(store, "a")
+    await enqueue_one(store, "b", queue="other")
+    claimed = await store.claim("w1", ["default"], ["b"], 10, now=T0)
+    assert [r.id for r in claimed] == [wanted]
+
+
+async def test_claim_marks_the_run_running_under_the_worker(store: Store) -> None:
+    run_id = await enqueue_one(store)
+    [claimed] = await store.claim("w7", ["default"], ["a"], 1, now=at(seconds=30))
+    stored = await store.get_run(run_id)
+    for run in (claimed, stored):
+        assert run is not None
+        assert run.status is RunStatus.RUNNING
+        assert run.attempt == 1
+        assert run.started_at == at(seconds=30)
+        assert run.worker_id == "w7"
+
+
+async def test_a_claimed_run_is_not_claimed_again(store: Store) -> None:
+    await start_one(store, worker_id="w1")
+    assert await store.claim("w2", ["default"], ["a"], 10, now=at(minutes=1)) == []
+
+
+async def test_concurrent_claimers_never_share_a_run_and_together_take_all(store: Store) -> None:
+    ids = await store.enqueue([NewRun("a") for _ in range(200)], now=T0)
+
+    async def claimer(worker_id: str) -> list[int]:
+        taken: list[int] = []
+        while batch := await store.claim(worker_id, ["default"], ["a"], 7, now=T0):
+            taken.extend(r.id for r in batch)
+        return taken
+
+    results = await asyncio.gather(*(claimer(f"w{i}") for i in range(10)))
+    every = [run_id for taken in results for run_id in taken]
+    assert len(every) == len(set(every))
+    assert sorted(every) == sorted(ids)
+
+
+# --- complete ------------------------------------------------------------------------------------
+
+
+async def test_complete_succeeded_stores_the_output_and_finish_time(store: Store) -> None:
+    run_id = await start_one(store)
+    outcome = RunOutcome(run_id, "w1", 1, RunStatus.SUCCEEDED, output_json='{"sent": 3}')
+    assert await store.complete([outcome], now=at(minutes=1)) == [run_id]
+    run = await store.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.output == {"sent": 3}
+    assert run.finished_at == at(minutes=1)
+
+
+async def test_complete_failed_stores_the_error(store: Store) -> None:
+    run_id = await start_one(store)
+    error = RunError("ValueError", "bad input: 'x'", 'Traceback (most recent call last):\n  "x"\n')
+    outcome = RunOutcome(run_id, "w1", 1, RunStatus.FAILED, error=error)
+    assert await store.complete([outcome], now=at(minutes=1)) == [run_id]
+    run = await store.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.FAILED
+    assert run.error == error
+    assert run.finished_at == at(minutes=1)
+
+
+async def test_complete_retry_puts_the_run_back_due_after_the_delay(store: Store) -> None:
+    run_id = await start_one(store)
+    error = RunError("TimeoutError", "slow", None)
+    outcome = RunOutcome(
+        run_id, "w1", 1, RunStatus.PENDING, error=error, retry_delay=timedelta(seconds=30)
+    )
+    assert await store.complete([outcome], now=at(minutes=1)) == [run_id]
+    run = await store.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.PENDING
+    assert run.run_at == at(minutes=1, seconds=30)
+    assert run.worker_id is None
+    assert run.error == error
+    assert run.finished_at is None
+    assert await store.claim("w2", ["default"], ["a"], 1, now=at(minutes=1, seconds=29)) == []
+    [again] = await store.claim("w2", ["default"], ["a"], 1, now=at(minutes=1, seconds=30))
+    assert again.id == run_id
+    assert again.attempt == 2
+    assert again.worker_id == "w2"
+
+
+async def test_complete_cancelled_ends_the_run(store: Store) -> None:
+    run_id = await start_one(store)
+    outcome = RunOutcome(run_id, "w1", 1, RunStatus.CANCELLED)
+    assert await store.complete([outcome], now=at(minutes=2)) == [run_id]
+    run = await store.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.CANCELLED
+    assert run.finished_at == at(minutes=2)
+
+
+async def test_an_outcome_from_another_worker_is_not_applied(store: Store) -> None:
+    run_id = await start_one(store, worker_id="w1")
+    before = await store.get_run(run_id)
+    outcome = RunOutcome(run_id, "intruder", 1, RunStatus.SUCCEEDED, output_json="1")
+    assert await store.complete([outcome], now=at(minutes=1)) == []
+    assert await store.get_run(run_id) == before
+
+
+async def test_an_outcome_for_another_attempt_is_not_applied(store: Store) -> None:
+    run_id = await start_one(store, worker_id="w1")
+    before = await store.get_run(run_id)
+    outcome = RunOutcome(run_id, "w1", 2, RunStatus.FAILED, error=RunError("E", "m"))
+    assert await store.complete([outcome], now=at(minutes=1)) == []
+    assert await store.get_run(run_id) == before
+
+
+async def test_an_outcome_for_a_run_no_longer_running_is_not_applied(store: Store) -> None:
+    run_id = await start_one(store)
+    done = RunOutcome(run_id, "w1", 1, RunStatus.SUCCEEDED, output_json='"first"')
+    assert await store.complete([done], now=at(minutes=1)) == [run_id]
+    before = await store.get_run(run_id)
+    late = RunOutcome(run_id, "w1", 1, RunStatus.FAILED, error=RunError("E", "late"))
+    assert await store.complete([late], now=at(minutes=2)) == []
+    assert await store.get_run(run_id) == before
+
+
+async def test_complete_applies_a_batch_and_reports_only_the_applied(store: Store) -> None:
+    good = await start_one(store, "a")
+    other = await start_one(store, "b", worker_id="w2")
+    missing = 99999
+    outcomes = [
+        RunOutcome(good, "w1", 1, RunStatus.SUCCEEDED, output_json="1"),
+        RunOutcome(other, "w1", 1, RunStatus.SUCCEEDED, output_json="2"),
+        RunOutcome(missing, "w1", 1, RunStatus.SUCCEEDED, output_json="3"),
+    ]
+    assert await store.complete(outcomes, now=at(minutes=1)) == [good]
+    still = await store.get_run(other)
+    assert still is not None and still.status is RunStatus.RUNNING

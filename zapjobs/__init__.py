@@ -1,0 +1,90 @@
+"""zapjobs: a database-driven background job scheduler.
+
+from zapjobs import ZapJobs, JobContext
+zap = ZapJobs("postgresql://localhost/myapp", auto_migrate=True)
+
+@zap.job("email-sender", queue="default", max_retries=5)
+async def send_email(ctx: JobContext[EmailInput]) -> None: ...
+
+run_id = await zap.enqueue(send_email, EmailInput(to="a@b.c", subject="hi", body="..."))
+"""
+
+from __future__ import annotations
+
+from zapjobs.app import ZapJobs
+from zapjobs.clock import Clock, FakeClock, SystemClock
+from zapjobs.core.retry import RetryPolicy
+from zapjobs.errors import (
+    ConfigurationError,
+    ConnectionFailedError,
+    InvalidStateError,
+    JobCancelledError,
+    JobTimeoutError,
+    MigrationError,
+    NotMigratedError,
+    RunNotFoundError,
+    ScheduleError,
+    StoreError,
+    UnknownJobTypeError,
+    ValidationError,
+    WaitTimeoutError,
+    ZapJobsError,
+)
+from zapjobs.job import Job, JobContext
+from zapjobs.models import (
+    CatchUp,
+    JobDefinition,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Page,
+    Progress,
+    RunError,
+    RunFilter,
+    RunStatus,
+    WorkerInfo,
+)
+from zapjobs.runtime.events import WorkerSummary
+from zapjobs.settings import Settings
+from zapjobs.typed import MAX_INPUT_BYTES
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_INPUT_BYTES",
+    "CatchUp",
+    "Clock",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "FakeClock",
+    "InvalidStateError",
+    "Job",
+    "JobCancelledError",
+    "JobContext",
+    "JobDefinition",
+    "JobRun",
+    "JobTimeoutError",
+    "LogEntry",
+    "LogLevel",
+    "MigrationError",
+    "NotMigratedError",
+    "Page",
+    "Progress",
+    "RetryPolicy",
+    "RunError",
+    "RunFilter",
+    "RunNotFoundError",
+    "RunStatus",
+    "ScheduleError",
+    "Settings",
+    "StoreError",
+    "SystemClock",
+    "UnknownJobTypeError",
+    "ValidationError",
+    "WaitTimeoutError",
+    "WorkerInfo",
+    "WorkerSummary",
+    "ZapJobs",
+    "ZapJobsError",
+    "__version__",
+]

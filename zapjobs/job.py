@@ -1,0 +1,206 @@
+"""What a job sees while it runs: the JobContext (typed input, logger, progress) and the Job base
+class for class-based jobs.
+
+Logging and progress calls are synchronous and thread-safe (a plain ``def`` job runs in a worker
+thread) and also awaitable, so ``await ctx.log.info(...)`` and ``ctx.log.info(...)`` both work.
+The worker's completer sends what they buffer to the store in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Generator
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
+
+from zapjobs.clock import SYSTEM_CLOCK, Clock
+from zapjobs.core.retry import RetryPolicy
+from zapjobs.models import CatchUp, LogLevel, NewLogEntry, Progress
+
+InputT = TypeVar("InputT")
+OutputT = TypeVar("OutputT")
+
+LogSink = Callable[[NewLogEntry], None]
+ProgressSink = Callable[["ProgressTracker"], None]
+
+
+class Done:
+    """An already-completed awaitable: lets a synchronous call be awaited too, without creating
+    a coroutine that would warn when a sync job does not await it."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+
+DONE = Done()
+
+# Keys that logging.LogRecord owns; a job's field with such a name goes into ``extra`` prefixed.
+_RESERVED = frozenset(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
+
+
+def _fields_json(fields: dict[str, Any]) -> str:
+    """Fields as JSON; values that are not JSON are stored as their text (logging never fails)."""
+    try:
+        return json.dumps(fields, default=str, allow_nan=False, ensure_ascii=False)
+    except (ValueError, TypeError):
+        return json.dumps({k: repr(v) for k, v in fields.items()}, ensure_ascii=False)
+
+
+class RunLogger:
+    """Per-run log: entries are buffered for the store and forwarded to Python logging as
+    ``zapjobs.jobs.<job_type>`` with the fields in ``extra``."""
+
+    def __init__(
+        self,
+        *,
+        run_id: int,
+        job_type: str,
+        sink: LogSink | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.job_type = job_type
+        self._sink = sink
+        self._clock = clock or SYSTEM_CLOCK
+        self._logger = logging.getLogger(f"zapjobs.jobs.{job_type}")
+        self.entries: list[NewLogEntry] = []  # kept only without a sink (inline runs, tests)
+        self._lock = threading.Lock()
+
+    def log(self, level: LogLevel, message: str, **fields: Any) -> Done:
+        entry = NewLogEntry(
+            run_id=self.run_id,
+            level=level,
+            message=str(message),
+            logged_at=self._clock.now(),
+            fields_json=_fields_json(fields),
+        )
+        if self._sink is not None:
+            self._sink(entry)
+        else:
+            with self._lock:
+                self.entries.append(entry)
+        if self._logger.isEnabledFor(level.value):
+            extra = {("field_" + k if k in _RESERVED else k): v for k, v in fields.items()}
+            extra.setdefault("run_id", self.run_id)
+            extra.setdefault("job_type", self.job_type)
+            self._logger.log(level.value, "%s", message, extra=extra)
+        return DONE
+
+    def debug(self, message: str, **fields: Any) -> Done:
+        return self.log(LogLevel.DEBUG, message, **fields)
+
+    def info(self, message: str, **fields: Any) -> Done:
+        return self.log(LogLevel.INFO, message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> Done:
+        return self.log(LogLevel.WARNING, message, **fields)
+
+    def error(self, message: str, **fields: Any) -> Done:
+        return self.log(LogLevel.ERROR, message, **fields)
+
+
+class ProgressTracker:
+    """A run's progress counters; every change is reported to the sink (the completer), which
+    later reads the latest snapshot."""
+
+    def __init__(self, run_id: int, sink: ProgressSink | None = None) -> None:
+        self.run_id = run_id
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._total: int | None = None
+        self._processed = 0
+        self._succeeded = 0
+        self._failed = 0
+        self.changed = False
+
+    def snapshot(self) -> Progress:
+        with self._lock:
+            return Progress(self._total, self._processed, self._succeeded, self._failed)
+
+    def _update(self, **changes: int) -> Done:
+        with self._lock:
+            for name, n in changes.items():
+                if name == "total":
+                    self._total = n
+                else:
+                    setattr(self, "_" + name, getattr(self, "_" + name) + n)
+            self.changed = True
+        if self._sink is not None:
+            self._sink(self)
+        return DONE
+
+
+class JobContext(Generic[InputT]):
+    """The argument of every job: its typed input, identity, logger and progress counters."""
+
+    def __init__(
+        self,
+        *,
+        input: InputT,
+        run_id: int,
+        attempt: int,
+        job_type_id: str,
+        log: RunLogger,
+        progress: ProgressTracker,
+        queue: str = "default",
+        scheduled_at: datetime | None = None,
+    ) -> None:
+        self.input = input
+        self.run_id = run_id
+        self.attempt = attempt
+        self.job_type_id = job_type_id
+        self.log = log
+        self.progress = progress
+        self.queue = queue
+        self.scheduled_at = scheduled_at
+
+    def increment_processed(self, n: int = 1) -> Done:
+        return self.progress._update(processed=_count(n))
+
+    def increment_succeeded(self, n: int = 1) -> Done:
+        return self.progress._update(succeeded=_count(n))
+
+    def increment_failed(self, n: int = 1) -> Done:
+        return self.progress._update(failed=_count(n))
+
+    def set_total(self, n: int) -> Done:
+        return self.progress._update(total=_count(n))
+
+    def __repr__(self) -> str:
+        return (
+            f"JobContext(job_type_id={self.job_type_id!r}, run_id={self.run_id}, "
+            f"attempt={self.attempt})"
+        )
+
+
+def _count(n: int) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"progress counts are whole numbers >= 0, got {n!r}")
+    return n
+
+
+class Job(Generic[InputT, OutputT]):
+    """Base class of class-based jobs: ``class Report(Job[Params, Result])`` with a
+    ``job_type_id`` and an ``execute(self, ctx)`` method (async, or plain ``def`` to run in a
+    thread). A new instance runs each attempt. Register it with ``zap.add_job(Report)``."""
+
+    job_type_id: ClassVar[str]
+    queue: ClassVar[str | None] = None
+    max_retries: ClassVar[int | None] = None
+    timeout: ClassVar[timedelta | None] = None
+    retry: ClassVar[RetryPolicy | None] = None
+    cron: ClassVar[str | None] = None
+    interval: ClassVar[timedelta | None] = None
+    timezone: ClassVar[str] = "UTC"
+    catch_up: ClassVar[CatchUp] = CatchUp.LATEST
+
+    async def execute(self, ctx: JobContext[InputT]) -> OutputT:
+        raise NotImplementedError(f"{type(self).__qualname__} must define execute(self, ctx)")

@@ -1,0 +1,252 @@
+"""The job types this process knows: their code, declared types and defaults.
+
+A ``JobType`` is what ``@zap.job`` or ``zap.add_job`` registered; ``definition()`` is the part
+of it that is stored (so other processes and the CLI can see it and an operator can override it).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from zapjobs.core.retry import RetryPolicy
+from zapjobs.core.schedule import make_schedule
+from zapjobs.errors import ConfigurationError, UnknownJobTypeError
+from zapjobs.models import CatchUp, JobDefinition, Schedule
+from zapjobs.settings import Settings, parse_duration, validate_queue
+from zapjobs.typed import Codec, encode_input, function_types, job_class_types
+
+JOB_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+#: The attribute a decorated function carries so ``enqueue(fn, ...)`` finds its job type.
+JOB_TYPE_ATTR = "__zapjobs_job_type__"
+
+
+def validate_job_type_id(job_type: object) -> str:
+    if not isinstance(job_type, str) or not JOB_TYPE_RE.fullmatch(job_type):
+        raise ConfigurationError(
+            f"invalid job type id {job_type!r}",
+            hint="use 1-200 letters, digits, '_', '-', '.' or ':', e.g. email-sender",
+        )
+    return job_type
+
+
+@dataclass(frozen=True)
+class JobType:
+    id: str
+    target: Callable[..., Any]  # the job function, or the Job subclass
+    is_class: bool
+    is_async: bool
+    input_codec: Codec
+    output_codec: Codec
+    queue: str | None = None
+    max_retries: int | None = None
+    timeout: timedelta | None = None
+    retry: RetryPolicy | None = None
+    schedule: Schedule | None = None
+
+    def retry_policy(self, settings: Settings) -> RetryPolicy:
+        return self.retry or settings.default_retry_policy
+
+    def code_max_retries(self, settings: Settings) -> int:
+        if self.max_retries is not None:
+            return self.max_retries
+        return self.retry_policy(settings).max_retries
+
+    def definition(self, settings: Settings) -> JobDefinition:
+        return JobDefinition(
+            job_type=self.id,
+            queue=self.queue or settings.default_queue,
+            max_retries=self.code_max_retries(settings),
+            timeout_seconds=self.timeout.total_seconds() if self.timeout else None,
+            schedule=self.schedule,
+        )
+
+    def bind(self) -> Callable[[Any], Any]:
+        """The callable to run for one attempt (a fresh instance for class-based jobs)."""
+        if self.is_class:
+            instance = self.target()
+            method: Callable[[Any], Any] = instance.execute
+            return method
+        return self.target
+
+
+def _check_options(
+    *,
+    queue: str | None,
+    max_retries: int | None,
+    timeout: timedelta | float | str | None,
+    retry: RetryPolicy | None,
+) -> timedelta | None:
+    if queue is not None:
+        validate_queue(queue)
+    if max_retries is not None and (
+        not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
+    ):
+        raise ConfigurationError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError("retry must be a zapjobs.RetryPolicy")
+    if timeout is None:
+        return None
+    parsed = parse_duration(timeout, name="timeout")
+    if parsed <= timedelta(0):
+        raise ConfigurationError(f"timeout must be greater than zero, got {timeout!r}")
+    return parsed
+
+
+def build_schedule(
+    *,
+    job_type: str,
+    input_codec: Codec,
+    cron: str | None,
+    interval: timedelta | None,
+    timezone: str,
+    catch_up: CatchUp,
+    input: Any,
+) -> Schedule | None:
+    """The recurring schedule declared with a job type (validated), or None."""
+    if cron is None and interval is None:
+        if input is not None:
+            raise ConfigurationError(
+                f"job {job_type!r}: input is only for recurring jobs", hint="add cron= or interval="
+            )
+        return None
+    # The timing first: a wrong cron expression is the more useful message.
+    schedule = make_schedule(cron=cron, interval=interval, timezone=timezone, catch_up=catch_up)
+    input_json = encode_input(input_codec, input, job_type=job_type)
+    return replace(schedule, input_json=input_json)
+
+
+def job_type_from_function(
+    fn: Callable[..., Any],
+    job_type: str,
+    *,
+    queue: str | None = None,
+    max_retries: int | None = None,
+    timeout: timedelta | None = None,
+    retry: RetryPolicy | None = None,
+    cron: str | None = None,
+    interval: timedelta | None = None,
+    timezone: str = "UTC",
+    catch_up: CatchUp = CatchUp.LATEST,
+    input: Any = None,
+) -> JobType:
+    validate_job_type_id(job_type)
+    if not callable(fn) or inspect.isclass(fn):
+        raise ConfigurationError(f"@job({job_type!r}) must decorate a function")
+    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+        raise ConfigurationError(f"job {job_type!r} must be a function, not a generator")
+    parsed_timeout = _check_options(
+        queue=queue, max_retries=max_retries, timeout=timeout, retry=retry
+    )
+    input_type, output_type = function_types(fn)
+    input_codec = Codec(input_type, what="input")
+    schedule = build_schedule(
+        job_type=job_type,
+        input_codec=input_codec,
+        cron=cron,
+        interval=interval,
+        timezone=timezone,
+        catch_up=catch_up,
+        input=input,
+    )
+    return JobType(
+        id=job_type,
+        target=fn,
+        is_class=False,
+        is_async=inspect.iscoroutinefunction(fn),
+        input_codec=input_codec,
+        output_codec=Codec(output_type, what="output"),
+        queue=queue,
+        max_retries=max_retries,
+        timeout=parsed_timeout,
+        retry=retry,
+        schedule=schedule,
+    )
+
+
+def job_type_from_class(cls: type[Any]) -> JobType:
+    execute = getattr(cls, "execute", None)
+    if not inspect.isclass(cls) or not callable(execute):
+        raise ConfigurationError(
+            f"add_job expects a Job subclass with an execute method, got {cls!r}"
+        )
+    job_type = getattr(cls, "job_type_id", None)
+    if job_type is None:
+        raise ConfigurationError(
+            f"{cls.__qualname__} has no job_type_id", hint='add job_type_id = "my-job"'
+        )
+    validate_job_type_id(job_type)
+    queue = getattr(cls, "queue", None)
+    max_retries = getattr(cls, "max_retries", None)
+    retry = getattr(cls, "retry", None)
+    parsed_timeout = _check_options(
+        queue=queue, max_retries=max_retries, timeout=getattr(cls, "timeout", None), retry=retry
+    )
+    input_type, output_type = job_class_types(cls)
+    input_codec = Codec(input_type, what="input")
+    schedule = build_schedule(
+        job_type=job_type,
+        input_codec=input_codec,
+        cron=getattr(cls, "cron", None),
+        interval=getattr(cls, "interval", None),
+        timezone=getattr(cls, "timezone", "UTC"),
+        catch_up=getattr(cls, "catch_up", CatchUp.LATEST),
+        input=None,
+    )
+    return JobType(
+        id=job_type,
+        target=cls,
+        is_class=True,
+        is_async=inspect.iscoroutinefunction(execute),
+        input_codec=input_codec,
+        output_codec=Codec(output_type, what="output"),
+        queue=queue,
+        max_retries=max_retries,
+        timeout=parsed_timeout,
+        retry=retry,
+        schedule=schedule,
+    )
+
+
+class Registry:
+    """Job types by id; a second registration of one id is a ConfigurationError."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, JobType] = {}
+
+    def add(self, job_type: JobType) -> JobType:
+        if job_type.id in self._types:
+            existing = self._types[job_type.id].target
+            raise ConfigurationError(
+                f"job type {job_type.id!r} is already registered "
+                f"(by {getattr(existing, '__qualname__', existing)!r})",
+                hint="give each job type a unique id",
+            )
+        self._types[job_type.id] = job_type
+        return job_type
+
+    def get(self, job_type: str) -> JobType | None:
+        return self._types.get(job_type)
+
+    def require(self, job_type: str) -> JobType:
+        found = self._types.get(job_type)
+        if found is None:
+            raise UnknownJobTypeError(job_type, known=list(self._types))
+        return found
+
+    def __contains__(self, job_type: object) -> bool:
+        return job_type in self._types
+
+    def __iter__(self) -> Iterator[JobType]:
+        return iter(self._types.values())
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._types)

@@ -1,0 +1,72 @@
+"""What a worker reports while it runs, delivered to ``run_worker(on_event=...)`` (the CLI prints
+them). Plain frozen values: a handler can keep them, print them or ignore them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from zapjobs.models import RunStatus
+
+
+@dataclass(frozen=True)
+class WorkerStarted:
+    worker_id: str
+    queues: tuple[str, ...]
+    concurrency: int
+    job_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    job_type: str
+    attempt: int
+    queue: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """One attempt ended. ``status`` PENDING means it will be retried (or was put back)."""
+
+    run_id: int
+    job_type: str
+    status: RunStatus
+    attempt: int
+    duration_seconds: float
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerStopping:
+    reason: str  # "signal", "burst", "stop", "error"
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    worker_id: str
+    started_at: datetime
+    stopped_at: datetime
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    requeued: int = 0  # put back to pending at shutdown
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.cancelled
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.stopped_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class WorkerStopped:
+    summary: WorkerSummary
+
+
+WorkerEvent = WorkerStarted | RunStarted | RunFinished | WorkerStopping | WorkerStopped

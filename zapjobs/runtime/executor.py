@@ -1,0 +1,245 @@
+"""Runs one claimed run: typed input, JobContext, timeout, and the attempt's outcome.
+
+Async jobs run on the event loop, plain ``def`` jobs in a thread pool so they never block it.
+Whatever the job does, the result is a ``RunOutcome`` handed to the completer: the worker never
+crashes because of a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import random
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from zapjobs.clock import Clock
+from zapjobs.core.retry import next_retry_delay
+from zapjobs.errors import ValidationError
+from zapjobs.job import JobContext, ProgressTracker, RunLogger
+from zapjobs.models import JobDefinition, JobRun, RunError, RunOutcome, RunStatus
+from zapjobs.registry import JobType, Registry
+from zapjobs.runtime.completer import Completer
+from zapjobs.runtime.events import RunFinished, RunStarted
+from zapjobs.settings import Settings, format_duration
+from zapjobs.stores.base import Store
+
+logger = logging.getLogger("zapjobs.worker")
+
+MAX_TRACEBACK_CHARS = 20_000
+
+# Why the worker cancelled a run's task: an operator's cancel, or the worker shutting down.
+STOP_CANCEL = "cancel"
+STOP_SHUTDOWN = "shutdown"
+
+
+@dataclass
+class Attempt:
+    """One run in flight in this worker."""
+
+    run: JobRun
+    task: asyncio.Task[RunOutcome] | None = None
+    stop_reason: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class DefinitionCache:
+    """The stored definitions (operator overrides win over the code), refreshed periodically."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._by_type: dict[str, JobDefinition] = {}
+
+    async def refresh(self) -> None:
+        self._by_type = {d.job_type: d for d in await self._store.list_definitions()}
+
+    def max_retries(self, job_type: JobType, settings: Settings) -> int:
+        stored = self._by_type.get(job_type.id)
+        if stored is not None and stored.max_retries_override is not None:
+            return stored.max_retries_override
+        return job_type.code_max_retries(settings)
+
+    def timeout_seconds(self, job_type: JobType, settings: Settings) -> float:
+        stored = self._by_type.get(job_type.id)
+        if stored is not None and stored.timeout_seconds_override is not None:
+            return stored.timeout_seconds_override
+        if job_type.timeout is not None:
+            return job_type.timeout.total_seconds()
+        return settings.default_timeout.total_seconds()
+
+
+def error_type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    if kind.__module__ in ("builtins", "zapjobs.errors"):
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def format_traceback(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(exc))
+    if len(text) > MAX_TRACEBACK_CHARS:
+        text = "...(truncated)...\n" + text[-MAX_TRACEBACK_CHARS:]
+    return text
+
+
+def _seconds_text(seconds: float) -> str:
+    return format_duration(timedelta(seconds=seconds))
+
+
+class _Failure(Exception):
+    """An attempt failed before or after the job's own code (input, output, setup)."""
+
+    def __init__(self, error: RunError, *, final: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.final = final
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        settings: Settings,
+        completer: Completer,
+        definitions: DefinitionCache,
+        worker_id: str,
+        clock: Clock | None,
+        thread_pool: ThreadPoolExecutor,
+        emit: Callable[[Any], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._registry = registry
+        self._settings = settings
+        self._completer = completer
+        self._definitions = definitions
+        self._worker_id = worker_id
+        self._clock = clock
+        self._pool = thread_pool
+        self._emit = emit
+        self._rng = rng or random.Random()
+
+    async def execute(self, attempt: Attempt) -> RunOutcome:
+        """Run the attempt to its end and hand the outcome to the completer."""
+        run = attempt.run
+        self._emit(RunStarted(run.id, run.job_type, run.attempt, run.queue))
+        progress = ProgressTracker(run.id, self._completer.progress_changed)
+        outcome = await self._attempt(attempt, progress)
+        self._completer.add_outcome(outcome, progress)
+        error = outcome.error
+        self._emit(
+            RunFinished(
+                run_id=run.id,
+                job_type=run.job_type,
+                status=outcome.status,
+                attempt=run.attempt,
+                duration_seconds=time.monotonic() - attempt.started,
+                error_type=error.type if error else None,
+                error_message=error.message if error else None,
+            )
+        )
+        return outcome
+
+    def _outcome(self, run: JobRun, status: RunStatus, **kwargs: Any) -> RunOutcome:
+        return RunOutcome(
+            run_id=run.id, worker_id=self._worker_id, attempt=run.attempt, status=status, **kwargs
+        )
+
+    async def _attempt(self, attempt: Attempt, progress: ProgressTracker) -> RunOutcome:
+        run = attempt.run
+        job_type = self._registry.get(run.job_type)
+        if job_type is None:
+            message = f"job type {run.job_type!r} is not registered in this worker"
+            return self._outcome(
+                run, RunStatus.FAILED, error=RunError("UnknownJobTypeError", message)
+            )
+        try:
+            output_json = await self._run_job(attempt, job_type, progress)
+        except asyncio.CancelledError:
+            if attempt.stop_reason is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return self._stopped(run, attempt.stop_reason)
+        except _Failure as failure:
+            return self._failed(run, job_type, failure.error, final=failure.final)
+        except (Exception, SystemExit) as exc:
+            error = RunError(error_type_name(exc), str(exc), format_traceback(exc))
+            return self._failed(run, job_type, error, final=False)
+        return self._outcome(run, RunStatus.SUCCEEDED, output_json=output_json)
+
+    async def _run_job(self, attempt: Attempt, job_type: JobType, progress: ProgressTracker) -> str:
+        run = attempt.run
+        try:
+            value = job_type.input_codec.decode(run.input, job_type=job_type.id)
+        except ValidationError as exc:
+            raise _Failure(RunError("ValidationError", str(exc)), final=True) from None
+        log = RunLogger(
+            run_id=run.id, job_type=job_type.id, sink=self._completer.add_log, clock=self._clock
+        )
+        ctx: JobContext[Any] = JobContext(
+            input=value,
+            run_id=run.id,
+            attempt=run.attempt,
+            job_type_id=job_type.id,
+            log=log,
+            progress=progress,
+            queue=run.queue,
+            scheduled_at=run.schedule_due_at,
+        )
+        try:
+            fn = job_type.bind()
+        except Exception as exc:
+            error = RunError(error_type_name(exc), f"cannot create the job: {exc}")
+            raise _Failure(error, final=False) from None
+        timeout = self._definitions.timeout_seconds(job_type, self._settings)
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                result = await self._call(fn, ctx, job_type.is_async)
+        except TimeoutError:
+            if deadline.expired():
+                message = f"timed out after {_seconds_text(timeout)}"
+                raise _Failure(RunError("JobTimeoutError", message), final=False) from None
+            raise
+        try:
+            return job_type.output_codec.encode(result, job_type=job_type.id)
+        except ValidationError as exc:
+            raise _Failure(RunError("ValidationError", str(exc)), final=False) from None
+
+    async def _call(self, fn: Callable[[Any], Any], ctx: JobContext[Any], is_async: bool) -> Any:
+        if is_async:
+            return await fn(ctx)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        result = await loop.run_in_executor(self._pool, context.run, fn, ctx)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _failed(
+        self, run: JobRun, job_type: JobType, error: RunError, *, final: bool
+    ) -> RunOutcome:
+        delay = None
+        if not final:
+            max_retries = self._definitions.max_retries(job_type, self._settings)
+            policy = job_type.retry_policy(self._settings)
+            delay = next_retry_delay(policy, run.attempt, max_retries, self._rng)
+        if delay is None:
+            return self._outcome(run, RunStatus.FAILED, error=error)
+        return self._outcome(run, RunStatus.PENDING, error=error, retry_delay=delay)
+
+    def _stopped(self, run: JobRun, reason: str) -> RunOutcome:
+        if reason == STOP_CANCEL:
+            error = RunError("JobCancelledError", "cancelled by an operator while running")
+            return self._outcome(run, RunStatus.CANCELLED, error=error)
+        error = RunError("WorkerShutdown", "interrupted by a worker shutdown; put back to pending")
+        return self._outcome(run, RunStatus.PENDING, error=error, retry_delay=timedelta(0))

@@ -1,0 +1,591 @@
+"""An in-process store for users' own tests: the Store protocol without a database.
+
+It keeps the same semantics as the database stores (the conformance suite in tests/stores runs
+against all of them). No method awaits while it holds the state, so a plain threading.Lock is
+enough (an asyncio.Lock would guard nothing more) and also covers sync wrappers running their own
+event loops on other threads. Values handed out are fresh frozen copies of private records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from zapjobs.errors import (
+    ConfigurationError,
+    InvalidStateError,
+    UnknownJobTypeError,
+)
+from zapjobs.models import (
+    ErrorGroup,
+    JobDefinition,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    MigrationStatus,
+    NewLogEntry,
+    NewRun,
+    Notification,
+    Page,
+    ProgressUpdate,
+    PruneResult,
+    RescueResult,
+    RunError,
+    RunFilter,
+    RunOutcome,
+    RunStatus,
+    Schedule,
+    Stats,
+    ThroughputPoint,
+    WorkerInfo,
+)
+from zapjobs.settings import validate_prefix
+from zapjobs.stores.base import Listener, NotificationHandler
+from zapjobs.stores.memory_records import (
+    LogRecord,
+    RunRecord,
+    check_json,
+    error_groups_of,
+    matches,
+    opt_utc,
+    schedule_timing,
+    stats_of,
+    throughput_of,
+    utc,
+)
+
+_DEFAULT_MAX_RETRIES = JobDefinition(job_type="_").max_retries
+
+
+class _MemoryListener:
+    def __init__(self, store: MemoryStore, handler: NotificationHandler) -> None:
+        self._store = store
+        self.handler = handler
+        self.loop = asyncio.get_running_loop()
+
+    async def close(self) -> None:
+        self._store._remove_listener(self)
+
+
+class MemoryStore:
+    """The Store protocol in process memory; nothing survives the process."""
+
+    backend = "memory"
+    cross_process_notify = False
+
+    def __init__(self, *, prefix: str = "zapjobs_") -> None:
+        self.prefix = validate_prefix(prefix)
+        self._lock = threading.Lock()
+        self._runs: dict[int, RunRecord] = {}
+        self._logs: dict[int, LogRecord] = {}
+        self._definitions: dict[str, JobDefinition] = {}
+        self._workers: dict[str, WorkerInfo] = {}
+        self._listeners: list[_MemoryListener] = []
+        self._next_run_id = 1
+        self._next_log_id = 1
+
+    # --- lifecycle and schema ------------------------------------------------------------------
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        with self._lock:
+            self._listeners.clear()
+
+    async def migrate(self) -> list[int]:
+        return []
+
+    async def migration_status(self) -> MigrationStatus:
+        return MigrationStatus(applied=(), pending=(), available=())
+
+    async def check_ready(self) -> None:
+        return None
+
+    async def server_version(self) -> str:
+        return "memory"
+
+    # --- job definitions and schedules ---------------------------------------------------------
+    async def register_definitions(self, definitions: Sequence[JobDefinition]) -> None:
+        now = utc(None)
+        with self._lock:
+            for given in definitions:
+                old = self._definitions.get(given.job_type)
+                if old is None:
+                    self._definitions[given.job_type] = JobDefinition(
+                        job_type=given.job_type,
+                        queue=given.queue,
+                        max_retries=given.max_retries,
+                        timeout_seconds=given.timeout_seconds,
+                        schedule=given.schedule,
+                        updated_at=now,
+                    )
+                    continue
+                schedule, next_due = old.schedule, old.next_due_at
+                if given.schedule is not None:
+                    if old.schedule is None or schedule_timing(old.schedule) != schedule_timing(
+                        given.schedule
+                    ):
+                        next_due = None
+                    schedule = given.schedule
+                self._definitions[given.job_type] = replace(
+                    old,
+                    queue=given.queue,
+                    max_retries=given.max_retries,
+                    timeout_seconds=given.timeout_seconds,
+                    schedule=schedule,
+                    next_due_at=next_due,
+                    updated_at=now,
+                )
+
+    async def get_definition(self, job_type: str) -> JobDefinition | None:
+        with self._lock:
+            return self._definitions.get(job_type)
+
+    async def list_definitions(self) -> list[JobDefinition]:
+        with self._lock:
+            return [self._definitions[name] for name in sorted(self._definitions)]
+
+    async def set_overrides(
+        self, job_type: str, *, max_retries: int | None, timeout_seconds: float | None
+    ) -> JobDefinition:
+        with self._lock:
+            return self._update_definition(
+                job_type,
+                create=True,
+                max_retries_override=max_retries,
+                timeout_seconds_override=timeout_seconds,
+            )
+
+    async def set_enabled(self, job_type: str, enabled: bool) -> JobDefinition:
+        with self._lock:
+            return self._update_definition(job_type, create=False, enabled=enabled)
+
+    async def set_schedule(
+        self, job_type: str, schedule: Schedule | None, next_due_at: datetime | None
+    ) -> JobDefinition:
+        with self._lock:
+            return self._update_definition(
+                job_type, create=True, schedule=schedule, next_due_at=opt_utc(next_due_at)
+            )
+
+    def _update_definition(self, job_type: str, *, create: bool, **changes: Any) -> JobDefinition:
+        old = self._definitions.get(job_type)
+        if old is None:
+            if not create:
+                raise UnknownJobTypeError(job_type, list(self._definitions))
+            old = JobDefinition(job_type=job_type)
+        new = replace(old, **changes, updated_at=utc(None))
+        self._definitions[job_type] = new
+        return new
+
+    async def due_schedules(self, now: datetime | None = None) -> list[JobDefinition]:
+        at = utc(now)
+        with self._lock:
+            return [
+                d
+                for name, d in sorted(self._definitions.items())
+                if d.enabled
+                and d.schedule is not None
+                and (d.next_due_at is None or d.next_due_at <= at)
+            ]
+
+    async def fire_schedule(
+        self,
+        job_type: str,
+        expected_next_due_at: datetime | None,
+        new_next_due_at: datetime,
+        runs: Sequence[NewRun],
+    ) -> list[int]:
+        now = utc(None)
+        with self._lock:
+            definition = self._definitions.get(job_type)
+            if definition is None or definition.next_due_at != opt_utc(expected_next_due_at):
+                return []
+            taken = {r.schedule_due_at for r in self._runs.values() if r.job_type == job_type}
+            fresh: list[NewRun] = []
+            for run in runs:
+                due = opt_utc(run.schedule_due_at)
+                if due is None or due not in taken:
+                    fresh.append(run)
+                    taken.add(due)
+            ids = self._insert(fresh, now)
+            changes: dict[str, Any] = {"next_due_at": utc(new_next_due_at)}
+            if ids:
+                changes["last_due_at"] = self._runs[ids[-1]].schedule_due_at
+                changes["last_run_id"] = ids[-1]
+            self._definitions[job_type] = replace(definition, **changes, updated_at=now)
+            self._notify_runs(fresh)
+            return ids
+
+    # --- runs: writing -------------------------------------------------------------------------
+    async def enqueue(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[int]:
+        if connection is not None:
+            raise ConfigurationError(
+                "the memory store has no transactions",
+                hint="enqueue without connection=, or use PostgreSQL or SQLite",
+            )
+        at = utc(now)
+        with self._lock:
+            taken = {(r.job_type, r.schedule_due_at) for r in self._runs.values()}
+            for run in runs:
+                due = opt_utc(run.schedule_due_at)
+                if due is not None and (run.job_type, due) in taken:
+                    raise InvalidStateError(
+                        f"a run of {run.job_type!r} for the due time {due.isoformat()} exists"
+                    )
+                taken.add((run.job_type, due))
+            ids = self._insert(runs, at)
+            self._notify_runs(runs)
+            return ids
+
+    def _insert(self, runs: Iterable[NewRun], now: datetime) -> list[int]:
+        ids: list[int] = []
+        for new in runs:
+            check_json(new.input_json, "input")
+            record = RunRecord(
+                id=self._next_run_id,
+                job_type=new.job_type,
+                queue=new.queue,
+                priority=new.priority,
+                input_json=new.input_json,
+                run_at=now if new.run_at is None else utc(new.run_at),
+                created_at=now,
+                schedule_due_at=opt_utc(new.schedule_due_at),
+            )
+            self._runs[record.id] = record
+            self._next_run_id += 1
+            ids.append(record.id)
+        return ids
+
+    async def claim(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        limit: int,
+        *,
+        now: datetime | None = None,
+    ) -> list[JobRun]:
+        at = utc(now)
+        rank = {queue: index for index, queue in enumerate(dict.fromkeys(queues))}
+        types = set(job_types)
+        with self._lock:
+            due = [
+                r
+                for r in self._runs.values()
+                if r.status is RunStatus.PENDING
+                and r.queue in rank
+                and r.job_type in types
+                and r.run_at <= at
+            ]
+            due.sort(key=lambda r: (rank[r.queue], -r.priority, r.run_at, r.id))
+            claimed = due[: max(limit, 0)]
+            for r in claimed:
+                r.status = RunStatus.RUNNING
+                r.attempt += 1
+                r.started_at = at
+                r.finished_at = None
+                r.worker_id = worker_id
+            return [r.view() for r in claimed]
+
+    async def complete(
+        self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
+    ) -> list[int]:
+        at = utc(now)
+        changed: list[int] = []
+        with self._lock:
+            for outcome in outcomes:
+                r = self._runs.get(outcome.run_id)
+                if (
+                    r is None
+                    or r.status is not RunStatus.RUNNING
+                    or r.worker_id != outcome.worker_id
+                    or r.attempt != outcome.attempt
+                ):
+                    continue
+                if outcome.output_json is not None:
+                    r.output_json = check_json(outcome.output_json, "output")
+                if outcome.error is not None:
+                    r.error = outcome.error
+                if outcome.status is RunStatus.PENDING:
+                    r.status = RunStatus.PENDING
+                    r.run_at = at + (outcome.retry_delay or timedelta(0))
+                    r.worker_id = None
+                elif outcome.status.is_final:
+                    r.status = outcome.status
+                    r.finished_at = at
+                else:
+                    raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
+                changed.append(r.id)
+        return changed
+
+    async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        with self._lock:
+            for update in updates:
+                r = self._runs.get(update.run_id)
+                if r is not None:
+                    r.progress = update.progress
+
+    async def append_logs(self, entries: Sequence[NewLogEntry]) -> None:
+        with self._lock:
+            for entry in entries:
+                if entry.run_id not in self._runs:
+                    continue  # the run was deleted meanwhile; a database drops these too
+                log = LogRecord(
+                    id=self._next_log_id,
+                    run_id=entry.run_id,
+                    level=LogLevel(entry.level),
+                    message=entry.message,
+                    logged_at=utc(entry.logged_at),
+                    fields_json=check_json(entry.fields_json, "log fields"),
+                )
+                self._logs[log.id] = log
+                self._next_log_id += 1
+
+    # --- runs: operator actions ----------------------------------------------------------------
+    async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        at = utc(now)
+        with self._lock:
+            chosen = [
+                r
+                for r in self._select(selection, at)
+                if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)
+            ]
+            for r in chosen:
+                r.status = RunStatus.PENDING
+                r.run_at = at
+                r.attempt = 0
+                r.finished_at = None
+                r.worker_id = None
+                r.cancel_requested = False
+            self._notify_queues({r.queue for r in chosen})
+            return sorted(r.id for r in chosen)
+
+    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        at = utc(now)
+        changed: list[int] = []
+        with self._lock:
+            for r in self._select(selection, at):
+                if r.status is RunStatus.PENDING:
+                    r.status = RunStatus.CANCELLED
+                    r.finished_at = at
+                elif r.status is RunStatus.RUNNING and not r.cancel_requested:
+                    r.cancel_requested = True
+                    self._notify(Notification(kind="cancel", queue=r.queue, run_id=r.id))
+                else:
+                    continue
+                changed.append(r.id)
+        return sorted(changed)
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]:
+        with self._lock:
+            doomed = {
+                r.id for r in self._select(selection, utc(None)) if r.status != RunStatus.RUNNING
+            }
+            self._delete_runs(doomed)
+            return sorted(doomed)
+
+    def _delete_runs(self, run_ids: set[int]) -> None:
+        for run_id in run_ids:
+            del self._runs[run_id]
+        for log_id in [i for i, log in self._logs.items() if log.run_id in run_ids]:
+            del self._logs[log_id]
+
+    async def cancel_requested(self, worker_id: str) -> list[int]:
+        with self._lock:
+            return [
+                r.id
+                for r in self._runs.values()
+                if r.status is RunStatus.RUNNING and r.worker_id == worker_id and r.cancel_requested
+            ]
+
+    # --- runs: reading -------------------------------------------------------------------------
+    async def get_run(self, run_id: int) -> JobRun | None:
+        with self._lock:
+            r = self._runs.get(run_id)
+            return None if r is None else r.view()
+
+    async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
+        with self._lock:
+            return [self._runs[i].view() for i in dict.fromkeys(run_ids) if i in self._runs]
+
+    async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
+        with self._lock:
+            found: list[JobRun] = []
+            for r in sorted(self._select(selection, utc(None)), key=lambda r: -r.id):
+                if len(found) >= page.limit:
+                    break
+                if page.before_id is None or r.id < page.before_id:
+                    found.append(r.view())
+            return found
+
+    async def count_runs(self, selection: RunFilter) -> int:
+        with self._lock:
+            return len(self._select(selection, utc(None)))
+
+    def _select(self, f: RunFilter, now: datetime) -> list[RunRecord]:
+        return [r for r in self._runs.values() if matches(r, f, now)]
+
+    async def list_logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        min_level: LogLevel | None = None,
+        limit: int = 1000,
+    ) -> list[LogEntry]:
+        with self._lock:
+            found = [
+                log
+                for log in self._logs.values()
+                if log.run_id == run_id
+                and (after_id is None or log.id > after_id)
+                and (min_level is None or log.level >= min_level)
+            ]
+            return [log.view() for log in found[: max(limit, 0)]]
+
+    async def stats(self, *, now: datetime | None = None) -> Stats:
+        at = utc(now)
+        with self._lock:
+            return stats_of(self._runs.values(), at)
+
+    async def throughput(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[ThroughputPoint]:
+        start, end = utc(since), utc(now)
+        with self._lock:
+            return throughput_of(self._runs.values(), start, end)
+
+    async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
+        start = utc(since)
+        with self._lock:
+            return error_groups_of(self._runs.values(), start, limit)
+
+    # --- workers -------------------------------------------------------------------------------
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
+        at = utc(now)
+        with self._lock:
+            old = self._workers.get(worker.id)
+            seen = replace(worker, queues=tuple(worker.queues), last_seen_at=at)
+            if old is not None:
+                seen = replace(
+                    seen, started_at=old.started_at, stopped_at=old.stopped_at, dead_at=None
+                )
+            self._workers[worker.id] = seen
+
+    async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None:
+        at = utc(now)
+        with self._lock:
+            old = self._workers.get(worker_id)
+            if old is not None:
+                self._workers[worker_id] = replace(old, stopped_at=at, last_seen_at=at, running=0)
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        with self._lock:
+            return sorted(
+                self._workers.values(), key=lambda w: (w.last_seen_at, w.id), reverse=True
+            )
+
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        with self._lock:
+            return self._workers.get(worker_id)
+
+    # --- maintenance ---------------------------------------------------------------------------
+    async def rescue_stale(
+        self, *, stale_after: timedelta, now: datetime | None = None
+    ) -> RescueResult:
+        at = utc(now)
+        cutoff = at - stale_after
+        with self._lock:
+            marked: list[str] = []
+            for w in list(self._workers.values()):
+                if w.stopped_at is None and w.dead_at is None and w.last_seen_at < cutoff:
+                    self._workers[w.id] = replace(w, dead_at=at)
+                    marked.append(w.id)
+            retried: list[int] = []
+            failed: list[int] = []
+            for r in self._runs.values():
+                if r.status is not RunStatus.RUNNING or not self._is_lost(r, cutoff):
+                    continue
+                r.error = RunError("WorkerLost", f"worker {r.worker_id} stopped sending heartbeats")
+                r.worker_id = None
+                r.cancel_requested = False
+                definition = self._definitions.get(r.job_type)
+                budget = definition.effective_max_retries if definition else _DEFAULT_MAX_RETRIES
+                if r.attempt <= budget:
+                    r.status, r.run_at = RunStatus.PENDING, at
+                    retried.append(r.id)
+                else:
+                    r.status, r.finished_at = RunStatus.FAILED, at
+                    failed.append(r.id)
+            self._notify_queues({self._runs[i].queue for i in retried})
+        return RescueResult(tuple(sorted(marked)), tuple(retried), tuple(failed))
+
+    def _is_lost(self, r: RunRecord, cutoff: datetime) -> bool:
+        worker = self._workers.get(r.worker_id or "")
+        if worker is None:
+            return r.started_at is None or r.started_at < cutoff
+        return worker.last_seen_at < cutoff
+
+    async def prune(
+        self,
+        *,
+        run_retention: timedelta,
+        log_retention: timedelta,
+        worker_retention: timedelta,
+        batch_size: int = 1000,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        at = utc(now)
+        run_cutoff, log_cutoff = at - run_retention, at - log_retention
+        worker_cutoff = at - worker_retention
+        with self._lock:
+            old_logs = [i for i, log in self._logs.items() if log.logged_at < log_cutoff]
+            for log_id in old_logs:
+                del self._logs[log_id]
+            old_runs = {
+                r.id
+                for r in self._runs.values()
+                if r.status.is_final and r.finished_at is not None and r.finished_at < run_cutoff
+            }
+            self._delete_runs(old_runs)
+            old_workers = [
+                w.id
+                for w in self._workers.values()
+                if (w.stopped_at is not None or w.dead_at is not None)
+                and w.last_seen_at < worker_cutoff
+            ]
+            for worker_id in old_workers:
+                del self._workers[worker_id]
+        return PruneResult(len(old_runs), len(old_logs), len(old_workers))
+
+    # --- notifications -------------------------------------------------------------------------
+    async def listen(self, handler: NotificationHandler) -> Listener:
+        listener = _MemoryListener(self, handler)
+        with self._lock:
+            self._listeners.append(listener)
+        return listener
+
+    def _remove_listener(self, listener: _MemoryListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _notify_runs(self, runs: Iterable[NewRun]) -> None:
+        self._notify_queues({run.queue for run in runs})
+
+    def _notify_queues(self, queues: set[str]) -> None:
+        for queue in sorted(queues):
+            self._notify(Notification(kind="runs", queue=queue))
+
+    def _notify(self, notification: Notification) -> None:
+        """Called under the lock: handlers are scheduled on their loop, never run here."""
+        for listener in self._listeners:
+            if not listener.loop.is_closed():
+                listener.loop.call_soon_threadsafe(listener.handler, notification)

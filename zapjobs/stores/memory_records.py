@@ -1,0 +1,200 @@
+"""The memory store's private records and the pure functions that read them.
+
+Kept apart from ``memory.py`` so the store there is only locking, state changes and wake-ups;
+everything here is plain computation over records, with "now" passed in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from zapjobs.errors import ConfigurationError, ValidationError
+from zapjobs.models import (
+    ErrorGroup,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Progress,
+    QueueStats,
+    RunError,
+    RunFilter,
+    RunStatus,
+    Schedule,
+    Stats,
+    ThroughputPoint,
+)
+
+
+@dataclass
+class RunRecord:
+    """The mutable private record behind a JobRun; JSON stays text, as in a database."""
+
+    id: int
+    job_type: str
+    queue: str
+    priority: int
+    input_json: str
+    run_at: datetime
+    created_at: datetime
+    schedule_due_at: datetime | None
+    status: RunStatus = RunStatus.PENDING
+    attempt: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker_id: str | None = None
+    output_json: str | None = None
+    error: RunError | None = None
+    progress: Progress = field(default_factory=Progress)
+    cancel_requested: bool = False
+
+    def view(self) -> JobRun:
+        """A fresh frozen copy; the decoded JSON is new on every call, so never shared."""
+        return JobRun(
+            id=self.id,
+            job_type=self.job_type,
+            queue=self.queue,
+            priority=self.priority,
+            status=self.status,
+            input=json.loads(self.input_json),
+            attempt=self.attempt,
+            run_at=self.run_at,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            worker_id=self.worker_id,
+            output=None if self.output_json is None else json.loads(self.output_json),
+            error=self.error,
+            progress=self.progress,
+            cancel_requested=self.cancel_requested,
+            schedule_due_at=self.schedule_due_at,
+        )
+
+    def is_scheduled(self, now: datetime) -> bool:
+        return self.status is RunStatus.PENDING and self.run_at > now
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    id: int
+    run_id: int
+    level: LogLevel
+    message: str
+    logged_at: datetime
+    fields_json: str
+
+    def view(self) -> LogEntry:
+        return LogEntry(
+            id=self.id,
+            run_id=self.run_id,
+            level=self.level,
+            message=self.message,
+            logged_at=self.logged_at,
+            fields=json.loads(self.fields_json),
+        )
+
+
+def utc(when: datetime | None) -> datetime:
+    """``when`` in UTC; None means the wall clock (the memory store's own "now")."""
+    if when is None:
+        return datetime.now(UTC)
+    if when.tzinfo is None:
+        raise ConfigurationError(f"the time {when.isoformat()} has no time zone", hint="use UTC")
+    return when.astimezone(UTC)
+
+
+def opt_utc(when: datetime | None) -> datetime | None:
+    return None if when is None else utc(when)
+
+
+def check_json(text: str, what: str) -> str:
+    """Refuse what a database's JSON column would refuse."""
+    try:
+        json.loads(text)
+    except (TypeError, ValueError):
+        raise ValidationError(f"the {what} is not valid JSON", hint="pass JSON text") from None
+    return text
+
+
+def schedule_timing(schedule: Schedule) -> tuple[str, str, str]:
+    """The parts of a schedule that decide its due times."""
+    return (schedule.kind.value, schedule.expression, schedule.timezone)
+
+
+def matches(r: RunRecord, f: RunFilter, now: datetime) -> bool:
+    """Every field of the filter narrows; created_after is inclusive, created_before is not."""
+    if f.ids is not None and r.id not in f.ids:
+        return False
+    if f.statuses is not None and r.status not in f.statuses:
+        return False
+    if f.job_types is not None and r.job_type not in f.job_types:
+        return False
+    if f.queues is not None and r.queue not in f.queues:
+        return False
+    if f.created_after is not None and r.created_at < utc(f.created_after):
+        return False
+    if f.created_before is not None and r.created_at >= utc(f.created_before):
+        return False
+    if f.search:
+        needle = f.search.lower()
+        message = r.error.message.lower() if r.error else ""
+        if needle not in r.job_type.lower() and needle not in message:
+            return False
+    if f.scheduled is not None:
+        at = now if f.now is None else utc(f.now)
+        if r.is_scheduled(at) != f.scheduled:
+            return False
+    return True
+
+
+def stats_of(runs: Iterable[RunRecord], now: datetime) -> Stats:
+    counts: Counter[tuple[str, str]] = Counter()
+    for r in runs:
+        bucket = "scheduled" if r.is_scheduled(now) else r.status.value
+        counts[(r.queue, bucket)] += 1
+    by_queue = tuple(
+        QueueStats(queue=q, **{b: n for (qq, b), n in counts.items() if qq == q})
+        for q in sorted({queue for queue, _ in counts})
+    )
+    totals: Counter[str] = Counter()
+    for (_, bucket), n in counts.items():
+        totals[bucket] += n
+    return Stats(**totals, by_queue=by_queue)
+
+
+def throughput_of(
+    runs: Iterable[RunRecord], since: datetime, now: datetime
+) -> list[ThroughputPoint]:
+    counts: Counter[tuple[datetime, RunStatus]] = Counter()
+    for r in runs:
+        finished = r.finished_at
+        if r.status not in (RunStatus.SUCCEEDED, RunStatus.FAILED) or finished is None:
+            continue
+        if since <= finished <= now:
+            counts[(finished.replace(second=0, microsecond=0), r.status)] += 1
+    return [
+        ThroughputPoint(
+            minute=m,
+            succeeded=counts[(m, RunStatus.SUCCEEDED)],
+            failed=counts[(m, RunStatus.FAILED)],
+        )
+        for m in sorted({minute for minute, _ in counts})
+    ]
+
+
+def error_groups_of(runs: Iterable[RunRecord], since: datetime, limit: int) -> list[ErrorGroup]:
+    """Most frequent first; ties go to the type that failed most recently."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for r in runs:
+        finished = r.finished_at
+        if r.status is RunStatus.FAILED and r.error and finished is not None and finished >= since:
+            groups.setdefault(r.error.type, []).append((r.id, r.error.message))
+    result = []
+    for error_type, members in groups.items():
+        last_id, last_message = max(members)
+        result.append(ErrorGroup(error_type, len(members), last_id, last_message))
+    result.sort(key=lambda g: (-g.count, -g.last_run_id))
+    return result[: max(limit, 0)]

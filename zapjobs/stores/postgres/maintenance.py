@@ -1,0 +1,94 @@
+"""Workers' heartbeats, stale-worker rescue and retention on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from zapjobs.errors import ConfigurationError
+from zapjobs.models import JobDefinition, PruneResult, RescueResult, RunStatus, WorkerInfo
+from zapjobs.stores.postgres import rows
+from zapjobs.stores.postgres.database import Database
+
+#: max_retries of a job type without a stored definition (the model's default)
+DEFAULT_MAX_RETRIES = JobDefinition(job_type="_").max_retries
+
+
+class MaintenanceMixin:
+    _db: Database
+
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
+        params = {
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "queues": list(worker.queues),
+            "started_at": worker.started_at,
+            "running": worker.running,
+            "concurrency": worker.concurrency,
+            "stopped_at": worker.stopped_at,
+            "dead_at": worker.dead_at,
+            "now": now,
+        }
+        await self._db.fetch("heartbeat", params)
+
+    async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None:
+        await self._db.fetch("worker_stopped", {"id": worker_id, "now": now})
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        return [rows.worker_from_row(r) for r in await self._db.fetch("list_workers")]
+
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        row = await self._db.fetch_one("get_worker", {"id": worker_id})
+        return None if row is None else rows.worker_from_row(row)
+
+    async def rescue_stale(
+        self, *, stale_after: timedelta, now: datetime | None = None
+    ) -> RescueResult:
+        params = {
+            "stale_after": stale_after,
+            "now": now,
+            "channel": self._db.channel,
+            "default_max_retries": DEFAULT_MAX_RETRIES,
+        }
+        marked: list[str] = []
+        retried: list[int] = []
+        failed: list[int] = []
+        for row in await self._db.fetch("rescue_stale", params):
+            if row["kind"] == "worker":
+                marked.append(row["worker_id"])
+            elif row["kind"] == "run" and row["status"] == RunStatus.PENDING.value:
+                retried.append(row["run_id"])
+            elif row["kind"] == "run":
+                failed.append(row["run_id"])
+        return RescueResult(tuple(sorted(marked)), tuple(sorted(retried)), tuple(sorted(failed)))
+
+    async def prune(
+        self,
+        *,
+        run_retention: timedelta,
+        log_retention: timedelta,
+        worker_retention: timedelta,
+        batch_size: int = 1000,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        # Old logs first, so the count covers exactly the entries expired by log retention
+        # (the logs of pruned runs go with them by cascade).
+        logs = await self._prune_batches("prune_logs", log_retention, batch_size, now)
+        runs = await self._prune_batches("prune_runs", run_retention, batch_size, now)
+        workers = await self._prune_batches("prune_workers", worker_retention, batch_size, now)
+        return PruneResult(runs_deleted=runs, logs_deleted=logs, workers_deleted=workers)
+
+    async def _prune_batches(
+        self, name: str, retention: timedelta, batch_size: int, now: datetime | None
+    ) -> int:
+        """One short statement per batch, until a batch comes back short."""
+        params = {"retention": retention, "batch_size": batch_size, "now": now}
+        total = 0
+        while True:
+            row = await self._db.fetch_one(name, params)
+            deleted = 0 if row is None else int(row["n"])
+            total += deleted
+            if deleted < batch_size:
+                return total

@@ -1,0 +1,162 @@
+"""LISTEN/NOTIFY: the channel of one installation, payload decoding, and a self-healing listener.
+
+The channel includes a hash of the schema and the prefix, so two installations in one database
+never wake each other, and stays within PostgreSQL's 63-byte identifier limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from psycopg import sql
+
+from zapjobs.errors import ZapJobsError
+from zapjobs.models import Notification
+from zapjobs.stores.base import NotificationHandler
+from zapjobs.stores.postgres.errors import connect_error, one_line
+
+logger = logging.getLogger("zapjobs.stores.postgres")
+
+Connect = Callable[[], Awaitable[psycopg.AsyncConnection[object]]]
+
+
+def _cause(exc: Exception, dsn: str) -> str:
+    """A one-line, password-free reason for a log line."""
+    return exc.message if isinstance(exc, ZapJobsError) else one_line(exc, dsn)
+
+
+def channel_name(prefix: str, schema: str | None) -> str:
+    digest = hashlib.sha256(f"{schema or ''}\0{prefix}".encode()).hexdigest()[:16]
+    return f"{prefix}events_{digest}"
+
+
+def decode(payload: str) -> Notification | None:
+    """A Notification from a payload like {"k":"runs","q":"default"}; None when unknown."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    queue = data.get("q")
+    queue = queue if isinstance(queue, str) else None
+    if data.get("k") == "runs":
+        return Notification(kind="runs", queue=queue)
+    run_id = data.get("r")
+    if data.get("k") == "cancel" and isinstance(run_id, int) and not isinstance(run_id, bool):
+        return Notification(kind="cancel", queue=queue, run_id=run_id)
+    return None
+
+
+class PostgresListener:
+    """A dedicated autocommit connection doing LISTEN, read by one asyncio task.
+
+    When the connection drops it reconnects with capped exponential backoff and then delivers
+    one ``Notification("runs", queue=None)``: anything sent while it was away was lost, so the
+    worker should poll once.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect: Connect,
+        dsn: str,
+        listen_sql: str,
+        ping_sql: str,
+        channel: str,
+        handler: NotificationHandler,
+        ping_interval: float = 30.0,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self._connect = connect
+        self._dsn = dsn
+        self._listen = sql.SQL(listen_sql).format(channel=sql.Identifier(channel))
+        self._ping = ping_sql
+        self._handler = handler
+        self._ping_interval = ping_interval
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max_backoff
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[object] | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Connect and LISTEN before returning, so no notification sent afterwards is missed."""
+        conn = await self._listening_connection()
+        self._task = asyncio.create_task(self._run(conn), name="zapjobs-pg-listener")
+
+    async def close(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._close_connection()
+
+    async def _listening_connection(self) -> psycopg.AsyncConnection[object]:
+        try:
+            conn = await self._connect()
+        except psycopg.Error as exc:
+            raise connect_error(exc, self._dsn) from exc
+        try:
+            await conn.execute(self._listen)
+        except psycopg.Error as exc:
+            await conn.close()
+            raise connect_error(exc, self._dsn) from exc
+        self._conn = conn
+        return conn
+
+    async def _run(self, conn: psycopg.AsyncConnection[object] | None) -> None:
+        backoff = self._initial_backoff
+        while not self._closed:
+            if conn is None:
+                try:
+                    conn = await self._listening_connection()
+                except Exception as exc:  # keep trying until closed, whatever went wrong
+                    cause = _cause(exc, self._dsn)
+                    logger.warning("cannot re-LISTEN on PostgreSQL (retrying): %s", cause)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+                    continue
+                backoff = self._initial_backoff
+                self._deliver(Notification(kind="runs", queue=None))
+            try:
+                await self._consume(conn)
+            except Exception as exc:
+                if self._closed:
+                    return
+                logger.warning(
+                    "lost the PostgreSQL LISTEN connection (reconnecting): %s",
+                    one_line(exc, self._dsn),
+                )
+            await self._close_connection()
+            conn = None
+
+    async def _consume(self, conn: psycopg.AsyncConnection[object]) -> None:
+        """Deliver notifications; ping when idle so a silently dead connection is noticed."""
+        while not self._closed:
+            async for notify in conn.notifies(timeout=self._ping_interval):
+                notification = decode(notify.payload)
+                if notification is not None:
+                    self._deliver(notification)
+            await conn.execute(self._ping)
+
+    def _deliver(self, notification: Notification) -> None:
+        try:
+            self._handler(notification)
+        except Exception:
+            logger.exception("a notification handler failed on %r", notification)
+
+    async def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()

@@ -1,0 +1,598 @@
+-- Every SQL statement the PostgreSQL store runs, one named block each.
+--
+-- "-- name: x" starts a statement, "-- fragment: x" a piece that statements include as {x}.
+-- {prefix} becomes the schema-qualified, validated table prefix; {channel} (LISTEN only) the
+-- quoted notification channel. Every value is a bound parameter. Whole-line comments are
+-- dropped when loading; keep percent signs out of the SQL text (psycopg reads them).
+-- "now" parameters are NULL in production: COALESCE falls back to the server's clock.
+
+-- ==============================================================================================
+-- session and schema
+-- ==============================================================================================
+
+-- name: session_setup
+-- Custom plans always: the typed-filter pattern (x IS NULL OR ...) folds away only when the
+-- planner sees the values. UTC so timestamps come back in UTC.
+SET plan_cache_mode = force_custom_plan; SET TIME ZONE 'UTC'
+
+-- name: current_schema
+SELECT current_schema() AS schema
+
+-- name: migrations_lock
+SELECT pg_advisory_lock(hashtextextended(%(lock_key)s, 0))
+
+-- name: migrations_unlock
+SELECT pg_advisory_unlock(hashtextextended(%(lock_key)s, 0))
+
+-- name: migrations_create_table
+CREATE TABLE IF NOT EXISTS {prefix}migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+
+-- name: migrations_applied
+SELECT version FROM {prefix}migrations ORDER BY version
+
+-- name: migrations_record
+INSERT INTO {prefix}migrations (version, name) VALUES (%(version)s, %(name)s)
+
+-- name: listen
+LISTEN {channel}
+
+-- name: ping
+SELECT 1 AS ok
+
+-- ==============================================================================================
+-- column lists: explicit, so a later migration that adds a column does not change the result
+-- type of statements psycopg has prepared on long-lived connections
+-- ==============================================================================================
+
+-- fragment: definition_columns
+d.job_type, d.queue, d.max_retries, d.timeout_seconds, d.max_retries_override,
+d.timeout_seconds_override, d.enabled, d.schedule_kind, d.schedule_expression,
+d.schedule_timezone, d.schedule_catch_up, d.schedule_input_json, d.next_due_at, d.last_due_at,
+d.last_run_id, d.updated_at
+
+-- fragment: run_columns
+r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type,
+r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
+r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
+r.progress_failed, r.cancel_requested, r.schedule_due_at
+
+-- fragment: log_columns
+l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
+
+-- fragment: worker_columns
+w.id, w.host, w.pid, w.queues, w.started_at, w.last_seen_at, w.running, w.concurrency,
+w.stopped_at, w.dead_at
+
+-- ==============================================================================================
+-- definitions and schedules
+-- ==============================================================================================
+
+-- name: register_definitions
+-- Code fields always; the schedule only when one is given (kind not NULL). A changed timing
+-- (kind, expression, time zone) clears next_due_at so the scheduler recomputes it.
+INSERT INTO {prefix}definitions AS d (
+    job_type, queue, max_retries, timeout_seconds, schedule_kind, schedule_expression,
+    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at
+)
+SELECT t.job_type, t.queue, t.max_retries, t.timeout_seconds, t.kind, t.expression,
+       t.timezone, t.catch_up, t.input_json, now()
+FROM unnest(
+    %(job_types)s::text[], %(queues)s::text[], %(max_retries)s::integer[],
+    %(timeouts)s::double precision[], %(kinds)s::text[], %(expressions)s::text[],
+    %(timezones)s::text[], %(catch_ups)s::text[], %(inputs)s::text[]
+) AS t (job_type, queue, max_retries, timeout_seconds, kind, expression, timezone, catch_up,
+        input_json)
+ON CONFLICT (job_type) DO UPDATE SET
+    queue = EXCLUDED.queue,
+    max_retries = EXCLUDED.max_retries,
+    timeout_seconds = EXCLUDED.timeout_seconds,
+    next_due_at = CASE
+        WHEN EXCLUDED.schedule_kind IS NOT NULL
+         AND (d.schedule_kind, d.schedule_expression, d.schedule_timezone)
+             IS DISTINCT FROM
+             (EXCLUDED.schedule_kind, EXCLUDED.schedule_expression, EXCLUDED.schedule_timezone)
+        THEN NULL ELSE d.next_due_at END,
+    schedule_kind = COALESCE(EXCLUDED.schedule_kind, d.schedule_kind),
+    schedule_expression = CASE WHEN EXCLUDED.schedule_kind IS NULL
+        THEN d.schedule_expression ELSE EXCLUDED.schedule_expression END,
+    schedule_timezone = CASE WHEN EXCLUDED.schedule_kind IS NULL
+        THEN d.schedule_timezone ELSE EXCLUDED.schedule_timezone END,
+    schedule_catch_up = CASE WHEN EXCLUDED.schedule_kind IS NULL
+        THEN d.schedule_catch_up ELSE EXCLUDED.schedule_catch_up END,
+    schedule_input_json = CASE WHEN EXCLUDED.schedule_kind IS NULL
+        THEN d.schedule_input_json ELSE EXCLUDED.schedule_input_json END,
+    updated_at = now()
+
+-- name: get_definition
+SELECT {definition_columns} FROM {prefix}definitions d WHERE d.job_type = %(job_type)s
+
+-- name: list_definitions
+SELECT {definition_columns} FROM {prefix}definitions d ORDER BY d.job_type COLLATE "C"
+
+-- name: set_overrides
+INSERT INTO {prefix}definitions AS d (job_type, max_retries_override, timeout_seconds_override)
+VALUES (%(job_type)s, %(max_retries)s::integer, %(timeout_seconds)s::double precision)
+ON CONFLICT (job_type) DO UPDATE SET
+    max_retries_override = EXCLUDED.max_retries_override,
+    timeout_seconds_override = EXCLUDED.timeout_seconds_override,
+    updated_at = now()
+RETURNING {definition_columns}
+
+-- name: set_enabled
+UPDATE {prefix}definitions d SET enabled = %(enabled)s, updated_at = now()
+WHERE d.job_type = %(job_type)s
+RETURNING {definition_columns}
+
+-- name: set_schedule
+INSERT INTO {prefix}definitions AS d (
+    job_type, schedule_kind, schedule_expression, schedule_timezone, schedule_catch_up,
+    schedule_input_json, next_due_at
+)
+VALUES (
+    %(job_type)s, %(kind)s::text, %(expression)s::text, %(timezone)s::text, %(catch_up)s::text,
+    %(input_json)s::text, %(next_due_at)s::timestamptz
+)
+ON CONFLICT (job_type) DO UPDATE SET
+    schedule_kind = EXCLUDED.schedule_kind,
+    schedule_expression = EXCLUDED.schedule_expression,
+    schedule_timezone = EXCLUDED.schedule_timezone,
+    schedule_catch_up = EXCLUDED.schedule_catch_up,
+    schedule_input_json = EXCLUDED.schedule_input_json,
+    next_due_at = EXCLUDED.next_due_at,
+    updated_at = now()
+RETURNING {definition_columns}
+
+-- name: due_schedules
+SELECT {definition_columns} FROM {prefix}definitions d
+WHERE d.enabled
+  AND d.schedule_kind IS NOT NULL
+  AND (d.next_due_at IS NULL OR d.next_due_at <= COALESCE(%(now)s::timestamptz, now()))
+ORDER BY d.job_type COLLATE "C"
+
+-- name: advance_schedule
+-- Compare and set: only the scheduler that saw the current next_due_at advances it.
+UPDATE {prefix}definitions d
+SET next_due_at = %(new_next_due_at)s::timestamptz, updated_at = now()
+WHERE d.job_type = %(job_type)s
+  AND d.next_due_at IS NOT DISTINCT FROM %(expected_next_due_at)s::timestamptz
+RETURNING d.job_type
+
+-- name: insert_scheduled_runs
+-- The unique (job_type, schedule_due_at) index skips due times already enqueued.
+WITH new_runs AS (
+    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
+    FROM unnest(
+        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
+        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[]
+    ) WITH ORDINALITY AS t (job_type, input, queue, priority, run_at, schedule_due_at, ord)
+),
+inserted AS (
+    INSERT INTO {prefix}runs (
+        id, job_type, queue, priority, input, run_at, created_at, schedule_due_at
+    )
+    SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
+           COALESCE(n.run_at, now()), now(), n.schedule_due_at
+    FROM new_runs n
+    ORDER BY n.ord
+    ON CONFLICT (job_type, schedule_due_at) WHERE schedule_due_at IS NOT NULL DO NOTHING
+    RETURNING id, queue
+),
+latest AS (
+    SELECT n.id, n.schedule_due_at
+    FROM new_runs n JOIN inserted i ON i.id = n.id
+    ORDER BY n.ord DESC
+    LIMIT 1
+),
+marked AS (
+    UPDATE {prefix}definitions d
+    SET last_due_at = l.schedule_due_at, last_run_id = l.id
+    FROM latest l
+    WHERE d.job_type = %(job_type)s
+    RETURNING d.job_type
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
+    FROM (SELECT DISTINCT queue FROM inserted) q
+)
+SELECT n.id, (SELECT count(*) FROM woken) AS woken
+FROM new_runs n JOIN inserted i ON i.id = n.id
+ORDER BY n.ord
+
+-- ==============================================================================================
+-- runs: writing
+-- ==============================================================================================
+
+-- name: enqueue_runs
+-- Ids are drawn first so they can be returned in the order given; one NOTIFY per queue.
+WITH new_runs AS (
+    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
+    FROM unnest(
+        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
+        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[]
+    ) WITH ORDINALITY AS t (job_type, input, queue, priority, run_at, schedule_due_at, ord)
+),
+inserted AS (
+    INSERT INTO {prefix}runs (
+        id, job_type, queue, priority, input, run_at, created_at, schedule_due_at
+    )
+    SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
+           COALESCE(n.run_at, %(now)s::timestamptz, now()),
+           COALESCE(%(now)s::timestamptz, now()),
+           n.schedule_due_at
+    FROM new_runs n
+    ORDER BY n.ord
+    RETURNING id
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
+    FROM (SELECT DISTINCT queue FROM new_runs) q
+)
+SELECT n.id, (SELECT count(*) FROM woken) AS woken
+FROM new_runs n
+ORDER BY n.ord
+
+-- name: claim_runs
+-- Per queue (in the caller's order) one LATERAL scan of the partial claim index, locking with
+-- SKIP LOCKED so concurrent claimers neither wait nor take the same run.
+WITH picked AS (
+    SELECT c.id, row_number() OVER (ORDER BY q.ord, c.priority DESC, c.run_at, c.id) AS rank
+    FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q (name, ord)
+    CROSS JOIN LATERAL (
+        SELECT r.id, r.priority, r.run_at
+        FROM {prefix}runs r
+        WHERE r.status = 'pending'
+          AND r.queue = q.name
+          AND r.run_at <= COALESCE(%(now)s::timestamptz, now())
+          AND r.job_type = ANY (%(job_types)s::text[])
+        ORDER BY r.priority DESC, r.run_at, r.id
+        LIMIT %(limit)s
+        FOR UPDATE OF r SKIP LOCKED
+    ) c
+    ORDER BY rank
+    LIMIT %(limit)s
+),
+claimed AS (
+    UPDATE {prefix}runs r
+    SET status = 'running',
+        attempt = r.attempt + 1,
+        started_at = COALESCE(%(now)s::timestamptz, now()),
+        finished_at = NULL,
+        worker_id = %(worker_id)s,
+        cancel_requested = false
+    FROM picked p
+    WHERE r.id = p.id
+    RETURNING {run_columns}, p.rank
+)
+SELECT * FROM claimed ORDER BY rank
+
+-- name: complete_runs
+-- Applied only while the run is still running under the same worker and attempt.
+WITH outcome AS (
+    SELECT *
+    FROM unnest(
+        %(ids)s::bigint[], %(worker_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
+        %(outputs)s::text[], %(error_types)s::text[], %(error_messages)s::text[],
+        %(error_tracebacks)s::text[], %(retry_delays)s::interval[]
+    ) WITH ORDINALITY AS o (id, worker_id, attempt, status, output, error_type, error_message,
+                             error_traceback, retry_delay, ord)
+),
+changed AS (
+    UPDATE {prefix}runs r
+    SET status = o.status,
+        output = COALESCE(o.output::jsonb, r.output),
+        error_type = COALESCE(o.error_type, r.error_type),
+        error_message = CASE WHEN o.error_type IS NULL
+            THEN r.error_message ELSE o.error_message END,
+        error_traceback = CASE WHEN o.error_type IS NULL
+            THEN r.error_traceback ELSE o.error_traceback END,
+        finished_at = CASE WHEN o.status = 'pending'
+            THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
+        run_at = CASE WHEN o.status = 'pending'
+            THEN COALESCE(%(now)s::timestamptz, now()) + COALESCE(o.retry_delay, interval '0')
+            ELSE r.run_at END,
+        worker_id = CASE WHEN o.status = 'pending' THEN NULL ELSE r.worker_id END
+    FROM outcome o
+    WHERE r.id = o.id
+      AND r.status = 'running'
+      AND r.worker_id = o.worker_id
+      AND r.attempt = o.attempt
+    RETURNING r.id, o.ord
+)
+SELECT id FROM changed ORDER BY ord
+
+-- name: save_progress
+UPDATE {prefix}runs r
+SET progress_total = u.total,
+    progress_processed = u.processed,
+    progress_succeeded = u.succeeded,
+    progress_failed = u.failed
+FROM unnest(
+    %(ids)s::bigint[], %(totals)s::bigint[], %(processed)s::bigint[], %(succeeded)s::bigint[],
+    %(failed)s::bigint[]
+) AS u (id, total, processed, succeeded, failed)
+WHERE r.id = u.id
+
+-- name: append_logs
+-- Entries of runs deleted meanwhile are dropped (the key-share lock keeps the check honest).
+INSERT INTO {prefix}logs (run_id, level, message, logged_at, fields)
+SELECT e.run_id, e.level, e.message, e.logged_at, e.fields::jsonb
+FROM unnest(
+    %(run_ids)s::bigint[], %(levels)s::smallint[], %(messages)s::text[],
+    %(logged_ats)s::timestamptz[], %(fields)s::text[]
+) WITH ORDINALITY AS e (run_id, level, message, logged_at, fields, ord)
+WHERE EXISTS (
+    SELECT 1 FROM {prefix}runs r WHERE r.id = e.run_id FOR KEY SHARE
+)
+ORDER BY e.ord
+
+-- ==============================================================================================
+-- runs: operator actions and reading
+-- ==============================================================================================
+
+-- fragment: run_filter
+-- A RunFilter as typed parameters over the alias r; a NULL parameter does not narrow.
+(%(f_ids)s::bigint[] IS NULL OR r.id = ANY (%(f_ids)s::bigint[]))
+AND (%(f_statuses)s::text[] IS NULL OR r.status = ANY (%(f_statuses)s::text[]))
+AND (%(f_job_types)s::text[] IS NULL OR r.job_type = ANY (%(f_job_types)s::text[]))
+AND (%(f_queues)s::text[] IS NULL OR r.queue = ANY (%(f_queues)s::text[]))
+AND (%(f_created_after)s::timestamptz IS NULL
+     OR r.created_at >= %(f_created_after)s::timestamptz)
+AND (%(f_created_before)s::timestamptz IS NULL
+     OR r.created_at < %(f_created_before)s::timestamptz)
+AND (%(f_search)s::text IS NULL
+     OR strpos(lower(r.job_type), lower(%(f_search)s::text)) > 0
+     OR strpos(lower(COALESCE(r.error_message, '')), lower(%(f_search)s::text)) > 0)
+AND (%(f_scheduled)s::boolean IS NULL
+     OR (r.status = 'pending' AND r.run_at > COALESCE(%(f_now)s::timestamptz, now()))
+        = %(f_scheduled)s::boolean)
+
+-- name: retry_runs
+WITH changed AS (
+    UPDATE {prefix}runs r
+    SET status = 'pending',
+        run_at = COALESCE(%(now)s::timestamptz, now()),
+        attempt = 0,
+        finished_at = NULL,
+        worker_id = NULL,
+        cancel_requested = false
+    WHERE {run_filter}
+      AND r.status IN ('failed', 'cancelled')
+    RETURNING r.id, r.queue
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
+    FROM (SELECT DISTINCT queue FROM changed) q
+)
+SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
+
+-- name: cancel_runs
+-- Pending runs end at once; running ones get a request and their worker a NOTIFY.
+WITH changed AS (
+    UPDATE {prefix}runs r
+    SET status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
+        finished_at = CASE WHEN r.status = 'pending'
+            THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.finished_at END,
+        cancel_requested = r.cancel_requested OR r.status = 'running'
+    WHERE {run_filter}
+      AND (r.status = 'pending' OR (r.status = 'running' AND NOT r.cancel_requested))
+    RETURNING r.id, r.queue, r.status
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, json_build_object('k', 'cancel', 'r', c.id, 'q', c.queue)::text)
+    FROM changed c
+    WHERE c.status = 'running'
+)
+SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
+
+-- name: delete_runs
+WITH deleted AS (
+    DELETE FROM {prefix}runs r
+    WHERE {run_filter}
+      AND r.status <> 'running'
+    RETURNING r.id
+)
+SELECT id FROM deleted ORDER BY id
+
+-- name: cancel_requested
+SELECT r.id FROM {prefix}runs r
+WHERE r.status = 'running' AND r.worker_id = %(worker_id)s AND r.cancel_requested
+ORDER BY r.id
+
+-- name: get_runs
+SELECT {run_columns} FROM {prefix}runs r WHERE r.id = ANY (%(ids)s::bigint[]) ORDER BY r.id
+
+-- name: list_runs
+-- Newest first by id: a backward scan of the primary key or of an (x, id) index.
+SELECT {run_columns} FROM {prefix}runs r
+WHERE {run_filter}
+  AND (%(before_id)s::bigint IS NULL OR r.id < %(before_id)s::bigint)
+ORDER BY r.id DESC
+LIMIT %(limit)s
+
+-- name: count_runs
+SELECT count(*) AS n FROM {prefix}runs r WHERE {run_filter}
+
+-- name: list_logs
+SELECT {log_columns} FROM {prefix}logs l
+WHERE l.run_id = %(run_id)s
+  AND (%(after_id)s::bigint IS NULL OR l.id > %(after_id)s::bigint)
+  AND (%(min_level)s::smallint IS NULL OR l.level >= %(min_level)s::smallint)
+ORDER BY l.id
+LIMIT %(limit)s
+
+-- name: stats
+SELECT r.queue,
+       CASE WHEN r.status = 'pending' AND r.run_at > COALESCE(%(now)s::timestamptz, now())
+            THEN 'scheduled' ELSE r.status END AS bucket,
+       count(*) AS n
+FROM {prefix}runs r
+GROUP BY 1, 2
+
+-- name: throughput
+SELECT date_trunc('minute', r.finished_at, 'UTC') AS minute,
+       count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE r.status = 'failed') AS failed
+FROM {prefix}runs r
+WHERE r.finished_at >= %(since)s::timestamptz
+  AND r.finished_at <= COALESCE(%(now)s::timestamptz, now())
+  AND r.status IN ('succeeded', 'failed')
+GROUP BY 1
+ORDER BY 1
+
+-- name: error_groups
+SELECT r.error_type,
+       count(*) AS n,
+       max(r.id) AS last_run_id,
+       (array_agg(r.error_message ORDER BY r.id DESC))[1] AS last_message
+FROM {prefix}runs r
+WHERE r.status = 'failed'
+  AND r.error_type IS NOT NULL
+  AND r.finished_at >= %(since)s::timestamptz
+GROUP BY r.error_type
+ORDER BY n DESC, last_run_id DESC
+LIMIT %(limit)s
+
+-- ==============================================================================================
+-- workers
+-- ==============================================================================================
+
+-- name: heartbeat
+-- A returning worker is alive again (dead_at cleared); its start time is kept.
+INSERT INTO {prefix}heartbeats AS w (
+    id, host, pid, queues, started_at, last_seen_at, running, concurrency, stopped_at, dead_at
+)
+VALUES (
+    %(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(started_at)s::timestamptz,
+    COALESCE(%(now)s::timestamptz, now()), %(running)s, %(concurrency)s,
+    %(stopped_at)s::timestamptz, %(dead_at)s::timestamptz
+)
+ON CONFLICT (id) DO UPDATE SET
+    host = EXCLUDED.host,
+    pid = EXCLUDED.pid,
+    queues = EXCLUDED.queues,
+    last_seen_at = EXCLUDED.last_seen_at,
+    running = EXCLUDED.running,
+    concurrency = EXCLUDED.concurrency,
+    dead_at = NULL
+
+-- name: worker_stopped
+UPDATE {prefix}heartbeats w
+SET stopped_at = COALESCE(%(now)s::timestamptz, now()),
+    last_seen_at = COALESCE(%(now)s::timestamptz, now()),
+    running = 0
+WHERE w.id = %(id)s
+
+-- name: list_workers
+SELECT {worker_columns} FROM {prefix}heartbeats w ORDER BY w.last_seen_at DESC, w.id COLLATE "C" DESC
+
+-- name: get_worker
+SELECT {worker_columns} FROM {prefix}heartbeats w WHERE w.id = %(id)s
+
+-- ==============================================================================================
+-- maintenance
+-- ==============================================================================================
+
+-- name: rescue_stale
+-- One statement, row locks with SKIP LOCKED: concurrent callers rescue each run exactly once.
+-- A run is lost when its worker was last seen before the cutoff, or, with no worker row, when
+-- it started before the cutoff. Attempts left (attempt <= effective max_retries, 3 without a
+-- definition): back to pending, due now; otherwise failed.
+WITH stale AS (
+    SELECT w.id FROM {prefix}heartbeats w
+    WHERE w.stopped_at IS NULL
+      AND w.dead_at IS NULL
+      AND w.last_seen_at < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+    FOR UPDATE SKIP LOCKED
+),
+marked AS (
+    UPDATE {prefix}heartbeats w
+    SET dead_at = COALESCE(%(now)s::timestamptz, now())
+    FROM stale s
+    WHERE w.id = s.id
+    RETURNING w.id
+),
+lost AS (
+    SELECT r.id, r.attempt,
+           COALESCE(d.max_retries_override, d.max_retries, %(default_max_retries)s) AS budget
+    FROM {prefix}runs r
+    LEFT JOIN {prefix}heartbeats w ON w.id = r.worker_id
+    LEFT JOIN {prefix}definitions d ON d.job_type = r.job_type
+    WHERE r.status = 'running'
+      AND CASE WHEN w.id IS NULL
+               THEN r.started_at IS NULL OR r.started_at
+                    < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+               ELSE w.last_seen_at
+                    < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+          END
+    FOR UPDATE OF r SKIP LOCKED
+),
+rescued AS (
+    UPDATE {prefix}runs r
+    SET status = CASE WHEN l.attempt <= l.budget THEN 'pending' ELSE 'failed' END,
+        run_at = CASE WHEN l.attempt <= l.budget
+            THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.run_at END,
+        finished_at = CASE WHEN l.attempt <= l.budget
+            THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
+        error_type = 'WorkerLost',
+        error_message = 'worker ' || COALESCE(r.worker_id, 'unknown')
+            || ' stopped sending heartbeats',
+        error_traceback = NULL,
+        worker_id = NULL,
+        cancel_requested = false
+    FROM lost l
+    WHERE r.id = l.id
+    RETURNING r.id, r.status, r.queue
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
+    FROM (SELECT DISTINCT queue FROM rescued WHERE status = 'pending') q
+)
+SELECT 'worker' AS kind, m.id AS worker_id, NULL::bigint AS run_id, NULL::text AS status
+FROM marked m
+UNION ALL
+SELECT 'run', NULL, x.id, x.status FROM rescued x
+UNION ALL
+SELECT 'notify', NULL, NULL, NULL FROM woken
+
+-- name: prune_runs
+-- One short batch; the caller loops until a batch comes back short. Logs go by cascade.
+WITH batch AS (
+    SELECT r.id FROM {prefix}runs r
+    WHERE r.status IN ('succeeded', 'failed', 'cancelled')
+      AND r.finished_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+    LIMIT %(batch_size)s
+    FOR UPDATE SKIP LOCKED
+),
+deleted AS (
+    DELETE FROM {prefix}runs r USING batch b WHERE r.id = b.id RETURNING 1
+)
+SELECT count(*) AS n FROM deleted
+
+-- name: prune_logs
+WITH batch AS (
+    SELECT l.id FROM {prefix}logs l
+    WHERE l.logged_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+    LIMIT %(batch_size)s
+    FOR UPDATE SKIP LOCKED
+),
+deleted AS (
+    DELETE FROM {prefix}logs l USING batch b WHERE l.id = b.id RETURNING 1
+)
+SELECT count(*) AS n FROM deleted
+
+-- name: prune_workers
+WITH batch AS (
+    SELECT w.id FROM {prefix}heartbeats w
+    WHERE (w.stopped_at IS NOT NULL OR w.dead_at IS NOT NULL)
+      AND w.last_seen_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+    LIMIT %(batch_size)s
+    FOR UPDATE SKIP LOCKED
+),
+deleted AS (
+    DELETE FROM {prefix}heartbeats w USING batch b WHERE w.id = b.id RETURNING 1
+)
+SELECT count(*) AS n FROM deleted

@@ -1,0 +1,91 @@
+"""Reading runs on PostgreSQL: lookups, keyset pages, counts, logs and dashboard aggregates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from zapjobs.models import (
+    ErrorGroup,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Page,
+    QueueStats,
+    RunFilter,
+    Stats,
+    ThroughputPoint,
+)
+from zapjobs.stores.postgres import rows
+from zapjobs.stores.postgres.database import Database
+
+
+class RunReadsMixin:
+    _db: Database
+
+    async def get_run(self, run_id: int) -> JobRun | None:
+        found = await self.get_runs([run_id])
+        return found[0] if found else None
+
+    async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
+        if not run_ids:
+            return []
+        found = await self._db.fetch("get_runs", {"ids": list(dict.fromkeys(run_ids))})
+        return [rows.run_from_row(r) for r in found]
+
+    async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
+        if page.limit <= 0:
+            return []
+        params = {
+            "before_id": page.before_id,
+            "limit": page.limit,
+            **rows.filter_params(selection, None),
+        }
+        return [rows.run_from_row(r) for r in await self._db.fetch("list_runs", params)]
+
+    async def count_runs(self, selection: RunFilter) -> int:
+        row = await self._db.fetch_one("count_runs", rows.filter_params(selection, None))
+        return 0 if row is None else int(row["n"])
+
+    async def list_logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        min_level: LogLevel | None = None,
+        limit: int = 1000,
+    ) -> list[LogEntry]:
+        if limit <= 0:
+            return []
+        params = {
+            "run_id": run_id,
+            "after_id": after_id,
+            "min_level": None if min_level is None else int(min_level),
+            "limit": limit,
+        }
+        return [rows.log_from_row(r) for r in await self._db.fetch("list_logs", params)]
+
+    async def stats(self, *, now: datetime | None = None) -> Stats:
+        totals: Counter[str] = Counter()
+        per_queue: dict[str, Counter[str]] = {}
+        for row in await self._db.fetch("stats", {"now": now}):
+            totals[row["bucket"]] += row["n"]
+            per_queue.setdefault(row["queue"], Counter())[row["bucket"]] += row["n"]
+        by_queue = tuple(QueueStats(queue=q, **per_queue[q]) for q in sorted(per_queue))
+        return Stats(**totals, by_queue=by_queue)
+
+    async def throughput(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[ThroughputPoint]:
+        found = await self._db.fetch("throughput", {"since": since, "now": now})
+        return [ThroughputPoint(r["minute"], r["succeeded"], r["failed"]) for r in found]
+
+    async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
+        if limit <= 0:
+            return []
+        found = await self._db.fetch("error_groups", {"since": since, "limit": limit})
+        return [
+            ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "")
+            for r in found
+        ]

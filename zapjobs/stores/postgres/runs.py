@@ -1,0 +1,132 @@
+"""Writing runs on PostgreSQL: enqueue, claim, outcomes, progress, logs and operator actions.
+
+Each batch is one statement over unnest()ed arrays: one round trip however many rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from zapjobs.errors import InvalidStateError
+from zapjobs.models import (
+    JobRun,
+    NewLogEntry,
+    NewRun,
+    ProgressUpdate,
+    RunFilter,
+    RunOutcome,
+    RunStatus,
+)
+from zapjobs.stores.postgres import rows
+from zapjobs.stores.postgres.database import Database
+
+_OUTCOME_STATUSES = frozenset(
+    {RunStatus.PENDING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+
+
+class RunWritesMixin:
+    _db: Database
+
+    async def enqueue(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[int]:
+        if not runs:
+            return []
+        params = {
+            "now": now,
+            "runs_seq": self._db.runs_seq,
+            "channel": self._db.channel,
+            **rows.new_run_params(runs),
+        }
+        if connection is None:
+            found = await self._db.fetch("enqueue_runs", params)
+        else:
+            found = await self._db.fetch_on(connection, "enqueue_runs", params)
+        return [r["id"] for r in found]
+
+    async def claim(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        limit: int,
+        *,
+        now: datetime | None = None,
+    ) -> list[JobRun]:
+        if limit <= 0 or not queues or not job_types:
+            return []
+        params = {
+            "worker_id": worker_id,
+            "queues": list(dict.fromkeys(queues)),
+            "job_types": list(dict.fromkeys(job_types)),
+            "limit": limit,
+            "now": now,
+        }
+        return [rows.run_from_row(r) for r in await self._db.fetch("claim_runs", params)]
+
+    async def complete(
+        self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
+    ) -> list[int]:
+        if not outcomes:
+            return []
+        for outcome in outcomes:
+            if outcome.status not in _OUTCOME_STATUSES:
+                raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
+        errors = [o.error for o in outcomes]
+        params = {
+            "now": now,
+            "ids": [o.run_id for o in outcomes],
+            "worker_ids": [o.worker_id for o in outcomes],
+            "attempts": [o.attempt for o in outcomes],
+            "statuses": [RunStatus(o.status).value for o in outcomes],
+            "outputs": [o.output_json for o in outcomes],
+            "error_types": [e.type if e else None for e in errors],
+            "error_messages": [e.message if e else None for e in errors],
+            "error_tracebacks": [e.traceback if e else None for e in errors],
+            "retry_delays": [o.retry_delay for o in outcomes],
+        }
+        return [r["id"] for r in await self._db.fetch("complete_runs", params)]
+
+    async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        latest = {u.run_id: u.progress for u in updates}
+        if not latest:
+            return
+        params = {
+            "ids": list(latest),
+            "totals": [p.total for p in latest.values()],
+            "processed": [p.processed for p in latest.values()],
+            "succeeded": [p.succeeded for p in latest.values()],
+            "failed": [p.failed for p in latest.values()],
+        }
+        await self._db.fetch("save_progress", params)
+
+    async def append_logs(self, entries: Sequence[NewLogEntry]) -> None:
+        if not entries:
+            return
+        params = {
+            "run_ids": [e.run_id for e in entries],
+            "levels": [int(e.level) for e in entries],
+            "messages": [e.message for e in entries],
+            "logged_ats": [e.logged_at for e in entries],
+            "fields": [e.fields_json for e in entries],
+        }
+        await self._db.fetch("append_logs", params)
+
+    async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        params = {"now": now, "channel": self._db.channel, **rows.filter_params(selection, now)}
+        return [r["id"] for r in await self._db.fetch("retry_runs", params)]
+
+    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        params = {"now": now, "channel": self._db.channel, **rows.filter_params(selection, now)}
+        return [r["id"] for r in await self._db.fetch("cancel_runs", params)]
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]:
+        params = rows.filter_params(selection, None)
+        return [r["id"] for r in await self._db.fetch("delete_runs", params)]
+
+    async def cancel_requested(self, worker_id: str) -> list[int]:
+        found = await self._db.fetch("cancel_requested", {"worker_id": worker_id})
+        return [r["id"] for r in found]

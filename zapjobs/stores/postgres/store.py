@@ -1,0 +1,81 @@
+"""The production store: PostgreSQL through psycopg 3 (async) and a connection pool.
+
+Every statement comes from queries.sql. The protocol's methods are grouped by subject in the
+mixins below (definitions, run writes, run reads, maintenance, migrations); this class adds the
+lifecycle and LISTEN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from zapjobs.stores.base import Listener, NotificationHandler
+from zapjobs.stores.postgres.database import Database
+from zapjobs.stores.postgres.definitions import DefinitionsMixin
+from zapjobs.stores.postgres.maintenance import MaintenanceMixin
+from zapjobs.stores.postgres.migrations import MigrationsMixin
+from zapjobs.stores.postgres.notify import PostgresListener
+from zapjobs.stores.postgres.reads import RunReadsMixin
+from zapjobs.stores.postgres.runs import RunWritesMixin
+
+
+class PostgresStore(
+    MigrationsMixin, DefinitionsMixin, RunWritesMixin, RunReadsMixin, MaintenanceMixin
+):
+    """The Store protocol on PostgreSQL; ``cross_process_notify`` through LISTEN/NOTIFY."""
+
+    backend = "postgres"
+    cross_process_notify = True
+
+    def __init__(
+        self, dsn: str, *, prefix: str = "zapjobs_", min_size: int = 1, max_size: int = 10
+    ) -> None:
+        self._db = Database(dsn, prefix=prefix, min_size=min_size, max_size=max_size)
+        self.prefix = self._db.prefix
+        self._listeners: set[PostgresListener] = set()
+
+    async def open(self) -> None:
+        """Connect: probe once (a one-line ConnectionFailedError on failure), then the pool."""
+        await self._db.open()
+
+    async def close(self) -> None:
+        for listener in list(self._listeners):
+            await listener.close()
+        self._listeners.clear()
+        await self._db.close()
+
+    async def listen(self, handler: NotificationHandler) -> Listener:
+        self._db.require_open()
+        listener = PostgresListener(
+            connect=self._db.connect,
+            dsn=self._db.dsn,
+            listen_sql=self._db.queries["listen"],
+            ping_sql=self._db.queries["ping"],
+            channel=self._db.channel,
+            handler=handler,
+        )
+        await listener.start()
+        self._listeners.add(listener)
+        return _TrackedListener(self._listeners, listener)
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of this installation (a hash of schema and prefix)."""
+        return self._db.channel
+
+    @property
+    def queries(self) -> Mapping[str, str]:
+        """The rendered statements, for diagnostics and the schema drift test."""
+        return dict(self._db.queries)
+
+
+class _TrackedListener:
+    """Closing it also forgets it, so the store's close() closes only live listeners."""
+
+    def __init__(self, live: set[PostgresListener], listener: PostgresListener) -> None:
+        self._live = live
+        self.listener = listener
+
+    async def close(self) -> None:
+        self._live.discard(self.listener)
+        await self.listener.close()

@@ -1,0 +1,103 @@
+"""Workers' heartbeats, stale-worker rescue and retention on SQLite."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from zapjobs.errors import ConfigurationError
+from zapjobs.models import JobDefinition, PruneResult, RescueResult, WorkerInfo
+from zapjobs.stores.sqlite import notify, rows
+from zapjobs.stores.sqlite.database import Database, Session
+
+#: max_retries of a job type without a stored definition (the model's default)
+DEFAULT_MAX_RETRIES = JobDefinition(job_type="_").max_retries
+
+
+class MaintenanceMixin:
+    _db: Database
+
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
+        params = {
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "queues": json.dumps(list(worker.queues), ensure_ascii=False),
+            "started_at": rows.to_us(worker.started_at),
+            "running": worker.running,
+            "concurrency": worker.concurrency,
+            "stopped_at": rows.opt_us(worker.stopped_at),
+            "dead_at": rows.opt_us(worker.dead_at),
+            "now": rows.now_us(now),
+        }
+        await self._db.write(lambda s: s.execute("heartbeat", params))
+
+    async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None:
+        params = {"id": worker_id, "now": rows.now_us(now)}
+        await self._db.write(lambda s: s.execute("worker_stopped", params))
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        found = await self._db.call(lambda s: s.rows("list_workers"))
+        return [rows.worker_from_row(r) for r in found]
+
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        row = await self._db.call(lambda s: s.one("get_worker", {"id": worker_id}))
+        return None if row is None else rows.worker_from_row(row)
+
+    async def rescue_stale(
+        self, *, stale_after: timedelta, now: datetime | None = None
+    ) -> RescueResult:
+        at = rows.now_us(now)
+        cutoff = at - rows.duration_us(stale_after)
+
+        def rescue(s: Session) -> tuple[RescueResult, set[str]]:
+            marked = [r["id"] for r in s.rows("rescue_mark_workers", {"now": at, "cutoff": cutoff})]
+            lost = s.rows(
+                "rescue_lost_runs", {"cutoff": cutoff, "default_max_retries": DEFAULT_MAX_RETRIES}
+            )
+            retry = [r["id"] for r in lost if r["attempt"] <= r["budget"]]
+            fail = [r["id"] for r in lost if r["attempt"] > r["budget"]]
+            retried = s.rows("rescue_retry_runs", {"ids": json.dumps(retry), "now": at})
+            failed = s.rows("rescue_fail_runs", {"ids": json.dumps(fail), "now": at})
+            result = RescueResult(
+                tuple(sorted(marked)),
+                tuple(sorted(r["id"] for r in retried)),
+                tuple(sorted(r["id"] for r in failed)),
+            )
+            return result, {r["queue"] for r in retried}
+
+        result, queues = await self._db.write(rescue)
+        notify.publish(self._db.notify_key, notify.runs_in(queues))
+        return result
+
+    async def prune(
+        self,
+        *,
+        run_retention: timedelta,
+        log_retention: timedelta,
+        worker_retention: timedelta,
+        batch_size: int = 1000,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        at = rows.now_us(now)
+        # Old logs first, so the count covers exactly the entries expired by log retention
+        # (the logs of pruned runs go with them by cascade).
+        logs = await self._prune_batches("prune_logs", at, log_retention, batch_size)
+        runs = await self._prune_batches("prune_runs", at, run_retention, batch_size)
+        workers = await self._prune_batches("prune_workers", at, worker_retention, batch_size)
+        return PruneResult(runs_deleted=runs, logs_deleted=logs, workers_deleted=workers)
+
+    async def _prune_batches(
+        self, name: str, now: int, retention: timedelta, batch_size: int
+    ) -> int:
+        """One short write transaction per batch, until a batch comes back short, so other
+        processes get the write lock in between."""
+        params = {"cutoff": now - rows.duration_us(retention), "batch_size": batch_size}
+        total = 0
+        while True:
+            deleted = await self._db.write(lambda s: s.execute(name, params))
+            total += deleted
+            if deleted < batch_size:
+                return total

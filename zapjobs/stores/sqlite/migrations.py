@@ -1,0 +1,74 @@
+"""Schema migrations on SQLite: each in its own BEGIN IMMEDIATE transaction, recorded in
+``{prefix}migrations``. The file's write lock serialises concurrent migrators, and the applied
+set is read again inside the lock, so each version is applied once."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from zapjobs.errors import MigrationError, NotMigratedError
+from zapjobs.models import Migration, MigrationStatus
+from zapjobs.stores.migrate import load_migrations
+from zapjobs.stores.sqlite import rows
+from zapjobs.stores.sqlite.database import Database, Session
+from zapjobs.stores.sqlite.errors import one_line
+
+
+class MigrationsMixin:
+    _db: Database
+
+    async def migrate(self) -> list[int]:
+        migrations = load_migrations("sqlite", self._db.prefix)
+
+        def apply_all(s: Session) -> list[int]:
+            with s.immediate():
+                s.execute("migrations_create_table")
+            return [m.version for m in migrations if _apply(s, m)]
+
+        return await self._db.call(apply_all)
+
+    async def migration_status(self) -> MigrationStatus:
+        available = load_migrations("sqlite", self._db.prefix)
+        try:
+            found = await self._db.call(lambda s: s.rows("migrations_applied"))
+        except NotMigratedError:  # not even the versions table exists yet
+            found = []
+        applied = {row["version"] for row in found}
+        pending = tuple(m for m in available if m.version not in applied)
+        return MigrationStatus(
+            applied=tuple(sorted(applied)), pending=pending, available=tuple(available)
+        )
+
+    async def check_ready(self) -> None:
+        status = await self.migration_status()
+        if status.pending:
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in status.pending)
+            raise NotMigratedError(
+                f"the database is not migrated: {len(status.pending)} migration(s) pending "
+                f"({names})"
+            )
+
+    async def server_version(self) -> str:
+        row = await self._db.call(lambda s: s.one("sqlite_version"))
+        return f"SQLite {row['version'] if row is not None else sqlite3.sqlite_version}"
+
+
+def _apply(s: Session, migration: Migration) -> bool:
+    """Apply one migration unless another process did meanwhile; True if applied here."""
+    label = f"{migration.version:04d}_{migration.name}"
+    with s.immediate():
+        done = {r["version"] for r in s.rows("migrations_applied")}
+        if migration.version in done:
+            return False
+        try:
+            s.script(migration.sql)
+        except sqlite3.Error as exc:
+            raise MigrationError(
+                f"SQLite migration {label} failed: {one_line(exc)}",
+                hint="nothing of it was applied; fix the cause and migrate again",
+            ) from exc
+        s.execute(
+            "migrations_record",
+            {"version": migration.version, "name": migration.name, "now": rows.now_us(None)},
+        )
+    return True

@@ -1,0 +1,489 @@
+-- Every SQL statement the SQLite store runs, one named block each.
+--
+-- "-- name: x" starts a statement, "-- fragment: x" a piece that statements include as {x}.
+-- {prefix} becomes the validated table prefix. Every value is a bound parameter (:name); lists
+-- travel as one JSON array parameter read with json_each. Whole-line comments are dropped when
+-- loading. Timestamps are INTEGER microseconds since the epoch (UTC); "now" and every cutoff
+-- are computed by the caller, so the SQL never reads a clock.
+--
+-- A statement that uses {drive} is rendered once per "drive_*" fragment, as "name:variant": the
+-- driving term names the index that serves it (the optional filters below cannot, being ORs).
+
+-- ==============================================================================================
+-- session, transactions and schema
+-- ==============================================================================================
+
+-- name: session_setup
+-- Statements are run one by one: PRAGMAs take no bound parameters, the values are constants.
+PRAGMA foreign_keys = ON;
+PRAGMA synchronous = NORMAL
+
+-- name: journal_wal
+PRAGMA journal_mode = WAL
+
+-- name: begin_immediate
+-- Take the file's write lock up front: read-then-write transactions of several processes
+-- serialise here (waiting up to busy_timeout) instead of failing halfway.
+BEGIN IMMEDIATE
+
+-- name: commit
+COMMIT
+
+-- name: rollback
+ROLLBACK
+
+-- name: sqlite_version
+SELECT sqlite_version() AS version
+
+-- name: database_file
+-- The file behind a caller's own connection ("main" is its first database).
+SELECT file FROM pragma_database_list WHERE name = 'main'
+
+-- name: migrations_create_table
+CREATE TABLE IF NOT EXISTS {prefix}migrations (
+    version     INTEGER NOT NULL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  INTEGER NOT NULL
+)
+
+-- name: migrations_applied
+SELECT version FROM {prefix}migrations ORDER BY version
+
+-- name: migrations_record
+INSERT INTO {prefix}migrations (version, name, applied_at) VALUES (:version, :name, :now)
+
+-- ==============================================================================================
+-- definitions and schedules
+-- ==============================================================================================
+
+-- name: register_definition
+-- Code fields always; the schedule only when one is given (kind not NULL). A changed timing
+-- (kind, expression, time zone) clears next_due_at so the scheduler recomputes it.
+INSERT INTO {prefix}definitions AS d (
+    job_type, queue, max_retries, timeout_seconds, schedule_kind, schedule_expression,
+    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at
+)
+VALUES (
+    :job_type, :queue, :max_retries, :timeout_seconds, :kind, :expression, :timezone,
+    :catch_up, :input_json, :now
+)
+ON CONFLICT (job_type) DO UPDATE SET
+    queue = excluded.queue,
+    max_retries = excluded.max_retries,
+    timeout_seconds = excluded.timeout_seconds,
+    next_due_at = CASE
+        WHEN excluded.schedule_kind IS NOT NULL
+         AND (d.schedule_kind IS NOT excluded.schedule_kind
+              OR d.schedule_expression IS NOT excluded.schedule_expression
+              OR d.schedule_timezone IS NOT excluded.schedule_timezone)
+        THEN NULL ELSE d.next_due_at END,
+    schedule_kind = COALESCE(excluded.schedule_kind, d.schedule_kind),
+    schedule_expression = CASE WHEN excluded.schedule_kind IS NULL
+        THEN d.schedule_expression ELSE excluded.schedule_expression END,
+    schedule_timezone = CASE WHEN excluded.schedule_kind IS NULL
+        THEN d.schedule_timezone ELSE excluded.schedule_timezone END,
+    schedule_catch_up = CASE WHEN excluded.schedule_kind IS NULL
+        THEN d.schedule_catch_up ELSE excluded.schedule_catch_up END,
+    schedule_input_json = CASE WHEN excluded.schedule_kind IS NULL
+        THEN d.schedule_input_json ELSE excluded.schedule_input_json END,
+    updated_at = excluded.updated_at
+
+-- name: get_definition
+SELECT d.* FROM {prefix}definitions d WHERE d.job_type = :job_type
+
+-- name: list_definitions
+SELECT d.* FROM {prefix}definitions d ORDER BY d.job_type
+
+-- name: set_overrides
+INSERT INTO {prefix}definitions AS d (
+    job_type, max_retries_override, timeout_seconds_override, updated_at
+)
+VALUES (:job_type, :max_retries, :timeout_seconds, :now)
+ON CONFLICT (job_type) DO UPDATE SET
+    max_retries_override = excluded.max_retries_override,
+    timeout_seconds_override = excluded.timeout_seconds_override,
+    updated_at = excluded.updated_at
+RETURNING *
+
+-- name: set_enabled
+UPDATE {prefix}definitions SET enabled = :enabled, updated_at = :now
+WHERE job_type = :job_type
+RETURNING *
+
+-- name: set_schedule
+INSERT INTO {prefix}definitions AS d (
+    job_type, schedule_kind, schedule_expression, schedule_timezone, schedule_catch_up,
+    schedule_input_json, next_due_at, updated_at
+)
+VALUES (:job_type, :kind, :expression, :timezone, :catch_up, :input_json, :next_due_at, :now)
+ON CONFLICT (job_type) DO UPDATE SET
+    schedule_kind = excluded.schedule_kind,
+    schedule_expression = excluded.schedule_expression,
+    schedule_timezone = excluded.schedule_timezone,
+    schedule_catch_up = excluded.schedule_catch_up,
+    schedule_input_json = excluded.schedule_input_json,
+    next_due_at = excluded.next_due_at,
+    updated_at = excluded.updated_at
+RETURNING *
+
+-- name: due_schedules
+SELECT d.* FROM {prefix}definitions d
+WHERE d.enabled = 1
+  AND d.schedule_kind IS NOT NULL
+  AND (d.next_due_at IS NULL OR d.next_due_at <= :now)
+ORDER BY d.job_type
+
+-- name: advance_schedule
+-- Compare and set ("IS" is SQLite's NULL-safe equality): only the scheduler that saw the
+-- current next_due_at advances it.
+UPDATE {prefix}definitions
+SET next_due_at = :new_next_due_at, updated_at = :now
+WHERE job_type = :job_type
+  AND next_due_at IS :expected_next_due_at
+RETURNING job_type
+
+-- name: insert_scheduled_runs
+-- Like enqueue_runs, but the unique (job_type, schedule_due_at) index skips due times already
+-- enqueued ("WHERE true" keeps ON CONFLICT from being read as part of the SELECT).
+INSERT INTO {prefix}runs (
+    job_type, queue, priority, input, run_at, created_at, schedule_due_at
+)
+SELECT json_extract(n.value, '$.job_type'),
+       json_extract(n.value, '$.queue'),
+       json_extract(n.value, '$.priority'),
+       json_extract(n.value, '$.input'),
+       COALESCE(json_extract(n.value, '$.run_at'), :now),
+       :now,
+       json_extract(n.value, '$.schedule_due_at')
+FROM json_each(:runs) AS n
+WHERE true
+ORDER BY n.key
+ON CONFLICT (job_type, schedule_due_at) WHERE schedule_due_at IS NOT NULL DO NOTHING
+RETURNING id, queue, schedule_due_at
+
+-- name: mark_schedule_fired
+UPDATE {prefix}definitions
+SET last_due_at = :last_due_at, last_run_id = :last_run_id
+WHERE job_type = :job_type
+
+-- ==============================================================================================
+-- runs: writing
+-- ==============================================================================================
+
+-- name: enqueue_runs
+-- One statement for the whole batch (atomic on a caller's connection too). Rows are inserted in
+-- array order and AUTOINCREMENT ids only grow, so the sorted ids are in the order given.
+INSERT INTO {prefix}runs (
+    job_type, queue, priority, input, run_at, created_at, schedule_due_at
+)
+SELECT json_extract(n.value, '$.job_type'),
+       json_extract(n.value, '$.queue'),
+       json_extract(n.value, '$.priority'),
+       json_extract(n.value, '$.input'),
+       COALESCE(json_extract(n.value, '$.run_at'), :now),
+       :now,
+       json_extract(n.value, '$.schedule_due_at')
+FROM json_each(:runs) AS n
+ORDER BY n.key
+RETURNING id
+
+-- name: claim_candidates
+-- One queue at a time (the caller walks the queues in priority order): the partial claim index
+-- yields runs already in claim order, so the scan stops after :limit matches.
+SELECT r.id FROM {prefix}runs r
+WHERE r.status = 'pending'
+  AND r.queue = :queue
+  AND r.run_at <= :now
+  AND r.job_type IN (SELECT value FROM json_each(:job_types))
+ORDER BY r.priority DESC, r.run_at, r.id
+LIMIT :limit
+
+-- name: claim_mark
+UPDATE {prefix}runs
+SET status = 'running',
+    attempt = attempt + 1,
+    started_at = :now,
+    finished_at = NULL,
+    worker_id = :worker_id,
+    cancel_requested = 0
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND status = 'pending'
+RETURNING *
+
+-- name: complete_run
+-- Applied only while the run is still running under the same worker and attempt.
+UPDATE {prefix}runs
+SET status = :status,
+    output = COALESCE(:output, output),
+    error_type = COALESCE(:error_type, error_type),
+    error_message = CASE WHEN :error_type IS NULL THEN error_message ELSE :error_message END,
+    error_traceback = CASE WHEN :error_type IS NULL
+        THEN error_traceback ELSE :error_traceback END,
+    finished_at = CASE WHEN :status = 'pending' THEN NULL ELSE :now END,
+    run_at = CASE WHEN :status = 'pending' THEN :retry_at ELSE run_at END,
+    worker_id = CASE WHEN :status = 'pending' THEN NULL ELSE worker_id END
+WHERE id = :id
+  AND status = 'running'
+  AND worker_id = :worker_id
+  AND attempt = :attempt
+RETURNING id, queue, status
+
+-- name: save_progress
+UPDATE {prefix}runs
+SET progress_total = :total,
+    progress_processed = :processed,
+    progress_succeeded = :succeeded,
+    progress_failed = :failed
+WHERE id = :id
+
+-- name: append_log
+-- Entries of runs deleted meanwhile are dropped (the write lock keeps the check honest).
+INSERT INTO {prefix}logs (run_id, level, message, logged_at, fields)
+SELECT :run_id, :level, :message, :logged_at, :fields
+WHERE EXISTS (SELECT 1 FROM {prefix}runs r WHERE r.id = :run_id)
+
+-- ==============================================================================================
+-- runs: operator actions and reading
+-- ==============================================================================================
+
+-- fragment: run_filter
+-- A RunFilter as parameters over the alias r; a NULL parameter does not narrow.
+(:f_ids IS NULL OR r.id IN (SELECT value FROM json_each(:f_ids)))
+AND (:f_statuses IS NULL OR r.status IN (SELECT value FROM json_each(:f_statuses)))
+AND (:f_job_types IS NULL OR r.job_type IN (SELECT value FROM json_each(:f_job_types)))
+AND (:f_queues IS NULL OR r.queue IN (SELECT value FROM json_each(:f_queues)))
+AND (:f_created_after IS NULL OR r.created_at >= :f_created_after)
+AND (:f_created_before IS NULL OR r.created_at < :f_created_before)
+AND (:f_search IS NULL
+     OR instr(lower(r.job_type), lower(:f_search)) > 0
+     OR instr(lower(COALESCE(r.error_message, '')), lower(:f_search)) > 0)
+AND (:f_scheduled IS NULL
+     OR (r.status = 'pending' AND r.run_at > :f_now) = :f_scheduled)
+
+-- fragment: drive_all
+-- No single-valued filter: walk the primary key (newest first for listings).
+1
+
+-- fragment: drive_ids
+r.id IN (SELECT value FROM json_each(:f_ids))
+
+-- fragment: drive_status
+r.status = :d_status
+
+-- fragment: drive_job_type
+r.job_type = :d_job_type
+
+-- fragment: drive_queue
+r.queue = :d_queue
+
+-- name: retry_runs
+UPDATE {prefix}runs AS r
+SET status = 'pending',
+    run_at = :now,
+    attempt = 0,
+    finished_at = NULL,
+    worker_id = NULL,
+    cancel_requested = 0
+WHERE {drive}
+  AND {run_filter}
+  AND r.status IN ('failed', 'cancelled')
+RETURNING id, queue
+
+-- name: cancel_runs
+-- Pending runs end at once; running ones get a request (the caller wakes their worker).
+-- "+r.status" keeps the planner on the driving term's index (a cancel by id must not walk
+-- every pending run through the status index).
+UPDATE {prefix}runs AS r
+SET status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
+    finished_at = CASE WHEN r.status = 'pending' THEN :now ELSE r.finished_at END,
+    cancel_requested = CASE WHEN r.status = 'running' THEN 1 ELSE r.cancel_requested END
+WHERE {drive}
+  AND {run_filter}
+  AND (+r.status = 'pending' OR (+r.status = 'running' AND r.cancel_requested = 0))
+RETURNING id, queue, status
+
+-- name: delete_runs
+-- Their logs go by the foreign key's cascade.
+DELETE FROM {prefix}runs AS r
+WHERE {drive}
+  AND {run_filter}
+  AND r.status <> 'running'
+RETURNING id
+
+-- name: cancel_requested
+SELECT r.id FROM {prefix}runs r
+WHERE r.status = 'running' AND r.worker_id = :worker_id AND r.cancel_requested = 1
+ORDER BY r.id
+
+-- name: get_runs
+SELECT r.* FROM {prefix}runs r WHERE r.id IN (SELECT value FROM json_each(:ids)) ORDER BY r.id
+
+-- name: list_runs
+-- Newest first by id: a backward walk of the primary key or of an (x, id) index.
+SELECT r.* FROM {prefix}runs r
+WHERE {drive}
+  AND {run_filter}
+  AND (:before_id IS NULL OR r.id < :before_id)
+ORDER BY r.id DESC
+LIMIT :limit
+
+-- name: count_runs
+SELECT count(*) AS n FROM {prefix}runs r WHERE {drive} AND {run_filter}
+
+-- name: list_logs
+SELECT l.* FROM {prefix}logs l
+WHERE l.run_id = :run_id
+  AND (:after_id IS NULL OR l.id > :after_id)
+  AND (:min_level IS NULL OR l.level >= :min_level)
+ORDER BY l.id
+LIMIT :limit
+
+-- name: stats
+SELECT r.queue,
+       CASE WHEN r.status = 'pending' AND r.run_at > :now
+            THEN 'scheduled' ELSE r.status END AS bucket,
+       count(*) AS n
+FROM {prefix}runs r
+GROUP BY 1, 2
+
+-- name: throughput
+-- "+r.status" (here and in error_groups): the finished_at range is the narrow term.
+SELECT (r.finished_at / 60000000) * 60000000 AS minute,
+       sum(r.status = 'succeeded') AS succeeded,
+       sum(r.status = 'failed') AS failed
+FROM {prefix}runs r
+WHERE r.finished_at >= :since
+  AND r.finished_at <= :now
+  AND +r.status IN ('succeeded', 'failed')
+GROUP BY 1
+ORDER BY 1
+
+-- name: error_groups
+-- SQLite fills the bare column error_message from the row that holds max(r.id): the message
+-- of the latest failure of each type.
+SELECT r.error_type,
+       count(*) AS n,
+       max(r.id) AS last_run_id,
+       r.error_message AS last_message
+FROM {prefix}runs r
+WHERE +r.status = 'failed'
+  AND r.error_type IS NOT NULL
+  AND r.finished_at >= :since
+GROUP BY r.error_type
+ORDER BY n DESC, last_run_id DESC
+LIMIT :limit
+
+-- ==============================================================================================
+-- workers
+-- ==============================================================================================
+
+-- name: heartbeat
+-- A returning worker is alive again (dead_at cleared); its start time is kept.
+INSERT INTO {prefix}heartbeats AS w (
+    id, host, pid, queues, started_at, last_seen_at, running, concurrency, stopped_at, dead_at
+)
+VALUES (
+    :id, :host, :pid, :queues, :started_at, :now, :running, :concurrency, :stopped_at, :dead_at
+)
+ON CONFLICT (id) DO UPDATE SET
+    host = excluded.host,
+    pid = excluded.pid,
+    queues = excluded.queues,
+    last_seen_at = excluded.last_seen_at,
+    running = excluded.running,
+    concurrency = excluded.concurrency,
+    dead_at = NULL
+
+-- name: worker_stopped
+UPDATE {prefix}heartbeats
+SET stopped_at = :now, last_seen_at = :now, running = 0
+WHERE id = :id
+
+-- name: list_workers
+SELECT w.* FROM {prefix}heartbeats w ORDER BY w.last_seen_at DESC, w.id DESC
+
+-- name: get_worker
+SELECT w.* FROM {prefix}heartbeats w WHERE w.id = :id
+
+-- ==============================================================================================
+-- maintenance (each under BEGIN IMMEDIATE: one process at a time, so each run is rescued once)
+-- ==============================================================================================
+
+-- name: rescue_mark_workers
+UPDATE {prefix}heartbeats
+SET dead_at = :now
+WHERE stopped_at IS NULL
+  AND dead_at IS NULL
+  AND last_seen_at < :cutoff
+RETURNING id
+
+-- name: rescue_lost_runs
+-- A run is lost when its worker was last seen before the cutoff, or, with no worker row, when
+-- it started before the cutoff. Its budget is the effective max_retries (the default without a
+-- definition).
+SELECT r.id, r.attempt,
+       COALESCE(d.max_retries_override, d.max_retries, :default_max_retries) AS budget
+FROM {prefix}runs r
+LEFT JOIN {prefix}heartbeats w ON w.id = r.worker_id
+LEFT JOIN {prefix}definitions d ON d.job_type = r.job_type
+WHERE r.status = 'running'
+  AND CASE WHEN w.id IS NULL
+           THEN r.started_at IS NULL OR r.started_at < :cutoff
+           ELSE w.last_seen_at < :cutoff
+      END
+ORDER BY r.id
+
+-- name: rescue_retry_runs
+UPDATE {prefix}runs
+SET status = 'pending',
+    run_at = :now,
+    finished_at = NULL,
+    error_type = 'WorkerLost',
+    error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
+    error_traceback = NULL,
+    worker_id = NULL,
+    cancel_requested = 0
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND status = 'running'
+RETURNING id, queue
+
+-- name: rescue_fail_runs
+UPDATE {prefix}runs
+SET status = 'failed',
+    finished_at = :now,
+    error_type = 'WorkerLost',
+    error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
+    error_traceback = NULL,
+    worker_id = NULL,
+    cancel_requested = 0
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND status = 'running'
+RETURNING id
+
+-- name: prune_runs
+-- One short batch; the caller loops until a batch comes back short. Logs go by cascade.
+-- "+r.status": the finished_at index finds exactly the expired runs.
+DELETE FROM {prefix}runs
+WHERE id IN (
+    SELECT r.id FROM {prefix}runs r
+    WHERE +r.status IN ('succeeded', 'failed', 'cancelled')
+      AND r.finished_at < :cutoff
+    LIMIT :batch_size
+)
+
+-- name: prune_logs
+DELETE FROM {prefix}logs
+WHERE id IN (
+    SELECT l.id FROM {prefix}logs l
+    WHERE l.logged_at < :cutoff
+    LIMIT :batch_size
+)
+
+-- name: prune_workers
+DELETE FROM {prefix}heartbeats
+WHERE id IN (
+    SELECT w.id FROM {prefix}heartbeats w
+    WHERE (w.stopped_at IS NOT NULL OR w.dead_at IS NOT NULL)
+      AND w.last_seen_at < :cutoff
+    LIMIT :batch_size
+)

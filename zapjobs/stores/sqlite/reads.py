@@ -1,0 +1,103 @@
+"""Reading runs on SQLite: lookups, keyset pages, counts, logs and dashboard aggregates."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from zapjobs.models import (
+    ErrorGroup,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Page,
+    QueueStats,
+    RunFilter,
+    Stats,
+    ThroughputPoint,
+)
+from zapjobs.stores.sqlite import rows
+from zapjobs.stores.sqlite.database import Database
+
+
+class RunReadsMixin:
+    _db: Database
+
+    async def get_run(self, run_id: int) -> JobRun | None:
+        found = await self.get_runs([run_id])
+        return found[0] if found else None
+
+    async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
+        if not run_ids:
+            return []
+        params = {"ids": json.dumps(list(dict.fromkeys(run_ids)))}
+        found = await self._db.call(lambda s: s.rows("get_runs", params))
+        return [rows.run_from_row(r) for r in found]
+
+    async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
+        if page.limit <= 0:
+            return []
+        params = {
+            "before_id": page.before_id,
+            "limit": page.limit,
+            **rows.filter_params(selection, rows.now_us(None)),
+        }
+        name = f"list_runs:{rows.drive_variant(selection)}"
+        found = await self._db.call(lambda s: s.rows(name, params))
+        return [rows.run_from_row(r) for r in found]
+
+    async def count_runs(self, selection: RunFilter) -> int:
+        params = rows.filter_params(selection, rows.now_us(None))
+        name = f"count_runs:{rows.drive_variant(selection)}"
+        row = await self._db.call(lambda s: s.one(name, params))
+        return 0 if row is None else int(row["n"])
+
+    async def list_logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        min_level: LogLevel | None = None,
+        limit: int = 1000,
+    ) -> list[LogEntry]:
+        if limit <= 0:
+            return []
+        params = {
+            "run_id": run_id,
+            "after_id": after_id,
+            "min_level": None if min_level is None else int(min_level),
+            "limit": limit,
+        }
+        found = await self._db.call(lambda s: s.rows("list_logs", params))
+        return [rows.log_from_row(r) for r in found]
+
+    async def stats(self, *, now: datetime | None = None) -> Stats:
+        params = {"now": rows.now_us(now)}
+        totals: Counter[str] = Counter()
+        per_queue: dict[str, Counter[str]] = {}
+        for row in await self._db.call(lambda s: s.rows("stats", params)):
+            totals[row["bucket"]] += row["n"]
+            per_queue.setdefault(row["queue"], Counter())[row["bucket"]] += row["n"]
+        by_queue = tuple(QueueStats(queue=q, **per_queue[q]) for q in sorted(per_queue))
+        return Stats(**totals, by_queue=by_queue)
+
+    async def throughput(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[ThroughputPoint]:
+        params = {"since": rows.to_us(since), "now": rows.now_us(now)}
+        found = await self._db.call(lambda s: s.rows("throughput", params))
+        return [
+            ThroughputPoint(rows.from_us(r["minute"]), r["succeeded"], r["failed"]) for r in found
+        ]
+
+    async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
+        if limit <= 0:
+            return []
+        params = {"since": rows.to_us(since), "limit": limit}
+        found = await self._db.call(lambda s: s.rows("error_groups", params))
+        return [
+            ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "")
+            for r in found
+        ]

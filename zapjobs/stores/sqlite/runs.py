@@ -1,0 +1,181 @@
+"""Writing runs on SQLite: enqueue, claim, outcomes, progress, logs and operator actions.
+
+Every change is one BEGIN IMMEDIATE transaction on the store's thread, so processes sharing the
+file take turns: a run is claimed, completed, retried or cancelled by one of them only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from zapjobs.errors import InvalidStateError
+from zapjobs.models import (
+    JobRun,
+    NewLogEntry,
+    NewRun,
+    Notification,
+    ProgressUpdate,
+    RunFilter,
+    RunOutcome,
+    RunStatus,
+)
+from zapjobs.stores.sqlite import notify, rows
+from zapjobs.stores.sqlite.database import Database, Session
+
+_OUTCOME_STATUSES = frozenset(
+    {RunStatus.PENDING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+
+
+class RunWritesMixin:
+    _db: Database
+
+    async def enqueue(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[int]:
+        if not runs:
+            return []
+        params = {"runs": rows.new_runs_param(runs), "now": rows.now_us(now)}
+
+        def insert(s: Session) -> list[int]:
+            return sorted(r["id"] for r in s.rows("enqueue_runs", params))
+
+        if connection is None:
+            ids = await self._db.write(insert)
+        else:
+            # The caller's transaction holds the write lock until it ends, so a worker woken now
+            # waits for the commit and then sees the runs (or, after a rollback, none).
+            ids = self._db.on_connection(connection, insert)
+        notify.publish(self._db.notify_key, notify.runs_in(r.queue for r in runs))
+        return ids
+
+    async def claim(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        limit: int,
+        *,
+        now: datetime | None = None,
+    ) -> list[JobRun]:
+        if limit <= 0 or not queues or not job_types:
+            return []
+        at = rows.now_us(now)
+        job_types_param = json.dumps(list(dict.fromkeys(job_types)), ensure_ascii=False)
+
+        def claim(s: Session) -> list[JobRun]:
+            picked: list[int] = []
+            for queue in dict.fromkeys(queues):
+                wanted = {
+                    "queue": queue,
+                    "now": at,
+                    "job_types": job_types_param,
+                    "limit": limit - len(picked),
+                }
+                picked.extend(r["id"] for r in s.rows("claim_candidates", wanted))
+                if len(picked) >= limit:
+                    break
+            if not picked:
+                return []
+            mark = {"ids": json.dumps(picked), "now": at, "worker_id": worker_id}
+            by_id = {r["id"]: rows.run_from_row(r) for r in s.rows("claim_mark", mark)}
+            return [by_id[i] for i in picked if i in by_id]
+
+        return await self._db.write(claim)
+
+    async def complete(
+        self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
+    ) -> list[int]:
+        if not outcomes:
+            return []
+        at = rows.now_us(now)
+        params = [_outcome_params(o, at) for o in outcomes]
+
+        def complete(s: Session) -> list[int]:
+            return [r["id"] for p in params if (r := s.one("complete_run", p)) is not None]
+
+        return await self._db.write(complete)
+
+    async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        latest = {u.run_id: u.progress for u in updates}
+        if not latest:
+            return
+        params = [
+            {
+                "id": run_id,
+                "total": p.total,
+                "processed": p.processed,
+                "succeeded": p.succeeded,
+                "failed": p.failed,
+            }
+            for run_id, p in latest.items()
+        ]
+        await self._db.write(lambda s: s.many("save_progress", params))
+
+    async def append_logs(self, entries: Sequence[NewLogEntry]) -> None:
+        if not entries:
+            return
+        params = [
+            {
+                "run_id": e.run_id,
+                "level": int(e.level),
+                "message": e.message,
+                "logged_at": rows.to_us(e.logged_at),
+                "fields": rows.check_json(e.fields_json, "log fields"),
+            }
+            for e in entries
+        ]
+        await self._db.write(lambda s: s.many("append_log", params))
+
+    async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        at = rows.now_us(now)
+        params = {"now": at, **rows.filter_params(selection, at)}
+        name = f"retry_runs:{rows.drive_variant(selection)}"
+        changed = await self._db.write(lambda s: s.rows(name, params))
+        notify.publish(self._db.notify_key, notify.runs_in(r["queue"] for r in changed))
+        return sorted(r["id"] for r in changed)
+
+    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+        at = rows.now_us(now)
+        params = {"now": at, **rows.filter_params(selection, at)}
+        name = f"cancel_runs:{rows.drive_variant(selection)}"
+        changed = await self._db.write(lambda s: s.rows(name, params))
+        requests = [
+            Notification(kind="cancel", queue=r["queue"], run_id=r["id"])
+            for r in sorted(changed, key=lambda r: r["id"])
+            if r["status"] == RunStatus.RUNNING.value
+        ]
+        notify.publish(self._db.notify_key, requests)
+        return sorted(r["id"] for r in changed)
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]:
+        params = rows.filter_params(selection, rows.now_us(None))
+        name = f"delete_runs:{rows.drive_variant(selection)}"
+        deleted = await self._db.write(lambda s: s.rows(name, params))
+        return sorted(r["id"] for r in deleted)
+
+    async def cancel_requested(self, worker_id: str) -> list[int]:
+        found = await self._db.call(lambda s: s.rows("cancel_requested", {"worker_id": worker_id}))
+        return [r["id"] for r in found]
+
+
+def _outcome_params(outcome: RunOutcome, now: int) -> dict[str, Any]:
+    if outcome.status not in _OUTCOME_STATUSES:
+        raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
+    error = outcome.error
+    output = outcome.output_json
+    return {
+        "id": outcome.run_id,
+        "worker_id": outcome.worker_id,
+        "attempt": outcome.attempt,
+        "status": RunStatus(outcome.status).value,
+        "output": None if output is None else rows.check_json(output, "output"),
+        "error_type": error.type if error else None,
+        "error_message": error.message if error else None,
+        "error_traceback": error.traceback if error else None,
+        "retry_at": now + rows.duration_us(outcome.retry_delay or timedelta(0)),
+        "now": now,
+    }

@@ -135,6 +135,8 @@ def mask_dsn(dsn: str) -> str:
             if ":" in userinfo:
                 user = userinfo.split(":", 1)[0]
                 netloc = f"{user}:***@{hostinfo}"
+        if netloc == parts.netloc and masked_query == parts.query:
+            return text  # nothing secret; urlunsplit would drop the slashes of sqlite:////abs
         return urlunsplit((parts.scheme, netloc, parts.path, masked_query, parts.fragment))
     return _mask_keyvalues(text, sep=" ")
 

@@ -91,6 +91,8 @@ def test_invalid_prefixes_are_refused(prefix: str) -> None:
         ("host=h user=u password=s3cret dbname=d", "host=h user=u password=*** dbname=d"),
         ("host=h password='a b c' dbname=d", "host=h password=*** dbname=d"),
         ("postgresql://h/db?password=s3cret&x=1", "postgresql://h/db?password=***&x=1"),
+        ("sqlite:////abs/path/z.db", "sqlite:////abs/path/z.db"),
+        ("sqlite:///relative.db", "sqlite:///relative.db"),
     ],
 )
 def test_mask_dsn_hides_the_password(dsn: str, masked: str) -> None:

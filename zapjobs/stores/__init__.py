@@ -9,7 +9,7 @@ __all__ = ["Listener", "NotificationHandler", "Store", "create_store", "store_ba
 
 
 def store_backend(url: str) -> str:
-    """ "postgres", "sqlite" or "memory" for a database URL; libpq key=value strings are postgres."""
+    """The backend of a database URL: "postgres" (also libpq key=value), "sqlite" or "memory"."""
     text = url.strip()
     lowered = text.lower()
     if lowered.startswith(("postgresql://", "postgres://")):

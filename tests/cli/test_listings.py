@@ -1,0 +1,109 @@
+"""Job types, schedules and the --json shape of every listing."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Cli
+from tests.cli.test_render import RUN_KEYS
+
+JOB_KEYS = {
+    "job_type", "queue", "paused", "max_retries", "timeout_seconds", "max_retries_override",
+    "timeout_seconds_override", "effective_max_retries", "effective_timeout_seconds", "schedule",
+    "next_due_at", "last_due_at", "last_run_id", "updated_at",
+}  # fmt: skip
+WORKER_KEYS = {
+    "id", "host", "pid", "queues", "state", "concurrency", "running", "started_at",
+    "last_seen_at", "stopped_at", "dead_at",
+}  # fmt: skip
+
+
+def json_of(cli: Cli, *args: str) -> object:
+    result = cli(*args, "--json")
+    assert result.code == 0, str(result)
+    return json.loads(result.stdout)
+
+
+def test_jobs_pause_resume_trigger_and_recurring(pg_app: Cli) -> None:
+    jobs = json_of(pg_app, "jobs", "list")
+    assert isinstance(jobs, list)
+    assert [j["job_type"] for j in jobs] == ["fail", "greet", "wait-forever"]
+    assert all(set(j) == JOB_KEYS for j in jobs)
+
+    assert pg_app("jobs", "pause", "greet").code == 0
+    assert json_of(pg_app, "jobs", "show", "greet")["paused"] is True  # type: ignore[index]
+    assert pg_app("jobs", "resume", "greet").code == 0
+    assert json_of(pg_app, "jobs", "show", "greet")["paused"] is False  # type: ignore[index]
+
+    added = json_of(pg_app, "recurring", "add", "fail", "--every", "30m")
+    assert added["schedule"]["kind"] == "interval"  # type: ignore[index]
+    assert added["next_due_at"] is not None  # type: ignore[index]
+    cron = json_of(
+        pg_app, "recurring", "add", "greet", "--cron", "0 3 * * *", "--tz", "Europe/Paris",
+        "--input", '{"name": "nightly"}',
+    )  # fmt: skip
+    assert cron["schedule"] == {  # type: ignore[index]
+        "kind": "cron",
+        "expression": "0 3 * * *",
+        "timezone": "Europe/Paris",
+        "catch_up": "latest",
+        "input": {"name": "nightly", "punctuation": "!"},
+    }
+    assert pg_app("recurring", "remove", "fail").code == 0
+    assert json_of(pg_app, "jobs", "show", "fail")["schedule"] is None  # type: ignore[index]
+
+    triggered = pg_app("jobs", "trigger", "greet")  # the schedule's input
+    assert triggered.code == 0, str(triggered)
+    run = json_of(pg_app, "runs", "show", triggered.stdout.strip())
+    assert run["input"] == {"name": "nightly", "punctuation": "!"}  # type: ignore[index]
+
+    status = pg_app("status")
+    assert "cron 0 3 * * * (Europe/Paris)" in status.stdout, str(status)
+
+
+def test_json_shapes_of_listings(pg_app: Cli) -> None:
+    assert pg_app("enqueue", "greet", "--input", '{"name": "J"}').code == 0
+    assert pg_app("enqueue", "fail").code == 0
+    assert pg_app("worker", "--burst").code == 0
+
+    runs = json_of(pg_app, "runs", "list")
+    assert isinstance(runs, list) and len(runs) == 2
+    assert all(set(r) == RUN_KEYS for r in runs)
+    assert [r["status"] for r in runs] == ["failed", "succeeded"]  # newest first
+    failed = json_of(pg_app, "runs", "list", "--status", "failed", "--job", "fail", "--since", "1h")
+    assert [r["job_type"] for r in failed] == ["fail"]  # type: ignore[union-attr]
+
+    logs = json_of(pg_app, "runs", "logs", str(runs[0]["id"]))
+    assert logs == [
+        {
+            "id": logs[0]["id"],  # type: ignore[index]
+            "run_id": runs[0]["id"],
+            "level": "error",
+            "message": "about to fail",
+            "logged_at": logs[0]["logged_at"],  # type: ignore[index]
+            "fields": {},
+        }
+    ]
+    greet_id = str(runs[1]["id"])
+    assert [e["message"] for e in json_of(pg_app, "runs", "logs", greet_id)] == ["greeting"]  # type: ignore[union-attr]
+    assert json_of(pg_app, "runs", "logs", greet_id, "--level", "warning") == []
+
+    workers = json_of(pg_app, "workers", "list")
+    assert isinstance(workers, list) and len(workers) == 1
+    assert set(workers[0]) == WORKER_KEYS and workers[0]["state"] == "stopped"
+
+    status = json_of(pg_app, "status")
+    assert isinstance(status, dict)
+    assert set(status) == {
+        "now", "database", "runs", "throughput", "workers", "recurring", "latest_failures",
+        "error_groups",
+    }  # fmt: skip
+    assert status["runs"]["succeeded"] == 1 and status["runs"]["failed"] == 1
+    assert status["runs"]["by_queue"][0]["queue"] == "default"
+    assert sum(p["succeeded"] + p["failed"] for p in status["throughput"]) == 2
+    assert status["workers"]["stopped"] == 1 and status["workers"]["active"] == []
+    assert [r["id"] for r in status["latest_failures"]] == [runs[0]["id"]]
+    assert status["error_groups"][0]["error_type"] == "RuntimeError"
+
+    pruned = json_of(pg_app, "prune")
+    assert pruned == {"runs_deleted": 0, "logs_deleted": 0, "workers_deleted": 0}

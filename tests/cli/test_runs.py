@@ -1,0 +1,145 @@
+"""migrate, enqueue -> worker --burst -> runs show, and the run actions (retry, cancel, delete),
+through the real entry point on PostgreSQL (and the embedded SQLite store)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.conftest import Cli, migrate
+from zapjobs import ZapJobs
+from zapjobs.models import RunStatus
+
+
+def statuses(cli: Cli, *run_ids: int) -> dict[int, str]:
+    async def read(zap: ZapJobs) -> dict[int, str]:
+        return {run_id: (await zap.get_run(run_id)).status.value for run_id in run_ids}
+
+    return cli.query(read)
+
+
+def test_migrate_status_dry_run_and_apply(pg_cli: Cli) -> None:
+    before = pg_cli("migrate", "--status")
+    assert before.code == 0, str(before)
+    assert "0001" in before.stdout and "pending" in before.stdout
+
+    dry = pg_cli("migrate", "--dry-run", "--sql")
+    assert dry.code == 0, str(dry)
+    assert "would apply 1 migration(s)" in dry.stderr
+    assert "CREATE TABLE" in dry.stdout
+
+    applied = pg_cli("migrate")
+    assert applied.code == 0, str(applied)
+    assert "applied 0001_initial" in applied.stderr
+
+    after = pg_cli("migrate", "--status", "--json")
+    data = json.loads(after.stdout)
+    assert data["applied"] == [1] and data["pending"] == [] and data["up_to_date"] is True
+
+    again = pg_cli("migrate")
+    assert again.code == 0 and "up to date" in again.stderr, str(again)
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_enqueue_then_burst_worker_then_show(
+    backend: str, request: pytest.FixtureRequest, tmp_path: object
+) -> None:
+    cli: Cli = request.getfixturevalue("pg_app" if backend == "postgres" else "sqlite_cli")
+    if backend == "sqlite":
+        migrate(cli.url)
+        cli = Cli(cli.url, cli.cwd, {**cli.env, "ZAPJOBS_APP": "cli_jobs:zap"})
+    (cli.cwd / "input.json").write_text('{"name": "Grace", "punctuation": "?"}')
+
+    first = cli("enqueue", "greet", "--input", '{"name": "Ada"}')
+    second = cli("enqueue", "greet", "--input", "@input.json", "--queue", "default")
+    assert first.code == 0 and second.code == 0, str(first) + str(second)
+    first_id, second_id = int(first.stdout), int(second.stdout)
+
+    worker = cli("worker", "--burst", "--concurrency", "2")
+    assert worker.code == 0, str(worker)
+    assert "job types:   fail, greet, wait-forever (3)" in worker.stderr
+    assert f"run {first_id} greet succeeded" in worker.stderr
+    assert "[greet #" in worker.stderr  # the jobs' own log lines
+
+    shown = cli("runs", "show", str(second_id), "--json")
+    run = json.loads(shown.stdout)
+    assert run["status"] == "succeeded"
+    assert run["output"] == "hello, Grace?"
+    assert run["input"] == {"name": "Grace", "punctuation": "?"}
+
+    text = cli("runs", "show", str(first_id))
+    assert "succeeded" in text.stdout and '"hello, Ada!"' in text.stdout, str(text)
+
+
+def test_enqueue_works_without_app_for_stored_job_types(pg_app: Cli) -> None:
+    assert pg_app("jobs", "list").code == 0  # with the app: registers its job types
+    no_app = Cli(
+        pg_app.url, pg_app.cwd, {k: v for k, v in pg_app.env.items() if k != "ZAPJOBS_APP"}
+    )
+    result = no_app("enqueue", "greet", "--input", '{"anything": "goes"}', "--priority", "5")
+    assert result.code == 0, str(result)
+    run_id = int(result.stdout)
+
+    async def read(zap: ZapJobs) -> tuple[str, int]:
+        run = await zap.get_run(run_id)
+        return run.queue, run.priority
+
+    assert no_app.query(read) == ("default", 5)
+
+
+def test_retry_cancel_and_delete_by_id_and_in_bulk(pg_app: Cli) -> None:
+    pending = int(pg_app("enqueue", "fail").stdout)
+    later = int(pg_app("enqueue", "greet", "--input", '{"name": "L"}', "--delay", "1h").stdout)
+
+    listed = json.loads(pg_app("runs", "list", "--status", "scheduled", "--json").stdout)
+    assert [r["id"] for r in listed] == [later]
+
+    cancelled = pg_app("runs", "cancel", str(later))
+    assert cancelled.code == 0 and f"cancelled 1 run(s): {later}" in cancelled.stderr
+    assert statuses(pg_app, later) == {later: "cancelled"}
+
+    retried = pg_app("runs", "retry", str(later), str(pending))
+    assert retried.code == 1, str(retried)  # one of the two could not be retried
+    assert f"retried 1 run(s): {later}" in retried.stderr
+    assert f"run {pending} not retried: it is pending" in retried.stderr
+    assert statuses(pg_app, later, pending) == {later: "pending", pending: "pending"}
+
+    declined = pg_app("runs", "cancel", "--status", "pending", input="n\n")
+    assert declined.code == 1 and "Cancel 2 run(s) matching status pending?" in declined.stderr
+    assert "not confirmed" in declined.stderr
+    assert statuses(pg_app, later, pending) == {later: "pending", pending: "pending"}
+
+    bulk = pg_app("runs", "cancel", "--status", "pending", "--job", "fail", input="y\n")
+    assert bulk.code == 0 and f"cancelled 1 run(s): {pending}" in bulk.stderr, str(bulk)
+    assert statuses(pg_app, later, pending) == {later: "pending", pending: "cancelled"}
+
+    deleted = pg_app("runs", "delete", "--status", "cancelled", "--yes", "--json")
+    assert json.loads(deleted.stdout) == {"action": "delete", "changed": [pending], "unchanged": []}
+    remaining = json.loads(pg_app("runs", "list", "--json").stdout)
+    assert [r["id"] for r in remaining] == [later]
+
+
+def test_cancel_a_running_run(pg_app: Cli, processes: list) -> None:
+    from tests.cli.conftest import stop
+    from tests.cli.waiting import wait_until
+
+    worker = pg_app.start("worker", "--concurrency", "2")
+    processes.append(worker)
+    run_id = int(pg_app("enqueue", "wait-forever").stdout)
+    wait_until(lambda: statuses(pg_app, run_id)[run_id] == "running", "the run to start")
+
+    result = pg_app("runs", "cancel", str(run_id))
+    assert result.code == 0, str(result)
+    assert f"asked the workers to stop 1 running run(s): {run_id}" in result.stderr
+    wait_until(lambda: statuses(pg_app, run_id)[run_id] == "cancelled", "the run to be cancelled")
+
+    async def read(zap: ZapJobs) -> tuple[RunStatus, str | None]:
+        run = await zap.get_run(run_id)
+        return run.status, run.error.type if run.error else None
+
+    status, error_type = pg_app.query(read)
+    assert status is RunStatus.CANCELLED and error_type is not None
+    code, _, err = stop(worker)
+    assert code == 0, err
+    assert "1 cancelled" in err

@@ -1,0 +1,312 @@
+"""A dashboard source with fixed, hand-written data, for snapshot and key-handling tests: no
+store, no clock but the one given, so a screen changes only when the code that draws it does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from zapjobs.errors import RunNotFoundError, StoreError
+from zapjobs.models import (
+    ErrorGroup,
+    JobDefinition,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Page,
+    Progress,
+    QueueStats,
+    RunError,
+    RunFilter,
+    RunStatus,
+    Schedule,
+    ScheduleKind,
+    Stats,
+    ThroughputPoint,
+    WorkerInfo,
+)
+from zapjobs_cli.tui.viewmodels import (
+    JobRow,
+    LogLine,
+    Overview,
+    RunDetail,
+    RunsPage,
+    WorkerRow,
+    job_row,
+    log_line,
+    minute_series,
+    next_recurring,
+    run_detail,
+    run_row,
+    worker_row,
+)
+
+NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+TRACEBACK = """Traceback (most recent call last):
+  File "/srv/app/jobs.py", line 42, in send_email
+    await smtp.send(message)
+  File "/srv/app/smtp.py", line 17, in send
+    raise TimeoutError("SMTP server did not answer within 30s")
+TimeoutError: SMTP server did not answer within 30s"""
+
+
+def _at(minutes: float) -> datetime:
+    return NOW - timedelta(minutes=minutes)
+
+
+def _runs() -> list[JobRun]:
+    runs: list[JobRun] = []
+    job_types = ("email-sender", "generate-report", "sync-inventory", "cleanup")
+    queues = {"email-sender": "default", "generate-report": "low", "sync-inventory": "default"}
+    errors = (
+        RunError("TimeoutError", "SMTP server did not answer within 30s", TRACEBACK),
+        RunError("KeyError", "'customer_id'", "Traceback ...\nKeyError: 'customer_id'"),
+        RunError("ConnectionError", "inventory API refused the connection", None),
+    )
+    for i in range(1, 41):
+        job_type = job_types[i % 4]
+        created = _at(120 - i * 3)
+        status = RunStatus.SUCCEEDED
+        error = None
+        if i % 7 == 0:
+            status, error = RunStatus.FAILED, errors[i % 3]
+        elif i % 11 == 0:
+            status = RunStatus.CANCELLED
+        started = created + timedelta(seconds=2)
+        finished = started + timedelta(seconds=5 + i)
+        if i >= 37:
+            status, started, finished = RunStatus.PENDING, None, None
+        if i == 36:
+            status, finished = RunStatus.RUNNING, None
+        runs.append(
+            JobRun(
+                id=i,
+                job_type=job_type,
+                queue=queues.get(job_type, "maintenance"),
+                priority=5 if job_type == "generate-report" else 0,
+                status=status,
+                input={"to": f"user{i}@example.com", "subject": "Your invoice", "n": i},
+                attempt=_attempts(status, job_type, error),
+                run_at=created + timedelta(hours=2) if i == 40 else created,
+                created_at=created,
+                started_at=started,
+                finished_at=finished,
+                worker_id=None if started is None else "web-1-1234-ab12",
+                output={"sent": True, "message_id": f"<m{i}@mail>"}
+                if status is RunStatus.SUCCEEDED
+                else None,
+                error=error,
+                progress=Progress(total=200, processed=140, succeeded=133, failed=7)
+                if i == 36
+                else Progress(),
+            )
+        )
+    return runs
+
+
+DEFINITIONS = (
+    JobDefinition("cleanup", queue="maintenance", max_retries=0, timeout_seconds=600.0,
+                  schedule=Schedule(ScheduleKind.CRON, "30 3 * * *"),
+                  next_due_at=NOW + timedelta(hours=15, minutes=30)),
+    JobDefinition("email-sender", queue="default", max_retries=5, timeout_seconds=120.0),
+    JobDefinition("generate-report", queue="low", max_retries=3, max_retries_override=1,
+                  schedule=Schedule(ScheduleKind.CRON, "0 * * * *", timezone="Europe/Paris"),
+                  next_due_at=NOW + timedelta(minutes=60)),
+    JobDefinition("sync-inventory", queue="default", enabled=False,
+                  schedule=Schedule(ScheduleKind.INTERVAL, "900"),
+                  next_due_at=NOW + timedelta(minutes=7)),
+)  # fmt: skip
+
+WORKERS = (
+    WorkerInfo("web-1-1234-ab12", "web-1", 1234, ("critical", "default"), NOW - timedelta(hours=3),
+               NOW - timedelta(seconds=12), running=1, concurrency=8),
+    WorkerInfo("web-2-5678-cd34", "web-2", 5678, ("default", "low"), NOW - timedelta(hours=5),
+               NOW - timedelta(minutes=9), running=0, concurrency=4),
+    WorkerInfo("batch-1-91-ef56", "batch-1", 91, ("low",), NOW - timedelta(days=1),
+               NOW - timedelta(hours=2), dead_at=NOW - timedelta(hours=1, minutes=55)),
+)  # fmt: skip
+
+
+def _attempts(status: RunStatus, job_type: str, error: RunError | None) -> int:
+    """Attempts so far: none while pending, all of them for a failure, else one."""
+    if status is RunStatus.PENDING:
+        return 0
+    if error is None:
+        return 1
+    definition = next(d for d in DEFINITIONS if d.job_type == job_type)
+    return definition.effective_max_retries + 1
+
+
+class FakeSource:
+    """Fixed data plus a record of every action asked for (``calls``)."""
+
+    def __init__(self) -> None:
+        self.all_runs = _runs()
+        self.calls: list[tuple[str, object]] = []
+        self.fail_with: Exception | None = None  # set to make every read raise
+        self.closed = False
+
+    def describe(self) -> str:
+        return "postgresql://ops:***@db.internal/jobs"
+
+    def now(self) -> datetime:
+        return NOW
+
+    def explain(self, exc: BaseException) -> str:
+        return str(exc)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def _check(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def _matching(self, selection: RunFilter, now: datetime) -> list[JobRun]:
+        def keep(run: JobRun) -> bool:
+            if selection.ids is not None and run.id not in selection.ids:
+                return False
+            if selection.statuses is not None and run.status not in selection.statuses:
+                return False
+            if selection.job_types is not None and run.job_type not in selection.job_types:
+                return False
+            if selection.queues is not None and run.queue not in selection.queues:
+                return False
+            if selection.created_after is not None and run.created_at < selection.created_after:
+                return False
+            if selection.scheduled is not None and run.status is RunStatus.PENDING:
+                return run.is_scheduled(now) == selection.scheduled
+            if selection.search:
+                text = run.job_type + " " + (run.error.message if run.error else "")
+                return selection.search.lower() in text.lower()
+            return True
+
+        return sorted((r for r in self.all_runs if keep(r)), key=lambda r: -r.id)
+
+    async def overview(self, now: datetime) -> Overview:
+        self._check()
+        runs = self.all_runs
+
+        def count(status: RunStatus, scheduled: bool | None = None) -> int:
+            return sum(
+                1
+                for r in runs
+                if r.status is status and (scheduled is None or r.is_scheduled(now) == scheduled)
+            )
+
+        stats = Stats(
+            pending=count(RunStatus.PENDING, False),
+            scheduled=count(RunStatus.PENDING, True),
+            running=count(RunStatus.RUNNING),
+            succeeded=count(RunStatus.SUCCEEDED),
+            failed=count(RunStatus.FAILED),
+            cancelled=count(RunStatus.CANCELLED),
+            by_queue=(
+                QueueStats("default", pending=2, running=1, succeeded=14, failed=3),
+                QueueStats("low", pending=1, scheduled=1, succeeded=9, failed=2),
+                QueueStats("maintenance", succeeded=8, failed=1, cancelled=3),
+            ),
+        )
+        points = [
+            ThroughputPoint(_at(m).replace(second=0), succeeded=(m * 7) % 13, failed=m % 5 // 4)
+            for m in range(0, 60, 2)
+        ]
+        failures = self._matching(RunFilter(statuses=(RunStatus.FAILED,)), now)[:5]
+        return Overview(
+            stats=stats,
+            throughput=minute_series(points, now),
+            workers=await self.workers(now),
+            next_recurring=next_recurring([job_row(d, None) for d in DEFINITIONS]),
+            latest_failures=tuple(run_row(r, now) for r in failures),
+            error_groups=(
+                ErrorGroup("TimeoutError", 12, 35, "SMTP server did not answer within 30s"),
+                ErrorGroup("KeyError", 4, 28, "'customer_id'"),
+                ErrorGroup("ConnectionError", 1, 14, "inventory API refused the connection"),
+            ),
+        )
+
+    async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
+        self._check()
+        rows = []
+        for definition in DEFINITIONS:
+            last = self._matching(RunFilter(job_types=(definition.job_type,)), now)[:1]
+            rows.append(job_row(definition, run_row(last[0], now) if last else None))
+        return tuple(rows)
+
+    async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:
+        self._check()
+        found = [
+            r
+            for r in self._matching(selection, now)
+            if page.before_id is None or r.id < page.before_id
+        ]
+        rows = tuple(run_row(r, now) for r in found[: page.limit])
+        return RunsPage(rows, selection, page, has_more=len(found) > page.limit)
+
+    async def count_runs(self, selection: RunFilter) -> int:
+        self._check()
+        return len(self._matching(selection, NOW))
+
+    async def run_detail(self, run_id: int, now: datetime) -> RunDetail:
+        self._check()
+        for run in self.all_runs:
+            if run.id == run_id:
+                definition = next(d for d in DEFINITIONS if d.job_type == run.job_type)
+                return run_detail(run, definition, now)
+        raise RunNotFoundError(run_id)
+
+    async def logs(
+        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
+    ) -> tuple[LogLine, ...]:
+        self._check()
+        entries = [
+            LogEntry(run_id * 100 + n, run_id, level, message, _at(30 - n), fields)
+            for n, (level, message, fields) in enumerate(
+                [
+                    (LogLevel.DEBUG, "connecting to smtp.example.com:587", {}),
+                    (LogLevel.INFO, "sending invoice", {"to": "user@example.com", "pages": 3}),
+                    (LogLevel.WARNING, "slow answer from the SMTP server", {"seconds": 12.5}),
+                    (LogLevel.ERROR, "gave up waiting for the SMTP server", {}),
+                ]
+            )
+        ]
+        return tuple(
+            log_line(e)
+            for e in entries
+            if (after_id is None or e.id > after_id) and (min_level is None or e.level >= min_level)
+        )
+
+    async def workers(self, now: datetime) -> tuple[WorkerRow, ...]:
+        self._check()
+        return tuple(worker_row(w, now, timedelta(minutes=5)) for w in WORKERS)
+
+    async def _act(self, name: str, selection: RunFilter, allowed: set[RunStatus]) -> list[int]:
+        self._check()
+        self.calls.append((name, selection))
+        ids = [r.id for r in self._matching(selection, NOW) if r.status in allowed]
+        return ids
+
+    async def retry_runs(self, selection: RunFilter) -> list[int]:
+        return await self._act("retry", selection, {RunStatus.FAILED, RunStatus.CANCELLED})
+
+    async def cancel_runs(self, selection: RunFilter) -> list[int]:
+        return await self._act("cancel", selection, {RunStatus.PENDING, RunStatus.RUNNING})
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]:
+        allowed = set(RunStatus) - {RunStatus.RUNNING}
+        ids = await self._act("delete", selection, allowed)
+        self.all_runs = [r for r in self.all_runs if r.id not in ids]
+        return ids
+
+    async def trigger(self, job_type: str) -> int:
+        self.calls.append(("trigger", job_type))
+        return 41
+
+    async def pause(self, job_type: str) -> None:
+        self.calls.append(("pause", job_type))
+
+    async def resume(self, job_type: str) -> None:
+        self.calls.append(("resume", job_type))
+
+
+def disconnected() -> StoreError:
+    return StoreError("cannot reach the database at db.internal:5432 (connection refused)")

@@ -1,0 +1,36 @@
+"""Display helpers: the chart's columns, durations and progress text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from zapjobs.models import Progress
+from zapjobs_cli.tui.format import age, bar_rows, progress_bar, span
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def test_bar_rows_scale_from_zero_to_the_peak() -> None:
+    assert bar_rows([0, 4, 6, 8], 2) == ["  ▄█", " ███"]
+    assert bar_rows([0, 0], 3) == ["  ", "  ", "  "]
+
+
+def test_bar_rows_show_any_non_zero_value() -> None:
+    rows = bar_rows([1, 1000], 1)
+    assert rows == ["▁█"]
+
+
+def test_span_and_age() -> None:
+    assert span(timedelta(milliseconds=850)) == "850ms"
+    assert span(timedelta(seconds=185)) == "3m05s"
+    assert span(timedelta(hours=2, minutes=10)) == "2h10m"
+    assert age(NOW - timedelta(minutes=14, seconds=18), NOW) == "14m ago"
+    assert age(NOW + timedelta(seconds=90), NOW) == "in 1m30s"
+    assert age(None, NOW) == "-"
+
+
+def test_progress_bar_shows_counts_of_the_total() -> None:
+    text = progress_bar(Progress(total=200, processed=100, succeeded=90, failed=10), 10)
+    assert text.plain == "█████░░░░░ 100/200 ✓90 ✗10"
+    assert progress_bar(Progress(processed=7), 10).plain == "7 done"
+    assert progress_bar(Progress(), 10).plain == ""

@@ -1,0 +1,434 @@
+"""The zapjobs side of the benchmark (issue 8), through the public API only: enqueue one at a time
+and in bulk, drain with worker processes, pickup latency. ``zapjobs bench`` runs it on the
+configured database; bench/run.py runs the same suite for zapjobs and its peers.
+
+A *target* is one system under test (``BenchTarget``); its workers are separate OS processes
+speaking the line protocol of ``zapjobs_cli.benchmark_worker``. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from typing import IO, Any, Protocol
+
+from zapjobs import JobContext, RunFilter, RunStatus, ZapJobs, ZapJobsError
+from zapjobs_cli.benchmark_worker import URL_ENV, Probe
+
+_UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING)
+NOOP_JOB = "zapbench-noop"
+LATENCY_JOB = "zapbench-latency"
+
+
+class BenchmarkError(ZapJobsError):
+    """A benchmark step failed or ran past its deadline."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    jobs: int = 20_000  # per enqueue and drain scenario
+    bulk_size: int = 1_000  # runs per bulk enqueue call
+    concurrency: int = 10  # jobs in flight per worker process (pgqueuer: its batch size)
+    best_concurrency: int = 100  # the "best setting" drains (pgqueuer: a batch of 100)
+    latency_jobs: int = 500
+    latency_rate: float = 50.0  # jobs per second
+    deadline: float = 600.0  # seconds one step may take before the run is abandoned
+
+    def quick(self) -> BenchConfig:
+        """A tiny run that checks the machinery (CI smoke), not the speed."""
+        return replace(self, jobs=200, bulk_size=100, latency_jobs=20, deadline=120.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A drain scenario: ``processes`` workers, each with the target's ``profile`` setting."""
+
+    name: str
+    processes: int
+    profile: str  # "default" (10 in flight) or "best" (the target's throughput setting)
+
+
+DEFAULT_DRAINS = (
+    Drain("drain_1x10", 1, "default"),
+    Drain("drain_2x10", 2, "default"),
+    Drain("drain_best_1", 1, "best"),
+)
+ALL_DRAINS = (*DEFAULT_DRAINS, Drain("drain_best_2", 2, "best"))
+
+
+def build_app(
+    url: str,
+    prefix: str,
+    *,
+    probe: Probe | None = None,
+    polling_interval: float | None = None,
+) -> ZapJobs:
+    """The benchmark's ZapJobs: two no-op job types that only tell ``probe`` they started."""
+    overrides: dict[str, Any] = {"table_prefix": prefix}
+    if polling_interval is not None:
+        overrides["polling_interval"] = timedelta(seconds=polling_interval)
+    zap = ZapJobs(url, **overrides)
+
+    @zap.job(NOOP_JOB, max_retries=0)
+    async def noop(ctx: JobContext[int]) -> None:
+        if probe is not None:
+            probe.started()
+
+    @zap.job(LATENCY_JOB, max_retries=0)
+    async def stamped(ctx: JobContext[float]) -> None:
+        if probe is not None:
+            probe.stamped(ctx.input)
+
+    return zap
+
+
+# --- worker processes ----------------------------------------------------------------------------
+class WorkerProcess:
+    """A benchmark worker in its own OS process, driven over stdin/stdout (JSON lines)."""
+
+    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> None:
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, name="bench-worker-stdout", daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _wait_event(self, event: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BenchmarkError(f"a worker sent no {event!r} within {timeout:.0f}s")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                code = self.proc.wait(timeout=10)
+                raise BenchmarkError(
+                    f"a worker exited (code {code}) before {event!r}: {self.stderr_tail()}"
+                )
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # not protocol (a library printing): ignore
+            if isinstance(message, dict) and message.get("event") == event:
+                return message
+
+    async def wait_event(self, event: str, timeout: float) -> dict[str, Any]:
+        return await asyncio.to_thread(self._wait_event, event, timeout)
+
+    def send(self, command: str) -> None:
+        if self.proc.stdin is None or self.proc.poll() is not None:
+            return
+        try:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "no output on stderr"
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Close stdin (the worker stops at EOF), then terminate and kill if it lingers."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._stderr.close()
+
+
+# --- targets -------------------------------------------------------------------------------------
+class BenchTarget(Protocol):
+    """One system under test, open on its own fresh installation."""
+
+    name: str
+
+    async def enqueue_single(self, count: int) -> None: ...
+    async def enqueue_bulk(self, count: int, batch: int) -> None: ...
+    async def enqueue_stamped(self, stamp: float) -> None:
+        """Enqueue one latency job carrying ``stamp`` (time.monotonic() at enqueue)."""
+        ...
+
+    async def unfinished(self) -> int:
+        """Jobs not yet finished (pending or running)."""
+        ...
+
+    def worker(self, mode: str, profile: str, expect: int | None = None) -> WorkerProcess: ...
+    def describe(self, profile: str) -> str: ...
+
+
+class ZapjobsTarget:
+    """zapjobs on one database URL and table prefix (PostgreSQL or SQLite)."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        config: BenchConfig,
+        *,
+        name: str = "zapjobs",
+        polling_interval: float | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.prefix = prefix
+        self.config = config
+        self.polling_interval = polling_interval
+        self.python = python
+        self.zap = build_app(url, prefix, polling_interval=polling_interval)
+
+    async def open(self) -> None:
+        await self.zap.migrate()
+
+    async def close(self) -> None:
+        await self.zap.close()
+
+    async def enqueue_single(self, count: int) -> None:
+        for i in range(count):
+            await self.zap.enqueue(NOOP_JOB, i)
+
+    async def enqueue_bulk(self, count: int, batch: int) -> None:
+        for start in range(0, count, batch):
+            await self.zap.enqueue_many(NOOP_JOB, list(range(start, min(count, start + batch))))
+
+    async def enqueue_stamped(self, stamp: float) -> None:
+        await self.zap.enqueue(LATENCY_JOB, stamp)
+
+    async def unfinished(self) -> int:
+        return await self.zap.count_runs(RunFilter(statuses=_UNFINISHED))
+
+    def _concurrency(self, profile: str) -> int:
+        return self.config.best_concurrency if profile == "best" else self.config.concurrency
+
+    def describe(self, profile: str) -> str:
+        return f"concurrency {self._concurrency(profile)}"
+
+    def worker(self, mode: str, profile: str, expect: int | None = None) -> WorkerProcess:
+        argv = [self.python, "-m", "zapjobs_cli.benchmark_worker", "--prefix", self.prefix]
+        argv += ["--mode", mode, "--concurrency", str(self._concurrency(profile))]
+        if expect is not None:
+            argv += ["--expect", str(expect)]
+        if self.polling_interval is not None:
+            argv += ["--polling-interval", str(self.polling_interval)]
+        return WorkerProcess(argv, env={**os.environ, URL_ENV: self.url})
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+def rate(jobs: int, seconds: float) -> float:
+    return jobs / seconds if seconds > 0 else float("inf")
+
+
+async def _bounded(step: Awaitable[None], seconds: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(step, timeout=seconds)
+    except TimeoutError:
+        raise BenchmarkError(f"{what} did not finish within {seconds:.0f}s") from None
+
+
+async def measure_enqueue(
+    target: BenchTarget, config: BenchConfig, *, bulk: bool
+) -> dict[str, float]:
+    started = time.perf_counter()
+    if bulk:
+        step = target.enqueue_bulk(config.jobs, config.bulk_size)
+    else:
+        step = target.enqueue_single(config.jobs)
+    await _bounded(step, config.deadline, "enqueue")
+    seconds = time.perf_counter() - started
+    return {"jobs": config.jobs, "seconds": seconds, "jobs_per_s": rate(config.jobs, seconds)}
+
+
+def _close_all(workers: list[WorkerProcess]) -> None:
+    for worker in workers:
+        worker.close()
+
+
+async def measure_drain(
+    target: BenchTarget,
+    config: BenchConfig,
+    drain: Drain,
+    *,
+    jobs: int | None = None,
+    on_ready: Callable[[WorkerProcess], None] | None = None,
+) -> dict[str, Any]:
+    """Drain the ``jobs`` runs already enqueued: the time from the first job start to the moment
+    the database shows none unfinished (every result written), polled every 10 ms, so process
+    start-up and shutdown are left out for every system alike. ``on_ready`` sees each worker
+    before it starts (e.g. to attach a profiler)."""
+    jobs = config.jobs if jobs is None else jobs
+    workers: list[WorkerProcess] = []
+    cpu_at_ready = 0.0
+    try:
+        for _ in range(drain.processes):
+            workers.append(target.worker("drain", drain.profile))
+        for worker in workers:
+            ready = await worker.wait_event("ready", config.deadline)
+            cpu_at_ready += float(ready.get("cpu", 0.0))
+            if on_ready is not None:
+                on_ready(worker)
+        go = time.monotonic()
+        for worker in workers:
+            worker.send("go")
+        drained = await _wait_drained(target, workers, config.deadline)
+        done = [await worker.wait_event("done", config.deadline) for worker in workers]
+    finally:
+        await asyncio.to_thread(_close_all, workers)
+    ran = sum(int(d["jobs"]) for d in done)
+    if ran < jobs:
+        raise BenchmarkError(f"{target.name} {drain.name}: the workers ran {ran} of {jobs} jobs")
+    first = min(float(d["first_start"]) for d in done if d["first_start"] is not None)
+    cpu = sum(float(d.get("cpu", 0.0)) for d in done) - cpu_at_ready
+    return {
+        "jobs": jobs,
+        "ran": ran,
+        "seconds": drained - first,
+        "jobs_per_s": rate(jobs, drained - first),
+        "start_seconds": first - go,
+        "exit_seconds": max(float(d["end"]) for d in done) - drained,
+        "processes": drain.processes,
+        "setting": target.describe(drain.profile),
+        "peak_rss_mb": max(int(d["peak_rss_kb"]) for d in done) / 1024,
+        "worker_cpu_s": cpu,
+        "worker_cpu_ms_per_1k_jobs": cpu * 1e6 / jobs,
+    }
+
+
+async def _wait_drained(target: BenchTarget, workers: list[WorkerProcess], timeout: float) -> float:
+    """The monotonic time at which the target first reports nothing unfinished."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = await target.unfinished()
+        now = time.monotonic()
+        if left == 0:
+            return now
+        if all(worker.proc.poll() is not None for worker in workers):
+            tails = "; ".join(worker.stderr_tail(3) for worker in workers)
+            raise BenchmarkError(
+                f"{target.name}: the workers exited with {left} jobs left: {tails}"
+            )
+        if now > deadline:
+            raise BenchmarkError(f"{target.name}: {left} jobs left after {timeout:.0f}s")
+        await asyncio.sleep(0.01)  # the polling period of the measurement
+
+
+async def measure_latency(target: BenchTarget, config: BenchConfig) -> dict[str, Any]:
+    """An idle worker; jobs enqueued at a steady rate, each stamped with its enqueue time; the
+    job records when it starts. Percentiles of (start - enqueue), in milliseconds."""
+    count = config.latency_jobs
+    worker = target.worker("latency", "default", expect=count)
+    try:
+        await worker.wait_event("ready", config.deadline)
+        await target.enqueue_stamped(-1.0)  # the warm-up job: the worker is up and picking
+        await worker.wait_event("warm", config.deadline)
+        start = time.monotonic()
+        for i in range(count):
+            due = start + i / config.latency_rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)  # pacing the producer, not waiting for a result
+            await target.enqueue_stamped(time.monotonic())
+        done = await worker.wait_event("done", config.deadline)
+    finally:
+        await asyncio.to_thread(worker.close)
+    latencies = [float(x) * 1000 for x in done["latencies"]]
+    if len(latencies) < count:
+        raise BenchmarkError(f"{target.name} latency: {len(latencies)} of {count} jobs ran")
+    return {
+        "jobs": count,
+        "rate_per_s": config.latency_rate,
+        **percentiles(latencies),
+        "max_ms": max(latencies),
+        "peak_rss_mb": int(done["peak_rss_kb"]) / 1024,
+    }
+
+
+def percentiles(values_ms: Sequence[float]) -> dict[str, float]:
+    """p50, p95 and p99 (linear interpolation between the nearest ranks)."""
+    if len(values_ms) == 1:
+        only = float(values_ms[0])
+        return {"p50_ms": only, "p95_ms": only, "p99_ms": only}
+    cuts = statistics.quantiles(values_ms, n=100, method="inclusive")
+    return {"p50_ms": cuts[49], "p95_ms": cuts[94], "p99_ms": cuts[98]}
+
+
+def suite_steps(drains: Sequence[Drain], *, latency: bool = True) -> list[str]:
+    """The step names of ``run_suite``, in order (a progress bar's total)."""
+    steps = ["enqueue_single", drains[0].name, "enqueue_bulk", drains[1].name]
+    for drain in drains[2:]:
+        steps += [f"enqueue for {drain.name}", drain.name]
+    return [*steps, "latency"] if latency else steps
+
+
+async def run_suite(
+    target: BenchTarget,
+    config: BenchConfig,
+    *,
+    drains: Sequence[Drain] = DEFAULT_DRAINS,
+    latency: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every scenario on one fresh installation, in ``suite_steps`` order: the runs enqueued one
+    at a time feed the first drain, the bulk ones the second, later drains enqueue in bulk."""
+    if len(drains) < 2:
+        raise ValueError("run_suite needs at least two drains: one per enqueue scenario")
+    results: dict[str, dict[str, Any]] = {}
+    for name in suite_steps(drains, latency=latency):
+        if progress is not None:
+            progress(name)
+        if name in ("enqueue_single", "enqueue_bulk"):
+            results[name] = await measure_enqueue(target, config, bulk=name == "enqueue_bulk")
+        elif name.startswith("enqueue for "):
+            await measure_enqueue(target, config, bulk=True)
+        elif name == "latency":
+            results[name] = await measure_latency(target, config)
+        else:
+            drain = next(d for d in drains if d.name == name)
+            results[name] = await measure_drain(target, config, drain)
+    return results

@@ -1,0 +1,129 @@
+"""``zapjobs enqueue``: add a run, print its id, and optionally wait for its end."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from zapjobs import ZapJobs
+from zapjobs.errors import UnknownJobTypeError, ValidationError
+from zapjobs.models import JobRun, RunStatus
+from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.errors import OperationFailed
+from zapjobs_cli.options import InputOption, JsonOption, duration_option, parse_time, read_input
+from zapjobs_cli.render import print_json, run_dict
+
+
+def register(root: typer.Typer) -> None:
+    root.command("enqueue")(enqueue)
+
+
+def enqueue(
+    ctx: typer.Context,
+    job_type: Annotated[str, typer.Argument(help="The job type id, e.g. email-sender.")],
+    input: InputOption = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", "-q", help="Queue (default: the job type's).")
+    ] = None,
+    priority: Annotated[
+        int, typer.Option("--priority", "-p", help="Higher runs first within a queue.")
+    ] = 0,
+    delay: Annotated[
+        str | None, typer.Option("--delay", metavar="DURATION", help="Due after this, e.g. 10m.")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", metavar="TIME", help="Due at this ISO-8601 time, e.g. 2026-01-31T09:00Z."
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Wait for the end; print the output or the error.")
+    ] = False,
+    timeout: Annotated[
+        str | None,
+        typer.Option("--timeout", metavar="DURATION", help="With --wait: give up after this."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enqueue a run of JOB_TYPE and print its id (stdout).
+
+    Job types registered by a running worker work without --app; with --app the input is
+    checked against the job's declared type. With --wait the exit code is 1 when the run fails
+    or is cancelled.
+
+    Example: `zapjobs enqueue email-sender --input '{"to": "a@b.c"}' --wait --timeout 60s`
+    """
+    state = get_state(ctx)
+    input_json = read_input(input)
+    delay_value = duration_option(delay, "--delay")
+    run_at = parse_time(at) if at is not None else None
+    if delay_value is not None and run_at is not None:
+        raise ValidationError("give --delay or --at, not both")
+    wait_limit = duration_option(timeout, "--timeout")
+    if timeout is not None and not wait:
+        raise ValidationError("--timeout only applies with --wait")
+
+    async def work(zap: ZapJobs) -> JobRun | int:
+        try:
+            run_id = await zap.enqueue_json(
+                job_type,
+                input_json,
+                queue=queue,
+                priority=priority,
+                delay=delay_value,
+                run_at=run_at,
+            )
+        except UnknownJobTypeError:
+            raise await unknown_job_type(zap, job_type) from None
+        if not wait:
+            return await zap.get_run(run_id) if as_json else run_id
+        state.note(f"enqueued run {run_id}; waiting for it to finish")
+        return await zap.wait_for(run_id, timeout=wait_limit)
+
+    result = state.run(work)
+    if isinstance(result, int):
+        state.out.print(str(result), markup=False, highlight=False)
+        return
+    if as_json:
+        print_json(run_dict(result, datetime.now(UTC)))
+    elif wait:
+        print_outcome(state, result)
+    if wait:
+        raise_if_failed(result)
+
+
+async def unknown_job_type(zap: ZapJobs, job_type: str) -> UnknownJobTypeError:
+    """The error for a job type neither the app nor the store knows, listing the known ones."""
+    known = sorted({d.job_type for d in await zap.list_definitions()} | set(zap.job_types))
+    error = UnknownJobTypeError(job_type, known=known)
+    if not known:
+        error.hint = (
+            "no job types are registered yet: start a worker (zapjobs worker --app module:attr) "
+            "or pass --app"
+        )
+    return error
+
+
+def print_outcome(state: CliState, run: JobRun) -> None:
+    """The output (stdout) of a succeeded run; a failed run's error goes to the exit path."""
+    if run.status is RunStatus.SUCCEEDED:
+        state.out.print(
+            json.dumps(run.output, ensure_ascii=False, default=str), markup=False, highlight=False
+        )
+
+
+def raise_if_failed(run: JobRun) -> None:
+    if run.status is RunStatus.SUCCEEDED:
+        return
+    if run.error is not None:
+        detail = f"{run.error.type}: {run.error.message}"
+    else:
+        detail = "no error recorded"
+    raise OperationFailed(
+        f"run {run.id} {run.status.value} after {run.attempt} attempt(s): {detail}",
+        hint=f"see `zapjobs runs show {run.id}` and `zapjobs runs logs {run.id}`",
+    )

@@ -1,0 +1,153 @@
+"""``zapjobs jobs list|show|trigger|pause|resume``: job types as the store knows them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from zapjobs import ZapJobs
+from zapjobs.errors import UnknownJobTypeError
+from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
+from zapjobs_cli.commands.enqueue import unknown_job_type
+from zapjobs_cli.context import get_state
+from zapjobs_cli.options import InputOption, JsonOption, read_input
+from zapjobs_cli.render import (
+    due_text,
+    job_dict,
+    jobs_table,
+    print_json,
+    runs_table,
+    schedule_text,
+    span,
+    when_text,
+)
+
+app = typer.Typer(help="List job types, run one now, pause and resume them.", no_args_is_help=True)
+JobArgument = Annotated[str, typer.Argument(metavar="JOB", help="The job type id.")]
+
+
+async def known_definition(zap: ZapJobs, job_type: str) -> JobDefinition:
+    """The stored definition, or UnknownJobTypeError listing the stored job types."""
+    try:
+        return await zap.get_definition(job_type)
+    except UnknownJobTypeError:
+        raise await unknown_job_type(zap, job_type) from None
+
+
+@app.command("list")
+def list_jobs(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the job types registered by workers (or your app), with schedules and state.
+
+    Example: `zapjobs jobs list --json`
+    """
+    state = get_state(ctx)
+
+    async def work(zap: ZapJobs) -> list[JobDefinition]:
+        return await zap.list_definitions()
+
+    definitions = state.run(work)
+    if as_json:
+        print_json([job_dict(d) for d in definitions])
+    elif not definitions:
+        state.note("no job types yet: start a worker with --app, or enqueue from your code")
+    else:
+        state.out.print(jobs_table(definitions, datetime.now(UTC)))
+
+
+@app.command("show")
+def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> None:
+    """Show a job type: queue, retries, timeout, schedule and its latest runs.
+
+    Example: `zapjobs jobs show email-sender`
+    """
+    state = get_state(ctx)
+
+    async def work(zap: ZapJobs) -> tuple[JobDefinition, list[JobRun]]:
+        definition = await known_definition(zap, job)
+        runs = await zap.list_runs(RunFilter(job_types=(job,)), Page(limit=5))
+        return definition, runs
+
+    definition, runs = state.run(work)
+    if as_json:
+        print_json(job_dict(definition))
+        return
+    now = datetime.now(UTC)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    timeout = definition.effective_timeout_seconds
+    for label, value in (
+        ("job type", definition.job_type),
+        ("state", "paused" if not definition.enabled else "active"),
+        ("queue", definition.queue),
+        ("max retries", _with_override(definition.max_retries, definition.max_retries_override)),
+        ("timeout", span(timeout) if timeout is not None else "none"),
+        ("schedule", schedule_text(definition)),
+        (
+            "next run",
+            f"{when_text(definition.next_due_at)} ({due_text(definition.next_due_at, now)})",
+        ),
+        ("last run", str(definition.last_run_id) if definition.last_run_id else "-"),
+    ):
+        grid.add_row(label, value)
+    state.out.print(grid)
+    if runs:
+        state.out.print()
+        state.out.print(runs_table(runs, now))
+
+
+def _with_override(code: int, override: int | None) -> str:
+    return str(code) if override is None else f"{override} (operator override; code says {code})"
+
+
+@app.command("trigger")
+def trigger(ctx: typer.Context, job: JobArgument, input: InputOption = None) -> None:
+    """Enqueue a run of JOB now (with the schedule's input when no --input); prints its id.
+
+    Example: `zapjobs jobs trigger nightly-report --input '{"day": "2026-01-31"}'`
+    """
+    state = get_state(ctx)
+    input_json = read_input(input) if input is not None else None
+
+    async def work(zap: ZapJobs) -> int:
+        await known_definition(zap, job)
+        if input_json is not None:
+            return await zap.enqueue_json(job, input_json)
+        return await zap.trigger(job)
+
+    state.out.print(str(state.run(work)), markup=False, highlight=False)
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, job: JobArgument) -> None:
+    """Pause JOB: its schedule enqueues nothing until resumed (runs already due still run).
+
+    Example: `zapjobs jobs pause nightly-report`
+    """
+    state = get_state(ctx)
+
+    async def work(zap: ZapJobs) -> None:
+        await known_definition(zap, job)
+        await zap.pause(job)
+
+    state.run(work)
+    state.note(f"paused {job}")
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, job: JobArgument) -> None:
+    """Resume a paused JOB.
+
+    Example: `zapjobs jobs resume nightly-report`
+    """
+    state = get_state(ctx)
+
+    async def work(zap: ZapJobs) -> None:
+        await known_definition(zap, job)
+        await zap.resume(job)
+
+    state.run(work)
+    state.note(f"resumed {job}")

@@ -1,0 +1,94 @@
+"""``zapjobs recurring add|remove``: attach a CRON or interval schedule to a job type."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from zapjobs import ZapJobs
+from zapjobs.errors import ValidationError
+from zapjobs.models import CatchUp, JobDefinition
+from zapjobs_cli.commands.jobs import JobArgument, known_definition
+from zapjobs_cli.context import get_state
+from zapjobs_cli.options import InputOption, JsonOption, duration_option, parse_input_value
+from zapjobs_cli.render import job_dict, print_json, schedule_text, when_text
+
+app = typer.Typer(help="Schedule job types to run on a CRON or an interval.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    job: JobArgument,
+    cron: Annotated[
+        str | None,
+        typer.Option("--cron", metavar="EXPR", help="A CRON expression, e.g. '0 3 * * *'."),
+    ] = None,
+    tz: Annotated[
+        str, typer.Option("--tz", metavar="ZONE", help="Time zone of the CRON expression.")
+    ] = "UTC",
+    every: Annotated[
+        str | None, typer.Option("--every", metavar="DURATION", help="A fixed interval, e.g. 30m.")
+    ] = None,
+    input: InputOption = None,
+    catch_up: Annotated[
+        CatchUp,
+        typer.Option("--catch-up", help="Missed due times: run the latest once, or skip them."),
+    ] = CatchUp.LATEST,
+    as_json: JsonOption = False,
+) -> None:
+    """Attach (or replace) the recurring schedule of JOB; workers enqueue it when due.
+
+    Example: `zapjobs recurring add nightly-report --cron '0 3 * * *' --tz Europe/Paris`
+    """
+    state = get_state(ctx)
+    if (cron is None) == (every is None):
+        raise ValidationError("give --cron EXPR or --every DURATION (one of them)")
+    if every is not None and tz != "UTC":
+        raise ValidationError("--tz applies to --cron only")
+    interval = duration_option(every, "--every")
+    value = parse_input_value(input) if input is not None else None
+
+    async def work(zap: ZapJobs) -> JobDefinition:
+        await known_definition(zap, job)
+        return await zap.recurring(
+            job,
+            cron=cron,
+            interval=interval,
+            timezone=tz,
+            input=typed_input(zap, job, value),
+            catch_up=catch_up,
+        )
+
+    definition = state.run(work)
+    if as_json:
+        print_json(job_dict(definition))
+    else:
+        state.note(
+            f"{job}: {schedule_text(definition)}, next run {when_text(definition.next_due_at)} UTC"
+        )
+
+
+def typed_input(zap: ZapJobs, job: str, value: Any) -> Any:
+    """Decoded JSON made into the job's declared input type when this process knows it."""
+    local = zap.registry.get(job)
+    if local is None or value is None:
+        return value
+    return local.input_codec.decode(value, job_type=job)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, job: JobArgument) -> None:
+    """Remove the recurring schedule of JOB (its runs already enqueued stay).
+
+    Example: `zapjobs recurring remove nightly-report`
+    """
+    state = get_state(ctx)
+
+    async def work(zap: ZapJobs) -> None:
+        await known_definition(zap, job)
+        await zap.remove_recurring(job)
+
+    state.run(work)
+    state.note(f"{job}: no longer recurring")

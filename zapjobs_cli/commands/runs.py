@@ -1,0 +1,166 @@
+"""``zapjobs runs list|show|logs``: read runs and their logs (actions: run_actions.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from zapjobs import ZapJobs
+from zapjobs.errors import ValidationError
+from zapjobs.models import JobRun, LogEntry, LogLevel, Page
+from zapjobs_cli.commands import run_actions
+from zapjobs_cli.context import get_state
+from zapjobs_cli.options import JsonOption, build_filter, describe_filter
+from zapjobs_cli.render import (
+    log_dict,
+    log_line,
+    print_json,
+    print_json_line,
+    run_detail,
+    run_dict,
+    runs_table,
+)
+
+app = typer.Typer(help="List, inspect, retry, cancel and delete runs.", no_args_is_help=True)
+run_actions.register(app)
+
+StatusOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status",
+        "-s",
+        help="pending, scheduled, running, succeeded, failed or cancelled (repeatable).",
+    ),
+]
+JobOption = Annotated[list[str] | None, typer.Option("--job", "-j", help="Job type (repeatable).")]
+QueueOption = Annotated[list[str] | None, typer.Option("--queue", "-q", help="Queue (repeatable).")]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", metavar="DURATION", help="Created in the last DURATION, e.g. 1h."),
+]
+FOLLOW_POLL_SECONDS = 0.5
+
+
+@app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    status: StatusOption = None,
+    job: JobOption = None,
+    queue: QueueOption = None,
+    since: SinceOption = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Substring of the job type or the error.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="At most this many runs.")
+    ] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs, newest first.
+
+    Example: `zapjobs runs list --status failed --job email-sender --since 1h`
+    """
+    state = get_state(ctx)
+    now = datetime.now(UTC)
+    selection = build_filter(
+        statuses=status, job_types=job, queues=queue, since=since, search=search, now=now
+    )
+
+    async def work(zap: ZapJobs) -> tuple[list[JobRun], int]:
+        runs = await zap.list_runs(selection, Page(limit=limit))
+        total = len(runs) if len(runs) < limit else await zap.count_runs(selection)
+        return runs, total
+
+    runs, total = state.run(work)
+    if as_json:
+        print_json([run_dict(run, now) for run in runs])
+        return
+    if not runs:
+        state.note(f"no runs ({describe_filter(selection)})")
+        return
+    state.out.print(runs_table(runs, now))
+    if total > len(runs):
+        state.note(f"showing the newest {len(runs)} of {total} runs (use --limit)")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="The run id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one run: status, attempts, input, output, error and progress.
+
+    Example: `zapjobs runs show 42 --json`
+    """
+    state = get_state(ctx)
+
+    async def work(zap: ZapJobs) -> JobRun:
+        return await zap.get_run(run_id)
+
+    run = state.run(work)
+    now = datetime.now(UTC)
+    if as_json:
+        print_json(run_dict(run, now))
+        return
+    state.out.print(run_detail(run, now))
+    if run.error is not None and run.error.traceback:
+        state.out.print(run.error.traceback.rstrip(), markup=False, highlight=False, style="dim")
+
+
+@app.command("logs")
+def logs(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN", help="The run id.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new entries until the run ends.")
+    ] = False,
+    level: Annotated[
+        str | None, typer.Option("--level", "-l", help="Lowest level: debug, info, warning, error.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a run's log entries (with --follow, until the run ends; Ctrl-C to stop early).
+
+    --json prints an array; with --follow it prints one JSON object per line.
+
+    Example: `zapjobs runs logs 42 --follow --level warning`
+    """
+    state = get_state(ctx)
+    try:
+        min_level = LogLevel.parse(level) if level is not None else None
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    collected: list[LogEntry] = []
+
+    def emit(entries: list[LogEntry]) -> None:
+        if as_json and not follow:
+            collected.extend(entries)
+            return
+        for entry in entries:
+            if as_json:
+                print_json_line(log_dict(entry))
+            else:
+                state.out.print(log_line(entry), highlight=False)
+
+    async def work(zap: ZapJobs) -> None:
+        await zap.get_run(run_id)  # RunNotFoundError for an unknown id
+        cursor: int | None = None
+        while True:
+            final = (await zap.get_run(run_id)).status.is_final
+            while True:
+                batch = await zap.list_logs(run_id, after_id=cursor, min_level=min_level)
+                if not batch:
+                    break
+                emit(batch)
+                cursor = batch[-1].id
+            if not follow or final:
+                return
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+    state.run(work)
+    if as_json and not follow:
+        print_json([log_dict(entry) for entry in collected])

@@ -1,0 +1,232 @@
+"""What every command gets from the root callback: the resolved settings (resolved once, on
+first use, so ``--help`` works even with a broken config), the consoles, and a ZapJobs built
+from the settings and the user's job code (``--app module:attr``)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from zapjobs import ZapJobs
+from zapjobs.config import ResolvedSettings, load_settings
+from zapjobs.errors import ConfigurationError
+from zapjobs.settings import Settings, scrub
+from zapjobs_cli.render import consoles
+
+T = TypeVar("T")
+
+_APP_RE = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
+_DEFAULTS = Settings()
+
+
+@dataclass
+class CliState:
+    flags: dict[str, Any] = field(default_factory=dict)  # setting name -> raw flag value
+    config_path: Path | None = None
+    debug: bool = False
+    no_color: bool = False
+    cwd: Path = field(default_factory=Path.cwd)
+    _resolved: ResolvedSettings | None = None
+    _app_settings: Settings | None = None
+
+    @property
+    def resolved(self) -> ResolvedSettings:
+        if self._resolved is None:
+            self._resolved = load_settings(self.flags, cwd=self.cwd, config_path=self.config_path)
+        return self._resolved
+
+    @property
+    def settings(self) -> Settings:
+        return self.resolved.settings
+
+    @cached_property
+    def _consoles(self) -> tuple[Console, Console]:
+        return consoles(self.no_color)
+
+    @property
+    def out(self) -> Console:
+        """stdout: data."""
+        return self._consoles[0]
+
+    @property
+    def err(self) -> Console:
+        """stderr: messages and progress."""
+        return self._consoles[1]
+
+    def note(self, message: str, style: str | None = None) -> None:
+        self.err.print(
+            self.scrub(message), style=style, markup=False, highlight=False, soft_wrap=True
+        )
+
+    # --- secrets ----------------------------------------------------------------------------
+    def connection_strings(self) -> list[str]:
+        """Every DSN this process may have seen, for scrubbing passwords out of messages."""
+        found = [str(self.flags.get("database_url") or "")]
+        found += [os.environ.get(n, "") for n in ("ZAPJOBS_DATABASE_URL", "DATABASE_URL")]
+        if self._resolved is not None:
+            found.append(self._resolved.settings.database_url)
+        if self._app_settings is not None:
+            found.append(self._app_settings.database_url)
+        return [dsn for dsn in found if dsn]
+
+    def scrub(self, text: str) -> str:
+        for dsn in self.connection_strings():
+            text = scrub(text, dsn)
+        return text
+
+    # --- ZapJobs ------------------------------------------------------------------------------
+    def zap(self, *, need_app: bool = False, allow_unconfigured: bool = False) -> ZapJobs:
+        """A ZapJobs for this command: the user's app (when configured) with the settings that
+        flags, environment or config file set winning over the app's own."""
+        resolved = self.resolved
+        ref = resolved.settings.app
+        if ref is None:
+            if need_app:
+                raise ConfigurationError(
+                    "no app given: the worker needs to know where your job code lives",
+                    hint="pass --app module:attr, set ZAPJOBS_APP, or app = 'module:attr' "
+                    "in zapjobs.toml",
+                )
+            self._require_configured(resolved, None, allow_unconfigured)
+            return ZapJobs(settings=resolved.settings)
+        user = import_app(ref, *self.code_folders())
+        self._app_settings = user.settings
+        merged = merge_settings(user.settings, resolved)
+        self._require_configured(resolved, user.settings, allow_unconfigured)
+        if merged == user.settings:
+            return user
+        zap = ZapJobs(settings=merged)
+        for job_type in user.registry:
+            zap.registry.add(job_type)
+        return zap
+
+    def _require_configured(
+        self, resolved: ResolvedSettings, app: Settings | None, allow: bool
+    ) -> None:
+        """No database named anywhere and no default SQLite file yet: say how to set one up
+        instead of creating an empty database file."""
+        if allow or not resolved.is_default("database_url"):
+            return
+        if app is not None and app.database_url != _DEFAULTS.database_url:
+            return
+        url = resolved.settings.database_url
+        if url.startswith("sqlite:///") and Path(url.removeprefix("sqlite:///")).exists():
+            return
+        raise ConfigurationError(
+            "no zapjobs configuration found (no --database-url, ZAPJOBS_DATABASE_URL, "
+            "DATABASE_URL, zapjobs.toml or [tool.zapjobs] in pyproject.toml)",
+            hint="run `zapjobs init`, or pass -c DSN",
+        )
+
+    def code_folders(self) -> list[Path]:
+        """Where ``--app`` modules are looked for: here, and the config file's folder."""
+        folders = [self.cwd]
+        config = self.resolved.config_path
+        if config is not None and config.parent not in folders:
+            folders.append(config.parent)
+        return folders
+
+    def run(
+        self,
+        work: Callable[[ZapJobs], Awaitable[T]],
+        *,
+        need_app: bool = False,
+        allow_unconfigured: bool = False,
+    ) -> T:
+        """Build the ZapJobs, run ``work`` with it on a fresh event loop, always close it."""
+        zap = self.zap(need_app=need_app, allow_unconfigured=allow_unconfigured)
+
+        async def main() -> T:
+            try:
+                return await work(zap)
+            finally:
+                await zap.close()
+
+        return asyncio.run(main())
+
+
+def merge_settings(app: Settings, resolved: ResolvedSettings) -> Settings:
+    """Flags, environment and config file beat the app's own settings; the app's settings beat
+    the defaults (an app value equal to the library default counts as not set)."""
+    changes: dict[str, Any] = {}
+    for f in fields(Settings):
+        cli_value = getattr(resolved.settings, f.name)
+        app_value = getattr(app, f.name)
+        cli_wins = not resolved.is_default(f.name) or app_value == getattr(_DEFAULTS, f.name)
+        if cli_wins and cli_value != app_value:
+            changes[f.name] = cli_value
+    return replace(app, **changes) if changes else app
+
+
+def import_app(ref: str, cwd: Path, *more: Path) -> ZapJobs:
+    """The ZapJobs object named by ``module:attr`` (or a module holding one), with the current
+    folder (and ``more`` folders, e.g. the config file's) on sys.path."""
+    if not _APP_RE.fullmatch(ref):
+        raise ConfigurationError(
+            f"invalid app {ref!r}", hint="write module:attribute, e.g. myproject.jobs:zap"
+        )
+    module_name, _, attr = ref.partition(":")
+    for folder in reversed([str(cwd), *map(str, more)]):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ConfigurationError(
+                f"cannot import {module_name!r} for app {ref!r}: no module named {exc.name!r}",
+                hint=f"run from the folder that holds it (now {cwd}), or fix the app setting",
+            ) from None
+        raise _import_failed(ref, exc) from exc
+    except Exception as exc:
+        raise _import_failed(ref, exc) from exc
+    return _find_zap(module, attr, ref)
+
+
+def _import_failed(ref: str, exc: BaseException) -> ConfigurationError:
+    return ConfigurationError(
+        f"importing the app {ref!r} failed: {type(exc).__name__}: {exc}",
+        hint="fix the module (run with --debug for the traceback)",
+    )
+
+
+def _find_zap(module: Any, attr: str, ref: str) -> ZapJobs:
+    if attr:
+        if not hasattr(module, attr):
+            raise ConfigurationError(
+                f"module {module.__name__!r} has no attribute {attr!r}",
+                hint="name the ZapJobs object, e.g. --app myproject.jobs:zap",
+            )
+        found = getattr(module, attr)
+        if not isinstance(found, ZapJobs):
+            raise ConfigurationError(
+                f"{ref} is a {type(found).__name__}, not a ZapJobs object",
+                hint="point --app at the ZapJobs(...) instance your jobs are registered on",
+            )
+        return found
+    candidates = {id(v): v for v in vars(module).values() if isinstance(v, ZapJobs)}
+    if len(candidates) == 1:
+        return next(iter(candidates.values()))
+    raise ConfigurationError(
+        f"cannot tell which ZapJobs object in {module.__name__!r} to use ({len(candidates)} found)",
+        hint=f"name it, e.g. --app {module.__name__}:zap",
+    )
+
+
+def get_state(ctx: typer.Context) -> CliState:
+    state = ctx.find_object(CliState)
+    if state is None:  # a command invoked without the root callback (not via `zapjobs`)
+        state = CliState()
+        ctx.obj = state
+    return state

@@ -1,0 +1,469 @@
+"""Output in one place: the stable JSON shapes of ``--json``, rich tables, and password masking.
+
+JSON shapes (snake_case keys, times ISO-8601 UTC with a ``Z``, ids as integers, absent values
+``null``); new keys may be added, existing ones keep their meaning:
+
+run::
+
+    {"id": 12, "job_type": "email-sender", "queue": "default", "priority": 0,
+     "status": "failed", "scheduled": false, "attempt": 3, "input": {...}, "output": null,
+     "error": {"type": "SMTPError", "message": "...", "traceback": "..."} | null,
+     "progress": {"total": 10 | null, "processed": 4, "succeeded": 4, "failed": 0},
+     "run_at": "...Z", "created_at": "...Z", "started_at": "...Z" | null,
+     "finished_at": "...Z" | null, "duration_seconds": 1.25 | null, "worker_id": "..." | null,
+     "cancel_requested": false, "schedule_due_at": "...Z" | null}
+
+``status`` is the stored state; ``scheduled`` is true for a pending run due later.
+
+job (a job type as stored)::
+
+    {"job_type": "email-sender", "queue": "default", "paused": false,
+     "max_retries": 3, "timeout_seconds": 60.0 | null,
+     "max_retries_override": null, "timeout_seconds_override": null,
+     "effective_max_retries": 3, "effective_timeout_seconds": 60.0 | null,
+     "schedule": {"kind": "cron" | "interval", "expression": "0 * * * *",
+                  "timezone": "UTC", "catch_up": "latest", "input": ...} | null,
+     "next_due_at": "...Z" | null, "last_due_at": "...Z" | null, "last_run_id": 7 | null,
+     "updated_at": "...Z" | null}
+
+worker::
+
+    {"id": "host-123-ab12", "host": "host", "pid": 123, "queues": ["default"],
+     "state": "alive" | "stale" | "dead" | "stopped", "concurrency": 10, "running": 2,
+     "started_at": "...Z", "last_seen_at": "...Z", "stopped_at": null, "dead_at": null}
+
+log entry::
+
+    {"id": 5, "run_id": 12, "level": "info", "message": "sent", "logged_at": "...Z",
+     "fields": {...}}
+
+Listings print a JSON array of these; ``status --json``, ``health --json``, ``config show
+--json`` and ``migrate --status --json`` print the objects documented at their functions below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from zapjobs.config import ResolvedSettings
+from zapjobs.core.retry import RetryPolicy
+from zapjobs.models import (
+    ErrorGroup,
+    JobDefinition,
+    JobRun,
+    LogEntry,
+    MigrationStatus,
+    Stats,
+    ThroughputPoint,
+    WorkerInfo,
+    WorkerState,
+)
+from zapjobs.settings import Settings, format_duration, mask_dsn
+
+STATUS_STYLES = {
+    "pending": "cyan",
+    "scheduled": "blue",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "bold red",
+    "cancelled": "magenta",
+}
+STATE_STYLES = {"alive": "green", "stale": "yellow", "dead": "bold red", "stopped": "dim"}
+PIPE_WIDTH = 160
+LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
+
+
+def display_dsn(url: str) -> str:
+    """A connection string fit to print: the password masked; file URLs shown as they are."""
+    if url.strip().lower().startswith(("sqlite:", "memory:")):
+        return url.strip()  # no password, and mask_dsn would drop a slash of sqlite:////abs
+    return mask_dsn(url)
+
+
+# --- values ------------------------------------------------------------------------------------
+def iso(when: datetime | None) -> str | None:
+    """ISO-8601 UTC with a ``Z``, or None."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def when_text(when: datetime | None) -> str:
+    """``2026-01-31 12:04:05`` (UTC), compact for tables."""
+    if when is None:
+        return "-"
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+
+
+def span(seconds: float) -> str:
+    """A short human duration: ``850ms``, ``42s``, ``3m05s``, ``2h10m``, ``4d03h``."""
+    value = abs(seconds)
+    if value < 1:
+        text = f"{round(value * 1000)}ms"
+    elif value < 60:
+        text = f"{value:.1f}s" if value < 10 else f"{int(value)}s"
+    elif value < 3600:
+        text = f"{int(value // 60)}m{int(value % 60):02d}s"
+    elif value < 86400:
+        text = f"{int(value // 3600)}h{int(value % 3600 // 60):02d}m"
+    else:
+        text = f"{int(value // 86400)}d{int(value % 86400 // 3600):02d}h"
+    return f"-{text}" if seconds < 0 else text
+
+
+def relative(when: datetime | None, now: datetime) -> str:
+    """``in 12s`` / ``3m05s ago`` / ``-``."""
+    if when is None:
+        return "-"
+    seconds = (when - now).total_seconds()
+    return f"in {span(seconds)}" if seconds > 0 else f"{span(-seconds)} ago"
+
+
+def due_text(when: datetime | None, now: datetime) -> str:
+    """When a schedule fires next: ``in 12s``, or ``overdue 3m05s`` (no scheduler running)."""
+    if when is None:
+        return "-"
+    seconds = (when - now).total_seconds()
+    return f"in {span(seconds)}" if seconds > 0 else f"overdue {span(-seconds)}"
+
+
+def run_duration(run: JobRun) -> float | None:
+    if run.started_at is None or run.finished_at is None:
+        return None
+    return (run.finished_at - run.started_at).total_seconds()
+
+
+def display_status(run: JobRun, now: datetime) -> str:
+    return "scheduled" if run.is_scheduled(now) else run.status.value
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def one_line(text: str, limit: int = 120) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+# --- JSON shapes -------------------------------------------------------------------------------
+def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
+    error = None
+    if run.error is not None:
+        error = {
+            "type": run.error.type,
+            "message": run.error.message,
+            "traceback": run.error.traceback,
+        }
+    return {
+        "id": run.id,
+        "job_type": run.job_type,
+        "queue": run.queue,
+        "priority": run.priority,
+        "status": run.status.value,
+        "scheduled": run.is_scheduled(now),
+        "attempt": run.attempt,
+        "input": run.input,
+        "output": run.output,
+        "error": error,
+        "progress": {
+            "total": run.progress.total,
+            "processed": run.progress.processed,
+            "succeeded": run.progress.succeeded,
+            "failed": run.progress.failed,
+        },
+        "run_at": iso(run.run_at),
+        "created_at": iso(run.created_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "duration_seconds": run_duration(run),
+        "worker_id": run.worker_id,
+        "cancel_requested": run.cancel_requested,
+        "schedule_due_at": iso(run.schedule_due_at),
+    }
+
+
+def job_dict(definition: JobDefinition) -> dict[str, Any]:
+    schedule = None
+    if definition.schedule is not None:
+        s = definition.schedule
+        schedule = {
+            "kind": s.kind.value,
+            "expression": s.expression,
+            "timezone": s.timezone,
+            "catch_up": s.catch_up.value,
+            "input": json.loads(s.input_json),
+        }
+    return {
+        "job_type": definition.job_type,
+        "queue": definition.queue,
+        "paused": not definition.enabled,
+        "max_retries": definition.max_retries,
+        "timeout_seconds": definition.timeout_seconds,
+        "max_retries_override": definition.max_retries_override,
+        "timeout_seconds_override": definition.timeout_seconds_override,
+        "effective_max_retries": definition.effective_max_retries,
+        "effective_timeout_seconds": definition.effective_timeout_seconds,
+        "schedule": schedule,
+        "next_due_at": iso(definition.next_due_at),
+        "last_due_at": iso(definition.last_due_at),
+        "last_run_id": definition.last_run_id,
+        "updated_at": iso(definition.updated_at),
+    }
+
+
+def worker_state(worker: WorkerInfo, now: datetime, settings: Settings) -> WorkerState:
+    return worker.state(now, settings.stale_worker_threshold.total_seconds())
+
+
+def worker_dict(worker: WorkerInfo, now: datetime, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": worker.id,
+        "host": worker.host,
+        "pid": worker.pid,
+        "queues": list(worker.queues),
+        "state": worker_state(worker, now, settings).value,
+        "concurrency": worker.concurrency,
+        "running": worker.running,
+        "started_at": iso(worker.started_at),
+        "last_seen_at": iso(worker.last_seen_at),
+        "stopped_at": iso(worker.stopped_at),
+        "dead_at": iso(worker.dead_at),
+    }
+
+
+def log_dict(entry: LogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "run_id": entry.run_id,
+        "level": entry.level.name.lower(),
+        "message": entry.message,
+        "logged_at": iso(entry.logged_at),
+        "fields": entry.fields,
+    }
+
+
+def stats_dict(stats: Stats) -> dict[str, Any]:
+    """``{"pending", "scheduled", "running", "succeeded", "failed", "cancelled", "total",
+    "by_queue": [{"queue", "pending", ...}]}``"""
+    counts = {name: getattr(stats, name) for name in _STAT_NAMES}
+    return {
+        **counts,
+        "total": stats.total,
+        "by_queue": [
+            {"queue": q.queue, **{name: getattr(q, name) for name in _STAT_NAMES}}
+            for q in stats.by_queue
+        ],
+    }
+
+
+_STAT_NAMES = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
+
+
+def throughput_dict(point: ThroughputPoint) -> dict[str, Any]:
+    return {"minute": iso(point.minute), "succeeded": point.succeeded, "failed": point.failed}
+
+
+def error_group_dict(group: ErrorGroup) -> dict[str, Any]:
+    return {
+        "error_type": group.error_type,
+        "count": group.count,
+        "last_run_id": group.last_run_id,
+        "last_message": group.last_message,
+    }
+
+
+def migration_dict(status: MigrationStatus) -> dict[str, Any]:
+    """``migrate --status --json``: ``{"applied": [1], "pending": [{"version", "name"}],
+    "up_to_date": bool}``"""
+    return {
+        "applied": list(status.applied),
+        "pending": [{"version": m.version, "name": m.name} for m in status.pending],
+        "up_to_date": not status.pending,
+    }
+
+
+def setting_text(name: str, value: Any) -> str:
+    """A setting for the ``config show`` table."""
+    shown = setting_value(name, value)
+    if shown is None:
+        return "-"
+    if isinstance(shown, list):
+        return ", ".join(map(str, shown))
+    if isinstance(shown, dict):
+        return ", ".join(f"{k}={v}" for k, v in shown.items())
+    if isinstance(shown, bool):
+        return str(shown).lower()
+    return str(shown)
+
+
+def setting_value(name: str, value: Any) -> Any:
+    """A setting as JSON: durations as ``15s`` text, the database URL masked."""
+    if name == "database_url" and isinstance(value, str):
+        return display_dsn(value)
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, RetryPolicy):
+        return {f.name: setting_value(f.name, getattr(value, f.name)) for f in fields(value)}
+    return value
+
+
+def config_dict(resolved: ResolvedSettings) -> dict[str, Any]:
+    """``config show --json``: ``{"config_file": path | null, "settings": {name: value},
+    "sources": {name: "flag" | "env ZAPJOBS_X" | "file /path" | "default"}}``"""
+    settings = resolved.settings
+    return {
+        "config_file": str(resolved.config_path) if resolved.config_path else None,
+        "settings": {
+            f.name: setting_value(f.name, getattr(settings, f.name)) for f in fields(settings)
+        },
+        "sources": dict(resolved.sources),
+    }
+
+
+# --- printing ----------------------------------------------------------------------------------
+def print_json(value: Any) -> None:
+    """JSON on stdout (never through rich: no markup, no wrapping)."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_json_line(value: Any) -> None:
+    """One compact JSON object per line (streams: ``runs logs --follow --json``)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def new_table(*columns: str, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def runs_table(runs: Sequence[JobRun], now: datetime) -> Table:
+    table = new_table(
+        "ID", "JOB TYPE", "QUEUE", "STATUS", "ATTEMPT", "CREATED", "DURATION", "ERROR"
+    )
+    for run in runs:
+        duration = run_duration(run)
+        error = f"{run.error.type}: {one_line(run.error.message, 60)}" if run.error else ""
+        table.add_row(
+            str(run.id),
+            run.job_type,
+            run.queue,
+            status_text(display_status(run, now)),
+            str(run.attempt),
+            when_text(run.created_at),
+            span(duration) if duration is not None else "-",
+            error,
+        )
+    return table
+
+
+def jobs_table(definitions: Iterable[JobDefinition], now: datetime) -> Table:
+    table = new_table("JOB TYPE", "QUEUE", "STATE", "RETRIES", "TIMEOUT", "SCHEDULE", "NEXT RUN")
+    for d in definitions:
+        timeout = d.effective_timeout_seconds
+        table.add_row(
+            d.job_type,
+            d.queue,
+            Text("paused", style="yellow") if not d.enabled else Text("active", style="green"),
+            str(d.effective_max_retries),
+            span(timeout) if timeout is not None else "-",
+            schedule_text(d),
+            due_text(d.next_due_at, now) if d.schedule is not None else "-",
+        )
+    return table
+
+
+def schedule_text(definition: JobDefinition) -> str:
+    s = definition.schedule
+    if s is None:
+        return "-"
+    if s.kind.value == "interval":
+        return f"every {format_duration(timedelta(seconds=float(s.expression)))}"
+    return f"cron {s.expression} ({s.timezone})"
+
+
+def workers_table(workers: Iterable[WorkerInfo], now: datetime, settings: Settings) -> Table:
+    table = new_table("ID", "STATE", "QUEUES", "RUNNING", "STARTED", "LAST SEEN")
+    for w in workers:
+        state = worker_state(w, now, settings).value
+        table.add_row(
+            w.id,
+            Text(state, style=STATE_STYLES.get(state, "")),
+            ",".join(w.queues),
+            f"{w.running}/{w.concurrency}",
+            when_text(w.started_at),
+            relative(w.last_seen_at, now),
+        )
+    return table
+
+
+def log_line(entry: LogEntry) -> Text:
+    level = entry.level.name.lower()
+    text = Text(f"{when_text(entry.logged_at)} ")
+    text.append(f"{level:<7}", style=LEVEL_STYLES.get(level, ""))
+    text.append(f" {entry.message}")
+    if entry.fields:
+        text.append(" " + json.dumps(entry.fields, ensure_ascii=False, default=str), style="dim")
+    return text
+
+
+def run_detail(run: JobRun, now: datetime) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    duration = run_duration(run)
+    rows: list[tuple[str, Any]] = [
+        ("run", str(run.id)),
+        ("job type", run.job_type),
+        ("status", status_text(display_status(run, now))),
+        ("queue", f"{run.queue} (priority {run.priority})"),
+        ("attempt", str(run.attempt)),
+        ("created", when_text(run.created_at)),
+        ("due", f"{when_text(run.run_at)} ({relative(run.run_at, now)})"),
+        ("started", when_text(run.started_at)),
+        ("finished", when_text(run.finished_at)),
+        ("duration", span(duration) if duration is not None else "-"),
+        ("worker", run.worker_id or "-"),
+        ("input", json.dumps(run.input, ensure_ascii=False, default=str)),
+    ]
+    if run.progress.total is not None or run.progress.processed:
+        p = run.progress
+        total = "?" if p.total is None else str(p.total)
+        rows.append(("progress", f"{p.processed}/{total} ({p.succeeded} ok, {p.failed} failed)"))
+    if run.output is not None:
+        rows.append(("output", json.dumps(run.output, ensure_ascii=False, default=str)))
+    if run.cancel_requested and not run.status.is_final:
+        rows.append(("cancel", "requested"))
+    if run.error is not None:
+        rows.append(("error", Text(f"{run.error.type}: {run.error.message}", style="red")))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def consoles(no_color: bool) -> tuple[Console, Console]:
+    """(stdout, stderr) consoles; NO_COLOR and non-terminals give plain text (rich's rules)."""
+    kwargs: dict[str, Any] = {"highlight": False}
+    if no_color:
+        kwargs["no_color"] = True
+    out, err = Console(**kwargs), Console(stderr=True, **kwargs)
+    for console in (out, err):
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = PIPE_WIDTH  # piped output: no folding at 80 columns
+    return out, err

@@ -1,0 +1,181 @@
+"""``zapjobs dashboard``: the Textual application, built by a factory so tests can hand it a
+fake source and a frozen clock.
+
+Views are Textual modes (1-4), each with its own screen stack: a run opened from the Runs view
+sits on top of it, so the filter, the page and the cursor are still there when you come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from zapjobs.clock import Clock
+from zapjobs_cli.tui.screens.base import LiveScreen
+from zapjobs_cli.tui.screens.help import HelpScreen
+from zapjobs_cli.tui.screens.jobs import JobsScreen
+from zapjobs_cli.tui.screens.overview import OverviewScreen
+from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
+from zapjobs_cli.tui.screens.runs import RunsScreen
+from zapjobs_cli.tui.screens.workers import WorkersScreen
+from zapjobs_cli.tui.source import DashboardSource, ReadOnlySource, ZapJobsSource, is_disconnect
+
+if TYPE_CHECKING:
+    from zapjobs.app import ZapJobs
+
+VIEWS = ("overview", "jobs", "runs", "workers")
+
+
+class DashboardApp(App[None]):
+    CSS_PATH = Path(__file__).parent / "styles" / "dashboard.tcss"
+    TITLE = "zapjobs"
+    DEFAULT_MODE = "overview"
+    MODES: ClassVar = {
+        "overview": OverviewScreen,
+        "jobs": JobsScreen,
+        "runs": RunsScreen,
+        "workers": WorkersScreen,
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "view('overview')", "Overview"),
+        Binding("2", "view('jobs')", "Jobs"),
+        Binding("3", "view('runs')", "Runs"),
+        Binding("4", "view('workers')", "Workers"),
+        Binding("f", "freeze", "Freeze"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    connection_error: reactive[str | None] = reactive(None)
+    frozen: reactive[bool] = reactive(False)
+    updated_at: reactive[datetime | None] = reactive(None)
+
+    def __init__(
+        self,
+        source: DashboardSource,
+        *,
+        clock: Clock | None = None,
+        refresh: float = 5.0,
+        read_only: bool = False,
+        page_size: int = 100,
+    ) -> None:
+        super().__init__()
+        self.read_only = read_only
+        self.page_size = page_size
+        self.source: DashboardSource = ReadOnlySource(source) if read_only else source
+        self.clock = clock
+        self.refresh_interval = refresh
+        self.source_name = source.describe()
+
+    def now(self) -> datetime:
+        return self.clock.now() if self.clock is not None else self.source.now()
+
+    # --- what the screens report ---------------------------------------------------------------
+    def fetch_succeeded(self) -> None:
+        self.connection_error = None
+        self.updated_at = self.now()
+
+    def fetch_failed(self, error: BaseException) -> bool:
+        """Record a failed fetch; True when it means the store cannot be reached or used."""
+        if is_disconnect(error):
+            self.connection_error = self.source.explain(error)
+            return True
+        self.connection_error = None  # the store answered, with an error about the request
+        return False
+
+    # --- navigation ----------------------------------------------------------------------------
+    def action_view(self, name: str) -> None:
+        if name in VIEWS and self.current_mode != name:
+            self.switch_mode(name)
+
+    def open_run(self, run_id: int) -> None:
+        self.push_screen(RunDetailScreen(run_id))
+
+    async def show_runs(self, filter_text: str) -> None:
+        """Switch to Runs showing ``filter_text`` (e.g. from a job's row)."""
+        await self.switch_mode("runs")
+        runs = self.screen
+        if isinstance(runs, RunsScreen):
+            runs.apply_filter(filter_text)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.read_only))
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        screen = self.screen
+        if not self.frozen and isinstance(screen, LiveScreen):
+            screen.reload()
+        self.notify("live refresh frozen (f resumes)" if self.frozen else "live refresh resumed")
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for name in VIEWS:
+            yield SystemCommand(
+                f"View: {name.title()}", f"Switch to the {name} view", _call(self, name)
+            )
+        yield SystemCommand("Freeze or resume", "Toggle the live refresh (f)", self.action_freeze)
+        yield SystemCommand("Help", "Every key (?)", self.action_help)
+        if isinstance(screen, LiveScreen):
+            for entry in screen.palette_entries():
+                yield SystemCommand(entry.title, entry.help, _screen_action(screen, entry.action))
+        yield from super().get_system_commands(screen)
+
+
+def _call(app: DashboardApp, view: str) -> Callable[[], None]:
+    return lambda: app.action_view(view)
+
+
+def _screen_action(screen: LiveScreen, action: str) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await screen.run_action(action)
+
+    return run
+
+
+def make_dashboard(
+    source: DashboardSource,
+    *,
+    clock: Clock | None = None,
+    refresh: float = 5.0,
+    read_only: bool = False,
+    page_size: int = 100,
+) -> DashboardApp:
+    """The dashboard over ``source`` (tests: a fake source and a FakeClock); ``refresh`` in
+    seconds; ``page_size`` rows per page of the Runs view."""
+    return DashboardApp(
+        source, clock=clock, refresh=refresh, read_only=read_only, page_size=page_size
+    )
+
+
+def run_dashboard(
+    zap: ZapJobs, *, refresh: float | timedelta = 5.0, read_only: bool = False
+) -> None:
+    """Run the dashboard until the operator quits (blocking; it runs its own event loop).
+
+    Pass ``zap`` unopened: the dashboard opens it on that loop (retrying at every refresh while
+    the database is unreachable or not migrated, shown as "disconnected") and closes it on exit.
+    A ZapJobs opened on another loop would hold connections bound to that loop."""
+    seconds = refresh.total_seconds() if isinstance(refresh, timedelta) else float(refresh)
+    if seconds <= 0:
+        from zapjobs.errors import ConfigurationError
+
+        raise ConfigurationError("--refresh must be greater than zero", hint="e.g. --refresh 5")
+    source = ZapJobsSource(zap)
+    app = make_dashboard(source, refresh=seconds, read_only=read_only)
+
+    async def main() -> None:
+        try:
+            await app.run_async()
+        finally:
+            await source.close()
+
+    asyncio.run(main())

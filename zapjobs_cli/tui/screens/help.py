@@ -1,0 +1,75 @@
+"""The `?` screen: every key, grouped by where it works."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Everywhere",
+        (
+            ("1 2 3 4", "Overview, Jobs, Runs, Workers"),
+            ("enter", "open the selected row"),
+            ("esc", "back, or clear marks / filter"),
+            ("f", "freeze or resume the live refresh"),
+            ("?", "this help"),
+            ("ctrl+p", "command palette"),
+            ("q", "quit"),
+        ),
+    ),
+    (
+        "Runs",
+        (
+            ("/", "filter: status:failed job:x queue:low since:1h until:10m id:42 text"),
+            ("space", "mark or unmark the row"),
+            ("n / p", "next (older) / previous (newer) page"),
+            ("R C D", "retry, cancel, delete the marked rows (or the cursor row)"),
+            ("A", "act on everything matching the filter (count shown, confirm)"),
+        ),
+    ),
+    ("Run detail", (("l", "cycle the minimum log level"), ("R C D", "retry, cancel, delete"))),
+    ("Jobs", (("T", "trigger now"), ("P", "pause or resume"), ("enter", "list its runs"))),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "close", "Close", show=False),
+    ]
+
+    def __init__(self, read_only: bool) -> None:
+        super().__init__()
+        self.read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        box = VerticalScroll(id="help")
+        box.border_title = "Keys"
+        with box:
+            yield Static(self._table())
+
+    def _table(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", justify="right")
+        table.add_column()
+        for section, keys in KEYS:
+            table.add_row("", Text(section, style="bold underline"))
+            for key, what in keys:
+                if self.read_only and key in {"R C D", "A", "T", "P"}:
+                    continue
+                table.add_row(key, what)
+        if self.read_only:
+            table.add_row("", Text("read-only: actions are disabled", style="bold yellow"))
+        note = "Upper-case keys change data (shift means: I am sure)."
+        table.add_row("", Text(note, style="dim"))
+        return table
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,302 @@
+"""Runs: one page of runs (keyset paging), filtered with the `/` language, refreshed in place;
+retry, cancel and delete on the cursor row, on marked rows, or (A) on everything matching."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+
+from zapjobs.models import Page, RunFilter
+from zapjobs_cli.tui.filter import FilterError, parse_filter
+from zapjobs_cli.tui.format import (
+    minute_timestamp,
+    one_line,
+    progress_bar,
+    run_duration,
+    status_text,
+)
+from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
+from zapjobs_cli.tui.screens.confirm import ConfirmAllScreen
+from zapjobs_cli.tui.viewmodels import RunRow, RunsPage
+from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
+
+MARK = "●"
+COLUMNS = [
+    Column("mark", " ", 1),
+    Column("id", "ID", 6),
+    Column("job", "Job type", 16),
+    Column("queue", "Queue", 8),
+    Column("status", "Status", 9),
+    Column("attempt", "Att", 3),
+    Column("created", "Created", 11),
+    Column("duration", "Took", 6),
+    Column("progress", "Progress", 22),
+    Column("error", "Error", 14),
+]
+
+
+class RunsScreen(LiveScreen):
+    VIEW_NAME = "Runs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "back", "Clear", show=False),
+        Binding("space", "mark", "Mark"),
+        Binding("n", "next_page", "Older", show=False),
+        Binding("p", "previous_page", "Newer", show=False),
+        Binding("R", "retry", "Retry"),
+        Binding("C", "cancel", "Cancel"),
+        Binding("D", "delete", "Delete"),
+        Binding("A", "act_on_all", "All"),
+    ]
+    PALETTE = (
+        PaletteEntry("Retry runs", "Retry the marked runs, or the cursor's", "retry"),
+        PaletteEntry("Cancel runs", "Cancel the marked runs, or the cursor's", "cancel"),
+        PaletteEntry("Delete runs", "Delete the marked runs, or the cursor's", "delete"),
+        PaletteEntry(
+            "Act on all matching runs",
+            "Retry, cancel or delete every run the filter matches",
+            "act_on_all",
+        ),
+        PaletteEntry("Filter runs", "status:failed job:x queue:low since:1h text", "filter"),
+        PaletteEntry("Next page", "Older runs", "next_page"),
+        PaletteEntry("Previous page", "Newer runs", "previous_page"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.page_starts: list[int | None] = [None]  # before_id of each page down to this one
+        self.marks: set[int] = set()
+        self.rows: dict[int, RunRow] = {}
+        self.has_more = False
+        self._shown: tuple[str, int | None] | None = None  # (filter, before_id) on screen
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="runs"):
+            yield Static(id="runs-summary")
+            table = LiveTable(COLUMNS, key_column="id", id="runs-table")
+            yield table
+            yield Input(
+                placeholder="status:failed job:email-sender queue:low since:1h  free text",
+                id="filter-input",
+            )
+            yield Static(id="filter-error")
+
+    @property
+    def page_size(self) -> int:
+        return self.dashboard.page_size
+
+    def on_mount(self) -> None:
+        self.query_one("#filter-input", Input).display = False
+        self.query_one("#filter-error", Static).display = False
+        self._update_summary()
+
+    # --- data ----------------------------------------------------------------------------------
+    async def fetch(self, now: datetime) -> tuple[RunsPage, datetime, str]:
+        selection = parse_filter(self.filter_text, now)
+        page = Page(limit=self.page_size, before_id=self.page_starts[-1])
+        return await self.dashboard.source.runs(selection, page, now), now, self.filter_text
+
+    def show(self, data: tuple[RunsPage, datetime, str]) -> None:
+        page, now, filter_text = data
+        self.rows = {row.id: row for row in page.rows}
+        self.has_more = page.has_more
+        table = self.query_one(LiveTable)
+        rows = [(str(row.id), self._cells(row, now)) for row in page.rows]
+        shown = (filter_text, page.page.before_id)
+        if shown != self._shown:
+            table.replace(rows)
+            self._shown = shown
+        else:
+            table.sync(rows)
+        self._update_summary()
+
+    def _cells(self, row: RunRow, now: datetime) -> tuple[Any, ...]:
+        status = status_text(row.status)
+        if row.cancel_requested and row.status == "running":
+            status.append(" ⊘", style="magenta")
+        error: Text | str = ""
+        if row.error_type:
+            error = Text(one_line(f"{row.error_type}: {row.error_message}", 14), style="red")
+        return (
+            Text(MARK, style="bold yellow") if row.id in self.marks else "",
+            Text(str(row.id), justify="right"),
+            row.job_type,
+            row.queue,
+            status,
+            Text(str(row.attempt), justify="right"),
+            minute_timestamp(row.created_at),
+            run_duration(row.started_at, row.finished_at, now),
+            progress_bar(row.progress, 5),
+            error,
+        )
+
+    def _update_summary(self) -> None:
+        page_number = len(self.page_starts)
+        first = (page_number - 1) * self.page_size + 1
+        parts = [
+            f"filter: {self.filter_text}" if self.filter_text else "all runs (/ to filter)",
+            f"page {page_number}",
+            f"rows {first}-{first + len(self.rows) - 1}" if self.rows else "no runs",
+        ]
+        if self.has_more:
+            parts.append("n older page")
+        if page_number > 1:
+            parts.append("p newer page")
+        if self.marks:
+            parts.append(f"{len(self.marks)} marked")
+        self.query_one("#runs-summary", Static).update("  ·  ".join(parts))
+
+    # --- filter --------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        field = self.query_one("#filter-input", Input)
+        field.value = self.filter_text
+        field.display = True
+        field.focus()
+
+    @on(Input.Submitted, "#filter-input")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        error = self.query_one("#filter-error", Static)
+        try:
+            parse_filter(event.value, self.dashboard.now())
+        except FilterError as exc:
+            error.update(Text(f"✗ {exc}", style="bold red"))
+            error.display = True
+            return
+        self.apply_filter(event.value.strip())
+
+    def apply_filter(self, text: str) -> None:
+        """Show the runs matching ``text`` from the first page (also used by other views)."""
+        self._close_filter_input()
+        if text != self.filter_text:
+            self.filter_text = text
+            self.page_starts = [None]
+            self.marks.clear()
+        self._update_summary()
+        if self.is_mounted and self.is_current:
+            self.reload()
+
+    def _close_filter_input(self) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#filter-input", Input).display = False
+        self.query_one("#filter-error", Static).display = False
+        self.query_one(LiveTable).focus()
+
+    def action_back(self) -> None:
+        """esc: close the filter box, else unmark, else clear the filter, else go to page 1."""
+        if self.query_one("#filter-input", Input).display:
+            self._close_filter_input()
+        elif self.marks:
+            self._set_marks(set())
+        elif self.filter_text:
+            self.apply_filter("")
+        elif len(self.page_starts) > 1:
+            self.page_starts = [None]
+            self.reload()
+
+    # --- paging and marks ----------------------------------------------------------------------
+    def action_next_page(self) -> None:
+        if not self.has_more or not self.rows:
+            self.notify("this is the last page")
+            return
+        self.page_starts.append(min(self.rows))
+        self.reload()
+
+    def action_previous_page(self) -> None:
+        if len(self.page_starts) == 1:
+            self.notify("this is the first page")
+            return
+        self.page_starts.pop()
+        self.reload()
+
+    def action_mark(self) -> None:
+        key = self.query_one(LiveTable).cursor_key
+        if key is None:
+            return
+        self._set_marks(self.marks ^ {int(key)})
+        self.query_one(LiveTable).action_cursor_down()
+
+    def _set_marks(self, marks: set[int]) -> None:
+        table = self.query_one(LiveTable)
+        for run_id in self.marks ^ marks:
+            cell = Text(MARK, style="bold yellow") if run_id in marks else ""
+            table.set_cell(str(run_id), "mark", cell)
+        self.marks = marks
+        self._update_summary()
+
+    # --- actions -------------------------------------------------------------------------------
+    def _targets(self) -> RunFilter | None:
+        if self.marks:
+            return RunFilter(ids=tuple(sorted(self.marks)))
+        key = self.query_one(LiveTable).cursor_key
+        return RunFilter(ids=(int(key),)) if key is not None else None
+
+    def _act_on(self, verb: str, selection: RunFilter | None) -> None:
+        if selection is None:
+            return
+        asked = len(selection.ids) if selection.ids is not None else None
+        call = getattr(self.dashboard.source, f"{verb}_runs")
+        past = {"retry": "retried", "cancel": "cancelled", "delete": "deleted"}[verb]
+
+        def describe(ids: list[int]) -> str:
+            if asked is None:
+                return f"{past} {len(ids)} runs"
+            return f"{past} {len(ids)} of {asked} runs" + _why_not(verb, len(ids), asked)
+
+        self._set_marks(set())
+        self.run_action_call(lambda: call(selection), describe)
+
+    def action_retry(self) -> None:
+        self._act_on("retry", self._targets())
+
+    def action_cancel(self) -> None:
+        self._act_on("cancel", self._targets())
+
+    def action_delete(self) -> None:
+        self._act_on("delete", self._targets())
+
+    def action_act_on_all(self) -> None:
+        if self.dashboard.read_only:
+            return
+        try:
+            selection = parse_filter(self.filter_text, self.dashboard.now())
+        except FilterError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._count_then_confirm(selection)
+
+    @work(exclusive=True, group="count")
+    async def _count_then_confirm(self, selection: RunFilter) -> None:
+        try:
+            count = await self.dashboard.source.count_runs(selection)
+        except Exception as exc:
+            self.notify(self.dashboard.source.explain(exc), severity="error")
+            return
+
+        def chosen(verb: str | None) -> None:
+            if verb is not None:
+                self._act_on(verb, selection)
+
+        screen = ConfirmAllScreen(count, self.filter_text)
+        self.app.push_screen(screen, chosen)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.dashboard.open_run(int(str(event.row_key.value)))
+
+
+def _why_not(verb: str, changed: int, asked: int) -> str:
+    if changed == asked:
+        return ""
+    return {
+        "retry": " (only failed or cancelled runs are retried)",
+        "cancel": " (finished runs cannot be cancelled)",
+        "delete": " (running runs are not deleted: cancel them first)",
+    }[verb]

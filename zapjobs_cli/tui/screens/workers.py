@@ -1,0 +1,56 @@
+"""Workers: id, host, pid, queues, start, last heartbeat and its age, state, running runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+
+from zapjobs_cli.tui.format import WORKER_STYLES, age, clock_time, minute_timestamp
+from zapjobs_cli.tui.screens.base import LiveScreen
+from zapjobs_cli.tui.viewmodels import WorkerRow
+from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
+
+COLUMNS = [
+    Column("id", "Worker", 20),
+    Column("host", "Host", 12),
+    Column("pid", "PID", 7),
+    Column("queues", "Queues", 17),
+    Column("started", "Started", 11),
+    Column("seen", "Heartbeat", 9),
+    Column("age", "Age", 9),
+    Column("state", "State", 7),
+    Column("running", "Running", 7),
+]
+
+
+class WorkersScreen(LiveScreen):
+    VIEW_NAME = "Workers"
+
+    def compose_body(self) -> ComposeResult:
+        table = LiveTable(COLUMNS, key_column="id", id="workers-table")
+        table.border_title = "Workers"
+        yield table
+
+    async def fetch(self, now: datetime) -> tuple[tuple[WorkerRow, ...], datetime]:
+        return await self.dashboard.source.workers(now), now
+
+    def show(self, data: tuple[tuple[WorkerRow, ...], datetime]) -> None:
+        rows, now = data
+        self.query_one(LiveTable).sync([(row.id, _cells(row, now)) for row in rows])
+
+
+def _cells(row: WorkerRow, now: datetime) -> tuple[Any, ...]:
+    return (
+        row.id,
+        row.host,
+        Text(str(row.pid), justify="right"),
+        ",".join(row.queues),
+        minute_timestamp(row.started_at),
+        clock_time(row.last_seen_at),
+        age(row.last_seen_at, now),
+        Text(row.state.value, style=WORKER_STYLES[row.state.value]),
+        Text(f"{row.running}/{row.concurrency}", justify="right"),
+    )

@@ -1,0 +1,271 @@
+"""Where the dashboard's data comes from: the public ZapJobs API only, turned into view models.
+
+Screens talk to a ``DashboardSource``; ``ZapJobsSource`` is the real one. Every listing asks
+for a page or a limit, never for all rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from zapjobs.errors import InvalidStateError, StoreError, ZapJobsError
+from zapjobs.models import LogLevel, Page, RunFilter, RunStatus
+from zapjobs.settings import mask_dsn, scrub
+from zapjobs_cli.tui.viewmodels import (
+    JobRow,
+    LogLine,
+    Overview,
+    RunDetail,
+    RunsPage,
+    WorkerRow,
+    job_row,
+    log_line,
+    minute_series,
+    next_recurring,
+    run_detail,
+    run_row,
+    worker_row,
+)
+
+if TYPE_CHECKING:
+    from zapjobs.app import ZapJobs
+
+LATEST_FAILURES = 5
+ERROR_GROUP_WINDOW = timedelta(hours=24)
+LOG_BATCH = 500
+
+
+class DashboardSource(Protocol):
+    """What the screens may ask. Reads return view models; actions return the ids changed."""
+
+    def describe(self) -> str:
+        """Where the data comes from, password masked (shown in the status bar)."""
+        ...
+
+    def now(self) -> datetime: ...
+
+    def explain(self, exc: BaseException) -> str:
+        """One line for the status bar; never a password."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def overview(self, now: datetime) -> Overview: ...
+
+    async def jobs(self, now: datetime) -> tuple[JobRow, ...]: ...
+
+    async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage: ...
+
+    async def count_runs(self, selection: RunFilter) -> int: ...
+
+    async def run_detail(self, run_id: int, now: datetime) -> RunDetail: ...
+
+    async def logs(
+        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
+    ) -> tuple[LogLine, ...]: ...
+
+    async def workers(self, now: datetime) -> tuple[WorkerRow, ...]: ...
+
+    async def retry_runs(self, selection: RunFilter) -> list[int]: ...
+
+    async def cancel_runs(self, selection: RunFilter) -> list[int]: ...
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]: ...
+
+    async def trigger(self, job_type: str) -> int: ...
+
+    async def pause(self, job_type: str) -> None: ...
+
+    async def resume(self, job_type: str) -> None: ...
+
+
+class ZapJobsSource:
+    """Reads and acts through a ``ZapJobs`` object, opening it lazily on the dashboard's own
+    event loop (and again after a failed open, so a dashboard started while the database is
+    down connects once it is back)."""
+
+    def __init__(self, zap: ZapJobs) -> None:
+        self.zap = zap
+        self._dsn = zap.settings.database_url
+        self._opened = False
+
+    def describe(self) -> str:
+        return mask_dsn(self._dsn)
+
+    def now(self) -> datetime:
+        return self.zap.now()
+
+    def explain(self, exc: BaseException) -> str:
+        text = str(exc) if isinstance(exc, ZapJobsError) else f"{type(exc).__name__}: {exc}"
+        lines = text.strip().splitlines()
+        return scrub(lines[0] if lines else type(exc).__name__, self._dsn)
+
+    async def _ready(self) -> ZapJobs:
+        if not self._opened:
+            try:
+                await self.zap.open()
+            except BaseException:
+                with contextlib.suppress(Exception):  # best effort: the open already failed
+                    await self.zap.close()
+                raise
+            self._opened = True
+        return self.zap
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self.zap.close()
+
+    async def overview(self, now: datetime) -> Overview:
+        zap = await self._ready()
+        stats = await zap.stats()
+        points = await zap.throughput(timedelta(hours=1))
+        workers = await self.workers(now)
+        jobs = [job_row(d, None) for d in await zap.list_definitions()]
+        failures = await zap.list_runs(
+            RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=LATEST_FAILURES)
+        )
+        groups = await zap.error_groups(ERROR_GROUP_WINDOW, limit=8)
+        return Overview(
+            stats=stats,
+            throughput=minute_series(points, now),
+            workers=workers,
+            next_recurring=next_recurring(jobs),
+            latest_failures=tuple(run_row(r, now) for r in failures),
+            error_groups=tuple(groups),
+        )
+
+    async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
+        zap = await self._ready()
+        rows = []
+        for definition in await zap.list_definitions():
+            last = await zap.list_runs(RunFilter(job_types=(definition.job_type,)), Page(limit=1))
+            rows.append(job_row(definition, run_row(last[0], now) if last else None))
+        return tuple(rows)
+
+    async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:
+        """One page; one extra row is asked for to know whether an older page exists."""
+        zap = await self._ready()
+        found = await zap.list_runs(selection, Page(limit=page.limit + 1, before_id=page.before_id))
+        rows = tuple(run_row(r, now) for r in found[: page.limit])
+        return RunsPage(rows, selection, page, has_more=len(found) > page.limit)
+
+    async def count_runs(self, selection: RunFilter) -> int:
+        zap = await self._ready()
+        return await zap.count_runs(selection)
+
+    async def run_detail(self, run_id: int, now: datetime) -> RunDetail:
+        zap = await self._ready()
+        run = await zap.get_run(run_id)
+        try:
+            definition = await zap.get_definition(run.job_type)
+        except ZapJobsError:
+            definition = None
+        return run_detail(run, definition, now)
+
+    async def logs(
+        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
+    ) -> tuple[LogLine, ...]:
+        zap = await self._ready()
+        entries = await zap.list_logs(
+            run_id, after_id=after_id, min_level=min_level, limit=LOG_BATCH
+        )
+        return tuple(log_line(e) for e in entries)
+
+    async def workers(self, now: datetime) -> tuple[WorkerRow, ...]:
+        zap = await self._ready()
+        stale_after = zap.settings.stale_worker_threshold
+        return tuple(worker_row(w, now, stale_after) for w in await zap.list_workers())
+
+    async def retry_runs(self, selection: RunFilter) -> list[int]:
+        return await (await self._ready()).retry_runs(selection)
+
+    async def cancel_runs(self, selection: RunFilter) -> list[int]:
+        return await (await self._ready()).cancel_runs(selection)
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]:
+        return await (await self._ready()).delete_runs(selection)
+
+    async def trigger(self, job_type: str) -> int:
+        return await (await self._ready()).trigger(job_type)
+
+    async def pause(self, job_type: str) -> None:
+        await (await self._ready()).pause(job_type)
+
+    async def resume(self, job_type: str) -> None:
+        await (await self._ready()).resume(job_type)
+
+
+class ReadOnlySource:
+    """Passes reads through and refuses every action: ``--read-only`` holds even if a key or
+    a palette command slipped past the hidden bindings."""
+
+    def __init__(self, inner: DashboardSource) -> None:
+        self.inner = inner
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def now(self) -> datetime:
+        return self.inner.now()
+
+    def explain(self, exc: BaseException) -> str:
+        return self.inner.explain(exc)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def overview(self, now: datetime) -> Overview:
+        return await self.inner.overview(now)
+
+    async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
+        return await self.inner.jobs(now)
+
+    async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:
+        return await self.inner.runs(selection, page, now)
+
+    async def count_runs(self, selection: RunFilter) -> int:
+        return await self.inner.count_runs(selection)
+
+    async def run_detail(self, run_id: int, now: datetime) -> RunDetail:
+        return await self.inner.run_detail(run_id, now)
+
+    async def logs(
+        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
+    ) -> tuple[LogLine, ...]:
+        return await self.inner.logs(run_id, after_id=after_id, min_level=min_level)
+
+    async def workers(self, now: datetime) -> tuple[WorkerRow, ...]:
+        return await self.inner.workers(now)
+
+    async def retry_runs(self, selection: RunFilter) -> list[int]:
+        raise read_only_error()
+
+    async def cancel_runs(self, selection: RunFilter) -> list[int]:
+        raise read_only_error()
+
+    async def delete_runs(self, selection: RunFilter) -> list[int]:
+        raise read_only_error()
+
+    async def trigger(self, job_type: str) -> int:
+        raise read_only_error()
+
+    async def pause(self, job_type: str) -> None:
+        raise read_only_error()
+
+    async def resume(self, job_type: str) -> None:
+        raise read_only_error()
+
+
+def read_only_error() -> InvalidStateError:
+    return InvalidStateError(
+        "the dashboard is read-only", hint="start it without --read-only to act on runs and jobs"
+    )
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Errors that mean "cannot reach or use the store" (anything unexpected counts too: a
+    driver error the store did not translate is still the store being unusable)."""
+    return isinstance(exc, StoreError) or not isinstance(exc, ZapJobsError)

@@ -1,0 +1,226 @@
+"""The dashboard's read-model: immutable values the widgets render, built from the library's
+models by pure functions (so a fake source in tests can build exactly what the real one does)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from zapjobs.models import (
+    ErrorGroup,
+    JobDefinition,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Page,
+    Progress,
+    RunFilter,
+    RunStatus,
+    ScheduleKind,
+    Stats,
+    ThroughputPoint,
+    WorkerInfo,
+    WorkerState,
+)
+from zapjobs.settings import format_duration
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    job_type: str
+    queue: str
+    status: str  # a RunStatus value, or "scheduled" for a pending run due later
+    attempt: int
+    priority: int
+    created_at: datetime
+    run_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: Progress = field(default_factory=Progress)
+    error_type: str | None = None
+    error_message: str | None = None
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    rows: tuple[RunRow, ...]
+    selection: RunFilter
+    page: Page
+    has_more: bool  # another (older) page exists
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    row: RunRow
+    input_json: str
+    output_json: str | None
+    traceback: str | None
+    worker_id: str | None
+    max_attempts: int | None  # first attempt plus retries, from the job's definition
+    schedule_due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    level: LogLevel
+    message: str
+    logged_at: datetime
+    fields: tuple[tuple[str, str], ...] = ()  # (name, JSON text)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job_type: str
+    queue: str
+    schedule: str | None  # "cron 0 * * * * Europe/Paris" / "every 30m"
+    next_due_at: datetime | None
+    enabled: bool
+    max_retries: int
+    retries_overridden: bool
+    timeout_seconds: float | None
+    last_run: RunRow | None = None
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    started_at: datetime
+    last_seen_at: datetime
+    state: WorkerState
+    running: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    stats: Stats
+    throughput: tuple[ThroughputPoint, ...]  # one point per minute, oldest first, zero-filled
+    workers: tuple[WorkerRow, ...]
+    next_recurring: tuple[JobRow, ...]
+    latest_failures: tuple[RunRow, ...]
+    error_groups: tuple[ErrorGroup, ...]
+
+    def workers_in(self, state: WorkerState) -> int:
+        return sum(1 for w in self.workers if w.state is state)
+
+    @property
+    def finished_last_hour(self) -> tuple[int, int]:
+        """(succeeded, failed) over the throughput window."""
+        return (
+            sum(p.succeeded for p in self.throughput),
+            sum(p.failed for p in self.throughput),
+        )
+
+
+def run_row(run: JobRun, now: datetime) -> RunRow:
+    return RunRow(
+        id=run.id,
+        job_type=run.job_type,
+        queue=run.queue,
+        status="scheduled" if run.is_scheduled(now) else run.status.value,
+        attempt=run.attempt,
+        priority=run.priority,
+        created_at=run.created_at,
+        run_at=run.run_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        progress=run.progress,
+        error_type=run.error.type if run.error else None,
+        error_message=run.error.message if run.error else None,
+        cancel_requested=run.cancel_requested,
+    )
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> RunDetail:
+    output = None
+    if run.status is RunStatus.SUCCEEDED or run.output is not None:
+        output = pretty_json(run.output)
+    return RunDetail(
+        row=run_row(run, now),
+        input_json=pretty_json(run.input),
+        output_json=output,
+        traceback=run.error.traceback if run.error else None,
+        worker_id=run.worker_id,
+        max_attempts=definition.effective_max_retries + 1 if definition else None,
+        schedule_due_at=run.schedule_due_at,
+    )
+
+
+def log_line(entry: LogEntry) -> LogLine:
+    fields = tuple(
+        (name, json.dumps(value, ensure_ascii=False, default=str))
+        for name, value in sorted(entry.fields.items())
+    )
+    return LogLine(entry.id, entry.level, entry.message, entry.logged_at, fields)
+
+
+def schedule_text(definition: JobDefinition) -> str | None:
+    schedule = definition.schedule
+    if schedule is None:
+        return None
+    if schedule.kind is ScheduleKind.INTERVAL:
+        return "every " + format_duration(timedelta(seconds=float(schedule.expression)))
+    zone = "" if schedule.timezone == "UTC" else f" {schedule.timezone}"
+    return f"cron {schedule.expression}{zone}"
+
+
+def job_row(definition: JobDefinition, last_run: RunRow | None) -> JobRow:
+    return JobRow(
+        job_type=definition.job_type,
+        queue=definition.queue,
+        schedule=schedule_text(definition),
+        next_due_at=definition.next_due_at if definition.schedule else None,
+        enabled=definition.enabled,
+        max_retries=definition.effective_max_retries,
+        retries_overridden=definition.max_retries_override is not None,
+        timeout_seconds=definition.effective_timeout_seconds,
+        last_run=last_run,
+    )
+
+
+def worker_row(worker: WorkerInfo, now: datetime, stale_after: timedelta) -> WorkerRow:
+    return WorkerRow(
+        id=worker.id,
+        host=worker.host,
+        pid=worker.pid,
+        queues=worker.queues,
+        started_at=worker.started_at,
+        last_seen_at=worker.last_seen_at,
+        state=worker.state(now, stale_after.total_seconds()),
+        running=worker.running,
+        concurrency=worker.concurrency,
+    )
+
+
+def minute_series(
+    points: Sequence[ThroughputPoint], now: datetime, minutes: int = 60
+) -> tuple[ThroughputPoint, ...]:
+    """``minutes`` points ending with the current minute; minutes without runs become zeros."""
+    current = now.replace(second=0, microsecond=0)
+    by_minute = {p.minute.replace(second=0, microsecond=0): p for p in points}
+    series = []
+    for back in reversed(range(minutes)):
+        minute = current - timedelta(minutes=back)
+        point = by_minute.get(minute)
+        series.append(point if point is not None else ThroughputPoint(minute=minute))
+    return tuple(series)
+
+
+def next_recurring(rows: Sequence[JobRow], limit: int = 5) -> tuple[JobRow, ...]:
+    """Enabled schedules by their next due time, soonest first (unknown due times last)."""
+    scheduled = [r for r in rows if r.schedule and r.enabled]
+    scheduled.sort(key=lambda r: (r.next_due_at is None, r.next_due_at or datetime.max, r.job_type))
+    return tuple(scheduled[:limit])

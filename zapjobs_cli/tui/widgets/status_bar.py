@@ -1,0 +1,61 @@
+"""The top line of every screen: which view, which store, connected or not, when the data was
+read, and whether the refresh is frozen or the dashboard read-only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual.widget import Widget
+
+from zapjobs_cli.tui.format import full_timestamp
+
+if TYPE_CHECKING:
+    from zapjobs_cli.tui.app import DashboardApp
+
+
+class StatusBar(Widget):
+    DEFAULT_CSS = """
+    StatusBar { dock: top; height: 1; }
+    """
+
+    def __init__(self, view: str) -> None:
+        super().__init__()
+        self.view = view
+
+    def on_mount(self) -> None:
+        app = self.dashboard
+        for name in ("connection_error", "frozen", "updated_at"):
+            self.watch(app, name, self._changed, init=False)
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        return cast("DashboardApp", self.app)
+
+    def _changed(self) -> None:
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        app = self.dashboard
+        text = Text()
+        text.append(" zapjobs ", style="bold reverse")
+        text.append(f" {self.view} ", style="bold")
+        if app.read_only:
+            text.append(" READ-ONLY ", style="bold black on cyan")
+            text.append(" ")
+        if app.frozen:
+            text.append(" FROZEN ", style="bold black on yellow")
+            text.append(" ")
+        if app.updated_at is not None:
+            text.append(f" {full_timestamp(app.updated_at)} ", style="dim")
+        if not app.frozen:
+            text.append(f" every {app.refresh_interval:g}s ", style="dim")
+        if app.connection_error is None:
+            text.append(" ● connected ", style="green")
+            text.append(f" {app.source_name} ", style="dim")
+        else:
+            text.append(" ● disconnected: ", style="bold red")
+            text.append(f"{app.connection_error} ", style="red")
+        text.truncate(max(self.size.width, 1), overflow="ellipsis")
+        return text

@@ -248,6 +248,15 @@ class ZapJobs:
             await self._open_store()
         return await self.store.migration_status()
 
+    async def uninstall(self) -> None:
+        """Drop every table of this installation (its table prefix). Irreversible: for
+        throwaway installations such as the ones ``zapjobs bench`` makes."""
+        async with self._open_lock:
+            await self._open_store()
+            await self.store.uninstall()
+            self._ready = False
+            self._registered.clear()
+
     # --- enqueue -------------------------------------------------------------------------------
     async def enqueue(
         self,
@@ -396,12 +405,20 @@ class ZapJobs:
             return run_at
         if delay is not None:
             wait = parse_duration(delay, name="delay")
-            return self.now() + wait if wait > timedelta(0) else None
+            try:
+                return self.now() + wait if wait > timedelta(0) else None
+            except OverflowError:
+                raise ValidationError(
+                    f"delay {format_duration(wait)} ends after the year 9999",
+                    hint="use a shorter delay, or run_at= with a date",
+                ) from None
         return None
 
     async def get_run(self, run_id: int) -> JobRun:
         """Raises RunNotFoundError."""
         store = await self._ensure_ready()
+        if isinstance(run_id, int) and not -(2**63) <= run_id < 2**63:
+            raise RunNotFoundError(run_id)  # beyond a bigint: no such run can exist
         run = await store.get_run(run_id)
         if run is None:
             raise RunNotFoundError(run_id)

@@ -30,10 +30,17 @@ def parse_duration(value: str | int | float | timedelta, *, name: str = "duratio
         result = value
     elif isinstance(value, bool):
         raise _bad_duration(name, value)
-    elif isinstance(value, int | float):
-        result = timedelta(seconds=value)
     else:
-        result = _parse_duration_text(value.strip().lower(), name)
+        try:
+            if isinstance(value, int | float):
+                result = timedelta(seconds=value)
+            else:
+                result = _parse_duration_text(value.strip().lower(), name)
+        except (OverflowError, ValueError):  # inf, nan, 1e400: beyond what a timedelta holds
+            raise ConfigurationError(
+                f"invalid {name} {value!r}: not a finite duration",
+                hint="use at most 999999999 days, e.g. 30d",
+            ) from None
     if result < timedelta(0):
         raise ConfigurationError(f"{name} must not be negative, got {value!r}")
     return result

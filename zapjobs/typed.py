@@ -48,6 +48,11 @@ class Codec:
             data = self._converter.dump(value, "")
         except Invalid as exc:
             raise self._error(exc, job_type) from None
+        except RecursionError:
+            raise ValidationError(
+                f"invalid {self.what} for job {job_type!r}: nested too deeply",
+                hint="flatten the value; a few hundred levels of lists or objects at most",
+            ) from None
         try:
             text = dumps_json(data)
         except (ValueError, UnicodeEncodeError) as exc:
@@ -82,6 +87,11 @@ def check_json_text(text: str, *, job_type: str) -> str:
         value = json.loads(text)
     except ValueError as exc:
         raise ValidationError(f"input for job {job_type!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError(
+            f"input for job {job_type!r} is nested too deeply",
+            hint="flatten the value; a few hundred levels of lists or objects at most",
+        ) from None
     return encode_input(Codec(Any), value, job_type=job_type)
 
 

@@ -9,32 +9,40 @@ speaking the line protocol of ``zapjobs_cli.benchmark_worker``. Every wait has a
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import queue
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
-from zapjobs import JobContext, RunFilter, RunStatus, ZapJobs, ZapJobsError
+from zapjobs import JobContext, RunFilter, RunStatus, ZapJobs
+from zapjobs_cli.benchmark_process import BenchmarkError, WorkerProcess
 from zapjobs_cli.benchmark_worker import URL_ENV, Probe
+
+__all__ = [
+    "ALL_DRAINS",
+    "DEFAULT_DRAINS",
+    "BenchConfig",
+    "BenchTarget",
+    "BenchmarkError",
+    "Drain",
+    "WorkerProcess",
+    "ZapjobsTarget",
+    "build_app",
+    "measure_drain",
+    "measure_enqueue",
+    "measure_latency",
+    "percentiles",
+    "run_suite",
+    "suite_steps",
+]
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING)
 NOOP_JOB = "zapbench-noop"
 LATENCY_JOB = "zapbench-latency"
-
-
-class BenchmarkError(ZapJobsError):
-    """A benchmark step failed or ran past its deadline."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -96,91 +104,6 @@ def build_app(
             probe.stamped(ctx.input)
 
     return zap
-
-
-# --- worker processes ----------------------------------------------------------------------------
-class WorkerProcess:
-    """A benchmark worker in its own OS process, driven over stdin/stdout (JSON lines)."""
-
-    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> None:
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env=env,
-        )
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, name="bench-worker-stdout", daemon=True).start()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _wait_event(self, event: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BenchmarkError(f"a worker sent no {event!r} within {timeout:.0f}s")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                code = self.proc.wait(timeout=10)
-                raise BenchmarkError(
-                    f"a worker exited (code {code}) before {event!r}: {self.stderr_tail()}"
-                )
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue  # not protocol (a library printing): ignore
-            if isinstance(message, dict) and message.get("event") == event:
-                return message
-
-    async def wait_event(self, event: str, timeout: float) -> dict[str, Any]:
-        return await asyncio.to_thread(self._wait_event, event, timeout)
-
-    def send(self, command: str) -> None:
-        if self.proc.stdin is None or self.proc.poll() is not None:
-            return
-        try:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
-
-    def stderr_tail(self, lines: int = 5) -> str:
-        self._stderr.seek(0)
-        text = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
-        return " | ".join(text[-lines:]) or "no output on stderr"
-
-    def close(self, timeout: float = 15.0) -> None:
-        """Close stdin (the worker stops at EOF), then terminate and kill if it lingers."""
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._stderr.close()
 
 
 # --- targets -------------------------------------------------------------------------------------

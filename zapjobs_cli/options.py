@@ -57,6 +57,11 @@ def read_input(value: str | None) -> str:
             f"--input is not valid JSON: {exc}",
             hint='quote it for the shell, e.g. --input \'{"to": "a@b.c"}\'',
         ) from None
+    except RecursionError:
+        raise ValidationError(
+            "--input is nested too deeply",
+            hint="flatten the value; a few hundred levels of lists or objects at most",
+        ) from None
     return text
 
 

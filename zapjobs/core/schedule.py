@@ -22,6 +22,7 @@ from zapjobs.errors import ScheduleError
 from zapjobs.models import CatchUp, Schedule, ScheduleKind
 
 MIN_INTERVAL = timedelta(seconds=1)
+MAX_INTERVAL = timedelta(days=36500)
 
 
 @dataclass(frozen=True)
@@ -141,11 +142,19 @@ def _interval(value: timedelta | int | float) -> timedelta:
             f"interval must be a timedelta, got {type(value).__name__}",
             hint="e.g. interval=timedelta(minutes=30)",
         )
-    interval = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    try:
+        interval = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    except (OverflowError, ValueError):  # inf, nan, beyond what a timedelta holds
+        interval = MAX_INTERVAL * 2
     if interval < MIN_INTERVAL:
         raise ScheduleError(
             f"interval must be at least 1 second, got {interval.total_seconds():g} s",
             hint="e.g. interval=timedelta(seconds=30)",
+        )
+    if interval > MAX_INTERVAL:  # due times past year 9999 cannot be computed or stored
+        raise ScheduleError(
+            f"interval must be at most {MAX_INTERVAL.days} days, got {value!r}",
+            hint="e.g. interval=timedelta(days=365)",
         )
     return interval
 

@@ -28,7 +28,7 @@ from zapjobs.models import JobDefinition, JobRun, RunError, RunOutcome, RunStatu
 from zapjobs.registry import JobType, Registry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import RunFinished, RunStarted
-from zapjobs.settings import Settings, format_duration
+from zapjobs.settings import Settings, format_duration, scrub
 from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
@@ -172,7 +172,10 @@ class Executor:
         except _Failure as failure:
             return self._failed(run, job_type, failure.error, final=failure.final)
         except (Exception, SystemExit) as exc:
-            error = RunError(error_type_name(exc), str(exc), format_traceback(exc))
+            dsn = self._settings.database_url  # a job's error may quote it: store it scrubbed
+            error = RunError(
+                error_type_name(exc), scrub(str(exc), dsn), scrub(format_traceback(exc), dsn)
+            )
             return self._failed(run, job_type, error, final=False)
         return self._outcome(run, RunStatus.SUCCEEDED, output_json=output_json)
 

@@ -46,6 +46,9 @@ from zapjobs.stores.base import Listener, Store
 
 logger = logging.getLogger("zapjobs.worker")
 
+#: How long a stopping worker waits for a claim already sent to the store.
+CLAIM_GRACE_SECONDS = 5.0
+
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
@@ -296,7 +299,12 @@ class Worker:
     ) -> None:
         self.request_stop(self._stop_reason)
         if fetching is not None and not fetching.done():
-            fetching.cancel()
+            # Let a claim in flight finish so its runs are put back below: cancelled half-way,
+            # a claim the store still commits (SQLite's thread does) would strand its runs
+            # until the stale-worker rescue.
+            await asyncio.wait({fetching}, timeout=CLAIM_GRACE_SECONDS)
+            if not fetching.done():
+                fetching.cancel()
         self._cancel_all(STOP_SHUTDOWN)
         tasks = [a.task for a in self._running.values() if a.task is not None]
         if tasks:

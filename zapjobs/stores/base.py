@@ -68,6 +68,12 @@ class Store(Protocol):
 
     async def migration_status(self) -> MigrationStatus: ...
 
+    async def uninstall(self) -> None:
+        """Drop every table of this installation (this prefix, and schema for PostgreSQL):
+        runs, logs, workers, definitions and the migrations record. Irreversible; meant for
+        throwaway installations such as the ones ``zapjobs bench`` makes."""
+        ...
+
     async def check_ready(self) -> None:
         """Raise NotMigratedError unless every known migration is applied."""
         ...

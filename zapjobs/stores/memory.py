@@ -105,6 +105,13 @@ class MemoryStore:
     async def check_ready(self) -> None:
         return None
 
+    async def uninstall(self) -> None:
+        with self._lock:
+            self._runs.clear()
+            self._logs.clear()
+            self._definitions.clear()
+            self._workers.clear()
+
     async def server_version(self) -> str:
         return "memory"
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from zapjobs import ZapJobs
 from zapjobs.errors import ConfigurationError
 from zapjobs.settings import mask_dsn
 from zapjobs_cli.benchmark import (
@@ -140,26 +141,16 @@ def bench_location(url: str) -> tuple[str, str, Callable[[], None]]:
 
 
 def drop_prefixed_tables(url: str, prefix: str) -> None:
-    """Drop the benchmark's tables (every table of the current schema named ``prefix``...).
+    """Drop the benchmark's own installation (the tables of ``prefix``) through the library."""
 
-    The one SQL statement of the CLI: the store protocol has no "uninstall" yet."""
-    import psycopg
-    from psycopg import sql
+    async def uninstall() -> None:
+        zap = ZapJobs(url, table_prefix=prefix)
+        try:
+            await zap.uninstall()
+        finally:
+            await zap.close()
 
-    pattern = prefix.replace("_", r"\_") + "%"
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename LIKE %s",
-            (pattern,),
-        ).fetchall()
-        names = [row[0] for row in rows if str(row[0]).startswith(prefix)]
-        if names:
-            conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(
-                    sql.SQL(", ").join(sql.Identifier(name) for name in names)
-                )
-            )
+    asyncio.run(uninstall())
 
 
 def medians(repeats: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:

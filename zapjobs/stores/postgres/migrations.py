@@ -50,6 +50,16 @@ class MigrationsMixin:
                 await _unlock(conn, db.queries["migrations_unlock"], lock)
         return applied_now
 
+    async def uninstall(self) -> None:
+        db = self._db
+        lock = {"lock_key": f"zapjobs-migrate:{db.schema}:{db.prefix}"}
+        async with db.connection() as conn:
+            await run(conn, db.queries["migrations_lock"], lock)
+            try:
+                await run(conn, db.queries["uninstall"])
+            finally:
+                await _unlock(conn, db.queries["migrations_unlock"], lock)
+
     async def migration_status(self) -> MigrationStatus:
         available = load_migrations("postgres", self._db.prefix)
         try:

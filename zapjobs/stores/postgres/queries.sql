@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
     applied_at  timestamptz NOT NULL DEFAULT now()
 )
 
+-- name: uninstall
+DROP TABLE IF EXISTS {prefix}logs, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
+    {prefix}migrations
+
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
 
@@ -235,6 +239,25 @@ SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n
 ORDER BY n.ord
 
+-- name: enqueue_run
+-- One run (the common enqueue() call): a plain VALUES insert plans and runs in about a third
+-- less time than the unnest/ordinality form above.
+WITH inserted AS (
+    INSERT INTO {prefix}runs (job_type, queue, priority, input, run_at, created_at, schedule_due_at)
+    VALUES (
+        %(job_type)s::text, %(queue)s::text, %(priority)s::integer, %(input)s::jsonb,
+        COALESCE(%(run_at)s::timestamptz, %(now)s::timestamptz, now()),
+        COALESCE(%(now)s::timestamptz, now()),
+        %(due_at)s::timestamptz
+    )
+    RETURNING id
+),
+woken AS (
+    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', %(queue)s::text)::text)
+)
+SELECT i.id, (SELECT count(*) FROM woken) AS woken
+FROM inserted i
+
 -- name: claim_runs
 -- Per queue (in the caller's order) one LATERAL scan of the partial claim index, locking with
 -- SKIP LOCKED so concurrent claimers neither wait nor take the same run.
@@ -266,8 +289,14 @@ claimed AS (
     FROM picked p
     WHERE r.id = p.id
     RETURNING {run_columns}, p.rank
+),
+-- The claim's commit does not wait for the WAL flush (about half its round trip). A claim lost
+-- in a server crash leaves its run pending, to run again: at least once, like a rescue. The
+-- completion commits synchronously, which flushes every earlier claim with it.
+async_commit AS (
+    SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
-SELECT * FROM claimed ORDER BY rank
+SELECT c.* FROM claimed c CROSS JOIN async_commit ORDER BY c.rank
 
 -- name: complete_runs
 -- Applied only while the run is still running under the same worker and attempt.

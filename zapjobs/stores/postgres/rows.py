@@ -119,6 +119,18 @@ def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:
     }
 
 
+def one_run_params(run: NewRun) -> dict[str, Any]:
+    """The parameters of enqueue_run (a single run)."""
+    return {
+        "job_type": run.job_type,
+        "input": run.input_json,
+        "queue": run.queue,
+        "priority": run.priority,
+        "run_at": run.run_at,
+        "due_at": run.schedule_due_at,
+    }
+
+
 def definition_params(definitions: Sequence[JobDefinition]) -> dict[str, Any]:
     """Column arrays for register_definitions; a later duplicate of a job type wins."""
     latest = list({d.job_type: d for d in definitions}.values())

@@ -35,16 +35,17 @@ class RunWritesMixin:
     ) -> list[int]:
         if not runs:
             return []
-        params = {
-            "now": now,
-            "runs_seq": self._db.runs_seq,
-            "channel": self._db.channel,
-            **rows.new_run_params(runs),
-        }
-        if connection is None:
-            found = await self._db.fetch("enqueue_runs", params)
+        if len(runs) == 1:
+            name, params = "enqueue_run", rows.one_run_params(runs[0])
         else:
-            found = await self._db.fetch_on(connection, "enqueue_runs", params)
+            name, params = "enqueue_runs", rows.new_run_params(runs)
+            params["runs_seq"] = self._db.runs_seq
+        params["now"] = now
+        params["channel"] = self._db.channel
+        if connection is None:
+            found = await self._db.fetch(name, params)
+        else:
+            found = await self._db.fetch_on(connection, name, params)
         return [r["id"] for r in found]
 
     async def claim(

@@ -59,6 +59,10 @@ def parse_sqlite_url(url: str) -> Path:
             "an in-memory SQLite database cannot be shared by workers",
             hint="use memory:// for an in-process store, or a file path",
         )
+    if "\x00" in raw:
+        raise ConfigurationError(
+            f"the SQLite URL {text!r} contains a NUL character", hint=_URL_HINT
+        )
     return Path(raw).resolve()
 
 

@@ -13,6 +13,9 @@ from zapjobs.stores.sqlite import rows
 from zapjobs.stores.sqlite.database import Database, Session
 from zapjobs.stores.sqlite.errors import one_line
 
+#: Tables in the order they can be dropped (logs reference runs).
+UNINSTALL_ORDER = ("logs", "runs", "heartbeats", "definitions", "migrations")
+
 
 class MigrationsMixin:
     _db: Database
@@ -26,6 +29,14 @@ class MigrationsMixin:
             return [m.version for m in migrations if _apply(s, m)]
 
         return await self._db.call(apply_all)
+
+    async def uninstall(self) -> None:
+        def drop_all(s: Session) -> None:
+            with s.immediate():
+                for table in UNINSTALL_ORDER:
+                    s.execute(f"uninstall_{table}")
+
+        await self._db.call(drop_all)
 
     async def migration_status(self) -> MigrationStatus:
         available = load_migrations("sqlite", self._db.prefix)

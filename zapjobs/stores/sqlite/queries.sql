@@ -46,6 +46,21 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
     applied_at  INTEGER NOT NULL
 )
 
+-- name: uninstall_logs
+DROP TABLE IF EXISTS {prefix}logs
+
+-- name: uninstall_runs
+DROP TABLE IF EXISTS {prefix}runs
+
+-- name: uninstall_heartbeats
+DROP TABLE IF EXISTS {prefix}heartbeats
+
+-- name: uninstall_definitions
+DROP TABLE IF EXISTS {prefix}definitions
+
+-- name: uninstall_migrations
+DROP TABLE IF EXISTS {prefix}migrations
+
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
 

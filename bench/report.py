@@ -1,0 +1,162 @@
+"""Medians, same-run ratios and the one table of bench/run.py.
+
+``runs[system][scenario]`` holds one metrics dict per repeat (None where that repeat failed).
+Ratios are taken inside each repeat, then their median is reported, so a slow phase of a noisy
+machine moves both sides of a ratio together.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+Runs = dict[str, dict[str, list[dict[str, Any] | None]]]
+
+THROUGHPUT = (
+    "enqueue_single",
+    "enqueue_bulk",
+    "drain_1x10",
+    "drain_2x10",
+    "drain_best_1",
+    "drain_best_2",
+)
+LATENCY_METRICS = ("p50_ms", "p95_ms", "p99_ms")
+PEERS = ("procrastinate", "pgqueuer-psycopg", "pgqueuer-asyncpg")
+
+
+def median_or_none(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def metric(runs: Runs, system: str, scenario: str, name: str) -> list[float | None]:
+    return [
+        None if sample is None else sample.get(name)
+        for sample in runs.get(system, {}).get(scenario, [])
+    ]
+
+
+def medians(runs: Runs) -> dict[str, dict[str, dict[str, float | None]]]:
+    result: dict[str, dict[str, dict[str, float | None]]] = {}
+    for system, scenarios in runs.items():
+        for scenario, samples in scenarios.items():
+            names = {k for s in samples if s for k, v in s.items() if isinstance(v, int | float)}
+            result.setdefault(system, {})[scenario] = {
+                name: median_or_none(metric(runs, system, scenario, name)) for name in sorted(names)
+            }
+    return result
+
+
+def _paired(runs: Runs, a: tuple[str, str, str], b: tuple[str, str, str]) -> float | None:
+    """The median over repeats of a/b, pairing the samples of one repeat."""
+    ratios = []
+    for x, y in zip(metric(runs, *a), metric(runs, *b), strict=False):
+        if x and y:
+            ratios.append(x / y)
+    return statistics.median(ratios) if ratios else None
+
+
+def ratios(runs: Runs) -> dict[str, dict[str, float | None]]:
+    """zapjobs over each peer (throughput: above 1 zapjobs is faster; latency: below 1 zapjobs
+    is quicker), the scale ratio, and each drain as a fraction of the pgbench ceiling."""
+    result: dict[str, dict[str, float | None]] = {}
+    for scenario in THROUGHPUT:
+        result[scenario] = {
+            peer: _paired(runs, ("zapjobs", scenario, "jobs_per_s"), (peer, scenario, "jobs_per_s"))
+            for peer in PEERS
+            if peer in runs
+        }
+    for name in LATENCY_METRICS:
+        result[f"latency_{name}"] = {
+            peer: _paired(runs, ("zapjobs", "latency", name), (peer, "latency", name))
+            for peer in PEERS
+            if peer in runs
+        }
+    result["scale_1m_over_empty"] = {
+        "zapjobs": _paired(
+            runs,
+            ("zapjobs-1m", "drain_1x10", "jobs_per_s"),
+            ("zapjobs-1m", "drain_1x10_empty", "jobs_per_s"),
+        )
+    }
+    ceiling = ("postgresql", "pgbench_10c_x100", "jobs_per_s")
+    for system in ("zapjobs", *PEERS):
+        if system in runs:
+            result.setdefault("fraction_of_ceiling", {})
+            for scenario in THROUGHPUT[2:]:
+                value = _paired(runs, (system, scenario, "jobs_per_s"), ceiling)
+                if value is not None:
+                    result["fraction_of_ceiling"][f"{system}:{scenario}"] = value
+    return result
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value:.1f}"
+    if unit == "MB":
+        return f"{value:.0f}"
+    return f"{value:,.0f}"
+
+
+PGBENCH_LABELS = {
+    "pgbench_1c_x1": "pgbench 1 client, 1 job/txn",
+    "pgbench_10c_x1": "pgbench 10 clients, 1 job/txn",
+    "pgbench_1c_x100": "pgbench 1 client, 100 jobs/txn",
+    "pgbench_10c_x100": "pgbench 10 clients, 100 jobs/txn",
+}
+
+
+def render(runs: Runs, repeats: int, console: Console) -> None:
+    """One table: scenarios down, systems across (PostgreSQL's own ceiling in its column), and
+    how zapjobs compares with the best peer in the same repeats."""
+    med = medians(runs)
+    rat = ratios(runs)
+    columns = [s for s in ("zapjobs", *PEERS, "zapjobs-sqlite") if s in runs]
+    if "postgresql" in runs:
+        columns.append("postgresql")
+    table = Table(title=f"zapjobs benchmark: medians of {repeats} run(s)")
+    for name in ("scenario", "unit", *columns, "zapjobs ÷ best peer"):
+        table.add_column(name, justify="left" if name in ("scenario", "unit") else "right")
+
+    def add(label: str, unit: str, values: dict[str, float | None], note: str = "") -> None:
+        cells = [_fmt(values.get(c), unit) for c in columns]
+        if any(cell != "-" for cell in cells):
+            table.add_row(label, unit, *cells, note)
+
+    def pick(system: str, scenario: str, name: str) -> float | None:
+        return med.get(system, {}).get(scenario, {}).get(name)
+
+    for scenario in THROUGHPUT:
+        best = [r for r in rat.get(scenario, {}).values() if r is not None]
+        values = {c: pick(c, scenario, "jobs_per_s") for c in columns}
+        add(scenario, "jobs/s", values, f"{min(best):.2f}x" if best else "")
+    for name in LATENCY_METRICS:
+        best = [r for r in rat.get(f"latency_{name}", {}).values() if r is not None]
+        values = {c: pick(c, "latency", name) for c in columns}
+        add(
+            f"latency {name[:-3]} (lower is better)",
+            "ms",
+            values,
+            f"{max(best):.2f}x" if best else "",
+        )
+    for scenario in ("drain_1x10", "drain_best_1"):
+        values = {c: pick(c, scenario, "peak_rss_mb") for c in columns}
+        add(f"worker peak RSS, {scenario}", "MB", values)
+
+    table.add_section()
+    scale = rat.get("scale_1m_over_empty", {}).get("zapjobs")
+    for label, scenario in (
+        ("drain_1x10, empty runs table", "drain_1x10_empty"),
+        ("drain_1x10, 1M finished runs", "drain_1x10"),
+    ):
+        note = f"1M / empty: {scale:.2f}" if scale and scenario == "drain_1x10" else ""
+        add(label, "jobs/s", {"zapjobs": pick("zapjobs-1m", scenario, "jobs_per_s")}, note)
+    for scenario, label in PGBENCH_LABELS.items():
+        add(label, "jobs/s", {"postgresql": pick("postgresql", scenario, "jobs_per_s")})
+    console.print(table)

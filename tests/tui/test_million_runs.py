@@ -192,14 +192,6 @@ def test_opening_runs_and_paging_read_one_page(million_url: str) -> None:
     check_bounded(million_url, asked)
 
 
-@pytest.mark.xfail(
-    raises=UnboundedPage,
-    strict=True,
-    reason="list_runs filters with `= ANY(array)`, which PostgreSQL 15 cannot serve in id "
-    "order from the (status, id), (job_type, id) or (queue, id) indexes: it scans the primary "
-    "key backwards (page/selectivity rows: 10,000 for status:failed at 1%) or reads every "
-    "matching row and sorts; `status = $1` reads one page",
-)
 def test_filtered_pages_read_about_one_page(million_url: str) -> None:
     asked = asyncio.run(browse(million_url, FILTERS))
     assert len(asked) == 3 * len(FILTERS) + 3

@@ -364,9 +364,22 @@ ORDER BY e.ord
 
 -- fragment: run_filter
 -- A RunFilter as typed parameters over the alias r; a NULL parameter does not narrow.
+-- A single status/job type/queue comes as a scalar, not an array: "= ANY" cannot walk the
+-- (x, id) index in id order. The first such one (d_status, else d_job_type, else d_queue) is
+-- the drive: written as a range, not "=", so it stays a sort key of list_runs' ORDER BY and the
+-- planner must walk its (x, id) index instead of filtering a backward primary key scan.
 (%(f_ids)s::bigint[] IS NULL OR r.id = ANY (%(f_ids)s::bigint[]))
+AND (%(f_status)s::text IS NULL OR r.status = %(f_status)s::text)
+AND (%(d_status)s::text IS NULL
+     OR (r.status >= %(d_status)s::text AND r.status <= %(d_status)s::text))
 AND (%(f_statuses)s::text[] IS NULL OR r.status = ANY (%(f_statuses)s::text[]))
+AND (%(f_job_type)s::text IS NULL OR r.job_type = %(f_job_type)s::text)
+AND (%(d_job_type)s::text IS NULL
+     OR (r.job_type >= %(d_job_type)s::text AND r.job_type <= %(d_job_type)s::text))
 AND (%(f_job_types)s::text[] IS NULL OR r.job_type = ANY (%(f_job_types)s::text[]))
+AND (%(f_queue)s::text IS NULL OR r.queue = %(f_queue)s::text)
+AND (%(d_queue)s::text IS NULL
+     OR (r.queue >= %(d_queue)s::text AND r.queue <= %(d_queue)s::text))
 AND (%(f_queues)s::text[] IS NULL OR r.queue = ANY (%(f_queues)s::text[]))
 AND (%(f_created_after)s::timestamptz IS NULL
      OR r.created_at >= %(f_created_after)s::timestamptz)
@@ -439,7 +452,11 @@ SELECT {run_columns} FROM {prefix}runs r WHERE r.id = ANY (%(ids)s::bigint[]) OR
 SELECT {run_columns} FROM {prefix}runs r
 WHERE {run_filter}
   AND (%(before_id)s::bigint IS NULL OR r.id < %(before_id)s::bigint)
-ORDER BY r.id DESC
+-- The drive key is one value, so this is id order; an unset one folds away to plain id order.
+ORDER BY CASE WHEN %(d_status)s::text IS NULL THEN NULL ELSE r.status END DESC,
+         CASE WHEN %(d_job_type)s::text IS NULL THEN NULL ELSE r.job_type END DESC,
+         CASE WHEN %(d_queue)s::text IS NULL THEN NULL ELSE r.queue END DESC,
+         r.id DESC
 LIMIT %(limit)s
 
 -- name: count_runs

@@ -166,13 +166,26 @@ def filter_params(selection: RunFilter, now: datetime | None) -> dict[str, Any]:
     def listed(values: Sequence[Any] | None) -> list[Any] | None:
         return None if values is None else list(values)
 
+    statuses = (
+        None if selection.statuses is None else [RunStatus(s).value for s in selection.statuses]
+    )
+    params: dict[str, Any] = {"f_ids": listed(selection.ids)}
+    drive: str | None = None
+    for one, many, values in (
+        ("status", "statuses", statuses),
+        ("job_type", "job_types", listed(selection.job_types)),
+        ("queue", "queues", listed(selection.queues)),
+    ):
+        # One value goes in a scalar (the first as the drive) so an (x, id) index serves it.
+        single = values is not None and len(set(values)) == 1
+        if single and drive is None:
+            drive = one
+        scalar = values[0] if single and values is not None else None
+        params[f"d_{one}"] = scalar if drive == one else None
+        params[f"f_{one}"] = scalar if drive != one else None
+        params[f"f_{many}"] = None if single else values
     return {
-        "f_ids": listed(selection.ids),
-        "f_statuses": (
-            None if selection.statuses is None else [RunStatus(s).value for s in selection.statuses]
-        ),
-        "f_job_types": listed(selection.job_types),
-        "f_queues": listed(selection.queues),
+        **params,
         "f_created_after": selection.created_after,
         "f_created_before": selection.created_before,
         "f_search": selection.search or None,

@@ -1,0 +1,134 @@
+"""The PostgreSQL store's filtered run listing is index-bound: for one status, job type or queue
+its own ``list_runs`` statement walks the matching (x, id) index in id order under LIMIT, with no
+Sort and no sequential scan of runs. Plans, not timings: the check holds on any machine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
+from zapjobs.models import Page, RunFilter, RunStatus
+from zapjobs.stores.postgres import PostgresStore
+from zapjobs.stores.postgres import rows as pg_rows
+
+pytestmark = pytest.mark.postgres
+
+ROWS = 200_000
+# Mostly succeeded runs; 1% failed, a rare job type (0.1%) and a rare queue (0.5%).
+FILL = """
+INSERT INTO zapjobs_runs (id, job_type, queue, status, input, attempt, run_at, created_at,
+                          started_at, finished_at)
+SELECT g,
+       CASE WHEN g %% 1000 = 3 THEN 'rare-report' ELSE 'email-sender' END,
+       CASE WHEN g %% 200 = 5 THEN 'x' ELSE 'default' END,
+       CASE WHEN g %% 100 = 0 THEN 'failed' ELSE 'succeeded' END,
+       jsonb_build_object('n', g), 1, now(), now(), now(), now()
+FROM generate_series(1, %(rows)s) AS g
+"""
+
+
+@pytest.fixture(scope="module")
+def filled() -> Iterator[tuple[str, str]]:
+    """(conninfo, list_runs SQL) of one migrated schema holding ROWS finished runs."""
+    require_postgres()
+    schema, url = new_pg_schema()
+    try:
+
+        async def migrate() -> str:
+            store = PostgresStore(url, min_size=1, max_size=1)
+            await store.open()
+            try:
+                await store.migrate()
+                return store.queries["list_runs"]
+            finally:
+                await store.close()
+
+        sql = asyncio.run(migrate())
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(FILL, {"rows": ROWS})
+            conn.execute("ANALYZE zapjobs_runs")
+        yield url, sql
+    finally:
+        drop_pg_schema(schema)
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+def plan_of(url: str, sql: str, selection: RunFilter, page: Page) -> list[dict[str, Any]]:
+    """Every node of the plan for the store's list_runs with the parameters it binds."""
+    params = {
+        "before_id": page.before_id,
+        "limit": page.limit,
+        **pg_rows.filter_params(selection, None),
+    }
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        row = cur.fetchone()
+    assert row is not None
+    return list(nodes(row["QUERY PLAN"][0]["Plan"]))
+
+
+@pytest.mark.parametrize(
+    ("selection", "index"),
+    [
+        (RunFilter(statuses=[RunStatus.FAILED]), "zapjobs_runs_status_idx"),
+        (RunFilter(job_types=["rare-report"]), "zapjobs_runs_job_type_idx"),
+        (RunFilter(queues=["x"]), "zapjobs_runs_queue_idx"),
+        # Common values: a plain "=" lets the planner filter a backward primary key scan.
+        (RunFilter(statuses=[RunStatus.SUCCEEDED]), "zapjobs_runs_status_idx"),
+        (RunFilter(job_types=["email-sender"]), "zapjobs_runs_job_type_idx"),
+        (RunFilter(queues=["default"]), "zapjobs_runs_queue_idx"),
+        # Two single values: the first (status) drives, the other is an "=" filter.
+        (RunFilter(statuses=[RunStatus.SUCCEEDED], queues=["default"]), "zapjobs_runs_status_idx"),
+    ],
+    ids=["status", "job_type", "queue", "common-status", "common-job", "common-queue", "two"],
+)
+@pytest.mark.parametrize("before_id", [None, ROWS // 2], ids=["first", "deep"])
+def test_single_value_filter_walks_its_index_in_id_order(
+    filled: tuple[str, str], selection: RunFilter, index: str, before_id: int | None
+) -> None:
+    url, sql = filled
+    plan = plan_of(url, sql, selection, Page(limit=101, before_id=before_id))
+    kinds = [(n["Node Type"], n.get("Index Name"), n.get("Relation Name")) for n in plan]
+    assert not any(n["Node Type"] == "Sort" for n in plan), kinds
+    assert not any(n["Node Type"] == "Seq Scan" for n in plan), kinds
+    scans = [n for n in plan if n.get("Relation Name") == "zapjobs_runs"]
+    assert [n.get("Index Name") for n in scans] == [index], kinds
+    assert scans[0]["Node Type"] in {"Index Scan", "Index Only Scan"}, kinds
+    assert scans[0].get("Scan Direction") == "Backward", kinds
+
+
+def test_single_value_goes_in_the_scalar_parameter_and_many_in_the_array() -> None:
+    one = pg_rows.filter_params(RunFilter(statuses=[RunStatus.FAILED], queues=["a", "b"]), None)
+    assert (one["d_status"], one["f_status"], one["f_statuses"]) == ("failed", None, None)
+    assert (one["f_queue"], one["f_queues"]) == (None, ["a", "b"])
+    assert (one["f_job_type"], one["f_job_types"]) == (None, None)
+    none = pg_rows.filter_params(RunFilter(job_types=[]), None)
+    assert (none["f_job_type"], none["f_job_types"]) == (None, [])
+
+
+async def test_single_and_multi_value_filters_list_the_same_runs(filled: tuple[str, str]) -> None:
+    url, _ = filled
+    store = PostgresStore(url, min_size=1, max_size=1)
+    await store.open()
+    try:
+        page = Page(limit=50, before_id=ROWS // 2)
+        single = await store.list_runs(RunFilter(queues=["x"]), page)
+        multi = await store.list_runs(RunFilter(queues=["x", "no-such-queue"]), page)
+        assert [r.id for r in single] == [r.id for r in multi]
+        assert len(single) == 50 and all(r.queue == "x" for r in single)
+        assert [r.id for r in single] == sorted((r.id for r in single), reverse=True)
+        assert await store.count_runs(RunFilter(queues=["x"])) == ROWS // 200
+    finally:
+        await store.close()

@@ -13,8 +13,8 @@ from importlib import resources
 
 from zapjobs.errors import StoreError
 from zapjobs.settings import validate_prefix
+from zapjobs.stores.sqlfile import parse_queries
 
-_HEADER = re.compile(r"^--\s*(name|fragment):\s*([a-z][a-z0-9_]*)\s*$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 #: the driving terms of filtered statements, by variant name (see queries.sql)
 DRIVE_VARIANTS = ("all", "ids", "status", "job_type", "queue")
@@ -24,33 +24,6 @@ DRIVE_VARIANTS = ("all", "ids", "status", "job_type", "queue")
 def _parsed() -> tuple[dict[str, str], dict[str, str]]:
     text = resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8")
     return parse_queries(text)
-
-
-def parse_queries(text: str) -> tuple[dict[str, str], dict[str, str]]:
-    """(statements, fragments) by name; whole-line comments are dropped."""
-    statements: dict[str, str] = {}
-    fragments: dict[str, str] = {}
-    kind, name, lines = "", "", list[str]()
-
-    def flush() -> None:
-        if not name:
-            return
-        body = "\n".join(lines).strip().rstrip(";").strip()
-        if name in statements or name in fragments:
-            raise StoreError(f"queries.sql defines {name!r} twice")
-        if not body:
-            raise StoreError(f"queries.sql block {name!r} is empty")
-        (statements if kind == "name" else fragments)[name] = body
-
-    for line in text.splitlines():
-        header = _HEADER.match(line.strip())
-        if header:
-            flush()
-            kind, name, lines = header.group(1), header.group(2), []
-        elif not line.lstrip().startswith("--") and name:
-            lines.append(line)
-    flush()
-    return statements, fragments
 
 
 def render_queries(prefix: str) -> dict[str, str]:

@@ -7,104 +7,38 @@ from datetime import datetime
 from typing import Any
 
 from zapjobs.models import (
-    CatchUp,
     JobDefinition,
     JobRun,
     LogEntry,
-    LogLevel,
     NewRun,
-    Progress,
-    RunError,
     RunFilter,
     RunStatus,
     Schedule,
-    ScheduleKind,
     WorkerInfo,
 )
+from zapjobs.stores import decode
 
 Row = Mapping[str, Any]
 
 
+#: psycopg returns timestamptz as datetimes and jsonb, text[] already decoded.
+DECODERS = decode.Decoders()
+
+
 def run_from_row(row: Row) -> JobRun:
-    error = None
-    if row["error_type"] is not None:
-        error = RunError(row["error_type"], row["error_message"] or "", row["error_traceback"])
-    return JobRun(
-        id=row["id"],
-        job_type=row["job_type"],
-        queue=row["queue"],
-        priority=row["priority"],
-        status=RunStatus(row["status"]),
-        input=row["input"],
-        attempt=row["attempt"],
-        run_at=row["run_at"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        worker_id=row["worker_id"],
-        output=row["output"],
-        error=error,
-        progress=Progress(
-            total=row["progress_total"],
-            processed=row["progress_processed"],
-            succeeded=row["progress_succeeded"],
-            failed=row["progress_failed"],
-        ),
-        cancel_requested=row["cancel_requested"],
-        schedule_due_at=row["schedule_due_at"],
-    )
+    return decode.run_from_row(row, DECODERS)
 
 
 def definition_from_row(row: Row) -> JobDefinition:
-    schedule = None
-    if row["schedule_kind"] is not None:
-        schedule = Schedule(
-            kind=ScheduleKind(row["schedule_kind"]),
-            expression=row["schedule_expression"],
-            timezone=row["schedule_timezone"] or "UTC",
-            catch_up=CatchUp(row["schedule_catch_up"] or CatchUp.LATEST.value),
-            input_json=row["schedule_input_json"] or "null",
-        )
-    return JobDefinition(
-        job_type=row["job_type"],
-        queue=row["queue"],
-        max_retries=row["max_retries"],
-        timeout_seconds=row["timeout_seconds"],
-        max_retries_override=row["max_retries_override"],
-        timeout_seconds_override=row["timeout_seconds_override"],
-        enabled=row["enabled"],
-        schedule=schedule,
-        next_due_at=row["next_due_at"],
-        last_due_at=row["last_due_at"],
-        last_run_id=row["last_run_id"],
-        updated_at=row["updated_at"],
-    )
+    return decode.definition_from_row(row, DECODERS)
 
 
 def log_from_row(row: Row) -> LogEntry:
-    return LogEntry(
-        id=row["id"],
-        run_id=row["run_id"],
-        level=LogLevel(row["level"]),
-        message=row["message"],
-        logged_at=row["logged_at"],
-        fields=row["fields"],
-    )
+    return decode.log_from_row(row, DECODERS)
 
 
 def worker_from_row(row: Row) -> WorkerInfo:
-    return WorkerInfo(
-        id=row["id"],
-        host=row["host"],
-        pid=row["pid"],
-        queues=tuple(row["queues"]),
-        started_at=row["started_at"],
-        last_seen_at=row["last_seen_at"],
-        running=row["running"],
-        concurrency=row["concurrency"],
-        stopped_at=row["stopped_at"],
-        dead_at=row["dead_at"],
-    )
+    return decode.worker_from_row(row, DECODERS)
 
 
 def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:

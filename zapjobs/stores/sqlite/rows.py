@@ -15,20 +15,16 @@ from typing import Any
 
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import (
-    CatchUp,
     JobDefinition,
     JobRun,
     LogEntry,
-    LogLevel,
     NewRun,
-    Progress,
-    RunError,
     RunFilter,
     RunStatus,
     Schedule,
-    ScheduleKind,
     WorkerInfo,
 )
+from zapjobs.stores import decode
 
 Row = sqlite3.Row
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,87 +82,24 @@ def json_list(values: Sequence[Any] | None) -> str | None:
 # --- rows to values ------------------------------------------------------------------------------
 
 
+#: SQLite keeps integer microseconds, 0/1 flags and JSON text.
+DECODERS = decode.Decoders(time=from_us, json=json.loads)
+
+
 def run_from_row(row: Row) -> JobRun:
-    error = None
-    if row["error_type"] is not None:
-        error = RunError(row["error_type"], row["error_message"] or "", row["error_traceback"])
-    output = row["output"]
-    return JobRun(
-        id=row["id"],
-        job_type=row["job_type"],
-        queue=row["queue"],
-        priority=row["priority"],
-        status=RunStatus(row["status"]),
-        input=json.loads(row["input"]),
-        attempt=row["attempt"],
-        run_at=from_us(row["run_at"]),
-        created_at=from_us(row["created_at"]),
-        started_at=opt_from_us(row["started_at"]),
-        finished_at=opt_from_us(row["finished_at"]),
-        worker_id=row["worker_id"],
-        output=None if output is None else json.loads(output),
-        error=error,
-        progress=Progress(
-            total=row["progress_total"],
-            processed=row["progress_processed"],
-            succeeded=row["progress_succeeded"],
-            failed=row["progress_failed"],
-        ),
-        cancel_requested=bool(row["cancel_requested"]),
-        schedule_due_at=opt_from_us(row["schedule_due_at"]),
-    )
+    return decode.run_from_row(row, DECODERS)
 
 
 def definition_from_row(row: Row) -> JobDefinition:
-    schedule = None
-    if row["schedule_kind"] is not None:
-        schedule = Schedule(
-            kind=ScheduleKind(row["schedule_kind"]),
-            expression=row["schedule_expression"],
-            timezone=row["schedule_timezone"] or "UTC",
-            catch_up=CatchUp(row["schedule_catch_up"] or CatchUp.LATEST.value),
-            input_json=row["schedule_input_json"] or "null",
-        )
-    return JobDefinition(
-        job_type=row["job_type"],
-        queue=row["queue"],
-        max_retries=row["max_retries"],
-        timeout_seconds=row["timeout_seconds"],
-        max_retries_override=row["max_retries_override"],
-        timeout_seconds_override=row["timeout_seconds_override"],
-        enabled=bool(row["enabled"]),
-        schedule=schedule,
-        next_due_at=opt_from_us(row["next_due_at"]),
-        last_due_at=opt_from_us(row["last_due_at"]),
-        last_run_id=row["last_run_id"],
-        updated_at=opt_from_us(row["updated_at"]),
-    )
+    return decode.definition_from_row(row, DECODERS)
 
 
 def log_from_row(row: Row) -> LogEntry:
-    return LogEntry(
-        id=row["id"],
-        run_id=row["run_id"],
-        level=LogLevel(row["level"]),
-        message=row["message"],
-        logged_at=from_us(row["logged_at"]),
-        fields=json.loads(row["fields"]),
-    )
+    return decode.log_from_row(row, DECODERS)
 
 
 def worker_from_row(row: Row) -> WorkerInfo:
-    return WorkerInfo(
-        id=row["id"],
-        host=row["host"],
-        pid=row["pid"],
-        queues=tuple(json.loads(row["queues"])),
-        started_at=from_us(row["started_at"]),
-        last_seen_at=from_us(row["last_seen_at"]),
-        running=row["running"],
-        concurrency=row["concurrency"],
-        stopped_at=opt_from_us(row["stopped_at"]),
-        dead_at=opt_from_us(row["dead_at"]),
-    )
+    return decode.worker_from_row(row, DECODERS)
 
 
 # --- values to parameters ------------------------------------------------------------------------

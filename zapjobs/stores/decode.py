@@ -1,0 +1,131 @@
+"""Stored rows to model values, shared by the SQL stores. A backend says only how its columns
+decode (timestamps, JSON, booleans): PostgreSQL's driver hands back datetimes and decoded jsonb,
+SQLite stores integer microseconds and JSON text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from zapjobs.models import (
+    CatchUp,
+    JobDefinition,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Progress,
+    RunError,
+    RunStatus,
+    Schedule,
+    ScheduleKind,
+    WorkerInfo,
+)
+
+
+class Row(Protocol):
+    """A row addressable by column name (psycopg's dict rows, sqlite3.Row)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Decoders:
+    """How one backend's column values become Python values (never called with None)."""
+
+    time: Callable[[Any], datetime] = _same
+    json: Callable[[Any], Any] = _same
+    flag: Callable[[Any], bool] = bool
+
+    def opt_time(self, value: Any) -> datetime | None:
+        return None if value is None else self.time(value)
+
+    def opt_json(self, value: Any) -> Any:
+        return None if value is None else self.json(value)
+
+
+def run_from_row(row: Row, d: Decoders) -> JobRun:
+    error = None
+    if row["error_type"] is not None:
+        error = RunError(row["error_type"], row["error_message"] or "", row["error_traceback"])
+    return JobRun(
+        id=row["id"],
+        job_type=row["job_type"],
+        queue=row["queue"],
+        priority=row["priority"],
+        status=RunStatus(row["status"]),
+        input=d.opt_json(row["input"]),
+        attempt=row["attempt"],
+        run_at=d.time(row["run_at"]),
+        created_at=d.time(row["created_at"]),
+        started_at=d.opt_time(row["started_at"]),
+        finished_at=d.opt_time(row["finished_at"]),
+        worker_id=row["worker_id"],
+        output=d.opt_json(row["output"]),
+        error=error,
+        progress=Progress(
+            total=row["progress_total"],
+            processed=row["progress_processed"],
+            succeeded=row["progress_succeeded"],
+            failed=row["progress_failed"],
+        ),
+        cancel_requested=d.flag(row["cancel_requested"]),
+        schedule_due_at=d.opt_time(row["schedule_due_at"]),
+    )
+
+
+def definition_from_row(row: Row, d: Decoders) -> JobDefinition:
+    schedule = None
+    if row["schedule_kind"] is not None:
+        schedule = Schedule(
+            kind=ScheduleKind(row["schedule_kind"]),
+            expression=row["schedule_expression"],
+            timezone=row["schedule_timezone"] or "UTC",
+            catch_up=CatchUp(row["schedule_catch_up"] or CatchUp.LATEST.value),
+            input_json=row["schedule_input_json"] or "null",
+        )
+    return JobDefinition(
+        job_type=row["job_type"],
+        queue=row["queue"],
+        max_retries=row["max_retries"],
+        timeout_seconds=row["timeout_seconds"],
+        max_retries_override=row["max_retries_override"],
+        timeout_seconds_override=row["timeout_seconds_override"],
+        enabled=d.flag(row["enabled"]),
+        schedule=schedule,
+        next_due_at=d.opt_time(row["next_due_at"]),
+        last_due_at=d.opt_time(row["last_due_at"]),
+        last_run_id=row["last_run_id"],
+        updated_at=d.opt_time(row["updated_at"]),
+    )
+
+
+def log_from_row(row: Row, d: Decoders) -> LogEntry:
+    return LogEntry(
+        id=row["id"],
+        run_id=row["run_id"],
+        level=LogLevel(row["level"]),
+        message=row["message"],
+        logged_at=d.time(row["logged_at"]),
+        fields=d.json(row["fields"]),
+    )
+
+
+def worker_from_row(row: Row, d: Decoders) -> WorkerInfo:
+    return WorkerInfo(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        queues=tuple(d.json(row["queues"])),
+        started_at=d.time(row["started_at"]),
+        last_seen_at=d.time(row["last_seen_at"]),
+        running=row["running"],
+        concurrency=row["concurrency"],
+        stopped_at=d.opt_time(row["stopped_at"]),
+        dead_at=d.opt_time(row["dead_at"]),
+    )

@@ -14,8 +14,8 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from zapjobs.errors import MigrationError
-from zapjobs.models import Migration
+from zapjobs.errors import MigrationError, NotMigratedError
+from zapjobs.models import Migration, MigrationStatus
 from zapjobs.settings import validate_prefix
 
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -47,3 +47,12 @@ def load_migrations(backend: str, prefix: str) -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two {backend} migrations share a version number")
     return found
+
+
+def require_migrated(status: MigrationStatus) -> None:
+    """Raise NotMigratedError naming the pending migrations, if any."""
+    if status.pending:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in status.pending)
+        raise NotMigratedError(
+            f"the database is not migrated: {len(status.pending)} migration(s) pending ({names})"
+        )

@@ -10,7 +10,7 @@ import psycopg
 from zapjobs.errors import MigrationError, NotMigratedError, ZapJobsError
 from zapjobs.models import MigrationStatus
 from zapjobs.settings import scrub
-from zapjobs.stores.migrate import load_migrations
+from zapjobs.stores.migrate import load_migrations, require_migrated
 from zapjobs.stores.postgres.database import Conn, Database, Params, run
 
 
@@ -73,13 +73,7 @@ class MigrationsMixin:
         )
 
     async def check_ready(self) -> None:
-        status = await self.migration_status()
-        if status.pending:
-            names = ", ".join(f"{m.version:04d}_{m.name}" for m in status.pending)
-            raise NotMigratedError(
-                f"the database is not migrated: {len(status.pending)} migration(s) pending "
-                f"({names})"
-            )
+        require_migrated(await self.migration_status())
 
     async def server_version(self) -> str:
         self._db.require_open()

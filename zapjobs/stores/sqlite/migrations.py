@@ -8,7 +8,7 @@ import sqlite3
 
 from zapjobs.errors import MigrationError, NotMigratedError
 from zapjobs.models import Migration, MigrationStatus
-from zapjobs.stores.migrate import load_migrations
+from zapjobs.stores.migrate import load_migrations, require_migrated
 from zapjobs.stores.sqlite import rows
 from zapjobs.stores.sqlite.database import Database, Session
 from zapjobs.stores.sqlite.errors import one_line
@@ -51,13 +51,7 @@ class MigrationsMixin:
         )
 
     async def check_ready(self) -> None:
-        status = await self.migration_status()
-        if status.pending:
-            names = ", ".join(f"{m.version:04d}_{m.name}" for m in status.pending)
-            raise NotMigratedError(
-                f"the database is not migrated: {len(status.pending)} migration(s) pending "
-                f"({names})"
-            )
+        require_migrated(await self.migration_status())
 
     async def server_version(self) -> str:
         row = await self._db.call(lambda s: s.one("sqlite_version"))

@@ -10,6 +10,7 @@ import pytest
 from tests.cli.conftest import Cli, migrate
 from zapjobs import ZapJobs
 from zapjobs.models import RunStatus
+from zapjobs.stores.migrate import load_migrations
 
 
 def statuses(cli: Cli, *run_ids: int) -> dict[int, str]:
@@ -26,16 +27,19 @@ def test_migrate_status_dry_run_and_apply(pg_cli: Cli) -> None:
 
     dry = pg_cli("migrate", "--dry-run", "--sql")
     assert dry.code == 0, str(dry)
-    assert "would apply 1 migration(s)" in dry.stderr
+    migrations = load_migrations("postgres", "zapjobs_")
+    assert f"would apply {len(migrations)} migration(s)" in dry.stderr
     assert "CREATE TABLE" in dry.stdout
 
     applied = pg_cli("migrate")
     assert applied.code == 0, str(applied)
-    assert "applied 0001_initial" in applied.stderr
+    for migration in migrations:
+        assert f"applied {migration.version:04d}_{migration.name}" in applied.stderr
 
     after = pg_cli("migrate", "--status", "--json")
     data = json.loads(after.stdout)
-    assert data["applied"] == [1] and data["pending"] == [] and data["up_to_date"] is True
+    assert data["applied"] == [m.version for m in migrations]
+    assert data["pending"] == [] and data["up_to_date"] is True
 
     again = pg_cli("migrate")
     assert again.code == 0 and "up to date" in again.stderr, str(again)

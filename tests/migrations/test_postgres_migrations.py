@@ -20,7 +20,13 @@ pytestmark = pytest.mark.postgres
 # Statements that PREPARE cannot take (utility commands); each runs in other tests anyway:
 # session_setup on every pooled connection, migrations_create_table in migrate(), listen in
 # the listener tests.
-UTILITY_STATEMENTS = {"session_setup", "migrations_create_table", "listen", "uninstall"}
+UTILITY_STATEMENTS = {
+    "session_setup",
+    "session_setup_hot",
+    "migrations_create_table",
+    "listen",
+    "uninstall",
+}
 
 # The schema the code expects: (table, column) -> (data type, nullable).
 EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {

@@ -21,7 +21,7 @@ from zapjobs.errors import ConfigurationError, StoreError
 from zapjobs.settings import scrub, validate_prefix
 from zapjobs.stores.postgres.errors import connect_error, translate
 from zapjobs.stores.postgres.notify import channel_name
-from zapjobs.stores.postgres.sql import qualify, render_queries
+from zapjobs.stores.postgres.sql import PREPARED, qualify, render_queries
 
 Conn = psycopg.AsyncConnection[Any]
 Params = Mapping[str, Any]
@@ -45,6 +45,7 @@ class Database:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Conn] | None = None
+        self._hot: AsyncConnectionPool[Conn] | None = None
         self.queries: dict[str, str] = {}
         self.schema: str | None = None
         self.channel = ""
@@ -72,26 +73,46 @@ class Database:
         self.queries = render_queries(qualified)
         self.channel = channel_name(self.prefix, self.schema)
         self.runs_seq = f"{qualified}runs_id_seq"
+        self._pool = await self._open_pool("general", self._min_size, self._max_size)
+        try:
+            # Half as many hot connections: the claim is serial per worker, enqueues are short.
+            self._hot = await self._open_pool(
+                "hot", min(self._min_size, 1), max(1, self._max_size // 2)
+            )
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _open_pool(
+        self, role: str, min_size: int, max_size: int
+    ) -> AsyncConnectionPool[Conn]:
+        setup = self.queries["session_setup_hot" if role == "hot" else "session_setup"]
+
+        async def configure(conn: Conn) -> None:
+            await conn.execute(setup)
+
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self.dsn,
-            min_size=self._min_size,
-            max_size=self._max_size,
+            min_size=min_size,
+            max_size=max_size,
             kwargs={"autocommit": True, "connect_timeout": self._connect_timeout()},
-            configure=self._configure,
+            configure=configure,
             open=False,
-            name=f"zapjobs-{self.prefix}",
+            name=f"zapjobs-{self.prefix}-{role}",
         )
         try:
             await pool.open(wait=True, timeout=float(self._connect_timeout()) + 5)
         except psycopg.Error as exc:
             await pool.close()
             raise connect_error(exc, self.dsn) from exc
-        self._pool = pool
+        return pool
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        pools = (self._hot, self._pool)
+        self._hot = self._pool = None
+        for pool in pools:
+            if pool is not None:
+                await pool.close()
 
     def _connect_timeout(self) -> int:
         try:
@@ -113,27 +134,27 @@ class Database:
                 f"invalid PostgreSQL connection string: {scrub(str(exc), self.dsn)}"
             ) from None
 
-    async def _configure(self, conn: Conn) -> None:
-        await conn.execute(self.queries["session_setup"])
-
     def require_open(self) -> None:
         if self._pool is None:
             raise StoreError("the PostgreSQL store is not open", hint="call open() first")
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Conn]:
-        """A pooled connection; driver errors leave as zapjobs errors."""
+    async def connection(self, *, hot: bool = False) -> AsyncIterator[Conn]:
+        """A connection of the general pool (or the hot one); driver errors leave as zapjobs
+        errors."""
         self.require_open()
-        assert self._pool is not None
+        pool = self._hot if hot else self._pool
+        assert pool is not None
         try:
-            async with self._pool.connection() as conn:
+            async with pool.connection() as conn:
                 yield conn
         except psycopg.Error as exc:
             raise translate(exc, self.dsn) from exc
 
     async def fetch(self, name: str, params: Params | None = None) -> Rows:
-        async with self.connection() as conn:
-            return await run(conn, self.queries[name], params)
+        hot = name in PREPARED
+        async with self.connection(hot=hot) as conn:
+            return await run(conn, self.queries[name], params, prepare=hot)
 
     async def fetch_one(self, name: str, params: Params | None = None) -> dict[str, Any] | None:
         found = await self.fetch(name, params)
@@ -156,13 +177,27 @@ class Database:
         )
 
 
-async def run(conn: Conn, query: str, params: Params | None = None) -> Rows:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
+async def run(
+    conn: Conn, query: str, params: Params | None = None, *, prepare: bool = False
+) -> Rows:
+    """Run one statement.
+
+    Prepared (the hot statements, ``sql.PREPARED``), it is parsed once per connection and runs
+    on its generic plan (the pool's sessions force generic plans: tests pin those plans as
+    index-bound). Otherwise the values are bound on the client, so the server plans the
+    statement with them each time: the typed filters (``x IS NULL OR ...``) fold away only then.
+    """
+    cursor = (
+        conn.cursor(row_factory=dict_row)
+        if prepare
+        else psycopg.AsyncClientCursor(conn, row_factory=dict_row)
+    )
+    async with cursor as cur:
+        await cur.execute(query, params, prepare=prepare)
         return await cur.fetchall() if cur.description is not None else []
 
 
 def _run_sync(conn: psycopg.Connection[Any], query: str, params: Params | None) -> Rows:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
+    with psycopg.ClientCursor(conn, row_factory=dict_row) as cur:
+        cur.execute(query, params, prepare=False)
         return cur.fetchall() if cur.description is not None else []

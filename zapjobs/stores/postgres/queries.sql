@@ -11,9 +11,17 @@
 -- ==============================================================================================
 
 -- name: session_setup
--- Custom plans always: the typed-filter pattern (x IS NULL OR ...) folds away only when the
--- planner sees the values. UTC so timestamps come back in UTC.
-SET plan_cache_mode = force_custom_plan; SET TIME ZONE 'UTC'
+-- The general pool. UTC so timestamps come back in UTC. Its statements are sent with their
+-- values bound on the client, so the server plans each with its values: the typed filters
+-- (x IS NULL OR ...) fold away only then.
+SET TIME ZONE 'UTC'
+
+-- name: session_setup_hot
+-- The hot pool: the claim and the enqueues (sql.PREPARED), prepared once per connection and run
+-- on their generic plan, so the server neither parses nor plans them at each call. A generic
+-- plan made while the table looked empty would scan it for as long as the plan is cached (until
+-- the next ANALYZE): with sequential scans off these statements always walk their indexes.
+SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET TIME ZONE 'UTC'
 
 -- name: current_schema
 SELECT current_schema() AS schema
@@ -260,12 +268,15 @@ FROM inserted i
 
 -- name: claim_runs
 -- Per queue (in the caller's order) one LATERAL scan of the partial claim index, locking with
--- SKIP LOCKED so concurrent claimers neither wait nor take the same run.
+-- SKIP LOCKED so concurrent claimers neither wait nor take the same run. Prepared with a generic
+-- plan (sql.PREPARED), which cannot know how few rows the LIMIT leaves: the update finds the
+-- locked rows by ctid (a TID scan per row), so no plan joins them against a scan of the table.
 WITH picked AS (
-    SELECT c.id, row_number() OVER (ORDER BY q.ord, c.priority DESC, c.run_at, c.id) AS rank
+    SELECT c.id, c.ctid,
+           row_number() OVER (ORDER BY q.ord, c.priority DESC, c.run_at, c.id) AS rank
     FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q (name, ord)
     CROSS JOIN LATERAL (
-        SELECT r.id, r.priority, r.run_at
+        SELECT r.id, r.ctid, r.priority, r.run_at
         FROM {prefix}runs r
         WHERE r.status = 'pending'
           AND r.queue = q.name
@@ -287,7 +298,7 @@ claimed AS (
         worker_id = %(worker_id)s,
         cancel_requested = false
     FROM picked p
-    WHERE r.id = p.id
+    WHERE r.ctid = p.ctid
     RETURNING {run_columns}, p.rank
 ),
 -- The claim's commit does not wait for the WAL flush (about half its round trip). A claim lost
@@ -448,19 +459,40 @@ ORDER BY r.id
 SELECT {run_columns} FROM {prefix}runs r WHERE r.id = ANY (%(ids)s::bigint[]) ORDER BY r.id
 
 -- name: list_runs
--- Newest first by id: a backward scan of the primary key or of an (x, id) index.
-SELECT {run_columns} FROM {prefix}runs r
-WHERE {run_filter}
-  AND (%(before_id)s::bigint IS NULL OR r.id < %(before_id)s::bigint)
--- The drive key is one value, so this is id order; an unset one folds away to plain id order.
-ORDER BY CASE WHEN %(d_status)s::text IS NULL THEN NULL ELSE r.status END DESC,
-         CASE WHEN %(d_job_type)s::text IS NULL THEN NULL ELSE r.job_type END DESC,
-         CASE WHEN %(d_queue)s::text IS NULL THEN NULL ELSE r.queue END DESC,
-         r.id DESC
+-- Newest first by id. The (x, id) listing indexes leave running runs out (migration 0002: a
+-- claim then writes two index entries, not five), so the runs come from two branches: the
+-- others, by a backward scan of the primary key or of an (x, id) index, and the running ones,
+-- few, from their own index. A branch the filter rules out (with_others / with_running false)
+-- is not planned at all.
+SELECT * FROM (
+    (SELECT {run_columns} FROM {prefix}runs r
+     WHERE {run_filter}
+       AND r.status <> 'running'
+       AND %(with_others)s::boolean
+       AND (%(before_id)s::bigint IS NULL OR r.id < %(before_id)s::bigint)
+     -- The drive key is one value, so this is id order; an unset one folds away to id order.
+     ORDER BY CASE WHEN %(d_status)s::text IS NULL THEN NULL ELSE r.status END DESC,
+              CASE WHEN %(d_job_type)s::text IS NULL THEN NULL ELSE r.job_type END DESC,
+              CASE WHEN %(d_queue)s::text IS NULL THEN NULL ELSE r.queue END DESC,
+              r.id DESC
+     LIMIT %(limit)s)
+    UNION ALL
+    (SELECT {run_columns} FROM {prefix}runs r
+     WHERE {run_filter}
+       AND r.status = 'running'
+       AND %(with_running)s::boolean
+       AND (%(before_id)s::bigint IS NULL OR r.id < %(before_id)s::bigint)
+     ORDER BY r.id DESC
+     LIMIT %(limit)s)
+) runs
+ORDER BY id DESC
 LIMIT %(limit)s
 
 -- name: count_runs
-SELECT count(*) AS n FROM {prefix}runs r WHERE {run_filter}
+SELECT (SELECT count(*) FROM {prefix}runs r
+        WHERE {run_filter} AND r.status <> 'running' AND %(with_others)s::boolean)
+     + (SELECT count(*) FROM {prefix}runs r
+        WHERE {run_filter} AND r.status = 'running' AND %(with_running)s::boolean) AS n
 
 -- name: list_logs
 SELECT {log_columns} FROM {prefix}logs l

@@ -1,0 +1,139 @@
+"""The PostgreSQL store's hot statements (the claim, the enqueues) are prepared on the hot pool and
+run on generic plans that stay index-bound whatever the table held when they were made; every
+other statement is planned with its values. Plans and counters, not timings."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from zapjobs.models import NewRun, RunOutcome, RunStatus
+from zapjobs.stores.postgres import PostgresStore
+from zapjobs.stores.postgres.sql import PREPARED, qualify, render_queries
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[PostgresStore]:
+    store = PostgresStore(pg_url, min_size=1, max_size=1)
+    await store.open()
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def test_every_prepared_name_is_a_statement() -> None:
+    assert set(render_queries(qualify(None, "zapjobs_"))) >= PREPARED
+
+
+async def _server_plans(store: PostgresStore) -> dict[str, tuple[int, int]]:
+    """(generic, custom) plan counts of the prepared statements on the pool's one connection."""
+    async with store._db.connection(hot=True) as conn:
+        cur = await conn.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        )
+        rows = await cur.fetchall()
+    found: dict[str, tuple[int, int]] = {}
+    for name, text in store.queries.items():
+        for statement, generic, custom in rows:
+            if _same_sql(statement, text):
+                found[name] = (generic, custom)
+    return found
+
+
+def _same_sql(prepared: str, text: str) -> bool:
+    squash = re.compile(r"\$\d+|%\(\w+\)s|\s+")
+    return squash.sub("", prepared) == squash.sub("", text)
+
+
+async def test_the_claim_and_the_enqueues_run_on_generic_plans(pg: PostgresStore) -> None:
+    rounds = 12
+    await pg.enqueue([NewRun(job_type="a") for _ in range(rounds * 2)])
+    for _ in range(rounds):
+        claimed = await pg.claim("w1", ["default"], ["a"], 2)
+        assert len(claimed) == 2
+        outcomes = [
+            RunOutcome(run_id=r.id, worker_id="w1", attempt=r.attempt, status=RunStatus.SUCCEEDED)
+            for r in claimed
+        ]
+        assert len(await pg.complete(outcomes)) == 2
+    await pg.enqueue([NewRun(job_type="a")])
+    plans = await _server_plans(pg)
+    assert plans["claim_runs"] == (rounds, 0), plans  # (generic, custom) plans
+    assert plans["enqueue_runs"] == (1, 0), plans
+    assert plans["enqueue_run"] == (1, 0), plans
+    # Everything else goes through the general pool, its values bound on the client.
+    assert set(plans) == {"claim_runs", "enqueue_runs", "enqueue_run"}, plans
+
+
+def _numbered(text: str) -> tuple[str, list[str]]:
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, text), names
+
+
+def _generic_plan(url: str, setup: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    numbered, names = _numbered(sql)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(setup)
+        conn.execute(f"PREPARE zj_generic AS {numbered}".encode())
+        args = ", ".join(f"%({n})s" for n in names)
+        conn.execute("BEGIN")
+        cur = psycopg.ClientCursor(conn)
+        row = cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE zj_generic({args})", params).fetchone()
+        conn.execute("ROLLBACK")
+    assert row is not None
+    plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+
+    def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
+
+    return nodes(plan[0]["Plan"])
+
+
+@pytest.mark.parametrize(
+    ("pending", "analyze"),
+    [(0, False), (0, True), (20_000, True)],
+    ids=["new-table", "analyzed-empty", "backlog"],
+)
+async def test_the_generic_claim_plan_never_scans_the_table(
+    pg: PostgresStore, pg_url: str, pending: int, analyze: bool
+) -> None:
+    """Whatever the table held when the plan was cached, the claim walks the claim index and
+    updates the rows it locked by their ctid."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at)"
+            " SELECT 'a', 'default', '{}', now(), now() FROM generate_series(1, %s)",
+            (pending,),
+        )
+        if analyze:
+            conn.execute("ANALYZE zapjobs_runs")
+    params = {
+        "worker_id": "w1",
+        "queues": ["default", "other"],
+        "job_types": ["a"],
+        "limit": 10,
+        "now": None,
+    }
+    setup = pg.queries["session_setup_hot"]
+    plan = _generic_plan(pg_url, setup, pg.queries["claim_runs"], params)
+    scans = {(n["Node Type"], n.get("Index Name")) for n in plan if n.get("Relation Name")}
+    assert scans == {
+        ("Index Scan", "zapjobs_runs_claim_idx"),
+        ("Tid Scan", None),
+        ("ModifyTable", None),
+    }, scans

@@ -70,7 +70,7 @@ async def test_the_claim_and_the_enqueues_run_on_generic_plans(pg: PostgresStore
     assert plans["claim_runs"] == (rounds, 0), plans  # (generic, custom) plans
     assert plans["enqueue_runs"] == (1, 0), plans
     assert plans["enqueue_run"] == (1, 0), plans
-    # Everything else goes through the general pool, its values bound on the client.
+    # Everything else goes through the general pool, unprepared.
     assert set(plans) == {"claim_runs", "enqueue_runs", "enqueue_run"}, plans
 
 

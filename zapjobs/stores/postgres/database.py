@@ -182,22 +182,17 @@ async def run(
 ) -> Rows:
     """Run one statement.
 
-    Prepared (the hot statements, ``sql.PREPARED``), it is parsed once per connection and runs
-    on its generic plan (the pool's sessions force generic plans: tests pin those plans as
-    index-bound). Otherwise the values are bound on the client, so the server plans the
-    statement with them each time: the typed filters (``x IS NULL OR ...``) fold away only then.
+    Prepared (the hot statements, ``sql.PREPARED``, on the hot pool), it is parsed once per
+    connection and runs on its generic plan; tests pin those plans as index-bound. Otherwise it
+    goes as an unnamed statement, which the server plans with its values every time: the typed
+    filters (``x IS NULL OR ...``) fold away only then.
     """
-    cursor = (
-        conn.cursor(row_factory=dict_row)
-        if prepare
-        else psycopg.AsyncClientCursor(conn, row_factory=dict_row)
-    )
-    async with cursor as cur:
+    async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params, prepare=prepare)
         return await cur.fetchall() if cur.description is not None else []
 
 
 def _run_sync(conn: psycopg.Connection[Any], query: str, params: Params | None) -> Rows:
-    with psycopg.ClientCursor(conn, row_factory=dict_row) as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params, prepare=False)
         return cur.fetchall() if cur.description is not None else []

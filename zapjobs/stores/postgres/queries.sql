@@ -11,9 +11,9 @@
 -- ==============================================================================================
 
 -- name: session_setup
--- The general pool. UTC so timestamps come back in UTC. Its statements are sent with their
--- values bound on the client, so the server plans each with its values: the typed filters
--- (x IS NULL OR ...) fold away only then.
+-- The general pool. UTC so timestamps come back in UTC. Its statements are sent unprepared, so
+-- the server plans each with its values: the typed filters (x IS NULL OR ...) fold away only
+-- then.
 SET TIME ZONE 'UTC'
 
 -- name: session_setup_hot

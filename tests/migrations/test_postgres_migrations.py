@@ -23,6 +23,7 @@ pytestmark = pytest.mark.postgres
 UTILITY_STATEMENTS = {
     "session_setup",
     "session_setup_hot",
+    "copy_runs",
     "migrations_create_table",
     "listen",
     "uninstall",

@@ -1,6 +1,6 @@
 """The PostgreSQL store's fast paths keep the semantics of the general ones: the single-run
-enqueue stores what the batch form stores, and the claim's asynchronous commit stays local to
-its own transaction."""
+enqueue and the COPY path for big batches store what the unnest batch form stores, and the
+claim's asynchronous commit stays local to its own transaction."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 
 from tests.stores.helpers import T0, wait_until
-from zapjobs.models import NewRun, Notification, RunStatus
+from zapjobs.errors import StoreError
+from zapjobs.models import NewRun, Notification, RunFilter, RunStatus
 from zapjobs.stores.postgres import PostgresStore
+from zapjobs.stores.postgres.runs import COPY_MIN_RUNS
 
 pytestmark = pytest.mark.postgres
 
@@ -67,8 +69,60 @@ async def test_claim_commits_asynchronously_only_in_its_own_transaction(
     await pg.enqueue([NewRun(job_type="a")])
     [run] = await pg.claim("w", ["default"], ["a"], 1)
     assert run.status is RunStatus.RUNNING
-    # One pooled connection: the claim ran on it, and its session setting is unchanged.
-    async with pg._db.connection() as conn:
+    # One hot connection: the claim ran on it, and its session setting is unchanged.
+    async with pg._db.connection(hot=True) as conn:
         cur = await conn.execute("SHOW synchronous_commit")
         row = await cur.fetchone()
     assert row is not None and row[0] == "on"
+
+
+async def test_a_big_batch_goes_by_copy_and_stores_what_the_insert_form_stores(
+    pg: PostgresStore,
+) -> None:
+    """Over COPY_MIN_RUNS runs the store streams them with COPY: same ids order, columns,
+    clock and notifications as the INSERT over unnest()."""
+    later = T0 + timedelta(minutes=5)
+
+    def batch(size: int) -> list[NewRun]:
+        return [
+            NewRun(
+                job_type="a" if i % 2 else "b",
+                input_json=f'{{"i": {i}, "s": "tab\\t and \\\\ back"}}',
+                queue="mail" if i % 3 else "sms",
+                priority=i % 4,
+                run_at=later if i % 5 == 0 else None,
+            )
+            for i in range(size)
+        ]
+
+    received: list[Notification] = []
+    listener = await pg.listen(received.append)
+    try:
+        small = await pg.enqueue(batch(COPY_MIN_RUNS - 1), now=T0)
+        big = await pg.enqueue(batch(COPY_MIN_RUNS + 1), now=T0)
+        await wait_until(
+            lambda: {Notification(kind="runs", queue=q) for q in ("mail", "sms")} <= set(received)
+        )
+    finally:
+        await listener.close()
+    assert big == sorted(big) and small[-1] < big[0]
+    assert len(set(big)) == COPY_MIN_RUNS + 1
+    by_insert = await pg.get_runs(small)
+    by_copy = await pg.get_runs(big)
+    for index, (one, other) in enumerate(zip(by_insert, by_copy, strict=False)):
+        assert one.input == other.input == {"i": index, "s": "tab\t and \\ back"}
+        assert (one.job_type, one.queue) == (other.job_type, other.queue)
+        assert one.priority == other.priority
+        assert one.status is other.status is RunStatus.PENDING
+        assert one.run_at == other.run_at == (later if index % 5 == 0 else T0)
+        assert one.created_at == other.created_at == T0
+        assert other.attempt == 0 and other.schedule_due_at is None
+
+
+async def test_a_failed_copy_writes_nothing(pg: PostgresStore) -> None:
+    """The COPY batch is one transaction: a row the table refuses loses the whole batch."""
+    runs = [NewRun(job_type="a") for _ in range(COPY_MIN_RUNS)]
+    runs.append(NewRun(job_type="a", input_json="not json"))
+    with pytest.raises(StoreError):
+        await pg.enqueue(runs)
+    assert await pg.count_runs(RunFilter()) == 0

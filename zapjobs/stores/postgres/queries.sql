@@ -247,6 +247,21 @@ SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n
 ORDER BY n.ord
 
+-- name: reserve_run_ids
+-- The bulk path by COPY (store: enqueue of many runs), in one transaction: this draws the ids, in
+-- the order given, with the clock every row of the batch uses, and queues the NOTIFY of each
+-- queue (delivered at commit, so never before the rows are visible); then copy_runs streams the
+-- rows.
+SELECT array_agg(nextval(%(runs_seq)s::regclass) ORDER BY g) AS ids,
+       COALESCE(%(now)s::timestamptz, now()) AS now,
+       (SELECT count(pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text))
+        FROM unnest(%(queues)s::text[]) AS q (queue)) AS woken
+FROM generate_series(1, %(count)s) AS g
+
+-- name: copy_runs
+COPY {prefix}runs (id, job_type, queue, priority, input, run_at, created_at, schedule_due_at)
+FROM STDIN
+
 -- name: enqueue_run
 -- One run (the common enqueue() call): a plain VALUES insert plans and runs in about a third
 -- less time than the unnest/ordinality form above.

@@ -20,7 +20,12 @@ from zapjobs.models import (
     RunStatus,
 )
 from zapjobs.stores.postgres import rows
-from zapjobs.stores.postgres.database import Database
+from zapjobs.stores.postgres.database import Database, run
+
+#: From this many runs on, an enqueue streams them with COPY (two statements in one transaction)
+#: instead of one INSERT over unnest()ed arrays. Measured through the store on the bench machine:
+#: even at 200 runs per call, about 1.2x at 500 to 1,000, 1.5x at 2,000 to 5,000.
+COPY_MIN_RUNS = 500
 
 _OUTCOME_STATUSES = frozenset(
     {RunStatus.PENDING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
@@ -35,6 +40,8 @@ class RunWritesMixin:
     ) -> list[int]:
         if not runs:
             return []
+        if len(runs) >= COPY_MIN_RUNS and connection is None:
+            return await self._enqueue_by_copy(runs, now)
         if len(runs) == 1:
             name, params = "enqueue_run", rows.one_run_params(runs[0])
         else:
@@ -47,6 +54,37 @@ class RunWritesMixin:
         else:
             found = await self._db.fetch_on(connection, name, params)
         return [r["id"] for r in found]
+
+    async def _enqueue_by_copy(self, runs: Sequence[NewRun], now: datetime | None) -> list[int]:
+        """Ids drawn (and NOTIFYs queued) first, then the rows streamed with COPY, in one
+        transaction."""
+        db = self._db
+        async with db.connection() as conn, conn.transaction():
+            reserve = {
+                "runs_seq": db.runs_seq,
+                "now": now,
+                "count": len(runs),
+                "channel": db.channel,
+                "queues": list(dict.fromkeys(new.queue for new in runs)),
+            }
+            [drawn] = await run(conn, db.queries["reserve_run_ids"], reserve)
+            ids: list[int] = drawn["ids"]
+            clock = drawn["now"]
+            async with conn.cursor().copy(db.queries["copy_runs"]) as copy:
+                for run_id, new in zip(ids, runs, strict=True):
+                    await copy.write_row(
+                        (
+                            run_id,
+                            new.job_type,
+                            new.queue,
+                            new.priority,
+                            new.input_json,
+                            new.run_at or clock,
+                            clock,
+                            new.schedule_due_at,
+                        )
+                    )
+        return ids
 
     async def claim(
         self,

@@ -70,7 +70,7 @@ class RunLogger:
         self.job_type = job_type
         self._sink = sink
         self._clock = clock or SYSTEM_CLOCK
-        self._logger = logging.getLogger(f"zapjobs.jobs.{job_type}")
+        self._logger: logging.Logger | None = None  # looked up at the first entry, not per run
         self.entries: list[NewLogEntry] = []  # kept only without a sink (inline runs, tests)
         self._lock = threading.Lock()
 
@@ -87,6 +87,8 @@ class RunLogger:
         else:
             with self._lock:
                 self.entries.append(entry)
+        if self._logger is None:
+            self._logger = logging.getLogger(f"zapjobs.jobs.{self.job_type}")
         if self._logger.isEnabledFor(level.value):
             extra = {("field_" + k if k in _RESERVED else k): v for k, v in fields.items()}
             extra.setdefault("run_id", self.run_id)

@@ -221,6 +221,30 @@ async def test_an_outcome_for_another_attempt_is_not_applied(store: Store) -> No
     assert await store.get_run(run_id) == before
 
 
+async def test_a_success_for_another_attempt_is_not_applied(store: Store) -> None:
+    run_id = await start_one(store, worker_id="w1")
+    before = await store.get_run(run_id)
+    outcome = RunOutcome(run_id, "w1", 2, RunStatus.SUCCEEDED, output_json="1")
+    assert await store.complete([outcome], now=at(minutes=1)) == []
+    assert await store.get_run(run_id) == before
+
+
+async def test_a_success_after_a_failed_attempt_keeps_that_error(store: Store) -> None:
+    """A batch of successes only (a store may take a shorter path for it) ends the same way."""
+    run_id = await start_one(store)
+    error = RunError("TimeoutError", "slow", None)
+    retry = RunOutcome(run_id, "w1", 1, RunStatus.PENDING, error=error, retry_delay=timedelta(0))
+    assert await store.complete([retry], now=at(minutes=1)) == [run_id]
+    assert len(await store.claim("w1", ["default"], ["a"], 1, now=at(minutes=1))) == 1
+    done = RunOutcome(run_id, "w1", 2, RunStatus.SUCCEEDED, output_json='"ok"')
+    assert await store.complete([done], now=at(minutes=2)) == [run_id]
+    run = await store.get_run(run_id)
+    assert run is not None
+    assert (run.status, run.output, run.attempt) == (RunStatus.SUCCEEDED, "ok", 2)
+    assert run.error == error
+    assert run.finished_at == at(minutes=2)
+
+
 async def test_an_outcome_for_a_run_no_longer_running_is_not_applied(store: Store) -> None:
     run_id = await start_one(store)
     done = RunOutcome(run_id, "w1", 1, RunStatus.SUCCEEDED, output_json='"first"')

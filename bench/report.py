@@ -112,22 +112,24 @@ PGBENCH_LABELS = {
 }
 
 
-def render(runs: Runs, repeats: int, console: Console) -> None:
-    """One table: scenarios down, systems across (PostgreSQL's own ceiling in its column), and
-    how zapjobs compares with the best peer in the same repeats."""
+Row = tuple[str, str, list[str], str]  # label, unit, one cell per column, note
+
+
+def table_rows(runs: Runs) -> tuple[list[str], list[Row | None]]:
+    """(columns, rows) of the one table: scenarios down, systems across (PostgreSQL's own
+    ceiling in its column), and how zapjobs compares with the best peer in the same repeats.
+    None in rows starts a new section."""
     med = medians(runs)
     rat = ratios(runs)
     columns = [s for s in ("zapjobs", *PEERS, "zapjobs-sqlite") if s in runs]
     if "postgresql" in runs:
         columns.append("postgresql")
-    table = Table(title=f"zapjobs benchmark: medians of {repeats} run(s)")
-    for name in ("scenario", "unit", *columns, "zapjobs ÷ best peer"):
-        table.add_column(name, justify="left" if name in ("scenario", "unit") else "right")
+    rows: list[Row | None] = []
 
     def add(label: str, unit: str, values: dict[str, float | None], note: str = "") -> None:
         cells = [_fmt(values.get(c), unit) for c in columns]
         if any(cell != "-" for cell in cells):
-            table.add_row(label, unit, *cells, note)
+            rows.append((label, unit, cells, note))
 
     def pick(system: str, scenario: str, name: str) -> float | None:
         return med.get(system, {}).get(scenario, {}).get(name)
@@ -149,7 +151,7 @@ def render(runs: Runs, repeats: int, console: Console) -> None:
         values = {c: pick(c, scenario, "peak_rss_mb") for c in columns}
         add(f"worker peak RSS, {scenario}", "MB", values)
 
-    table.add_section()
+    rows.append(None)
     scale = rat.get("scale_1m_over_empty", {}).get("zapjobs")
     for label, scenario in (
         ("drain_1x10, empty runs table", "drain_1x10_empty"),
@@ -159,4 +161,52 @@ def render(runs: Runs, repeats: int, console: Console) -> None:
         add(label, "jobs/s", {"zapjobs": pick("zapjobs-1m", scenario, "jobs_per_s")}, note)
     for scenario, label in PGBENCH_LABELS.items():
         add(label, "jobs/s", {"postgresql": pick("postgresql", scenario, "jobs_per_s")})
+    return columns, rows
+
+
+def render(runs: Runs, repeats: int, console: Console) -> None:
+    """The table on the terminal."""
+    columns, rows = table_rows(runs)
+    table = Table(title=f"zapjobs benchmark: medians of {repeats} run(s)")
+    for name in ("scenario", "unit", *columns, "zapjobs ÷ best peer"):
+        table.add_column(name, justify="left" if name in ("scenario", "unit") else "right")
+    for row in rows:
+        if row is None:
+            table.add_section()
+        else:
+            label, unit, cells, note = row
+            table.add_row(label, unit, *cells, note)
     console.print(table)
+
+
+def markdown(runs: Runs) -> str:
+    """The same table in Markdown, as bench/README.md shows it."""
+    columns, rows = table_rows(runs)
+    header = ["scenario", "unit", *columns, "zapjobs ÷ best peer"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|---|---|" + "---:|" * (len(columns) + 1),
+    ]
+    for row in rows:
+        if row is not None:
+            label, unit, cells, note = row
+            lines.append("| " + " | ".join([label, unit, *cells, note]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python bench/report.py FILE.json``: the Markdown table of a run's JSON file."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="the Markdown table of a bench/run.py JSON file")
+    parser.add_argument("json_file")
+    args = parser.parse_args(argv)
+    with open(args.json_file, encoding="utf-8") as handle:
+        data = json.load(handle)
+    print(markdown(data["runs"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -492,8 +492,12 @@ def converter_for(tp: Any) -> Converter:
     )
 
 
+#: One encoder for every value: json.dumps() builds a new one per call when given options.
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps_json(value: Any) -> str:
     """Compact JSON text; NaN/Infinity and lone surrogates are rejected with ValueError."""
-    text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODER.encode(value)
     text.encode("utf-8")  # raises UnicodeEncodeError on lone surrogates
     return text

@@ -126,3 +126,11 @@ async def test_a_failed_copy_writes_nothing(pg: PostgresStore) -> None:
     with pytest.raises(StoreError):
         await pg.enqueue(runs)
     assert await pg.count_runs(RunFilter()) == 0
+
+
+async def test_copy_carries_any_json_text_a_new_run_may_hold(pg: PostgresStore) -> None:
+    """Raw tabs, newlines and backslashes in a NewRun's JSON text reach the table intact."""
+    pretty = '{\n\t"path": "C:\\\\temp\\\\new",\r\n\t"list": [1, 2]\n}'
+    ids = await pg.enqueue([NewRun(job_type="a", input_json=pretty)] * COPY_MIN_RUNS)
+    [first] = await pg.get_runs(ids[:1])
+    assert first.input == {"path": "C:\\temp\\new", "list": [1, 2]}

@@ -26,10 +26,48 @@ from zapjobs.stores.postgres.database import Database, run
 #: instead of one INSERT over unnest()ed arrays. Measured through the store on the bench machine:
 #: even at 200 runs per call, about 1.2x at 500 to 1,000, 1.5x at 2,000 to 5,000.
 COPY_MIN_RUNS = 500
+#: Rows formatted and sent per write, so a huge batch never sits in memory twice as text.
+COPY_CHUNK_RUNS = 5_000
 
 _OUTCOME_STATUSES = frozenset(
     {RunStatus.PENDING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 )
+
+
+#: COPY's text format: a backslash starts an escape; tab, newline and carriage return end a field
+#: or a row. A JSON input from the store's own encoder holds none of the last three raw, but a
+#: NewRun may carry any JSON text.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(ids: Sequence[int], runs: Sequence[NewRun], clock: datetime) -> str:
+    """The rows of copy_runs in COPY's text format, built in one pass: formatting them here
+    costs about a quarter of psycopg's per-row write_row() (profile of a bulk enqueue)."""
+    times: dict[datetime, str] = {}
+    words: dict[str, str] = {}
+
+    def time_text(value: datetime | None) -> str:
+        if value is None:
+            return "\\N"
+        found = times.get(value)
+        if found is None:
+            found = times[value] = value.isoformat()
+        return found
+
+    def word(value: str) -> str:
+        found = words.get(value)
+        if found is None:
+            found = words[value] = value.translate(_COPY_ESCAPES)
+        return found
+
+    created = time_text(clock)
+    return "".join(
+        f"{run_id}\t{word(new.job_type)}\t{word(new.queue)}\t{new.priority}\t"
+        f"{new.input_json.translate(_COPY_ESCAPES)}\t"
+        f"{created if new.run_at is None else time_text(new.run_at)}\t{created}\t"
+        f"{time_text(new.schedule_due_at)}\n"
+        for run_id, new in zip(ids, runs, strict=True)
+    )
 
 
 class RunWritesMixin:
@@ -71,19 +109,9 @@ class RunWritesMixin:
             ids: list[int] = drawn["ids"]
             clock = drawn["now"]
             async with conn.cursor().copy(db.queries["copy_runs"]) as copy:
-                for run_id, new in zip(ids, runs, strict=True):
-                    await copy.write_row(
-                        (
-                            run_id,
-                            new.job_type,
-                            new.queue,
-                            new.priority,
-                            new.input_json,
-                            new.run_at or clock,
-                            clock,
-                            new.schedule_due_at,
-                        )
-                    )
+                for start in range(0, len(runs), COPY_CHUNK_RUNS):
+                    end = start + COPY_CHUNK_RUNS
+                    await copy.write(copy_text(ids[start:end], runs[start:end], clock))
         return ids
 
     async def claim(

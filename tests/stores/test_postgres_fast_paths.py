@@ -4,7 +4,6 @@ claim's asynchronous commit stays local to its own transaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -16,17 +15,6 @@ from zapjobs.stores.postgres import PostgresStore
 from zapjobs.stores.postgres.runs import COPY_MIN_RUNS
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[PostgresStore]:
-    store = PostgresStore(pg_url, min_size=1, max_size=1)
-    await store.open()
-    await store.migrate()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_single_run_enqueue_stores_what_the_batch_form_stores(pg: PostgresStore) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -17,17 +16,6 @@ from zapjobs.stores.postgres import PostgresStore
 from zapjobs.stores.postgres.sql import PREPARED, qualify, render_queries
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[PostgresStore]:
-    store = PostgresStore(pg_url, min_size=1, max_size=1)
-    await store.open()
-    await store.migrate()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def test_every_prepared_name_is_a_statement() -> None:

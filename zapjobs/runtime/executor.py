@@ -50,6 +50,7 @@ class Attempt:
     task: asyncio.Task[RunOutcome] | None = None
     stop_reason: str | None = None
     started: float = field(default_factory=time.monotonic)
+    timeout_seconds: float | None = None  # the timeout armed for the job's code
 
 
 class DefinitionCache:
@@ -177,9 +178,9 @@ class Executor:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            if attempt.stop_reason == STOP_TIMEOUT:
-                timeout = self._definitions.timeout_seconds(job_type, self._settings)
-                error = RunError("JobTimeoutError", f"timed out after {_seconds_text(timeout)}")
+            if attempt.stop_reason == STOP_TIMEOUT and attempt.timeout_seconds is not None:
+                message = f"timed out after {_seconds_text(attempt.timeout_seconds)}"
+                error = RunError("JobTimeoutError", message)
                 return self._failed(run, job_type, error, final=False)
             return self._stopped(run, attempt.stop_reason)
         except _Failure as failure:
@@ -219,7 +220,10 @@ class Executor:
         # One timer handle per run rather than asyncio.timeout(), which cost about a sixth of
         # the worker's time per no-op job in profiles; when it fires, the task is cancelled
         # with the reason "timeout" and _attempt turns that into JobTimeoutError.
+        # The armed value is kept on the attempt: the message names it even if an operator's
+        # override changes the definition while the job runs.
         timeout = self._definitions.timeout_seconds(job_type, self._settings)
+        attempt.timeout_seconds = timeout
         loop = asyncio.get_running_loop()
         timer = loop.call_at(loop.time() + timeout, _time_out, attempt)
         try:

@@ -492,6 +492,27 @@ def converter_for(tp: Any) -> Converter:
     )
 
 
+def nul_path(data: Any, path: str = "") -> str | None:
+    """The path of the first text (a string or an object key) in JSON data that holds a NUL
+    character, or None."""
+    if isinstance(data, str):
+        return path if "\x00" in data else None
+    if isinstance(data, dict):
+        for key, item in data.items():
+            sub = _join(path, key)
+            if "\x00" in key:
+                return sub
+            found = nul_path(item, sub)
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            found = nul_path(item, _join(path, i))
+            if found is not None:
+                return found
+    return None
+
+
 #: One encoder for every value: json.dumps() builds a new one per call when given options.
 _ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 

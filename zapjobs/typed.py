@@ -8,7 +8,8 @@ field path and the expected type, so the mistake is found where it was made.
 Supported: dataclasses (nested, recursive), TypedDict, pydantic v2 models (duck-typed: pydantic
 is never imported here), str/int/float/bool/None, list/tuple/set/dict[str, ...], Optional and
 unions, Literal, Enum, datetime/date (ISO 8601 text), and ``Any`` (any JSON value).
-JSON rules: no NaN/Infinity, no lone surrogates, and at most ``MAX_INPUT_BYTES`` of input.
+JSON rules: no NaN/Infinity, no lone surrogates; an input also holds no NUL character and at
+most ``MAX_INPUT_BYTES``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ import typing
 from collections.abc import Callable
 from typing import Any, get_args, get_origin, get_type_hints
 
-from zapjobs.converters import MISSING, Invalid, converter_for, dumps_json, type_name
+from zapjobs.converters import (
+    MISSING,
+    Invalid,
+    converter_for,
+    dumps_json,
+    nul_path,
+    type_name,
+)
 from zapjobs.errors import ValidationError
 
 #: The largest serialised input (UTF-8 bytes of the JSON text) a run may carry.
@@ -78,7 +86,20 @@ class Codec:
 
 
 def encode_input(codec: Codec, value: Any, *, job_type: str) -> str:
-    return codec.encode(value, job_type=job_type, max_bytes=MAX_INPUT_BYTES)
+    """The JSON text of a run's input: the codec's checks, the size cap, and no NUL character
+    (PostgreSQL's jsonb cannot store ``\\u0000``; the rule holds on every store so that an
+    application does not break when it moves to PostgreSQL)."""
+    text = codec.encode(value, job_type=job_type, max_bytes=MAX_INPUT_BYTES)
+    if "\\u0000" in text:  # the only way JSON text spells NUL; rare, so found only now
+        where = nul_path(json.loads(text))
+        if where is not None:
+            shown = f"field {where!r}" if where else "input"
+            raise ValidationError(
+                f"invalid input for job {job_type!r}: {shown}: contains a NUL character "
+                "(\\u0000), which cannot be stored",
+                hint="remove it, or encode binary data as text, e.g. base64",
+            )
+    return text
 
 
 def check_json_text(text: str, *, job_type: str) -> str:

@@ -7,7 +7,7 @@ field path and the expected type, so the mistake is found where it was made.
 
 Supported: dataclasses (nested, recursive), TypedDict, pydantic v2 models (duck-typed: pydantic
 is never imported here), str/int/float/bool/None, list/tuple/set/dict[str, ...], Optional and
-unions, Literal, Enum, datetime/date (ISO 8601 text), and ``Any`` (any JSON value).
+unions, Literal, Enum, datetime/date (ISO 8601 text), UUID (text), and ``Any`` (any JSON value).
 JSON rules: no NaN/Infinity, no lone surrogates; an input also holds no NUL character and at
 most ``MAX_INPUT_BYTES``.
 """
@@ -53,7 +53,7 @@ class Codec:
     def encode(self, value: Any, *, job_type: str, max_bytes: int | None = None) -> str:
         """The JSON text of ``value``, validated; raises ValidationError naming the field."""
         try:
-            data = self._converter.dump(value, "")
+            data = self._converter.dump(value)
         except Invalid as exc:
             raise self._error(exc, job_type) from None
         except RecursionError:
@@ -62,25 +62,23 @@ class Codec:
                 hint="flatten the value; a few hundred levels of lists or objects at most",
             ) from None
         try:
-            text = dumps_json(data)
+            text, size = dumps_json(data)
         except (ValueError, UnicodeEncodeError) as exc:
             raise ValidationError(
                 f"invalid {self.what} for job {job_type!r}: not valid JSON text ({exc})"
             ) from None
-        if max_bytes is not None:
-            size = len(text.encode("utf-8"))
-            if size > max_bytes:
-                raise ValidationError(
-                    f"{self.what} for job {job_type!r} is {size:,} bytes of JSON, over the "
-                    f"limit of {max_bytes:,} bytes",
-                    hint="store large data elsewhere and pass a reference",
-                )
+        if max_bytes is not None and size > max_bytes:
+            raise ValidationError(
+                f"{self.what} for job {job_type!r} is {size:,} bytes of JSON, over the "
+                f"limit of {max_bytes:,} bytes",
+                hint="store large data elsewhere and pass a reference",
+            )
         return text
 
     def decode(self, data: Any, *, job_type: str) -> Any:
         """Rebuild the declared type from decoded JSON; raises ValidationError."""
         try:
-            return self._converter.load(data, "")
+            return self._converter.load(data)
         except Invalid as exc:
             raise self._error(exc, job_type) from None
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import enum
 import importlib.util
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, NotRequired, Optional, TypedDict
 
 import pytest
+import typing_extensions
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,6 +61,12 @@ class Movie(TypedDict):
     title: str
     year: int
     rating: NotRequired[float]
+
+
+class Film(typing_extensions.TypedDict):
+    title: str
+    year: int
+    rating: typing_extensions.NotRequired[float]
 
 
 def enc(tp: Any, value: Any) -> Any:
@@ -297,3 +305,20 @@ def test_an_unsupported_type_is_a_clear_error() -> None:
         Codec(complex)
     with pytest.raises(ValidationError, match="keys are text"):
         Codec(dict[int, str])
+
+
+def test_uuids_are_stored_as_text_and_rebuilt() -> None:
+    order_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert enc(uuid.UUID, order_id) == "12345678-1234-5678-1234-567812345678"
+    assert roundtrip(uuid.UUID, order_id) == order_id
+    assert roundtrip(list[uuid.UUID], [str(order_id)]) == [order_id]
+    assert "expected UUID (text), got str 'nope'" in error_of(uuid.UUID, "nope")
+
+
+def test_typing_extensions_typed_dicts_are_typed_dicts() -> None:
+    """pydantic asks for typing_extensions.TypedDict before Python 3.12, so users have them."""
+    assert roundtrip(Film, {"title": "Alien", "year": 1979}) == {"title": "Alien", "year": 1979}
+    assert "field 'year': missing required" in error_of(Film, {"title": "Alien"})
+    assert "field 'rating': expected float" in error_of(
+        Film, {"title": "A", "year": 1, "rating": "x"}
+    )

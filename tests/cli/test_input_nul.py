@@ -18,8 +18,9 @@ from zapjobs import JobContext, ZapJobs
         (["enqueue", "echo", "--input", '"a\\u0000b"'], "invalid input for job 'echo': input: "),
         (["enqueue", "greet", "--input", '{"name": "\\u0000"}'], "field 'name'"),
         (["enqueue", "echo", "--input", '{"x\\u0000": [1]}'], "field 'x\\x00'"),
+        (["jobs", "trigger", "echo", "--input", '[0, "\\u0000"]'], "field '[1]'"),
     ],
-    ids=["string", "typed field", "key"],
+    ids=["string", "typed field", "key", "trigger"],
 )
 def test_cli_enqueue_with_nul_exits_2_with_one_line(
     pg_app: Cli, args: list[str], fragment: str

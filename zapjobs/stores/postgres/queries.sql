@@ -70,7 +70,7 @@ d.last_run_id, d.updated_at
 r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type,
 r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
-r.progress_failed, r.cancel_requested, r.schedule_due_at
+r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -78,6 +78,44 @@ l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
 -- fragment: worker_columns
 w.id, w.host, w.pid, w.queues, w.started_at, w.last_seen_at, w.running, w.concurrency,
 w.stopped_at, w.dead_at
+
+-- ==============================================================================================
+-- shared pieces of the statements below
+-- ==============================================================================================
+
+-- fragment: notify
+-- Every wake-up: one NOTIFY per row of n (kind, run_id, queue) on this installation's channel,
+-- sent at commit, so never before the rows are visible. Payloads like {"k":"runs","q":"mail"}
+-- or {"k":"cancel","r":7,"q":"mail"} (notify.decode reads them back).
+pg_notify(%(channel)s,
+          json_strip_nulls(json_build_object('k', n.kind, 'r', n.run_id, 'q', n.queue))::text)
+
+-- fragment: run_insert_columns
+-- What an enqueue writes (every other column starts at its default); the order of copy_text().
+id, job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts
+
+-- fragment: new_runs
+-- The runs of a batch as unnest()ed arrays (rows.new_run_params), each with an id drawn in the
+-- order given, so the ids can be returned in that order.
+new_runs AS (
+    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
+    FROM unnest(
+        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
+        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[], %(max_attempts)s::integer[]
+    ) WITH ORDINALITY AS t (
+        job_type, input, queue, priority, run_at, schedule_due_at, max_attempts, ord
+    )
+)
+
+-- fragment: insert_new_runs
+-- The batch's rows, due at run_at (else now), created now ("now" NULL: the server's clock).
+INSERT INTO {prefix}runs ({run_insert_columns})
+SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
+       COALESCE(n.run_at, %(now)s::timestamptz, now()),
+       COALESCE(%(now)s::timestamptz, now()),
+       n.schedule_due_at, n.max_attempts
+FROM new_runs n
+ORDER BY n.ord
 
 -- ==============================================================================================
 -- definitions and schedules
@@ -126,13 +164,29 @@ SELECT {definition_columns} FROM {prefix}definitions d WHERE d.job_type = %(job_
 SELECT {definition_columns} FROM {prefix}definitions d ORDER BY d.job_type COLLATE "C"
 
 -- name: set_overrides
-INSERT INTO {prefix}definitions AS d (job_type, max_retries_override, timeout_seconds_override)
-VALUES (%(job_type)s, %(max_retries)s::integer, %(timeout_seconds)s::double precision)
-ON CONFLICT (job_type) DO UPDATE SET
-    max_retries_override = EXCLUDED.max_retries_override,
-    timeout_seconds_override = EXCLUDED.timeout_seconds_override,
-    updated_at = now()
-RETURNING {definition_columns}
+-- The job type's unfinished runs take the new retry budget in the same statement: an override
+-- wins over the max_attempts they were enqueued with, as it does for the runs enqueued later.
+WITH changed AS (
+    INSERT INTO {prefix}definitions AS d (
+        job_type, max_retries_override, timeout_seconds_override
+    )
+    VALUES (%(job_type)s, %(max_retries)s::integer, %(timeout_seconds)s::double precision)
+    ON CONFLICT (job_type) DO UPDATE SET
+        max_retries_override = EXCLUDED.max_retries_override,
+        timeout_seconds_override = EXCLUDED.timeout_seconds_override,
+        updated_at = now()
+    RETURNING {definition_columns}
+),
+rebudgeted AS (
+    UPDATE {prefix}runs r
+    SET max_attempts = COALESCE(c.max_retries_override, c.max_retries) + 1
+    FROM changed c
+    WHERE r.job_type = c.job_type
+      AND r.status IN ('pending', 'running')
+      AND r.max_attempts <> COALESCE(c.max_retries_override, c.max_retries) + 1
+    RETURNING r.id
+)
+SELECT c.* FROM changed c
 
 -- name: set_enabled
 UPDATE {prefix}definitions d SET enabled = %(enabled)s, updated_at = now()
@@ -175,21 +229,9 @@ RETURNING d.job_type
 
 -- name: insert_scheduled_runs
 -- The unique (job_type, schedule_due_at) index skips due times already enqueued.
-WITH new_runs AS (
-    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
-    FROM unnest(
-        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
-        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[]
-    ) WITH ORDINALITY AS t (job_type, input, queue, priority, run_at, schedule_due_at, ord)
-),
+WITH {new_runs},
 inserted AS (
-    INSERT INTO {prefix}runs (
-        id, job_type, queue, priority, input, run_at, created_at, schedule_due_at
-    )
-    SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
-           COALESCE(n.run_at, now()), now(), n.schedule_due_at
-    FROM new_runs n
-    ORDER BY n.ord
+    {insert_new_runs}
     ON CONFLICT (job_type, schedule_due_at) WHERE schedule_due_at IS NOT NULL DO NOTHING
     RETURNING id, queue
 ),
@@ -207,8 +249,8 @@ marked AS (
     RETURNING d.job_type
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM inserted) q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM inserted) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n JOIN inserted i ON i.id = n.id
@@ -219,29 +261,15 @@ ORDER BY n.ord
 -- ==============================================================================================
 
 -- name: enqueue_runs
--- Ids are drawn first so they can be returned in the order given; one NOTIFY per queue.
-WITH new_runs AS (
-    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
-    FROM unnest(
-        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
-        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[]
-    ) WITH ORDINALITY AS t (job_type, input, queue, priority, run_at, schedule_due_at, ord)
-),
+-- One NOTIFY per queue.
+WITH {new_runs},
 inserted AS (
-    INSERT INTO {prefix}runs (
-        id, job_type, queue, priority, input, run_at, created_at, schedule_due_at
-    )
-    SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
-           COALESCE(n.run_at, %(now)s::timestamptz, now()),
-           COALESCE(%(now)s::timestamptz, now()),
-           n.schedule_due_at
-    FROM new_runs n
-    ORDER BY n.ord
+    {insert_new_runs}
     RETURNING id
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM new_runs) q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM new_runs) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n
@@ -254,29 +282,31 @@ ORDER BY n.ord
 -- rows.
 SELECT array_agg(nextval(%(runs_seq)s::regclass) ORDER BY g) AS ids,
        COALESCE(%(now)s::timestamptz, now()) AS now,
-       (SELECT count(pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text))
-        FROM unnest(%(queues)s::text[]) AS q (queue)) AS woken
+       (SELECT count({notify})
+        FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, q.queue
+              FROM unnest(%(queues)s::text[]) AS q (queue)) n) AS woken
 FROM generate_series(1, %(count)s) AS g
 
 -- name: copy_runs
-COPY {prefix}runs (id, job_type, queue, priority, input, run_at, created_at, schedule_due_at)
-FROM STDIN
+COPY {prefix}runs ({run_insert_columns}) FROM STDIN
 
 -- name: enqueue_run
 -- One run (the common enqueue() call): a plain VALUES insert plans and runs in about a third
 -- less time than the unnest/ordinality form above.
 WITH inserted AS (
-    INSERT INTO {prefix}runs (job_type, queue, priority, input, run_at, created_at, schedule_due_at)
+    INSERT INTO {prefix}runs ({run_insert_columns})
     VALUES (
-        %(job_type)s::text, %(queue)s::text, %(priority)s::integer, %(input)s::jsonb,
+        nextval(%(runs_seq)s::regclass), %(job_type)s::text, %(queue)s::text,
+        %(priority)s::integer, %(input)s::jsonb,
         COALESCE(%(run_at)s::timestamptz, %(now)s::timestamptz, now()),
         COALESCE(%(now)s::timestamptz, now()),
-        %(due_at)s::timestamptz
+        %(due_at)s::timestamptz, %(max_attempts)s::integer
     )
     RETURNING id
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', %(queue)s::text)::text)
+    SELECT {notify}
+    FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
 )
 SELECT i.id, (SELECT count(*) FROM woken) AS woken
 FROM inserted i
@@ -450,8 +480,8 @@ WITH changed AS (
     RETURNING r.id, r.queue
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM changed) q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM changed) n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
@@ -468,9 +498,9 @@ WITH changed AS (
     RETURNING r.id, r.queue, r.status
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'cancel', 'r', c.id, 'q', c.queue)::text)
-    FROM changed c
-    WHERE c.status = 'running'
+    SELECT {notify}
+    FROM (SELECT 'cancel' AS kind, c.id AS run_id, c.queue FROM changed c
+          WHERE c.status = 'running') n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
@@ -610,8 +640,8 @@ SELECT {worker_columns} FROM {prefix}heartbeats w WHERE w.id = %(id)s
 -- name: rescue_stale
 -- One statement, row locks with SKIP LOCKED: concurrent callers rescue each run exactly once.
 -- A run is lost when its worker was last seen before the cutoff, or, with no worker row, when
--- it started before the cutoff. Attempts left (attempt <= effective max_retries, 3 without a
--- definition): back to pending, due now; otherwise failed.
+-- it started before the cutoff. Attempts left (attempt < the run's max_attempts): back to
+-- pending, due now; otherwise failed.
 WITH stale AS (
     SELECT w.id FROM {prefix}heartbeats w
     WHERE w.stopped_at IS NULL
@@ -627,11 +657,9 @@ marked AS (
     RETURNING w.id
 ),
 lost AS (
-    SELECT r.id, r.attempt,
-           COALESCE(d.max_retries_override, d.max_retries, %(default_max_retries)s) AS budget
+    SELECT r.id, r.attempt < r.max_attempts AS retry
     FROM {prefix}runs r
     LEFT JOIN {prefix}heartbeats w ON w.id = r.worker_id
-    LEFT JOIN {prefix}definitions d ON d.job_type = r.job_type
     WHERE r.status = 'running'
       AND CASE WHEN w.id IS NULL
                THEN r.started_at IS NULL OR r.started_at
@@ -643,11 +671,9 @@ lost AS (
 ),
 rescued AS (
     UPDATE {prefix}runs r
-    SET status = CASE WHEN l.attempt <= l.budget THEN 'pending' ELSE 'failed' END,
-        run_at = CASE WHEN l.attempt <= l.budget
-            THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.run_at END,
-        finished_at = CASE WHEN l.attempt <= l.budget
-            THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
+    SET status = CASE WHEN l.retry THEN 'pending' ELSE 'failed' END,
+        run_at = CASE WHEN l.retry THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.run_at END,
+        finished_at = CASE WHEN l.retry THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
         error_type = 'WorkerLost',
         error_message = 'worker ' || COALESCE(r.worker_id, 'unknown')
             || ' stopped sending heartbeats',
@@ -659,8 +685,9 @@ rescued AS (
     RETURNING r.id, r.status, r.queue
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM rescued WHERE status = 'pending') q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM rescued
+          WHERE status = 'pending') n
 )
 SELECT 'worker' AS kind, m.id AS worker_id, NULL::bigint AS run_id, NULL::text AS status
 FROM marked m

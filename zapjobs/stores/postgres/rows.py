@@ -13,7 +13,6 @@ from zapjobs.models import (
     NewRun,
     RunFilter,
     RunStatus,
-    Schedule,
     WorkerInfo,
 )
 from zapjobs.stores import decode
@@ -50,6 +49,7 @@ def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:
         "priorities": [r.priority for r in runs],
         "run_ats": [r.run_at for r in runs],
         "due_ats": [r.schedule_due_at for r in runs],
+        "max_attempts": [r.max_attempts for r in runs],
     }
 
 
@@ -62,6 +62,7 @@ def one_run_params(run: NewRun) -> dict[str, Any]:
         "priority": run.priority,
         "run_at": run.run_at,
         "due_at": run.schedule_due_at,
+        "max_attempts": run.max_attempts,
     }
 
 
@@ -79,18 +80,6 @@ def definition_params(definitions: Sequence[JobDefinition]) -> dict[str, Any]:
         "timezones": [s.timezone if s else None for s in schedules],
         "catch_ups": [s.catch_up.value if s else None for s in schedules],
         "inputs": [s.input_json if s else None for s in schedules],
-    }
-
-
-def schedule_params(schedule: Schedule | None) -> dict[str, Any]:
-    if schedule is None:
-        return dict.fromkeys(("kind", "expression", "timezone", "catch_up", "input_json"))
-    return {
-        "kind": schedule.kind.value,
-        "expression": schedule.expression,
-        "timezone": schedule.timezone,
-        "catch_up": schedule.catch_up.value,
-        "input_json": schedule.input_json,
     }
 
 

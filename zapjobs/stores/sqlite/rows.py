@@ -21,10 +21,10 @@ from zapjobs.models import (
     NewRun,
     RunFilter,
     RunStatus,
-    Schedule,
     WorkerInfo,
 )
 from zapjobs.stores import decode
+from zapjobs.stores.sql_common import schedule_params
 
 Row = sqlite3.Row
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -116,6 +116,7 @@ def new_runs_param(runs: Sequence[NewRun]) -> str:
                 "input": check_json(r.input_json, "input"),
                 "run_at": opt_us(r.run_at),
                 "schedule_due_at": opt_us(r.schedule_due_at),
+                "max_attempts": r.max_attempts,
             }
             for r in runs
         ],
@@ -131,18 +132,6 @@ def definition_params(definition: JobDefinition, now: int) -> dict[str, Any]:
         "timeout_seconds": definition.timeout_seconds,
         "now": now,
         **schedule_params(definition.schedule),
-    }
-
-
-def schedule_params(schedule: Schedule | None) -> dict[str, Any]:
-    if schedule is None:
-        return dict.fromkeys(("kind", "expression", "timezone", "catch_up", "input_json"))
-    return {
-        "kind": schedule.kind.value,
-        "expression": schedule.expression,
-        "timezone": schedule.timezone,
-        "catch_up": schedule.catch_up.value,
-        "input_json": schedule.input_json,
     }
 
 

@@ -17,6 +17,7 @@ from zapjobs.errors import ConfigurationError, InvalidStateError, NotMigratedErr
 from zapjobs.models import (
     ErrorGroup,
     JobDefinition,
+    JobRun,
     MigrationStatus,
     PruneResult,
     QueueStats,
@@ -100,8 +101,8 @@ class TrackedListener(Generic[L]):
 
 
 class SQLStoreBase:
-    """Protocol methods with one rule on both SQL stores, over two primitives a backend gives:
-    the applied migration versions, and one batch of a retention delete."""
+    """Protocol methods with one rule on both SQL stores, over primitives a backend gives: the
+    applied migration versions, one batch of a retention delete, runs by id."""
 
     backend: str
     prefix: str
@@ -114,6 +115,13 @@ class SQLStoreBase:
     ) -> int:
         """Run the retention statement ``name`` once; how many rows it deleted."""
         raise NotImplementedError
+
+    async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
+        raise NotImplementedError
+
+    async def get_run(self, run_id: int) -> JobRun | None:
+        found = await self.get_runs([run_id])
+        return found[0] if found else None
 
     async def migration_status(self) -> MigrationStatus:
         available = load_migrations(self.backend, self.prefix)

@@ -4,7 +4,7 @@
 -- {prefix} becomes the schema-qualified, validated table prefix; {channel} (LISTEN only) the
 -- quoted notification channel. Every value is a bound parameter. Whole-line comments are
 -- dropped when loading; keep percent signs out of the SQL text (psycopg reads them).
--- "now" parameters are NULL in production: COALESCE falls back to the server's clock.
+-- "now" parameters are NULL in production: {now} falls back to the server's clock.
 
 -- ==============================================================================================
 -- session and schema
@@ -83,6 +83,10 @@ w.stopped_at, w.dead_at
 -- shared pieces of the statements below
 -- ==============================================================================================
 
+-- fragment: now
+-- The "now" of a statement: the caller's (tests, a fake clock), else the server's clock.
+COALESCE(%(now)s::timestamptz, now())
+
 -- fragment: notify
 -- Every wake-up: one NOTIFY per row of n (kind, run_id, queue) on this installation's channel,
 -- sent at commit, so never before the rows are visible. Payloads like {"k":"runs","q":"mail"}
@@ -112,7 +116,7 @@ new_runs AS (
 INSERT INTO {prefix}runs ({run_insert_columns})
 SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
        COALESCE(n.run_at, %(now)s::timestamptz, now()),
-       COALESCE(%(now)s::timestamptz, now()),
+       {now},
        n.schedule_due_at, n.max_attempts
 FROM new_runs n
 ORDER BY n.ord
@@ -216,7 +220,7 @@ RETURNING {definition_columns}
 SELECT {definition_columns} FROM {prefix}definitions d
 WHERE d.enabled
   AND d.schedule_kind IS NOT NULL
-  AND (d.next_due_at IS NULL OR d.next_due_at <= COALESCE(%(now)s::timestamptz, now()))
+  AND (d.next_due_at IS NULL OR d.next_due_at <= {now})
 ORDER BY d.job_type COLLATE "C"
 
 -- name: advance_schedule
@@ -281,7 +285,7 @@ ORDER BY n.ord
 -- queue (delivered at commit, so never before the rows are visible); then copy_runs streams the
 -- rows.
 SELECT array_agg(nextval(%(runs_seq)s::regclass) ORDER BY g) AS ids,
-       COALESCE(%(now)s::timestamptz, now()) AS now,
+       {now} AS now,
        (SELECT count({notify})
         FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, q.queue
               FROM unnest(%(queues)s::text[]) AS q (queue)) n) AS woken
@@ -299,7 +303,7 @@ WITH inserted AS (
         nextval(%(runs_seq)s::regclass), %(job_type)s::text, %(queue)s::text,
         %(priority)s::integer, %(input)s::jsonb,
         COALESCE(%(run_at)s::timestamptz, %(now)s::timestamptz, now()),
-        COALESCE(%(now)s::timestamptz, now()),
+        {now},
         %(due_at)s::timestamptz, %(max_attempts)s::integer
     )
     RETURNING id
@@ -325,7 +329,7 @@ WITH picked AS (
         FROM {prefix}runs r
         WHERE r.status = 'pending'
           AND r.queue = q.name
-          AND r.run_at <= COALESCE(%(now)s::timestamptz, now())
+          AND r.run_at <= {now}
           AND r.job_type = ANY (%(job_types)s::text[])
         ORDER BY r.priority DESC, r.run_at, r.id
         LIMIT %(limit)s
@@ -338,7 +342,7 @@ claimed AS (
     UPDATE {prefix}runs r
     SET status = 'running',
         attempt = r.attempt + 1,
-        started_at = COALESCE(%(now)s::timestamptz, now()),
+        started_at = {now},
         finished_at = NULL,
         worker_id = %(worker_id)s,
         cancel_requested = false
@@ -375,9 +379,9 @@ changed AS (
         error_traceback = CASE WHEN o.error_type IS NULL
             THEN r.error_traceback ELSE o.error_traceback END,
         finished_at = CASE WHEN o.status = 'pending'
-            THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
+            THEN NULL ELSE {now} END,
         run_at = CASE WHEN o.status = 'pending'
-            THEN COALESCE(%(now)s::timestamptz, now()) + COALESCE(o.retry_delay, interval '0')
+            THEN {now} + COALESCE(o.retry_delay, interval '0')
             ELSE r.run_at END,
         worker_id = CASE WHEN o.status = 'pending' THEN NULL ELSE r.worker_id END
     FROM outcome o
@@ -396,7 +400,7 @@ WITH changed AS (
     UPDATE {prefix}runs r
     SET status = 'succeeded',
         output = COALESCE(o.output::jsonb, r.output),
-        finished_at = COALESCE(%(now)s::timestamptz, now())
+        finished_at = {now}
     FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(outputs)s::text[])
         WITH ORDINALITY AS o (id, attempt, output, ord)
     WHERE r.id = o.id
@@ -470,7 +474,7 @@ AND (%(f_scheduled)s::boolean IS NULL
 WITH changed AS (
     UPDATE {prefix}runs r
     SET status = 'pending',
-        run_at = COALESCE(%(now)s::timestamptz, now()),
+        run_at = {now},
         attempt = 0,
         finished_at = NULL,
         worker_id = NULL,
@@ -491,7 +495,7 @@ WITH changed AS (
     UPDATE {prefix}runs r
     SET status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
         finished_at = CASE WHEN r.status = 'pending'
-            THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.finished_at END,
+            THEN {now} ELSE r.finished_at END,
         cancel_requested = r.cancel_requested OR r.status = 'running'
     WHERE {run_filter}
       AND (r.status = 'pending' OR (r.status = 'running' AND NOT r.cancel_requested))
@@ -567,7 +571,7 @@ LIMIT %(limit)s
 
 -- name: stats
 SELECT r.queue,
-       CASE WHEN r.status = 'pending' AND r.run_at > COALESCE(%(now)s::timestamptz, now())
+       CASE WHEN r.status = 'pending' AND r.run_at > {now}
             THEN 'scheduled' ELSE r.status END AS bucket,
        count(*) AS n
 FROM {prefix}runs r
@@ -579,7 +583,7 @@ SELECT date_trunc('minute', r.finished_at, 'UTC') AS minute,
        count(*) FILTER (WHERE r.status = 'failed') AS failed
 FROM {prefix}runs r
 WHERE r.finished_at >= %(since)s::timestamptz
-  AND r.finished_at <= COALESCE(%(now)s::timestamptz, now())
+  AND r.finished_at <= {now}
   AND r.status IN ('succeeded', 'failed')
 GROUP BY 1
 ORDER BY 1
@@ -608,7 +612,7 @@ INSERT INTO {prefix}heartbeats AS w (
 )
 VALUES (
     %(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(started_at)s::timestamptz,
-    COALESCE(%(now)s::timestamptz, now()), %(running)s, %(concurrency)s,
+    {now}, %(running)s, %(concurrency)s,
     %(stopped_at)s::timestamptz, %(dead_at)s::timestamptz
 )
 ON CONFLICT (id) DO UPDATE SET
@@ -622,8 +626,8 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: worker_stopped
 UPDATE {prefix}heartbeats w
-SET stopped_at = COALESCE(%(now)s::timestamptz, now()),
-    last_seen_at = COALESCE(%(now)s::timestamptz, now()),
+SET stopped_at = {now},
+    last_seen_at = {now},
     running = 0
 WHERE w.id = %(id)s
 
@@ -646,12 +650,12 @@ WITH stale AS (
     SELECT w.id FROM {prefix}heartbeats w
     WHERE w.stopped_at IS NULL
       AND w.dead_at IS NULL
-      AND w.last_seen_at < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+      AND w.last_seen_at < {now} - %(stale_after)s::interval
     FOR UPDATE SKIP LOCKED
 ),
 marked AS (
     UPDATE {prefix}heartbeats w
-    SET dead_at = COALESCE(%(now)s::timestamptz, now())
+    SET dead_at = {now}
     FROM stale s
     WHERE w.id = s.id
     RETURNING w.id
@@ -663,17 +667,17 @@ lost AS (
     WHERE r.status = 'running'
       AND CASE WHEN w.id IS NULL
                THEN r.started_at IS NULL OR r.started_at
-                    < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+                    < {now} - %(stale_after)s::interval
                ELSE w.last_seen_at
-                    < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+                    < {now} - %(stale_after)s::interval
           END
     FOR UPDATE OF r SKIP LOCKED
 ),
 rescued AS (
     UPDATE {prefix}runs r
     SET status = CASE WHEN l.retry THEN 'pending' ELSE 'failed' END,
-        run_at = CASE WHEN l.retry THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.run_at END,
-        finished_at = CASE WHEN l.retry THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
+        run_at = CASE WHEN l.retry THEN {now} ELSE r.run_at END,
+        finished_at = CASE WHEN l.retry THEN NULL ELSE {now} END,
         error_type = 'WorkerLost',
         error_message = 'worker ' || COALESCE(r.worker_id, 'unknown')
             || ' stopped sending heartbeats',
@@ -701,7 +705,7 @@ SELECT 'notify', NULL, NULL, NULL FROM woken
 WITH batch AS (
     SELECT r.id FROM {prefix}runs r
     WHERE r.status IN ('succeeded', 'failed', 'cancelled')
-      AND r.finished_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+      AND r.finished_at < {now} - %(retention)s::interval
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 ),
@@ -713,7 +717,7 @@ SELECT count(*) AS n FROM deleted
 -- name: prune_logs
 WITH batch AS (
     SELECT l.id FROM {prefix}logs l
-    WHERE l.logged_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+    WHERE l.logged_at < {now} - %(retention)s::interval
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 ),
@@ -726,7 +730,7 @@ SELECT count(*) AS n FROM deleted
 WITH batch AS (
     SELECT w.id FROM {prefix}heartbeats w
     WHERE (w.stopped_at IS NOT NULL OR w.dead_at IS NOT NULL)
-      AND w.last_seen_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+      AND w.last_seen_at < {now} - %(retention)s::interval
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 ),

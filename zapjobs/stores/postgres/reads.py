@@ -23,10 +23,6 @@ from zapjobs.stores.sql_common import error_groups_from_rows, stats_from_rows
 class RunReadsMixin:
     _db: Database
 
-    async def get_run(self, run_id: int) -> JobRun | None:
-        found = await self.get_runs([run_id])
-        return found[0] if found else None
-
     async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
         if not run_ids:
             return []

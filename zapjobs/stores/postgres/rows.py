@@ -8,12 +8,9 @@ from typing import Any
 
 from zapjobs.models import (
     JobDefinition,
-    JobRun,
-    LogEntry,
     NewRun,
     RunFilter,
     RunStatus,
-    WorkerInfo,
 )
 from zapjobs.stores import decode
 
@@ -24,20 +21,10 @@ Row = Mapping[str, Any]
 DECODERS = decode.Decoders()
 
 
-def run_from_row(row: Row) -> JobRun:
-    return decode.run_from_row(row, DECODERS)
-
-
-def definition_from_row(row: Row) -> JobDefinition:
-    return decode.definition_from_row(row, DECODERS)
-
-
-def log_from_row(row: Row) -> LogEntry:
-    return decode.log_from_row(row, DECODERS)
-
-
-def worker_from_row(row: Row) -> WorkerInfo:
-    return decode.worker_from_row(row, DECODERS)
+run_from_row = DECODERS.run
+definition_from_row = DECODERS.definition
+log_from_row = DECODERS.log
+worker_from_row = DECODERS.worker
 
 
 def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:

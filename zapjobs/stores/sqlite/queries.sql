@@ -454,16 +454,20 @@ WHERE r.status = 'running'
       END
 ORDER BY r.id
 
+-- fragment: worker_lost
+-- What a rescued run records, retried or failed.
+error_type = 'WorkerLost',
+error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
+error_traceback = NULL,
+worker_id = NULL,
+cancel_requested = 0
+
 -- name: rescue_retry_runs
 UPDATE {prefix}runs
 SET status = 'pending',
     run_at = :now,
     finished_at = NULL,
-    error_type = 'WorkerLost',
-    error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
-    error_traceback = NULL,
-    worker_id = NULL,
-    cancel_requested = 0
+    {worker_lost}
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND status = 'running'
 RETURNING id, queue
@@ -472,11 +476,7 @@ RETURNING id, queue
 UPDATE {prefix}runs
 SET status = 'failed',
     finished_at = :now,
-    error_type = 'WorkerLost',
-    error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
-    error_traceback = NULL,
-    worker_id = NULL,
-    cancel_requested = 0
+    {worker_lost}
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND status = 'running'
 RETURNING id

@@ -24,10 +24,6 @@ from zapjobs.stores.sqlite.database import Database
 class RunReadsMixin:
     _db: Database
 
-    async def get_run(self, run_id: int) -> JobRun | None:
-        found = await self.get_runs([run_id])
-        return found[0] if found else None
-
     async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
         if not run_ids:
             return []

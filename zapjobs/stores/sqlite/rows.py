@@ -16,12 +16,9 @@ from typing import Any
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import (
     JobDefinition,
-    JobRun,
-    LogEntry,
     NewRun,
     RunFilter,
     RunStatus,
-    WorkerInfo,
 )
 from zapjobs.stores import decode
 from zapjobs.stores.sql_common import schedule_params
@@ -86,20 +83,10 @@ def json_list(values: Sequence[Any] | None) -> str | None:
 DECODERS = decode.Decoders(time=from_us, json=json.loads)
 
 
-def run_from_row(row: Row) -> JobRun:
-    return decode.run_from_row(row, DECODERS)
-
-
-def definition_from_row(row: Row) -> JobDefinition:
-    return decode.definition_from_row(row, DECODERS)
-
-
-def log_from_row(row: Row) -> LogEntry:
-    return decode.log_from_row(row, DECODERS)
-
-
-def worker_from_row(row: Row) -> WorkerInfo:
-    return decode.worker_from_row(row, DECODERS)
+run_from_row = DECODERS.run
+definition_from_row = DECODERS.definition
+log_from_row = DECODERS.log
+worker_from_row = DECODERS.worker
 
 
 # --- values to parameters ------------------------------------------------------------------------

@@ -66,7 +66,9 @@ async def test_a_budget_below_one_attempt_is_refused(store: Store) -> None:
     # data-error work); the other stores say ValidationError.
     with pytest.raises(ZapJobsError):
         await store.enqueue([NewRun("a", max_attempts=0)], now=T0)
-    assert await store.count_runs(RunFilter()) == 0
+    with pytest.raises(ZapJobsError):
+        await store.enqueue([NewRun("a"), NewRun("b", max_attempts=0)], now=T0)
+    assert await store.count_runs(RunFilter()) == 0  # a batch is all or nothing
 
 
 async def test_a_recurring_tick_carries_its_max_attempts(store: Store) -> None:

@@ -254,12 +254,13 @@ class MemoryStore:
             self._notify_runs(runs)
             return ids
 
-    def _insert(self, runs: Iterable[NewRun], now: datetime) -> list[int]:
-        ids: list[int] = []
-        for new in runs:
+    def _insert(self, runs: Sequence[NewRun], now: datetime) -> list[int]:
+        for new in runs:  # all or nothing, as in one INSERT statement
             check_json(new.input_json, "input")
             if new.max_attempts < 1:
                 raise ValidationError(f"max_attempts must be at least 1, got {new.max_attempts}")
+        ids: list[int] = []
+        for new in runs:
             record = RunRecord(
                 id=self._next_run_id,
                 job_type=new.job_type,

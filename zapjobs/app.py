@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -346,9 +347,11 @@ class ZapJobs:
         if local is not None:
             codec = local.input_codec
             default_queue = local.queue or self._settings.default_queue
+            max_attempts = await self._max_attempts(local)
         else:
             definition = await self._remote_definition(job_type)
             codec, default_queue = _ANY_INPUT, definition.queue
+            max_attempts = definition.max_attempts
         run_queue = validate_queue(queue) if queue is not None else default_queue
         _check_priority(priority)
         due = self._due_time(delay, run_at)
@@ -361,6 +364,7 @@ class ZapJobs:
                 queue=run_queue,
                 priority=priority,
                 run_at=due,
+                max_attempts=max_attempts,
             )
             for value in inputs
         ]
@@ -381,14 +385,32 @@ class ZapJobs:
         return job_type, self._registry.get(job_type)
 
     async def _remote_definition(self, job_type: str) -> JobDefinition:
-        """The stored definition of a job type another process registered (cached 60 s)."""
-        cached = self._remote_definitions.get(job_type)
-        if cached is not None and time.monotonic() - cached[0] < 60:
-            return cached[1]
-        definition = await self.store.get_definition(job_type)
+        """The stored definition of a job type another process registered."""
+        definition = await self._stored_definition(job_type)
         if definition is None:
             raise UnknownJobTypeError(job_type, known=self._registry.ids)
-        self._remote_definitions[job_type] = (time.monotonic(), definition)
+        return definition
+
+    async def _max_attempts(self, local: JobType) -> int:
+        """The retry budget of a new run of a job type registered here, resolved once, at
+        enqueue: the operator's stored override, else the code's (JobType.definition: its
+        max_retries, else its retry policy's, else settings.default_retry_policy's)."""
+        stored = await self._stored_definition(local.id)
+        code = local.definition(self._settings)
+        if stored is None or stored.max_retries_override is None:
+            return code.max_attempts
+        return replace(code, max_retries_override=stored.max_retries_override).max_attempts
+
+    async def _stored_definition(self, job_type: str) -> JobDefinition | None:
+        """A stored definition, cached for one polling interval: an operator's override
+        reaches new runs as soon as it reached a worker's failures before."""
+        cached = self._remote_definitions.get(job_type)
+        ttl = self._settings.polling_interval.total_seconds()
+        if cached is not None and time.monotonic() - cached[0] < ttl:
+            return cached[1]
+        definition = await self.store.get_definition(job_type)
+        if definition is not None:
+            self._remote_definitions[job_type] = (time.monotonic(), definition)
         return definition
 
     def _due_time(self, delay: timedelta | None, run_at: datetime | None) -> datetime | None:

@@ -65,6 +65,10 @@ class CatchUp(StrEnum):
     SKIP = "skip"
 
 
+#: retries of a job type that declares none (the default RetryPolicy's)
+DEFAULT_MAX_RETRIES = 3
+
+
 class WorkerState(StrEnum):
     ALIVE = "alive"
     STALE = "stale"  # heartbeat older than the threshold, not yet marked dead by maintenance
@@ -110,7 +114,7 @@ class JobDefinition:
 
     job_type: str
     queue: str = "default"
-    max_retries: int = 3
+    max_retries: int = DEFAULT_MAX_RETRIES
     timeout_seconds: float | None = None
     max_retries_override: int | None = None
     timeout_seconds_override: float | None = None
@@ -126,6 +130,12 @@ class JobDefinition:
         if self.max_retries_override is not None:
             return self.max_retries_override
         return self.max_retries
+
+    @property
+    def max_attempts(self) -> int:
+        """The retry budget a new run of this job type carries: the first attempt and every
+        retry. Enqueues resolve it here once; the worker and the rescue read it off the run."""
+        return self.effective_max_retries + 1
 
     @property
     def effective_timeout_seconds(self) -> float | None:
@@ -144,6 +154,7 @@ class NewRun:
     priority: int = 0
     run_at: datetime | None = None
     schedule_due_at: datetime | None = None  # set only by the scheduler: unique per job type
+    max_attempts: int = DEFAULT_MAX_RETRIES + 1  # JobDefinition.max_attempts of its job type
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,9 @@ class JobRun:
     progress: Progress = field(default_factory=Progress)
     cancel_requested: bool = False
     schedule_due_at: datetime | None = None
+    #: attempts allowed in all (1 + retries), fixed at enqueue; an operator's override of the
+    #: job type's max_retries also updates its unfinished runs
+    max_attempts: int = DEFAULT_MAX_RETRIES + 1
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now

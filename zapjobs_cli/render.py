@@ -6,7 +6,8 @@ JSON shapes (snake_case keys, times ISO-8601 UTC with a ``Z``, ids as integers, 
 run::
 
     {"id": 12, "job_type": "email-sender", "queue": "default", "priority": 0,
-     "status": "failed", "scheduled": false, "attempt": 3, "input": {...}, "output": null,
+     "status": "failed", "scheduled": false, "attempt": 3, "max_attempts": 4,
+     "input": {...}, "output": null,
      "error": {"type": "SMTPError", "message": "...", "traceback": "..."} | null,
      "progress": {"total": 10 | null, "processed": 4, "succeeded": 4, "failed": 0},
      "run_at": "...Z", "created_at": "...Z", "started_at": "...Z" | null,
@@ -173,6 +174,7 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
         "status": run.status.value,
         "scheduled": run.is_scheduled(now),
         "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
         "input": run.input,
         "output": run.output,
         "error": error,

@@ -31,9 +31,9 @@ from zapjobs_cli.render import (
 NOW = datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)
 
 RUN_KEYS = {
-    "id", "job_type", "queue", "priority", "status", "scheduled", "attempt", "input", "output",
-    "error", "progress", "run_at", "created_at", "started_at", "finished_at", "duration_seconds",
-    "worker_id", "cancel_requested", "schedule_due_at",
+    "id", "job_type", "queue", "priority", "status", "scheduled", "attempt", "max_attempts",
+    "input", "output", "error", "progress", "run_at", "created_at", "started_at", "finished_at",
+    "duration_seconds", "worker_id", "cancel_requested", "schedule_due_at",
 }  # fmt: skip
 
 
@@ -53,9 +53,11 @@ def test_run_shape() -> None:
         worker_id="host-1-ab",
         error=RunError("SMTPError", "refused", "Traceback ..."),
         progress=Progress(total=10, processed=4, succeeded=3, failed=1),
+        max_attempts=4,
     )
     data = run_dict(run, NOW)
     assert set(data) == RUN_KEYS
+    assert (data["attempt"], data["max_attempts"]) == (3, 4)
     assert data["id"] == 12 and isinstance(data["id"], int)
     assert data["status"] == "failed" and data["scheduled"] is False
     assert data["error"] == {

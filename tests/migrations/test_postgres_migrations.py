@@ -11,6 +11,7 @@ import pytest
 
 from zapjobs.errors import MigrationError, NotMigratedError
 from zapjobs.models import Migration, RunFilter
+from zapjobs.stores import sql_common
 from zapjobs.stores.migrate import load_migrations
 from zapjobs.stores.postgres import PostgresStore
 from zapjobs.stores.postgres import migrations as pg_migrations
@@ -77,6 +78,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "progress_failed": ("bigint", False),
         "cancel_requested": ("boolean", False),
         "schedule_due_at": ("timestamp with time zone", True),
+        "max_attempts": ("integer", False),
     },
     "zapjobs_logs": {
         "id": ("bigint", False),
@@ -166,7 +168,8 @@ async def test_a_failing_migration_is_rolled_back_and_not_recorded(
         name="broken",
         sql="CREATE TABLE zapjobs_half_done (id integer); SELECT no_such_column FROM zapjobs_runs",
     )
-    monkeypatch.setattr(pg_migrations, "load_migrations", lambda backend, prefix: [*real, broken])
+    for module in (pg_migrations, sql_common):  # migrate(), migration_status()
+        monkeypatch.setattr(module, "load_migrations", lambda backend, prefix: [*real, broken])
     with pytest.raises(MigrationError, match="9999_broken") as caught:
         await fresh.migrate()
     assert "\n" not in str(caught.value)
@@ -178,7 +181,8 @@ async def test_a_failing_migration_is_rolled_back_and_not_recorded(
         cur = await conn.execute("SELECT to_regclass('zapjobs_half_done')")
         assert await cur.fetchone() == (None,)
     # the advisory lock was released: migrating again does not wait forever
-    monkeypatch.setattr(pg_migrations, "load_migrations", lambda backend, prefix: real)
+    for module in (pg_migrations, sql_common):
+        monkeypatch.setattr(module, "load_migrations", lambda backend, prefix: real)
     assert await asyncio.wait_for(fresh.migrate(), timeout=10) == []
 
 

@@ -106,6 +106,18 @@ async def test_a_due_schedule_fires_once_and_advances(store: Store) -> None:
     assert [r.schedule_due_at for r in await runs_of(store, "tick")] == [T0, at(minutes=1)]
 
 
+async def test_a_fired_run_carries_its_job_types_retry_budget(store: Store) -> None:
+    await store.register_definitions([JobDefinition("tick", max_retries=6)])
+    await store.set_schedule("tick", make_schedule(interval=timedelta(minutes=1)), T0)
+    await maintenance(store).run_once(at(seconds=5))
+    await store.set_overrides("tick", max_retries=1, timeout_seconds=None)
+    await maintenance(store).run_once(at(minutes=1))
+    assert [r.max_attempts for r in await runs_of(store, "tick")] == [2, 2]  # the override
+    await store.set_overrides("tick", max_retries=None, timeout_seconds=None)
+    await maintenance(store).run_once(at(minutes=2))
+    assert [r.max_attempts for r in await runs_of(store, "tick")] == [7, 7, 7]
+
+
 async def test_a_new_schedule_is_initialised_without_a_run(store: Store) -> None:
     await store.set_schedule("tick", make_schedule(cron="*/5 * * * *"), None)
     report = await maintenance(store).run_once(at(minutes=7))

@@ -132,6 +132,23 @@ async def test_an_operator_override_of_max_retries_wins_over_the_code(zap: ZapJo
     assert run.attempt == 1  # the code's max_retries=5 would have retried
 
 
+async def test_the_worker_retries_until_the_runs_own_max_attempts(
+    zap: ZapJobs, clock: FakeClock
+) -> None:
+    """The budget is read off the run (fixed at enqueue), not recomputed from the code's
+    max_retries=5: attempt 1 of 2 is retried, attempt 2 of 2 fails."""
+    [run_id] = await zap.store.enqueue(
+        [NewRun("overridden", input_json='"fail"', max_attempts=2)], now=T0
+    )
+    async with running_worker(zap):
+        await wait_until(
+            lambda: zap.get_run(run_id), after_attempt(1, RunStatus.PENDING), what="the retry"
+        )
+        clock.advance(timedelta(seconds=10))
+        run = await zap.wait_for(run_id, timeout=timedelta(seconds=15))
+    assert (run.status, run.attempt, run.max_attempts) == (RunStatus.FAILED, 2, 2)
+
+
 async def test_an_operator_override_of_the_timeout_wins_over_the_code(zap: ZapJobs) -> None:
     await zap.set_overrides("overridden", max_retries=0, timeout=timedelta(milliseconds=100))
     run_id = await zap.enqueue("overridden", "hang")

@@ -31,11 +31,17 @@ async def enqueue_one(
     priority: int = 0,
     run_at: datetime | None = None,
     input_json: str = "null",
+    max_attempts: int = 4,
 ) -> int:
-    [run_id] = await store.enqueue(
-        [NewRun(job_type, input_json=input_json, queue=queue, priority=priority, run_at=run_at)],
-        now=now,
+    new = NewRun(
+        job_type,
+        input_json=input_json,
+        queue=queue,
+        priority=priority,
+        run_at=run_at,
+        max_attempts=max_attempts,
     )
+    [run_id] = await store.enqueue([new], now=now)
     return run_id
 
 
@@ -46,9 +52,10 @@ async def start_one(
     worker_id: str = "w1",
     now: datetime = T0,
     queue: str = "default",
+    max_attempts: int = 4,
 ) -> int:
     """Enqueue a run and claim it (as its only due run) under ``worker_id``."""
-    run_id = await enqueue_one(store, job_type, now=now, queue=queue)
+    run_id = await enqueue_one(store, job_type, now=now, queue=queue, max_attempts=max_attempts)
     claimed = await store.claim(worker_id, [queue], [job_type], 1, now=now)
     assert [r.id for r in claimed] == [run_id]
     return run_id

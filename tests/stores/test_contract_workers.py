@@ -110,7 +110,7 @@ async def test_rescue_retries_a_stale_workers_run_with_attempts_left(store: Stor
 async def test_rescue_fails_a_run_without_attempts_left_as_worker_lost(store: Store) -> None:
     await store.register_definitions([JobDefinition("a", max_retries=0)])
     await store.heartbeat(worker("w1"), now=T0)
-    run_id = await start_one(store, worker_id="w1", now=T0)
+    run_id = await start_one(store, worker_id="w1", now=T0, max_attempts=1)
     result = await store.rescue_stale(stale_after=STALE, now=at(minutes=10))
     assert (result.runs_retried, result.runs_failed) == ((), (run_id,))
     run = await store.get_run(run_id)
@@ -122,7 +122,7 @@ async def test_rescue_fails_a_run_without_attempts_left_as_worker_lost(store: St
 
 async def test_rescue_retries_while_attempt_is_at_most_max_retries(store: Store) -> None:
     await store.register_definitions([JobDefinition("a", max_retries=1)])
-    run_id = await start_one(store, worker_id="w1", now=T0)
+    run_id = await start_one(store, worker_id="w1", now=T0, max_attempts=2)
     first = await store.rescue_stale(stale_after=STALE, now=at(minutes=10))
     assert first.runs_retried == (run_id,)  # attempt 1 <= 1 retry left
     [again] = await store.claim("w2", ["default"], ["a"], 1, now=at(minutes=10))
@@ -133,9 +133,10 @@ async def test_rescue_retries_while_attempt_is_at_most_max_retries(store: Store)
 
 async def test_rescue_uses_the_operators_max_retries_override(store: Store) -> None:
     await store.register_definitions([JobDefinition("a", max_retries=5)])
-    await store.set_overrides("a", max_retries=0, timeout_seconds=None)
     await store.heartbeat(worker("w1"), now=T0)
-    run_id = await start_one(store, worker_id="w1", now=T0)
+    run_id = await start_one(store, worker_id="w1", now=T0, max_attempts=6)
+    # set while the run was running: the override reaches the run's stored budget
+    await store.set_overrides("a", max_retries=0, timeout_seconds=None)
     result = await store.rescue_stale(stale_after=STALE, now=at(minutes=10))
     assert result.runs_failed == (run_id,)
 

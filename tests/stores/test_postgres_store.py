@@ -222,6 +222,19 @@ async def test_enqueue_on_the_callers_sync_connection_follows_its_transaction(
     assert [r.job_type for r in await pg.get_runs(committed)] == ["c", "d"]
 
 
+async def test_enqueue_on_the_callers_connection_stores_each_runs_max_attempts(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        [one] = await pg.enqueue([NewRun("a", max_attempts=2)], connection=conn)
+        batch = await pg.enqueue(
+            [NewRun("b", max_attempts=1), NewRun("c", max_attempts=6)], connection=conn
+        )
+        await conn.commit()
+    found = {r.id: r.max_attempts for r in await pg.get_runs([one, *batch])}
+    assert [found[i] for i in [one, *batch]] == [2, 1, 6]
+
+
 async def test_enqueue_on_a_connection_with_another_search_path_finds_the_tables(
     pg: PostgresStore,
 ) -> None:

@@ -254,6 +254,20 @@ async def test_enqueue_on_the_callers_connection_follows_its_transaction(
         conn.close()
 
 
+async def test_enqueue_on_the_callers_connection_stores_each_runs_max_attempts(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    conn = sqlite3.connect(db_path)
+    try:
+        ids = await store.enqueue(
+            [NewRun("a", max_attempts=2), NewRun("b", max_attempts=7)], now=T0, connection=conn
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    assert [r.max_attempts for r in await store.get_runs(ids)] == [2, 7]
+
+
 async def test_a_failing_batch_on_the_callers_connection_leaves_none_of_its_runs(
     store: SQLiteStore, db_path: Path
 ) -> None:

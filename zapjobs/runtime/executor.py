@@ -63,12 +63,6 @@ class DefinitionCache:
     async def refresh(self) -> None:
         self._by_type = {d.job_type: d for d in await self._store.list_definitions()}
 
-    def max_retries(self, job_type: JobType, settings: Settings) -> int:
-        stored = self._by_type.get(job_type.id)
-        if stored is not None and stored.max_retries_override is not None:
-            return stored.max_retries_override
-        return job_type.code_max_retries(settings)
-
     def timeout_seconds(self, job_type: JobType, settings: Settings) -> float:
         stored = self._by_type.get(job_type.id)
         if stored is not None and stored.timeout_seconds_override is not None:
@@ -249,10 +243,9 @@ class Executor:
         self, run: JobRun, job_type: JobType, error: RunError, *, final: bool
     ) -> RunOutcome:
         delay = None
-        if not final:
-            max_retries = self._definitions.max_retries(job_type, self._settings)
+        if not final:  # the budget was fixed at enqueue (an override updates it on the run)
             policy = job_type.retry_policy(self._settings)
-            delay = next_retry_delay(policy, run.attempt, max_retries, self._rng)
+            delay = next_retry_delay(policy, run.attempt, run.max_attempts - 1, self._rng)
         if delay is None:
             return self._outcome(run, RunStatus.FAILED, error=error)
         return self._outcome(run, RunStatus.PENDING, error=error, retry_delay=delay)

@@ -180,6 +180,7 @@ class Maintenance:
                 queue=definition.queue,
                 run_at=due,
                 schedule_due_at=due,
+                max_attempts=definition.max_attempts,
             )
             for due in plan.due_times
         ]

@@ -48,6 +48,19 @@ class Decoders:
     def opt_json(self, value: Any) -> Any:
         return None if value is None else self.json(value)
 
+    # The row readers of a backend, bound to its decoders (rows.py: ``run_from_row = ...``).
+    def run(self, row: Row) -> JobRun:
+        return run_from_row(row, self)
+
+    def definition(self, row: Row) -> JobDefinition:
+        return definition_from_row(row, self)
+
+    def log(self, row: Row) -> LogEntry:
+        return log_from_row(row, self)
+
+    def worker(self, row: Row) -> WorkerInfo:
+        return worker_from_row(row, self)
+
 
 def run_from_row(row: Row, d: Decoders) -> JobRun:
     error = None
@@ -76,6 +89,7 @@ def run_from_row(row: Row, d: Decoders) -> JobRun:
         ),
         cancel_requested=d.flag(row["cancel_requested"]),
         schedule_due_at=d.opt_time(row["schedule_due_at"]),
+        max_attempts=row["max_attempts"],
     )
 
 

@@ -19,6 +19,7 @@ from zapjobs.errors import (
     ConfigurationError,
     InvalidStateError,
     UnknownJobTypeError,
+    ValidationError,
 )
 from zapjobs.models import (
     ErrorGroup,
@@ -57,8 +58,6 @@ from zapjobs.stores.memory_records import (
     throughput_of,
     utc,
 )
-
-_DEFAULT_MAX_RETRIES = JobDefinition(job_type="_").max_retries
 
 
 class _MemoryListener:
@@ -160,12 +159,16 @@ class MemoryStore:
         self, job_type: str, *, max_retries: int | None, timeout_seconds: float | None
     ) -> JobDefinition:
         with self._lock:
-            return self._update_definition(
+            definition = self._update_definition(
                 job_type,
                 create=True,
                 max_retries_override=max_retries,
                 timeout_seconds_override=timeout_seconds,
             )
+            for r in self._runs.values():  # unfinished runs take the new budget
+                if r.job_type == job_type and not r.status.is_final:
+                    r.max_attempts = definition.max_attempts
+            return definition
 
     async def set_enabled(self, job_type: str, enabled: bool) -> JobDefinition:
         with self._lock:
@@ -251,10 +254,13 @@ class MemoryStore:
             self._notify_runs(runs)
             return ids
 
-    def _insert(self, runs: Iterable[NewRun], now: datetime) -> list[int]:
+    def _insert(self, runs: Sequence[NewRun], now: datetime) -> list[int]:
+        for new in runs:  # all or nothing, as in one INSERT statement
+            check_json(new.input_json, "input")
+            if new.max_attempts < 1:
+                raise ValidationError(f"max_attempts must be at least 1, got {new.max_attempts}")
         ids: list[int] = []
         for new in runs:
-            check_json(new.input_json, "input")
             record = RunRecord(
                 id=self._next_run_id,
                 job_type=new.job_type,
@@ -264,6 +270,7 @@ class MemoryStore:
                 run_at=now if new.run_at is None else utc(new.run_at),
                 created_at=now,
                 schedule_due_at=opt_utc(new.schedule_due_at),
+                max_attempts=new.max_attempts,
             )
             self._runs[record.id] = record
             self._next_run_id += 1
@@ -523,9 +530,7 @@ class MemoryStore:
                 r.error = RunError("WorkerLost", f"worker {r.worker_id} stopped sending heartbeats")
                 r.worker_id = None
                 r.cancel_requested = False
-                definition = self._definitions.get(r.job_type)
-                budget = definition.effective_max_retries if definition else _DEFAULT_MAX_RETRIES
-                if r.attempt <= budget:
+                if r.attempt < r.max_attempts:
                     r.status, r.run_at = RunStatus.PENDING, at
                     retried.append(r.id)
                 else:

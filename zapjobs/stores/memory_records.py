@@ -41,6 +41,7 @@ class RunRecord:
     run_at: datetime
     created_at: datetime
     schedule_due_at: datetime | None
+    max_attempts: int
     status: RunStatus = RunStatus.PENDING
     attempt: int = 0
     started_at: datetime | None = None
@@ -71,6 +72,7 @@ class RunRecord:
             progress=self.progress,
             cancel_requested=self.cancel_requested,
             schedule_due_at=self.schedule_due_at,
+            max_attempts=self.max_attempts,
         )
 
     def is_scheduled(self, now: datetime) -> bool:

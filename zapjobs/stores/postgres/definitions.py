@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from zapjobs.errors import StoreError, UnknownJobTypeError
+from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, NewRun, Schedule
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database, run
+from zapjobs.stores.sql_common import schedule_params, upserted_definition
 
 
 class DefinitionsMixin:
@@ -47,13 +48,11 @@ class DefinitionsMixin:
         self, job_type: str, schedule: Schedule | None, next_due_at: datetime | None
     ) -> JobDefinition:
         params = {"job_type": job_type, "next_due_at": next_due_at}
-        return await self._upserted("set_schedule", {**params, **rows.schedule_params(schedule)})
+        return await self._upserted("set_schedule", {**params, **schedule_params(schedule)})
 
     async def _upserted(self, name: str, params: dict[str, Any]) -> JobDefinition:
         row = await self._db.fetch_one(name, params)
-        if row is None:  # an upsert with RETURNING always yields its row
-            raise StoreError(f"PostgreSQL returned no definition from {name}")
-        return rows.definition_from_row(row)
+        return upserted_definition(row, rows.DECODERS, name)
 
     async def due_schedules(self, now: datetime | None = None) -> list[JobDefinition]:
         found = await self._db.fetch("due_schedules", {"now": now})
@@ -76,6 +75,7 @@ class DefinitionsMixin:
         }
         insert = {
             "job_type": job_type,
+            "now": None,
             "runs_seq": db.runs_seq,
             "channel": db.channel,
             **rows.new_run_params(runs),

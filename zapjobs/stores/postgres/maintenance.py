@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from zapjobs.errors import ConfigurationError
-from zapjobs.models import JobDefinition, PruneResult, RescueResult, RunStatus, WorkerInfo
+from zapjobs.models import RescueResult, RunStatus, WorkerInfo
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database
-
-#: max_retries of a job type without a stored definition (the model's default)
-DEFAULT_MAX_RETRIES = JobDefinition(job_type="_").max_retries
 
 
 class MaintenanceMixin:
@@ -48,7 +44,6 @@ class MaintenanceMixin:
             "stale_after": stale_after,
             "now": now,
             "channel": self._db.channel,
-            "default_max_retries": DEFAULT_MAX_RETRIES,
         }
         marked: list[str] = []
         retried: list[int] = []
@@ -62,33 +57,9 @@ class MaintenanceMixin:
                 failed.append(row["run_id"])
         return RescueResult(tuple(sorted(marked)), tuple(sorted(retried)), tuple(sorted(failed)))
 
-    async def prune(
-        self,
-        *,
-        run_retention: timedelta,
-        log_retention: timedelta,
-        worker_retention: timedelta,
-        batch_size: int = 1000,
-        now: datetime | None = None,
-    ) -> PruneResult:
-        if batch_size < 1:
-            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
-        # Old logs first, so the count covers exactly the entries expired by log retention
-        # (the logs of pruned runs go with them by cascade).
-        logs = await self._prune_batches("prune_logs", log_retention, batch_size, now)
-        runs = await self._prune_batches("prune_runs", run_retention, batch_size, now)
-        workers = await self._prune_batches("prune_workers", worker_retention, batch_size, now)
-        return PruneResult(runs_deleted=runs, logs_deleted=logs, workers_deleted=workers)
-
-    async def _prune_batches(
+    async def _prune_batch(
         self, name: str, retention: timedelta, batch_size: int, now: datetime | None
     ) -> int:
-        """One short statement per batch, until a batch comes back short."""
         params = {"retention": retention, "batch_size": batch_size, "now": now}
-        total = 0
-        while True:
-            row = await self._db.fetch_one(name, params)
-            deleted = 0 if row is None else int(row["n"])
-            total += deleted
-            if deleted < batch_size:
-                return total
+        row = await self._db.fetch_one(name, params)
+        return 0 if row is None else int(row["n"])

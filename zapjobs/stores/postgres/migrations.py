@@ -7,10 +7,9 @@ from contextlib import suppress
 
 import psycopg
 
-from zapjobs.errors import MigrationError, NotMigratedError, ZapJobsError
-from zapjobs.models import MigrationStatus
+from zapjobs.errors import MigrationError, ZapJobsError
 from zapjobs.settings import scrub
-from zapjobs.stores.migrate import load_migrations, require_migrated
+from zapjobs.stores.migrate import load_migrations
 from zapjobs.stores.postgres.database import Conn, Database, Params, run
 
 
@@ -60,20 +59,8 @@ class MigrationsMixin:
             finally:
                 await _unlock(conn, db.queries["migrations_unlock"], lock)
 
-    async def migration_status(self) -> MigrationStatus:
-        available = load_migrations("postgres", self._db.prefix)
-        try:
-            found = await self._db.fetch("migrations_applied")
-        except NotMigratedError:  # not even the versions table exists yet
-            found = []
-        applied = {row["version"] for row in found}
-        pending = tuple(m for m in available if m.version not in applied)
-        return MigrationStatus(
-            applied=tuple(sorted(applied)), pending=pending, available=tuple(available)
-        )
-
-    async def check_ready(self) -> None:
-        require_migrated(await self.migration_status())
+    async def _applied_versions(self) -> list[int]:
+        return [row["version"] for row in await self._db.fetch("migrations_applied")]
 
     async def server_version(self) -> str:
         self._db.require_open()

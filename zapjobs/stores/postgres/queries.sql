@@ -4,7 +4,7 @@
 -- {prefix} becomes the schema-qualified, validated table prefix; {channel} (LISTEN only) the
 -- quoted notification channel. Every value is a bound parameter. Whole-line comments are
 -- dropped when loading; keep percent signs out of the SQL text (psycopg reads them).
--- "now" parameters are NULL in production: COALESCE falls back to the server's clock.
+-- "now" parameters are NULL in production: {now} falls back to the server's clock.
 
 -- ==============================================================================================
 -- session and schema
@@ -70,7 +70,7 @@ d.last_run_id, d.updated_at
 r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type,
 r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
-r.progress_failed, r.cancel_requested, r.schedule_due_at
+r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -78,6 +78,48 @@ l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
 -- fragment: worker_columns
 w.id, w.host, w.pid, w.queues, w.started_at, w.last_seen_at, w.running, w.concurrency,
 w.stopped_at, w.dead_at
+
+-- ==============================================================================================
+-- shared pieces of the statements below
+-- ==============================================================================================
+
+-- fragment: now
+-- The "now" of a statement: the caller's (tests, a fake clock), else the server's clock.
+COALESCE(%(now)s::timestamptz, now())
+
+-- fragment: notify
+-- Every wake-up: one NOTIFY per row of n (kind, run_id, queue) on this installation's channel,
+-- sent at commit, so never before the rows are visible. Payloads like {"k":"runs","q":"mail"}
+-- or {"k":"cancel","r":7,"q":"mail"} (notify.decode reads them back).
+pg_notify(%(channel)s,
+          json_strip_nulls(json_build_object('k', n.kind, 'r', n.run_id, 'q', n.queue))::text)
+
+-- fragment: run_insert_columns
+-- What an enqueue writes (every other column starts at its default); the order of copy_text().
+id, job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts
+
+-- fragment: new_runs
+-- The runs of a batch as unnest()ed arrays (rows.new_run_params), each with an id drawn in the
+-- order given, so the ids can be returned in that order.
+new_runs AS (
+    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
+    FROM unnest(
+        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
+        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[], %(max_attempts)s::integer[]
+    ) WITH ORDINALITY AS t (
+        job_type, input, queue, priority, run_at, schedule_due_at, max_attempts, ord
+    )
+)
+
+-- fragment: insert_new_runs
+-- The batch's rows, due at run_at (else now), created now ("now" NULL: the server's clock).
+INSERT INTO {prefix}runs ({run_insert_columns})
+SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
+       COALESCE(n.run_at, %(now)s::timestamptz, now()),
+       {now},
+       n.schedule_due_at, n.max_attempts
+FROM new_runs n
+ORDER BY n.ord
 
 -- ==============================================================================================
 -- definitions and schedules
@@ -126,13 +168,29 @@ SELECT {definition_columns} FROM {prefix}definitions d WHERE d.job_type = %(job_
 SELECT {definition_columns} FROM {prefix}definitions d ORDER BY d.job_type COLLATE "C"
 
 -- name: set_overrides
-INSERT INTO {prefix}definitions AS d (job_type, max_retries_override, timeout_seconds_override)
-VALUES (%(job_type)s, %(max_retries)s::integer, %(timeout_seconds)s::double precision)
-ON CONFLICT (job_type) DO UPDATE SET
-    max_retries_override = EXCLUDED.max_retries_override,
-    timeout_seconds_override = EXCLUDED.timeout_seconds_override,
-    updated_at = now()
-RETURNING {definition_columns}
+-- The job type's unfinished runs take the new retry budget in the same statement: an override
+-- wins over the max_attempts they were enqueued with, as it does for the runs enqueued later.
+WITH changed AS (
+    INSERT INTO {prefix}definitions AS d (
+        job_type, max_retries_override, timeout_seconds_override
+    )
+    VALUES (%(job_type)s, %(max_retries)s::integer, %(timeout_seconds)s::double precision)
+    ON CONFLICT (job_type) DO UPDATE SET
+        max_retries_override = EXCLUDED.max_retries_override,
+        timeout_seconds_override = EXCLUDED.timeout_seconds_override,
+        updated_at = now()
+    RETURNING {definition_columns}
+),
+rebudgeted AS (
+    UPDATE {prefix}runs r
+    SET max_attempts = COALESCE(c.max_retries_override, c.max_retries) + 1
+    FROM changed c
+    WHERE r.job_type = c.job_type
+      AND r.status IN ('pending', 'running')
+      AND r.max_attempts <> COALESCE(c.max_retries_override, c.max_retries) + 1
+    RETURNING r.id
+)
+SELECT c.* FROM changed c
 
 -- name: set_enabled
 UPDATE {prefix}definitions d SET enabled = %(enabled)s, updated_at = now()
@@ -162,7 +220,7 @@ RETURNING {definition_columns}
 SELECT {definition_columns} FROM {prefix}definitions d
 WHERE d.enabled
   AND d.schedule_kind IS NOT NULL
-  AND (d.next_due_at IS NULL OR d.next_due_at <= COALESCE(%(now)s::timestamptz, now()))
+  AND (d.next_due_at IS NULL OR d.next_due_at <= {now})
 ORDER BY d.job_type COLLATE "C"
 
 -- name: advance_schedule
@@ -175,21 +233,9 @@ RETURNING d.job_type
 
 -- name: insert_scheduled_runs
 -- The unique (job_type, schedule_due_at) index skips due times already enqueued.
-WITH new_runs AS (
-    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
-    FROM unnest(
-        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
-        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[]
-    ) WITH ORDINALITY AS t (job_type, input, queue, priority, run_at, schedule_due_at, ord)
-),
+WITH {new_runs},
 inserted AS (
-    INSERT INTO {prefix}runs (
-        id, job_type, queue, priority, input, run_at, created_at, schedule_due_at
-    )
-    SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
-           COALESCE(n.run_at, now()), now(), n.schedule_due_at
-    FROM new_runs n
-    ORDER BY n.ord
+    {insert_new_runs}
     ON CONFLICT (job_type, schedule_due_at) WHERE schedule_due_at IS NOT NULL DO NOTHING
     RETURNING id, queue
 ),
@@ -207,8 +253,8 @@ marked AS (
     RETURNING d.job_type
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM inserted) q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM inserted) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n JOIN inserted i ON i.id = n.id
@@ -219,29 +265,15 @@ ORDER BY n.ord
 -- ==============================================================================================
 
 -- name: enqueue_runs
--- Ids are drawn first so they can be returned in the order given; one NOTIFY per queue.
-WITH new_runs AS (
-    SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
-    FROM unnest(
-        %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
-        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[]
-    ) WITH ORDINALITY AS t (job_type, input, queue, priority, run_at, schedule_due_at, ord)
-),
+-- One NOTIFY per queue.
+WITH {new_runs},
 inserted AS (
-    INSERT INTO {prefix}runs (
-        id, job_type, queue, priority, input, run_at, created_at, schedule_due_at
-    )
-    SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
-           COALESCE(n.run_at, %(now)s::timestamptz, now()),
-           COALESCE(%(now)s::timestamptz, now()),
-           n.schedule_due_at
-    FROM new_runs n
-    ORDER BY n.ord
+    {insert_new_runs}
     RETURNING id
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM new_runs) q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM new_runs) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n
@@ -253,30 +285,32 @@ ORDER BY n.ord
 -- queue (delivered at commit, so never before the rows are visible); then copy_runs streams the
 -- rows.
 SELECT array_agg(nextval(%(runs_seq)s::regclass) ORDER BY g) AS ids,
-       COALESCE(%(now)s::timestamptz, now()) AS now,
-       (SELECT count(pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text))
-        FROM unnest(%(queues)s::text[]) AS q (queue)) AS woken
+       {now} AS now,
+       (SELECT count({notify})
+        FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, q.queue
+              FROM unnest(%(queues)s::text[]) AS q (queue)) n) AS woken
 FROM generate_series(1, %(count)s) AS g
 
 -- name: copy_runs
-COPY {prefix}runs (id, job_type, queue, priority, input, run_at, created_at, schedule_due_at)
-FROM STDIN
+COPY {prefix}runs ({run_insert_columns}) FROM STDIN
 
 -- name: enqueue_run
 -- One run (the common enqueue() call): a plain VALUES insert plans and runs in about a third
 -- less time than the unnest/ordinality form above.
 WITH inserted AS (
-    INSERT INTO {prefix}runs (job_type, queue, priority, input, run_at, created_at, schedule_due_at)
+    INSERT INTO {prefix}runs ({run_insert_columns})
     VALUES (
-        %(job_type)s::text, %(queue)s::text, %(priority)s::integer, %(input)s::jsonb,
+        nextval(%(runs_seq)s::regclass), %(job_type)s::text, %(queue)s::text,
+        %(priority)s::integer, %(input)s::jsonb,
         COALESCE(%(run_at)s::timestamptz, %(now)s::timestamptz, now()),
-        COALESCE(%(now)s::timestamptz, now()),
-        %(due_at)s::timestamptz
+        {now},
+        %(due_at)s::timestamptz, %(max_attempts)s::integer
     )
     RETURNING id
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', %(queue)s::text)::text)
+    SELECT {notify}
+    FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
 )
 SELECT i.id, (SELECT count(*) FROM woken) AS woken
 FROM inserted i
@@ -295,7 +329,7 @@ WITH picked AS (
         FROM {prefix}runs r
         WHERE r.status = 'pending'
           AND r.queue = q.name
-          AND r.run_at <= COALESCE(%(now)s::timestamptz, now())
+          AND r.run_at <= {now}
           AND r.job_type = ANY (%(job_types)s::text[])
         ORDER BY r.priority DESC, r.run_at, r.id
         LIMIT %(limit)s
@@ -308,7 +342,7 @@ claimed AS (
     UPDATE {prefix}runs r
     SET status = 'running',
         attempt = r.attempt + 1,
-        started_at = COALESCE(%(now)s::timestamptz, now()),
+        started_at = {now},
         finished_at = NULL,
         worker_id = %(worker_id)s,
         cancel_requested = false
@@ -345,9 +379,9 @@ changed AS (
         error_traceback = CASE WHEN o.error_type IS NULL
             THEN r.error_traceback ELSE o.error_traceback END,
         finished_at = CASE WHEN o.status = 'pending'
-            THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
+            THEN NULL ELSE {now} END,
         run_at = CASE WHEN o.status = 'pending'
-            THEN COALESCE(%(now)s::timestamptz, now()) + COALESCE(o.retry_delay, interval '0')
+            THEN {now} + COALESCE(o.retry_delay, interval '0')
             ELSE r.run_at END,
         worker_id = CASE WHEN o.status = 'pending' THEN NULL ELSE r.worker_id END
     FROM outcome o
@@ -366,7 +400,7 @@ WITH changed AS (
     UPDATE {prefix}runs r
     SET status = 'succeeded',
         output = COALESCE(o.output::jsonb, r.output),
-        finished_at = COALESCE(%(now)s::timestamptz, now())
+        finished_at = {now}
     FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(outputs)s::text[])
         WITH ORDINALITY AS o (id, attempt, output, ord)
     WHERE r.id = o.id
@@ -440,7 +474,7 @@ AND (%(f_scheduled)s::boolean IS NULL
 WITH changed AS (
     UPDATE {prefix}runs r
     SET status = 'pending',
-        run_at = COALESCE(%(now)s::timestamptz, now()),
+        run_at = {now},
         attempt = 0,
         finished_at = NULL,
         worker_id = NULL,
@@ -450,8 +484,8 @@ WITH changed AS (
     RETURNING r.id, r.queue
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM changed) q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM changed) n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
@@ -461,16 +495,16 @@ WITH changed AS (
     UPDATE {prefix}runs r
     SET status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
         finished_at = CASE WHEN r.status = 'pending'
-            THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.finished_at END,
+            THEN {now} ELSE r.finished_at END,
         cancel_requested = r.cancel_requested OR r.status = 'running'
     WHERE {run_filter}
       AND (r.status = 'pending' OR (r.status = 'running' AND NOT r.cancel_requested))
     RETURNING r.id, r.queue, r.status
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'cancel', 'r', c.id, 'q', c.queue)::text)
-    FROM changed c
-    WHERE c.status = 'running'
+    SELECT {notify}
+    FROM (SELECT 'cancel' AS kind, c.id AS run_id, c.queue FROM changed c
+          WHERE c.status = 'running') n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
@@ -537,7 +571,7 @@ LIMIT %(limit)s
 
 -- name: stats
 SELECT r.queue,
-       CASE WHEN r.status = 'pending' AND r.run_at > COALESCE(%(now)s::timestamptz, now())
+       CASE WHEN r.status = 'pending' AND r.run_at > {now}
             THEN 'scheduled' ELSE r.status END AS bucket,
        count(*) AS n
 FROM {prefix}runs r
@@ -549,7 +583,7 @@ SELECT date_trunc('minute', r.finished_at, 'UTC') AS minute,
        count(*) FILTER (WHERE r.status = 'failed') AS failed
 FROM {prefix}runs r
 WHERE r.finished_at >= %(since)s::timestamptz
-  AND r.finished_at <= COALESCE(%(now)s::timestamptz, now())
+  AND r.finished_at <= {now}
   AND r.status IN ('succeeded', 'failed')
 GROUP BY 1
 ORDER BY 1
@@ -578,7 +612,7 @@ INSERT INTO {prefix}heartbeats AS w (
 )
 VALUES (
     %(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(started_at)s::timestamptz,
-    COALESCE(%(now)s::timestamptz, now()), %(running)s, %(concurrency)s,
+    {now}, %(running)s, %(concurrency)s,
     %(stopped_at)s::timestamptz, %(dead_at)s::timestamptz
 )
 ON CONFLICT (id) DO UPDATE SET
@@ -592,8 +626,8 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: worker_stopped
 UPDATE {prefix}heartbeats w
-SET stopped_at = COALESCE(%(now)s::timestamptz, now()),
-    last_seen_at = COALESCE(%(now)s::timestamptz, now()),
+SET stopped_at = {now},
+    last_seen_at = {now},
     running = 0
 WHERE w.id = %(id)s
 
@@ -610,44 +644,40 @@ SELECT {worker_columns} FROM {prefix}heartbeats w WHERE w.id = %(id)s
 -- name: rescue_stale
 -- One statement, row locks with SKIP LOCKED: concurrent callers rescue each run exactly once.
 -- A run is lost when its worker was last seen before the cutoff, or, with no worker row, when
--- it started before the cutoff. Attempts left (attempt <= effective max_retries, 3 without a
--- definition): back to pending, due now; otherwise failed.
+-- it started before the cutoff. Attempts left (attempt < the run's max_attempts): back to
+-- pending, due now; otherwise failed.
 WITH stale AS (
     SELECT w.id FROM {prefix}heartbeats w
     WHERE w.stopped_at IS NULL
       AND w.dead_at IS NULL
-      AND w.last_seen_at < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+      AND w.last_seen_at < {now} - %(stale_after)s::interval
     FOR UPDATE SKIP LOCKED
 ),
 marked AS (
     UPDATE {prefix}heartbeats w
-    SET dead_at = COALESCE(%(now)s::timestamptz, now())
+    SET dead_at = {now}
     FROM stale s
     WHERE w.id = s.id
     RETURNING w.id
 ),
 lost AS (
-    SELECT r.id, r.attempt,
-           COALESCE(d.max_retries_override, d.max_retries, %(default_max_retries)s) AS budget
+    SELECT r.id, r.attempt < r.max_attempts AS retry
     FROM {prefix}runs r
     LEFT JOIN {prefix}heartbeats w ON w.id = r.worker_id
-    LEFT JOIN {prefix}definitions d ON d.job_type = r.job_type
     WHERE r.status = 'running'
       AND CASE WHEN w.id IS NULL
                THEN r.started_at IS NULL OR r.started_at
-                    < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+                    < {now} - %(stale_after)s::interval
                ELSE w.last_seen_at
-                    < COALESCE(%(now)s::timestamptz, now()) - %(stale_after)s::interval
+                    < {now} - %(stale_after)s::interval
           END
     FOR UPDATE OF r SKIP LOCKED
 ),
 rescued AS (
     UPDATE {prefix}runs r
-    SET status = CASE WHEN l.attempt <= l.budget THEN 'pending' ELSE 'failed' END,
-        run_at = CASE WHEN l.attempt <= l.budget
-            THEN COALESCE(%(now)s::timestamptz, now()) ELSE r.run_at END,
-        finished_at = CASE WHEN l.attempt <= l.budget
-            THEN NULL ELSE COALESCE(%(now)s::timestamptz, now()) END,
+    SET status = CASE WHEN l.retry THEN 'pending' ELSE 'failed' END,
+        run_at = CASE WHEN l.retry THEN {now} ELSE r.run_at END,
+        finished_at = CASE WHEN l.retry THEN NULL ELSE {now} END,
         error_type = 'WorkerLost',
         error_message = 'worker ' || COALESCE(r.worker_id, 'unknown')
             || ' stopped sending heartbeats',
@@ -659,8 +689,9 @@ rescued AS (
     RETURNING r.id, r.status, r.queue
 ),
 woken AS (
-    SELECT pg_notify(%(channel)s, json_build_object('k', 'runs', 'q', q.queue)::text)
-    FROM (SELECT DISTINCT queue FROM rescued WHERE status = 'pending') q
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM rescued
+          WHERE status = 'pending') n
 )
 SELECT 'worker' AS kind, m.id AS worker_id, NULL::bigint AS run_id, NULL::text AS status
 FROM marked m
@@ -674,7 +705,7 @@ SELECT 'notify', NULL, NULL, NULL FROM woken
 WITH batch AS (
     SELECT r.id FROM {prefix}runs r
     WHERE r.status IN ('succeeded', 'failed', 'cancelled')
-      AND r.finished_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+      AND r.finished_at < {now} - %(retention)s::interval
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 ),
@@ -686,7 +717,7 @@ SELECT count(*) AS n FROM deleted
 -- name: prune_logs
 WITH batch AS (
     SELECT l.id FROM {prefix}logs l
-    WHERE l.logged_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+    WHERE l.logged_at < {now} - %(retention)s::interval
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 ),
@@ -699,7 +730,7 @@ SELECT count(*) AS n FROM deleted
 WITH batch AS (
     SELECT w.id FROM {prefix}heartbeats w
     WHERE (w.stopped_at IS NOT NULL OR w.dead_at IS NOT NULL)
-      AND w.last_seen_at < COALESCE(%(now)s::timestamptz, now()) - %(retention)s::interval
+      AND w.last_seen_at < {now} - %(retention)s::interval
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,21 +11,17 @@ from zapjobs.models import (
     LogEntry,
     LogLevel,
     Page,
-    QueueStats,
     RunFilter,
     Stats,
     ThroughputPoint,
 )
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database
+from zapjobs.stores.sql_common import error_groups_from_rows, stats_from_rows
 
 
 class RunReadsMixin:
     _db: Database
-
-    async def get_run(self, run_id: int) -> JobRun | None:
-        found = await self.get_runs([run_id])
-        return found[0] if found else None
 
     async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
         if not run_ids:
@@ -67,13 +62,7 @@ class RunReadsMixin:
         return [rows.log_from_row(r) for r in await self._db.fetch("list_logs", params)]
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
-        totals: Counter[str] = Counter()
-        per_queue: dict[str, Counter[str]] = {}
-        for row in await self._db.fetch("stats", {"now": now}):
-            totals[row["bucket"]] += row["n"]
-            per_queue.setdefault(row["queue"], Counter())[row["bucket"]] += row["n"]
-        by_queue = tuple(QueueStats(queue=q, **per_queue[q]) for q in sorted(per_queue))
-        return Stats(**totals, by_queue=by_queue)
+        return stats_from_rows(await self._db.fetch("stats", {"now": now}))
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None
@@ -84,8 +73,6 @@ class RunReadsMixin:
     async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
         if limit <= 0:
             return []
-        found = await self._db.fetch("error_groups", {"since": since, "limit": limit})
-        return [
-            ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "")
-            for r in found
-        ]
+        return error_groups_from_rows(
+            await self._db.fetch("error_groups", {"since": since, "limit": limit})
+        )

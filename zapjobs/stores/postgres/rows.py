@@ -8,13 +8,9 @@ from typing import Any
 
 from zapjobs.models import (
     JobDefinition,
-    JobRun,
-    LogEntry,
     NewRun,
     RunFilter,
     RunStatus,
-    Schedule,
-    WorkerInfo,
 )
 from zapjobs.stores import decode
 
@@ -25,20 +21,10 @@ Row = Mapping[str, Any]
 DECODERS = decode.Decoders()
 
 
-def run_from_row(row: Row) -> JobRun:
-    return decode.run_from_row(row, DECODERS)
-
-
-def definition_from_row(row: Row) -> JobDefinition:
-    return decode.definition_from_row(row, DECODERS)
-
-
-def log_from_row(row: Row) -> LogEntry:
-    return decode.log_from_row(row, DECODERS)
-
-
-def worker_from_row(row: Row) -> WorkerInfo:
-    return decode.worker_from_row(row, DECODERS)
+run_from_row = DECODERS.run
+definition_from_row = DECODERS.definition
+log_from_row = DECODERS.log
+worker_from_row = DECODERS.worker
 
 
 def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:
@@ -50,6 +36,7 @@ def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:
         "priorities": [r.priority for r in runs],
         "run_ats": [r.run_at for r in runs],
         "due_ats": [r.schedule_due_at for r in runs],
+        "max_attempts": [r.max_attempts for r in runs],
     }
 
 
@@ -62,6 +49,7 @@ def one_run_params(run: NewRun) -> dict[str, Any]:
         "priority": run.priority,
         "run_at": run.run_at,
         "due_at": run.schedule_due_at,
+        "max_attempts": run.max_attempts,
     }
 
 
@@ -79,18 +67,6 @@ def definition_params(definitions: Sequence[JobDefinition]) -> dict[str, Any]:
         "timezones": [s.timezone if s else None for s in schedules],
         "catch_ups": [s.catch_up.value if s else None for s in schedules],
         "inputs": [s.input_json if s else None for s in schedules],
-    }
-
-
-def schedule_params(schedule: Schedule | None) -> dict[str, Any]:
-    if schedule is None:
-        return dict.fromkeys(("kind", "expression", "timezone", "catch_up", "input_json"))
-    return {
-        "kind": schedule.kind.value,
-        "expression": schedule.expression,
-        "timezone": schedule.timezone,
-        "catch_up": schedule.catch_up.value,
-        "input_json": schedule.input_json,
     }
 
 

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from zapjobs.errors import InvalidStateError
 from zapjobs.models import (
     JobRun,
     NewLogEntry,
@@ -21,6 +20,7 @@ from zapjobs.models import (
 )
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database, run
+from zapjobs.stores.sql_common import check_outcomes
 
 #: From this many runs on, an enqueue streams them with COPY (two statements in one transaction)
 #: instead of one INSERT over unnest()ed arrays. Measured through the store on the bench machine:
@@ -29,11 +29,6 @@ COPY_MIN_RUNS = 500
 #: Rows formatted and sent per write, so a huge batch never sits in memory twice as text.
 COPY_CHUNK_RUNS = 5_000
 
-_OUTCOME_STATUSES = frozenset(
-    {RunStatus.PENDING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
-)
-
-
 #: COPY's text format: a backslash starts an escape; tab, newline and carriage return end a field
 #: or a row. A JSON input from the store's own encoder holds none of the last three raw, but a
 #: NewRun may carry any JSON text.
@@ -41,8 +36,9 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def copy_text(ids: Sequence[int], runs: Sequence[NewRun], clock: datetime) -> str:
-    """The rows of copy_runs in COPY's text format, built in one pass: formatting them here
-    costs about a quarter of psycopg's per-row write_row() (profile of a bulk enqueue)."""
+    """The rows of copy_runs in COPY's text format (the columns of run_insert_columns), built
+    in one pass: formatting them here costs about a quarter of psycopg's per-row write_row()
+    (profile of a bulk enqueue)."""
     times: dict[datetime, str] = {}
     words: dict[str, str] = {}
 
@@ -65,7 +61,7 @@ def copy_text(ids: Sequence[int], runs: Sequence[NewRun], clock: datetime) -> st
         f"{run_id}\t{word(new.job_type)}\t{word(new.queue)}\t{new.priority}\t"
         f"{new.input_json.translate(_COPY_ESCAPES)}\t"
         f"{created if new.run_at is None else time_text(new.run_at)}\t{created}\t"
-        f"{time_text(new.schedule_due_at)}\n"
+        f"{time_text(new.schedule_due_at)}\t{new.max_attempts}\n"
         for run_id, new in zip(ids, runs, strict=True)
     )
 
@@ -84,7 +80,7 @@ class RunWritesMixin:
             name, params = "enqueue_run", rows.one_run_params(runs[0])
         else:
             name, params = "enqueue_runs", rows.new_run_params(runs)
-            params["runs_seq"] = self._db.runs_seq
+        params["runs_seq"] = self._db.runs_seq
         params["now"] = now
         params["channel"] = self._db.channel
         if connection is None:
@@ -139,9 +135,7 @@ class RunWritesMixin:
     ) -> list[int]:
         if not outcomes:
             return []
-        for outcome in outcomes:
-            if outcome.status not in _OUTCOME_STATUSES:
-                raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
+        check_outcomes(outcomes)
         worker_id = outcomes[0].worker_id
         if all(
             o.status is RunStatus.SUCCEEDED and o.error is None and o.worker_id == worker_id

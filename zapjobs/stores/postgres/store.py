@@ -17,10 +17,16 @@ from zapjobs.stores.postgres.migrations import MigrationsMixin
 from zapjobs.stores.postgres.notify import PostgresListener
 from zapjobs.stores.postgres.reads import RunReadsMixin
 from zapjobs.stores.postgres.runs import RunWritesMixin
+from zapjobs.stores.sql_common import SQLStoreBase, TrackedListener
 
 
 class PostgresStore(
-    MigrationsMixin, DefinitionsMixin, RunWritesMixin, RunReadsMixin, MaintenanceMixin
+    MigrationsMixin,
+    DefinitionsMixin,
+    RunWritesMixin,
+    RunReadsMixin,
+    MaintenanceMixin,
+    SQLStoreBase,
 ):
     """The Store protocol on PostgreSQL; ``cross_process_notify`` through LISTEN/NOTIFY."""
 
@@ -56,7 +62,7 @@ class PostgresStore(
         )
         await listener.start()
         self._listeners.add(listener)
-        return _TrackedListener(self._listeners, listener)
+        return TrackedListener(self._listeners, listener)
 
     @property
     def channel(self) -> str:
@@ -67,15 +73,3 @@ class PostgresStore(
     def queries(self) -> Mapping[str, str]:
         """The rendered statements, for diagnostics and the schema drift test."""
         return dict(self._db.queries)
-
-
-class _TrackedListener:
-    """Closing it also forgets it, so the store's close() closes only live listeners."""
-
-    def __init__(self, live: set[PostgresListener], listener: PostgresListener) -> None:
-        self._live = live
-        self.listener = listener
-
-    async def close(self) -> None:
-        self._live.discard(self.listener)
-        await self.listener.close()

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from zapjobs.errors import StoreError, UnknownJobTypeError
+from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, NewRun, Schedule
+from zapjobs.stores.sql_common import schedule_params, upserted_definition
 from zapjobs.stores.sqlite import notify, rows
 from zapjobs.stores.sqlite.database import Database, Session
+from zapjobs.stores.sqlite.rows import Row
 
 
 class DefinitionsMixin:
@@ -39,7 +41,15 @@ class DefinitionsMixin:
             "timeout_seconds": timeout_seconds,
             "now": rows.now_us(None),
         }
-        return await self._upserted("set_overrides", params)
+
+        def override(s: Session) -> Row | None:
+            row = s.one("set_overrides", params)
+            if row is not None:
+                budget = rows.definition_from_row(row).max_attempts
+                s.execute("rebudget_runs", {"job_type": job_type, "max_attempts": budget})
+            return row
+
+        return upserted_definition(await self._db.write(override), rows.DECODERS, "set_overrides")
 
     async def set_enabled(self, job_type: str, enabled: bool) -> JobDefinition:
         params = {"job_type": job_type, "enabled": int(enabled), "now": rows.now_us(None)}
@@ -56,15 +66,13 @@ class DefinitionsMixin:
             "job_type": job_type,
             "next_due_at": rows.opt_us(next_due_at),
             "now": rows.now_us(None),
-            **rows.schedule_params(schedule),
+            **schedule_params(schedule),
         }
         return await self._upserted("set_schedule", params)
 
     async def _upserted(self, name: str, params: dict[str, Any]) -> JobDefinition:
         row = await self._db.write(lambda s: s.one(name, params))
-        if row is None:  # an upsert with RETURNING always yields its row
-            raise StoreError(f"SQLite returned no definition from {name}")
-        return rows.definition_from_row(row)
+        return upserted_definition(row, rows.DECODERS, name)
 
     async def due_schedules(self, now: datetime | None = None) -> list[JobDefinition]:
         params = {"now": rows.now_us(now)}

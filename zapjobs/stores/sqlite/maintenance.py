@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from zapjobs.errors import ConfigurationError
-from zapjobs.models import JobDefinition, PruneResult, RescueResult, WorkerInfo
+from zapjobs.models import RescueResult, WorkerInfo
 from zapjobs.stores.sqlite import notify, rows
 from zapjobs.stores.sqlite.database import Database, Session
-
-#: max_retries of a job type without a stored definition (the model's default)
-DEFAULT_MAX_RETRIES = JobDefinition(job_type="_").max_retries
 
 
 class MaintenanceMixin:
@@ -52,11 +48,9 @@ class MaintenanceMixin:
 
         def rescue(s: Session) -> tuple[RescueResult, set[str]]:
             marked = [r["id"] for r in s.rows("rescue_mark_workers", {"now": at, "cutoff": cutoff})]
-            lost = s.rows(
-                "rescue_lost_runs", {"cutoff": cutoff, "default_max_retries": DEFAULT_MAX_RETRIES}
-            )
-            retry = [r["id"] for r in lost if r["attempt"] <= r["budget"]]
-            fail = [r["id"] for r in lost if r["attempt"] > r["budget"]]
+            lost = s.rows("rescue_lost_runs", {"cutoff": cutoff})
+            retry = [r["id"] for r in lost if r["retry"]]
+            fail = [r["id"] for r in lost if not r["retry"]]
             retried = s.rows("rescue_retry_runs", {"ids": json.dumps(retry), "now": at})
             failed = s.rows("rescue_fail_runs", {"ids": json.dumps(fail), "now": at})
             result = RescueResult(
@@ -70,34 +64,10 @@ class MaintenanceMixin:
         notify.publish(self._db.notify_key, notify.runs_in(queues))
         return result
 
-    async def prune(
-        self,
-        *,
-        run_retention: timedelta,
-        log_retention: timedelta,
-        worker_retention: timedelta,
-        batch_size: int = 1000,
-        now: datetime | None = None,
-    ) -> PruneResult:
-        if batch_size < 1:
-            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
-        at = rows.now_us(now)
-        # Old logs first, so the count covers exactly the entries expired by log retention
-        # (the logs of pruned runs go with them by cascade).
-        logs = await self._prune_batches("prune_logs", at, log_retention, batch_size)
-        runs = await self._prune_batches("prune_runs", at, run_retention, batch_size)
-        workers = await self._prune_batches("prune_workers", at, worker_retention, batch_size)
-        return PruneResult(runs_deleted=runs, logs_deleted=logs, workers_deleted=workers)
-
-    async def _prune_batches(
-        self, name: str, now: int, retention: timedelta, batch_size: int
+    async def _prune_batch(
+        self, name: str, retention: timedelta, batch_size: int, now: datetime | None
     ) -> int:
-        """One short write transaction per batch, until a batch comes back short, so other
-        processes get the write lock in between."""
-        params = {"cutoff": now - rows.duration_us(retention), "batch_size": batch_size}
-        total = 0
-        while True:
-            deleted = await self._db.write(lambda s: s.execute(name, params))
-            total += deleted
-            if deleted < batch_size:
-                return total
+        """One write transaction: other processes get the write lock between batches."""
+        cutoff = rows.now_us(now) - rows.duration_us(retention)
+        params = {"cutoff": cutoff, "batch_size": batch_size}
+        return await self._db.write(lambda s: s.execute(name, params))

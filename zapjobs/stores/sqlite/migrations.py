@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from zapjobs.errors import MigrationError, NotMigratedError
-from zapjobs.models import Migration, MigrationStatus
-from zapjobs.stores.migrate import load_migrations, require_migrated
+from zapjobs.errors import MigrationError
+from zapjobs.models import Migration
+from zapjobs.stores.migrate import load_migrations
 from zapjobs.stores.sqlite import rows
 from zapjobs.stores.sqlite.database import Database, Session
 from zapjobs.stores.sqlite.errors import one_line
@@ -38,20 +38,9 @@ class MigrationsMixin:
 
         await self._db.call(drop_all)
 
-    async def migration_status(self) -> MigrationStatus:
-        available = load_migrations("sqlite", self._db.prefix)
-        try:
-            found = await self._db.call(lambda s: s.rows("migrations_applied"))
-        except NotMigratedError:  # not even the versions table exists yet
-            found = []
-        applied = {row["version"] for row in found}
-        pending = tuple(m for m in available if m.version not in applied)
-        return MigrationStatus(
-            applied=tuple(sorted(applied)), pending=pending, available=tuple(available)
-        )
-
-    async def check_ready(self) -> None:
-        require_migrated(await self.migration_status())
+    async def _applied_versions(self) -> list[int]:
+        found = await self._db.call(lambda s: s.rows("migrations_applied"))
+        return [row["version"] for row in found]
 
     async def server_version(self) -> str:
         row = await self._db.call(lambda s: s.one("sqlite_version"))

@@ -51,11 +51,6 @@ def unregister(listener: SQLiteListener) -> None:
             _registry.pop(listener.key, None)
 
 
-def listener_count(key: Key) -> int:
-    with _lock:
-        return len(_registry.get(key, []))
-
-
 def publish(key: Key, notifications: Iterable[Notification]) -> None:
     """Schedule each handler of ``key`` with each notification, in order; never runs them here."""
     with _lock:

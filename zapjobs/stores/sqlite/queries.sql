@@ -68,6 +68,29 @@ SELECT version FROM {prefix}migrations ORDER BY version
 INSERT INTO {prefix}migrations (version, name, applied_at) VALUES (:version, :name, :now)
 
 -- ==============================================================================================
+-- shared pieces of the statements below
+-- ==============================================================================================
+
+-- fragment: insert_new_runs
+-- The runs of the :runs JSON array (rows.new_runs_param) in array order, due at run_at (else
+-- now), created now. "WHERE true" keeps a following ON CONFLICT from being read as part of the
+-- SELECT.
+INSERT INTO {prefix}runs (
+    job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts
+)
+SELECT json_extract(n.value, '$.job_type'),
+       json_extract(n.value, '$.queue'),
+       json_extract(n.value, '$.priority'),
+       json_extract(n.value, '$.input'),
+       COALESCE(json_extract(n.value, '$.run_at'), :now),
+       :now,
+       json_extract(n.value, '$.schedule_due_at'),
+       json_extract(n.value, '$.max_attempts')
+FROM json_each(:runs) AS n
+WHERE true
+ORDER BY n.key
+
+-- ==============================================================================================
 -- definitions and schedules
 -- ==============================================================================================
 
@@ -120,6 +143,15 @@ ON CONFLICT (job_type) DO UPDATE SET
     updated_at = excluded.updated_at
 RETURNING *
 
+-- name: rebudget_runs
+-- After set_overrides, in its transaction: the job type's unfinished runs take the new retry
+-- budget, as the runs enqueued later will.
+UPDATE {prefix}runs
+SET max_attempts = :max_attempts
+WHERE job_type = :job_type
+  AND status IN ('pending', 'running')
+  AND max_attempts <> :max_attempts
+
 -- name: set_enabled
 UPDATE {prefix}definitions SET enabled = :enabled, updated_at = :now
 WHERE job_type = :job_type
@@ -159,20 +191,8 @@ RETURNING job_type
 
 -- name: insert_scheduled_runs
 -- Like enqueue_runs, but the unique (job_type, schedule_due_at) index skips due times already
--- enqueued ("WHERE true" keeps ON CONFLICT from being read as part of the SELECT).
-INSERT INTO {prefix}runs (
-    job_type, queue, priority, input, run_at, created_at, schedule_due_at
-)
-SELECT json_extract(n.value, '$.job_type'),
-       json_extract(n.value, '$.queue'),
-       json_extract(n.value, '$.priority'),
-       json_extract(n.value, '$.input'),
-       COALESCE(json_extract(n.value, '$.run_at'), :now),
-       :now,
-       json_extract(n.value, '$.schedule_due_at')
-FROM json_each(:runs) AS n
-WHERE true
-ORDER BY n.key
+-- enqueued.
+{insert_new_runs}
 ON CONFLICT (job_type, schedule_due_at) WHERE schedule_due_at IS NOT NULL DO NOTHING
 RETURNING id, queue, schedule_due_at
 
@@ -188,18 +208,7 @@ WHERE job_type = :job_type
 -- name: enqueue_runs
 -- One statement for the whole batch (atomic on a caller's connection too). Rows are inserted in
 -- array order and AUTOINCREMENT ids only grow, so the sorted ids are in the order given.
-INSERT INTO {prefix}runs (
-    job_type, queue, priority, input, run_at, created_at, schedule_due_at
-)
-SELECT json_extract(n.value, '$.job_type'),
-       json_extract(n.value, '$.queue'),
-       json_extract(n.value, '$.priority'),
-       json_extract(n.value, '$.input'),
-       COALESCE(json_extract(n.value, '$.run_at'), :now),
-       :now,
-       json_extract(n.value, '$.schedule_due_at')
-FROM json_each(:runs) AS n
-ORDER BY n.key
+{insert_new_runs}
 RETURNING id
 
 -- name: claim_candidates
@@ -434,13 +443,10 @@ RETURNING id
 
 -- name: rescue_lost_runs
 -- A run is lost when its worker was last seen before the cutoff, or, with no worker row, when
--- it started before the cutoff. Its budget is the effective max_retries (the default without a
--- definition).
-SELECT r.id, r.attempt,
-       COALESCE(d.max_retries_override, d.max_retries, :default_max_retries) AS budget
+-- it started before the cutoff. It has attempts left while attempt < its max_attempts.
+SELECT r.id, r.attempt < r.max_attempts AS retry
 FROM {prefix}runs r
 LEFT JOIN {prefix}heartbeats w ON w.id = r.worker_id
-LEFT JOIN {prefix}definitions d ON d.job_type = r.job_type
 WHERE r.status = 'running'
   AND CASE WHEN w.id IS NULL
            THEN r.started_at IS NULL OR r.started_at < :cutoff
@@ -448,16 +454,20 @@ WHERE r.status = 'running'
       END
 ORDER BY r.id
 
+-- fragment: worker_lost
+-- What a rescued run records, retried or failed.
+error_type = 'WorkerLost',
+error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
+error_traceback = NULL,
+worker_id = NULL,
+cancel_requested = 0
+
 -- name: rescue_retry_runs
 UPDATE {prefix}runs
 SET status = 'pending',
     run_at = :now,
     finished_at = NULL,
-    error_type = 'WorkerLost',
-    error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
-    error_traceback = NULL,
-    worker_id = NULL,
-    cancel_requested = 0
+    {worker_lost}
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND status = 'running'
 RETURNING id, queue
@@ -466,11 +476,7 @@ RETURNING id, queue
 UPDATE {prefix}runs
 SET status = 'failed',
     finished_at = :now,
-    error_type = 'WorkerLost',
-    error_message = 'worker ' || COALESCE(worker_id, 'unknown') || ' stopped sending heartbeats',
-    error_traceback = NULL,
-    worker_id = NULL,
-    cancel_requested = 0
+    {worker_lost}
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND status = 'running'
 RETURNING id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -13,21 +12,17 @@ from zapjobs.models import (
     LogEntry,
     LogLevel,
     Page,
-    QueueStats,
     RunFilter,
     Stats,
     ThroughputPoint,
 )
+from zapjobs.stores.sql_common import error_groups_from_rows, stats_from_rows
 from zapjobs.stores.sqlite import rows
 from zapjobs.stores.sqlite.database import Database
 
 
 class RunReadsMixin:
     _db: Database
-
-    async def get_run(self, run_id: int) -> JobRun | None:
-        found = await self.get_runs([run_id])
-        return found[0] if found else None
 
     async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
         if not run_ids:
@@ -75,13 +70,7 @@ class RunReadsMixin:
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
         params = {"now": rows.now_us(now)}
-        totals: Counter[str] = Counter()
-        per_queue: dict[str, Counter[str]] = {}
-        for row in await self._db.call(lambda s: s.rows("stats", params)):
-            totals[row["bucket"]] += row["n"]
-            per_queue.setdefault(row["queue"], Counter())[row["bucket"]] += row["n"]
-        by_queue = tuple(QueueStats(queue=q, **per_queue[q]) for q in sorted(per_queue))
-        return Stats(**totals, by_queue=by_queue)
+        return stats_from_rows(await self._db.call(lambda s: s.rows("stats", params)))
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None
@@ -96,8 +85,4 @@ class RunReadsMixin:
         if limit <= 0:
             return []
         params = {"since": rows.to_us(since), "limit": limit}
-        found = await self._db.call(lambda s: s.rows("error_groups", params))
-        return [
-            ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "")
-            for r in found
-        ]
+        return error_groups_from_rows(await self._db.call(lambda s: s.rows("error_groups", params)))

@@ -16,15 +16,12 @@ from typing import Any
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import (
     JobDefinition,
-    JobRun,
-    LogEntry,
     NewRun,
     RunFilter,
     RunStatus,
-    Schedule,
-    WorkerInfo,
 )
 from zapjobs.stores import decode
+from zapjobs.stores.sql_common import schedule_params
 
 Row = sqlite3.Row
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,20 +83,10 @@ def json_list(values: Sequence[Any] | None) -> str | None:
 DECODERS = decode.Decoders(time=from_us, json=json.loads)
 
 
-def run_from_row(row: Row) -> JobRun:
-    return decode.run_from_row(row, DECODERS)
-
-
-def definition_from_row(row: Row) -> JobDefinition:
-    return decode.definition_from_row(row, DECODERS)
-
-
-def log_from_row(row: Row) -> LogEntry:
-    return decode.log_from_row(row, DECODERS)
-
-
-def worker_from_row(row: Row) -> WorkerInfo:
-    return decode.worker_from_row(row, DECODERS)
+run_from_row = DECODERS.run
+definition_from_row = DECODERS.definition
+log_from_row = DECODERS.log
+worker_from_row = DECODERS.worker
 
 
 # --- values to parameters ------------------------------------------------------------------------
@@ -116,6 +103,7 @@ def new_runs_param(runs: Sequence[NewRun]) -> str:
                 "input": check_json(r.input_json, "input"),
                 "run_at": opt_us(r.run_at),
                 "schedule_due_at": opt_us(r.schedule_due_at),
+                "max_attempts": r.max_attempts,
             }
             for r in runs
         ],
@@ -131,18 +119,6 @@ def definition_params(definition: JobDefinition, now: int) -> dict[str, Any]:
         "timeout_seconds": definition.timeout_seconds,
         "now": now,
         **schedule_params(definition.schedule),
-    }
-
-
-def schedule_params(schedule: Schedule | None) -> dict[str, Any]:
-    if schedule is None:
-        return dict.fromkeys(("kind", "expression", "timezone", "catch_up", "input_json"))
-    return {
-        "kind": schedule.kind.value,
-        "expression": schedule.expression,
-        "timezone": schedule.timezone,
-        "catch_up": schedule.catch_up.value,
-        "input_json": schedule.input_json,
     }
 
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from zapjobs.errors import InvalidStateError
 from zapjobs.models import (
     JobRun,
     NewLogEntry,
@@ -22,12 +21,9 @@ from zapjobs.models import (
     RunOutcome,
     RunStatus,
 )
+from zapjobs.stores.sql_common import check_outcomes
 from zapjobs.stores.sqlite import notify, rows
 from zapjobs.stores.sqlite.database import Database, Session
-
-_OUTCOME_STATUSES = frozenset(
-    {RunStatus.PENDING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
-)
 
 
 class RunWritesMixin:
@@ -91,6 +87,7 @@ class RunWritesMixin:
     ) -> list[int]:
         if not outcomes:
             return []
+        check_outcomes(outcomes)
         at = rows.now_us(now)
         params = [_outcome_params(o, at) for o in outcomes]
 
@@ -163,8 +160,6 @@ class RunWritesMixin:
 
 
 def _outcome_params(outcome: RunOutcome, now: int) -> dict[str, Any]:
-    if outcome.status not in _OUTCOME_STATUSES:
-        raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
     error = outcome.error
     output = outcome.output_json
     return {

@@ -6,49 +6,29 @@ run; rendering only substitutes the validated prefix and fragments, never values
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from functools import cache
-from importlib import resources
 
-from zapjobs.errors import StoreError
 from zapjobs.settings import validate_prefix
-from zapjobs.stores.sqlfile import parse_queries
+from zapjobs.stores.sqlfile import load_queries, render
 
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 #: the driving terms of filtered statements, by variant name (see queries.sql)
 DRIVE_VARIANTS = ("all", "ids", "status", "job_type", "queue")
-
-
-@cache
-def _parsed() -> tuple[dict[str, str], dict[str, str]]:
-    text = resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8")
-    return parse_queries(text)
 
 
 def render_queries(prefix: str) -> dict[str, str]:
     """Every statement with fragments included and ``{prefix}`` replaced; a statement using
     ``{drive}`` appears once per variant, as ``name:variant``."""
     validate_prefix(prefix)
-    statements, fragments = _parsed()
+    statements, fragments = load_queries("zapjobs.stores.sqlite")
     rendered: dict[str, str] = {}
     for name, body in statements.items():
         if "{drive}" not in body:
-            rendered[name] = _render(name, body, fragments, prefix)
+            rendered[name] = render(name, body, fragments, prefix)
             continue
         for variant in DRIVE_VARIANTS:
             driven = body.replace("{drive}", fragments[f"drive_{variant}"])
-            rendered[f"{name}:{variant}"] = _render(name, driven, fragments, prefix)
+            rendered[f"{name}:{variant}"] = render(name, driven, fragments, prefix)
     return rendered
-
-
-def _render(name: str, body: str, fragments: dict[str, str], prefix: str) -> str:
-    text = _PLACEHOLDER.sub(lambda m: fragments.get(m.group(1), m.group(0)), body)
-    text = text.replace("{prefix}", prefix)
-    leftover = _PLACEHOLDER.findall(text)
-    if leftover:
-        raise StoreError(f"queries.sql block {name!r} uses unknown {sorted(set(leftover))}")
-    return text
 
 
 def split_statements(script: str) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from zapjobs.stores.base import Listener, NotificationHandler
+from zapjobs.stores.sql_common import SQLStoreBase, TrackedListener
 from zapjobs.stores.sqlite import notify
 from zapjobs.stores.sqlite.database import BUSY_TIMEOUT_SECONDS, Database
 from zapjobs.stores.sqlite.definitions import DefinitionsMixin
@@ -21,7 +22,12 @@ from zapjobs.stores.sqlite.runs import RunWritesMixin
 
 
 class SQLiteStore(
-    MigrationsMixin, DefinitionsMixin, RunWritesMixin, RunReadsMixin, MaintenanceMixin
+    MigrationsMixin,
+    DefinitionsMixin,
+    RunWritesMixin,
+    RunReadsMixin,
+    MaintenanceMixin,
+    SQLStoreBase,
 ):
     """The Store protocol on a SQLite file (``sqlite:///relative.db``,
     ``sqlite:////absolute/path.db``). Notifications reach this process only; workers in other
@@ -66,16 +72,4 @@ class SQLiteStore(
         self._db.require_open()
         listener = notify.register(self._db.notify_key, handler)
         self._listeners.add(listener)
-        return _TrackedListener(self._listeners, listener)
-
-
-class _TrackedListener:
-    """Closing it also forgets it, so the store's close() closes only live listeners."""
-
-    def __init__(self, live: set[notify.SQLiteListener], listener: notify.SQLiteListener) -> None:
-        self._live = live
-        self.listener = listener
-
-    async def close(self) -> None:
-        self._live.discard(self.listener)
-        await self.listener.close()
+        return TrackedListener(self._listeners, listener)

@@ -1,0 +1,168 @@
+"""What the two SQL stores (PostgreSQL, SQLite) share above their drivers, written once.
+
+Each backend supplies only what truly differs (how a statement runs, how a value binds); the
+protocol methods whose rule is the same live here: migration status and readiness, retention in
+short batches, the shape of stats and error groups, the outcome and schedule parameters, and
+the listener a store closes with itself.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+from zapjobs.errors import ConfigurationError, InvalidStateError, NotMigratedError, StoreError
+from zapjobs.models import (
+    ErrorGroup,
+    JobDefinition,
+    JobRun,
+    MigrationStatus,
+    PruneResult,
+    QueueStats,
+    RunOutcome,
+    RunStatus,
+    Schedule,
+    Stats,
+)
+from zapjobs.stores import decode
+from zapjobs.stores.migrate import load_migrations, require_migrated
+
+#: the statuses an attempt may end in (PENDING: tried again later)
+OUTCOME_STATUSES = frozenset(
+    {RunStatus.PENDING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+
+
+def check_outcomes(outcomes: Iterable[RunOutcome]) -> None:
+    for outcome in outcomes:
+        if outcome.status not in OUTCOME_STATUSES:
+            raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
+
+
+def schedule_params(schedule: Schedule | None) -> dict[str, Any]:
+    """The schedule_* parameters of set_schedule and register_definitions (all None: none)."""
+    if schedule is None:
+        return dict.fromkeys(("kind", "expression", "timezone", "catch_up", "input_json"))
+    return {
+        "kind": schedule.kind.value,
+        "expression": schedule.expression,
+        "timezone": schedule.timezone,
+        "catch_up": schedule.catch_up.value,
+        "input_json": schedule.input_json,
+    }
+
+
+def upserted_definition(
+    row: decode.Row | None, decoders: decode.Decoders, statement: str
+) -> JobDefinition:
+    """The definition an upsert returned (with RETURNING it always returns its row)."""
+    if row is None:
+        raise StoreError(f"the store returned no definition from {statement}")
+    return decode.definition_from_row(row, decoders)
+
+
+def stats_from_rows(rows: Iterable[decode.Row]) -> Stats:
+    """Stats from the stats statement's (queue, bucket, n) rows."""
+    totals: Counter[str] = Counter()
+    per_queue: dict[str, Counter[str]] = {}
+    for row in rows:
+        totals[row["bucket"]] += row["n"]
+        per_queue.setdefault(row["queue"], Counter())[row["bucket"]] += row["n"]
+    by_queue = tuple(QueueStats(queue=q, **per_queue[q]) for q in sorted(per_queue))
+    return Stats(**totals, by_queue=by_queue)
+
+
+def error_groups_from_rows(rows: Iterable[decode.Row]) -> list[ErrorGroup]:
+    """Error groups from the error_groups statement's rows."""
+    return [
+        ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "") for r in rows
+    ]
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+L = TypeVar("L", bound=_Closable)
+
+
+class TrackedListener(Generic[L]):
+    """Closing it also forgets it, so the store's close() closes only live listeners."""
+
+    def __init__(self, live: set[L], listener: L) -> None:
+        self._live = live
+        self.listener = listener
+
+    async def close(self) -> None:
+        self._live.discard(self.listener)
+        await self.listener.close()
+
+
+class SQLStoreBase:
+    """Protocol methods with one rule on both SQL stores, over primitives a backend gives: the
+    applied migration versions, one batch of a retention delete, runs by id."""
+
+    backend: str
+    prefix: str
+
+    async def _applied_versions(self) -> Sequence[int]:
+        raise NotImplementedError
+
+    async def _prune_batch(
+        self, name: str, retention: timedelta, batch_size: int, now: datetime | None
+    ) -> int:
+        """Run the retention statement ``name`` once; how many rows it deleted."""
+        raise NotImplementedError
+
+    async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
+        raise NotImplementedError
+
+    async def get_run(self, run_id: int) -> JobRun | None:
+        found = await self.get_runs([run_id])
+        return found[0] if found else None
+
+    async def migration_status(self) -> MigrationStatus:
+        available = load_migrations(self.backend, self.prefix)
+        try:
+            applied = set(await self._applied_versions())
+        except NotMigratedError:  # not even the versions table exists yet
+            applied = set()
+        pending = tuple(m for m in available if m.version not in applied)
+        return MigrationStatus(
+            applied=tuple(sorted(applied)), pending=pending, available=tuple(available)
+        )
+
+    async def check_ready(self) -> None:
+        require_migrated(await self.migration_status())
+
+    async def prune(
+        self,
+        *,
+        run_retention: timedelta,
+        log_retention: timedelta,
+        worker_retention: timedelta,
+        batch_size: int = 1000,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        # Old logs first, so the count covers exactly the entries expired by log retention
+        # (the logs of pruned runs go with them by cascade).
+        logs = await self._prune_batches("prune_logs", log_retention, batch_size, now)
+        runs = await self._prune_batches("prune_runs", run_retention, batch_size, now)
+        workers = await self._prune_batches("prune_workers", worker_retention, batch_size, now)
+        return PruneResult(runs_deleted=runs, logs_deleted=logs, workers_deleted=workers)
+
+    async def _prune_batches(
+        self, name: str, retention: timedelta, batch_size: int, now: datetime | None
+    ) -> int:
+        """One short statement (transaction) per batch, until a batch comes back short, so
+        other writers get their turn in between."""
+        total = 0
+        while True:
+            deleted = await self._prune_batch(name, retention, batch_size, now)
+            total += deleted
+            if deleted < batch_size:
+                return total

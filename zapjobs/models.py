@@ -224,6 +224,8 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class WorkerInfo:
+    """A worker as stored (one row of the ``heartbeats`` table, refreshed at each heartbeat)."""
+
     id: str
     host: str
     pid: int

@@ -26,7 +26,7 @@ def build(url: str, prefix: str, concurrency: int) -> ZapJobs:
         url,
         auto_migrate=True,
         table_prefix=prefix,
-        worker_count=concurrency,
+        concurrency=concurrency,
         enable_scheduler=False,
         polling_interval="1s",
     )
@@ -67,7 +67,7 @@ async def run(url: str, n: int, concurrency: int, batch: int, cleanup: bool) -> 
             burst=True, concurrency=concurrency, install_signal_handlers=False
         )
         drained = time.perf_counter() - started
-        print(f"backend        {backend} ({await zap.store.server_version()})")
+        print(f"backend        {backend} ({await zap.server_version()})")
         print(f"runs           {n}  (succeeded {summary.succeeded}, failed {summary.failed})")
         print(f"enqueue        {enqueued:.2f}s  {n / enqueued:,.0f} runs/s (batches of {batch})")
         print(

@@ -30,6 +30,15 @@ from zapjobs.errors import (
     WaitTimeoutError,
     ZapJobsError,
 )
+from zapjobs.events import (
+    RunFinished,
+    RunStarted,
+    WorkerEvent,
+    WorkerStarted,
+    WorkerStopped,
+    WorkerStopping,
+    WorkerSummary,
+)
 from zapjobs.job import Job, JobContext
 from zapjobs.models import (
     CatchUp,
@@ -44,7 +53,6 @@ from zapjobs.models import (
     RunStatus,
     WorkerInfo,
 )
-from zapjobs.runtime.events import WorkerSummary
 from zapjobs.settings import Settings
 from zapjobs.typed import MAX_INPUT_BYTES
 
@@ -73,7 +81,9 @@ __all__ = [
     "RetryPolicy",
     "RunError",
     "RunFilter",
+    "RunFinished",
     "RunNotFoundError",
+    "RunStarted",
     "RunStatus",
     "ScheduleError",
     "Settings",
@@ -82,7 +92,11 @@ __all__ = [
     "UnknownJobTypeError",
     "ValidationError",
     "WaitTimeoutError",
+    "WorkerEvent",
     "WorkerInfo",
+    "WorkerStarted",
+    "WorkerStopped",
+    "WorkerStopping",
     "WorkerSummary",
     "ZapJobs",
     "ZapJobsError",

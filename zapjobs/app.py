@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zapjobs.clock import SYSTEM_CLOCK, Clock
-from zapjobs.core.retry import RetryPolicy
+from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import next_due_after
 from zapjobs.errors import (
     NotMigratedError,
@@ -53,16 +54,20 @@ from zapjobs.registry import (
 )
 from zapjobs.settings import (
     Settings,
+    duration_argument,
     format_duration,
-    parse_duration,
+    queue_argument,
+    queues_argument,
     scrub,
-    validate_queue,
+    warn_deprecated,
 )
 from zapjobs.stores import create_store, store_backend
 from zapjobs.stores.base import Store
 from zapjobs.typed import Codec, check_json_text, encode_input
 
-JobRef = Any  # a job type id (str), a decorated job function, or a Job subclass
+#: A job type as callers name it: its id, the @zap.job function, or the Job subclass. Parameters
+#: called ``job`` take a JobRef; parameters called ``job_type`` are always the id (a str).
+JobRef = str | Callable[..., Any]
 
 _ANY_INPUT = Codec(Any)
 _PRIORITY_RANGE = (-(2**31), 2**31 - 1)
@@ -87,7 +92,7 @@ class ZapJobs:
         base = settings or Settings()
         self._settings = base.with_changes(**overrides) if overrides else base
         self._registry = Registry()
-        self._store: Store | None = store
+        self._store_ref: Store | None = store
         self._owns_store = store is None
         self._clock = clock
         self._store_open = store is not None
@@ -145,21 +150,45 @@ class ZapJobs:
     def job_types(self) -> list[str]:
         return self._registry.ids
 
-    @property
-    def registry(self) -> Registry:
-        return self._registry
+    def job_type_id(self, job: JobRef) -> str:
+        """The job type id of a job reference (an id, a @zap.job function or a Job subclass)."""
+        return self._resolve(job)[0]
+
+    def registration(self, job: JobRef) -> JobType:
+        """What this process registered for a job type (its code, declared types and defaults).
+
+        Raises UnknownJobTypeError when the job type is not registered here."""
+        job_type, local = self._resolve(job)
+        if local is None:
+            raise UnknownJobTypeError(job_type, known=self._registry.ids)
+        return local
+
+    def with_settings(self, settings: Settings) -> ZapJobs:
+        """A new ZapJobs with these settings and the job types registered here (and this clock);
+        it opens its own store."""
+        copy = ZapJobs(settings=settings, clock=self._clock)
+        for registered in self._registry:
+            copy._registry.add(registered)
+        return copy
 
     @property
     def settings(self) -> Settings:
         return self._settings
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = create_store(
+    def backend(self) -> str:
+        """The store's backend: "postgres", "sqlite" or "memory"."""
+        if self._store_ref is not None:
+            return self._store_ref.backend
+        return store_backend(self._settings.database_url)
+
+    @property
+    def _store(self) -> Store:
+        if self._store_ref is None:
+            self._store_ref = create_store(
                 self._settings.database_url, prefix=self._settings.table_prefix
             )
-        return self._store
+        return self._store_ref
 
     @property
     def clock(self) -> Clock | None:
@@ -190,10 +219,10 @@ class ZapJobs:
                 await self._register_new()
                 return
             if self._settings.auto_migrate:
-                await self.store.migrate()
+                await self._store.migrate()
             else:
                 try:
-                    await self.store.check_ready()
+                    await self._store.check_ready()
                 except NotMigratedError:
                     if require_migrated:
                         raise
@@ -203,28 +232,28 @@ class ZapJobs:
 
     async def _open_store(self) -> None:
         if not self._store_open:
-            await self.store.open()
+            await self._store.open()
             self._store_open = True
 
     async def _register_new(self) -> None:
         new = [jt for jt in self._registry if jt.id not in self._registered]
         if new:
-            await self.store.register_definitions([jt.definition(self._settings) for jt in new])
+            await self._store.register_definitions([jt.definition(self._settings) for jt in new])
             self._registered.update(jt.id for jt in new)
 
     async def _ensure_ready(self) -> Store:
         if not self._ready or len(self._registered) != len(self._registry):
             await self.open()
-        return self.store
+        return self._store
 
     async def close(self) -> None:
         if self._portal is not None:
             portal, self._portal = self._portal, None
             await asyncio.to_thread(portal.close)
-        if self._owns_store and self._store is not None and self._store_open:
-            await self._store.close()
-            if self._store.backend != "memory":  # a memory store's runs outlive a close()
-                self._store = None
+        if self._owns_store and self._store_ref is not None and self._store_open:
+            await self._store_ref.close()
+            if self._store_ref.backend != "memory":  # a memory store's runs outlive a close()
+                self._store_ref = None
         self._store_open = not self._owns_store
         self._ready = False
         self._registered.clear()
@@ -239,7 +268,7 @@ class ZapJobs:
     async def migrate(self) -> list[int]:
         async with self._open_lock:
             await self._open_store()
-            applied = await self.store.migrate()
+            applied = await self._store.migrate()
             self._ready = True
             await self._register_new()
         return applied
@@ -247,14 +276,21 @@ class ZapJobs:
     async def migration_status(self) -> MigrationStatus:
         async with self._open_lock:
             await self._open_store()
-        return await self.store.migration_status()
+        return await self._store.migration_status()
+
+    async def server_version(self) -> str:
+        """The database server's version, e.g. "PostgreSQL 15.19" (the database need not be
+        migrated)."""
+        async with self._open_lock:
+            await self._open_store()
+        return await self._store.server_version()
 
     async def uninstall(self) -> None:
         """Drop every table of this installation (its table prefix). Irreversible: for
         throwaway installations such as the ones ``zapjobs bench`` makes."""
         async with self._open_lock:
             await self._open_store()
-            await self.store.uninstall()
+            await self._store.uninstall()
             self._ready = False
             self._registered.clear()
 
@@ -325,8 +361,6 @@ class ZapJobs:
             return await self.enqueue(
                 job_type, _Json(parsed), queue=queue, priority=priority, delay=delay, run_at=run_at
             )
-        import json
-
         value = json.loads(parsed)
         return await self.enqueue(
             job_type, value, queue=queue, priority=priority, delay=delay, run_at=run_at
@@ -352,7 +386,7 @@ class ZapJobs:
             definition = await self._remote_definition(job_type)
             codec, default_queue = _ANY_INPUT, definition.queue
             max_attempts = definition.max_attempts
-        run_queue = validate_queue(queue) if queue is not None else default_queue
+        run_queue = queue_argument(queue) if queue is not None else default_queue
         _check_priority(priority)
         due = self._due_time(delay, run_at)
         runs = [
@@ -408,7 +442,7 @@ class ZapJobs:
         ttl = self._settings.polling_interval.total_seconds()
         if cached is not None and time.monotonic() - cached[0] < ttl:
             return cached[1]
-        definition = await self.store.get_definition(job_type)
+        definition = await self._store.get_definition(job_type)
         if definition is not None:
             self._remote_definitions[job_type] = (time.monotonic(), definition)
         return definition
@@ -426,7 +460,7 @@ class ZapJobs:
                 )
             return run_at
         if delay is not None:
-            wait = parse_duration(delay, name="delay")
+            wait = duration_argument(delay, name="delay")
             try:
                 return self.now() + wait if wait > timedelta(0) else None
             except OverflowError:
@@ -448,7 +482,7 @@ class ZapJobs:
 
     async def wait_for(self, run_id: int, timeout: timedelta | None = None) -> JobRun:
         """Wait until the run is final; raises WaitTimeoutError after ``timeout``."""
-        limit = None if timeout is None else parse_duration(timeout, name="timeout")
+        limit = None if timeout is None else duration_argument(timeout, name="timeout")
         deadline = None if limit is None else time.monotonic() + limit.total_seconds()
         interval = _WAIT_FIRST
         while True:
@@ -482,13 +516,16 @@ class ZapJobs:
         """This ZapJobs on the portal's loop: same registry, settings and clock; its own store
         (a memory or injected store is shared: it is not bound to a loop)."""
         if self._twin is None:
-            shared = not self._owns_store or store_backend(self._settings.database_url) == "memory"
-            twin = ZapJobs(
-                settings=self._settings, store=self.store if shared else None, clock=self._clock
-            )
-            twin._registry = self._registry
-            self._twin = twin
+            shared = not self._owns_store or self.backend == "memory"
+            self._twin = self._sharing_registry(store=self._store if shared else None)
         return self._twin
+
+    def _sharing_registry(self, *, store: Store | None) -> ZapJobs:
+        """A ZapJobs with this one's settings, clock and registry object (job types registered
+        later on either are seen by both): the sync twins' instance on the portal's loop."""
+        twin = ZapJobs(settings=self._settings, store=store, clock=self._clock)
+        twin._registry = self._registry
+        return twin
 
     async def _close_twin(self) -> None:
         twin, self._twin = self._twin, None
@@ -535,27 +572,33 @@ class ZapJobs:
         stop: asyncio.Event | None = None,
     ) -> Any:
         """Run a worker until stopped (signal, or ``stop`` set) or, with ``burst``, until nothing
-        is due and nothing runs. Returns a WorkerSummary."""
+        is due and nothing runs. ``queues`` is a list in priority order (default: the setting);
+        ``concurrency`` how many runs it runs at once (default: the setting). Returns a
+        WorkerSummary."""
         from zapjobs.runtime.worker import Worker
-        from zapjobs.settings import parse_queues
 
-        store = await self._ensure_ready()
-        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        # Validated here, once: the worker, fetcher and store take them as they are.
+        served = queues_argument(queues) if queues is not None else None
+        if concurrency is not None and (
+            not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+        ):
             raise ValidationError(f"concurrency must be at least 1, got {concurrency!r}")
+        grace = (
+            duration_argument(shutdown_timeout, name="shutdown_timeout")
+            if shutdown_timeout is not None
+            else None
+        )
+        store = await self._ensure_ready()
         worker = Worker(
             store=store,
             registry=self._registry,
             settings=self._settings,
             clock=self._clock,
-            queues=parse_queues(list(queues)) if queues is not None else None,
+            queues=served,
             concurrency=concurrency,
             burst=burst,
             worker_id=worker_id,
-            shutdown_timeout=(
-                parse_duration(shutdown_timeout, name="shutdown_timeout")
-                if shutdown_timeout is not None
-                else None
-            ),
+            shutdown_timeout=grace,
             install_signal_handlers=install_signal_handlers,
             on_event=on_event,
             stop=stop,
@@ -593,17 +636,50 @@ class ZapJobs:
         assert schedule is not None
         return await store.set_schedule(job_type, schedule, next_due_after(schedule, self.now()))
 
+    async def recurring_json(
+        self,
+        job: JobRef,
+        input_json: str,
+        *,
+        cron: str | None = None,
+        interval: timedelta | None = None,
+        timezone: str = "UTC",
+        catch_up: CatchUp = CatchUp.LATEST,
+    ) -> JobDefinition:
+        """``recurring`` with the schedule's input given as JSON text (the CLI): parsed, then
+        validated against the job's declared type when this process knows the job type."""
+        job_type, local = self._resolve(job)
+        value = json.loads(check_json_text(input_json, job_type=job_type))
+        if local is not None and value is not None:
+            value = local.input_codec.decode(value, job_type=job_type)
+        return await self.recurring(
+            job, cron=cron, interval=interval, timezone=timezone, input=value, catch_up=catch_up
+        )
+
     async def remove_recurring(self, job: JobRef) -> JobDefinition:
         job_type = await self._known_job_type(job)
-        return await self.store.set_schedule(job_type, None, None)
+        return await self._store.set_schedule(job_type, None, None)
+
+    async def pause_schedule(self, job: JobRef) -> JobDefinition:
+        """Stop the job type's recurring schedule from enqueuing runs (runs already enqueued
+        still execute; enqueue() still works) until ``resume_schedule``."""
+        job_type = await self._known_job_type(job)
+        return await self._store.set_enabled(job_type, False)
+
+    async def resume_schedule(self, job: JobRef) -> JobDefinition:
+        """Let a paused recurring schedule enqueue runs again."""
+        job_type = await self._known_job_type(job)
+        return await self._store.set_enabled(job_type, True)
 
     async def pause(self, job: JobRef) -> JobDefinition:
-        job_type = await self._known_job_type(job)
-        return await self.store.set_enabled(job_type, False)
+        """Deprecated: ``pause_schedule`` (a queue pause is a different thing)."""
+        _deprecated("pause()", "pause_schedule()")
+        return await self.pause_schedule(job)
 
     async def resume(self, job: JobRef) -> JobDefinition:
-        job_type = await self._known_job_type(job)
-        return await self.store.set_enabled(job_type, True)
+        """Deprecated: ``resume_schedule``."""
+        _deprecated("resume()", "resume_schedule()")
+        return await self.resume_schedule(job)
 
     async def trigger(self, job: JobRef, input: Any = None) -> int:
         """Enqueue a run now (the schedule's input when ``input`` is None)."""
@@ -679,6 +755,11 @@ class ZapJobs:
     async def list_workers(self) -> list[WorkerInfo]:
         return await (await self._ensure_ready()).list_workers()
 
+    async def get_worker(self, worker_id: str) -> WorkerInfo | None:
+        """One worker by its id (as ``run_worker(worker_id=...)`` or ``--worker-id`` named it),
+        or None when no worker with that id is known."""
+        return await (await self._ensure_ready()).get_worker(worker_id)
+
     # --- actions -------------------------------------------------------------------------------
     async def retry_runs(self, selection: RunFilter) -> list[int]:
         store = await self._ensure_ready()
@@ -695,13 +776,11 @@ class ZapJobs:
         self, job: JobRef, *, max_retries: int | None, timeout: timedelta | None
     ) -> JobDefinition:
         job_type, _ = self._resolve(job)
-        if max_retries is not None and (
-            not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
-        ):
-            raise ValidationError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        if max_retries is not None:
+            validate_max_retries(max_retries)
         seconds = None
         if timeout is not None:
-            seconds = parse_duration(timeout, name="timeout").total_seconds()
+            seconds = duration_argument(timeout, name="timeout").total_seconds()
             if seconds <= 0:
                 raise ValidationError("timeout must be greater than zero")
         store = await self._ensure_ready()
@@ -724,6 +803,12 @@ class ZapJobs:
         )
 
 
+def store_of(zap: ZapJobs) -> Store:
+    """The store under ``zap`` (created when needed; opened by ``zap.open()``), for tests that
+    seed or inspect it directly. Re-exported by ``zapjobs.testing``; not for applications."""
+    return zap._store
+
+
 class _Json:
     """Input already serialised to JSON text (a stored schedule's input, the CLI's text)."""
 
@@ -731,6 +816,10 @@ class _Json:
 
     def __init__(self, text: str) -> None:
         self.text = text
+
+
+def _deprecated(old: str, new: str) -> None:
+    warn_deprecated(f"{old} is deprecated; use {new}")
 
 
 def _check_priority(priority: int) -> None:

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from zapjobs.errors import ConfigurationError
-from zapjobs.settings import SETTING_NAMES, Settings, coerce_settings, scrub
+from zapjobs.settings import (
+    DEPRECATED_SETTINGS,
+    SETTING_NAMES,
+    Settings,
+    canonical_setting_name,
+    coerce_settings,
+    scrub,
+)
 
 CONFIG_FILE = "zapjobs.toml"
 PYPROJECT_FILE = "pyproject.toml"
@@ -98,16 +105,17 @@ def _take(
 ) -> None:
     """Coerce and validate each raw value (``source`` None: each value is a (value, source)
     pair), overriding what ``values`` held; errors name the source and the key."""
-    for name, item in raw.items():
+    for given, item in raw.items():
         value, where = (item, source) if source is not None else item
         assert where is not None
+        name = canonical_setting_name(given, where=where.removeprefix("file "))
         try:
             coerced = coerce_settings({name: value})[name]
             if name == "database_url":
                 coerced = resolve_sqlite_path(_text(coerced, name), base)
-            Settings(**{name: coerced})  # the per-value checks of Settings (e.g. worker_count)
+            Settings(**{name: coerced})  # the per-value checks of Settings (e.g. concurrency)
         except ConfigurationError as exc:
-            raise _located(exc, where, name, value) from None
+            raise _located(exc, where, given, value) from None
         values[name] = coerced
         sources[name] = where
 
@@ -147,13 +155,13 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
 
     Other ``ZAPJOBS_*`` variables (e.g. test settings) are ignored, not errors."""
     found: dict[str, tuple[Any, str]] = {}
-    for name in sorted(SETTING_NAMES):
+    for name in sorted(SETTING_NAMES | DEPRECATED_SETTINGS.keys()):
         variables = [ENV_PREFIX + name.upper()]
         if name == "database_url":
             variables.append("DATABASE_URL")
         for variable in variables:
             raw = environ.get(variable, "").strip()
-            if raw:
+            if raw and DEPRECATED_SETTINGS.get(name) not in found:  # the new name wins
                 found[name] = (_env_value(name, raw, variable), f"env {variable}")
                 break
     return found

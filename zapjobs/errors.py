@@ -25,13 +25,18 @@ class ZapJobsError(Exception):
 
 
 class ConfigurationError(ZapJobsError):
-    """Settings, a duration, a DSN, a table prefix or a config file are wrong."""
+    """Settings are wrong: a value in a config file, an environment variable or ``Settings``
+    (a duration, a DSN, a table prefix). Values passed to a call raise ValidationError."""
 
     exit_code = 2
 
 
-class ValidationError(ZapJobsError):
-    """An input does not match its declared type, is not JSON, or is too large."""
+class ValidationError(ZapJobsError, ValueError):
+    """A value a caller passed is wrong: an argument of a zapjobs call or of a job registration,
+    or an input that does not match its declared type, is not JSON, or is too large.
+
+    Also a ``ValueError``, so code written when ``RetryPolicy`` raised ValueError still catches it.
+    """
 
     exit_code = 2
 
@@ -87,11 +92,12 @@ class MigrationError(StoreError):
 
 
 class JobTimeoutError(ZapJobsError):
-    """Raised inside the engine when a job exceeds its timeout; stored as the run's error."""
+    """Names the error stored on a run that exceeded its timeout (its ``error.type``); the
+    engine records it by name and never raises it."""
 
 
 class JobCancelledError(ZapJobsError):
-    """Stored as the error of a run that was cancelled while it ran."""
+    """Names the error stored on a run that was cancelled while it ran; never raised."""
 
 
 class WaitTimeoutError(ZapJobsError):

@@ -7,11 +7,13 @@ decoded (``input``/``output``), so serialisation and validation happen once, in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from typing import Any
+
+from zapjobs.errors import ValidationError
 
 
 class RunStatus(StrEnum):
@@ -118,12 +120,18 @@ class JobDefinition:
     timeout_seconds: float | None = None
     max_retries_override: int | None = None
     timeout_seconds_override: float | None = None
-    enabled: bool = True  # False: paused (the scheduler enqueues nothing for it)
+    enabled: bool = True  # False: the recurring schedule is paused (see schedule_paused)
     schedule: Schedule | None = None
     next_due_at: datetime | None = None
     last_due_at: datetime | None = None
     last_run_id: int | None = None
     updated_at: datetime | None = None
+
+    @property
+    def schedule_paused(self) -> bool:
+        """The recurring schedule is paused (``pause_schedule``): it enqueues nothing; runs
+        already enqueued still execute. (Stored as ``enabled``, its opposite.)"""
+        return not self.enabled
 
     @property
     def effective_max_retries(self) -> int:
@@ -230,6 +238,8 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class WorkerInfo:
+    """A worker as stored (one row of the ``heartbeats`` table, refreshed at each heartbeat)."""
+
     id: str
     host: str
     pid: int
@@ -251,6 +261,24 @@ class WorkerInfo:
         return WorkerState.ALIVE
 
 
+def sequence_argument(value: Iterable[Any], *, name: str, example: str) -> tuple[Any, ...]:
+    """The items of a list passed to a call; a bare string (or bytes, or a non-iterable) is
+    refused, since iterating it would yield its characters ("critical" -> c, r, i, ...)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{name} must be a list, got {value!r}", hint=f"pass a list, e.g. {name}={example}"
+        )
+    return tuple(value)
+
+
+_FILTER_LISTS = (
+    ("ids", "(1, 2)"),
+    ("statuses", "(RunStatus.FAILED,)"),
+    ("job_types", "('email-sender',)"),
+    ("queues", "('default',)"),
+)
+
+
 @dataclass(frozen=True)
 class RunFilter:
     """A typed filter over runs; every field narrows (AND). Stores turn it into parameters."""
@@ -264,6 +292,12 @@ class RunFilter:
     search: str | None = None  # substring of the job type or the error message
     scheduled: bool | None = None  # with PENDING: True only due later, False only due now
     now: datetime | None = None  # the "now" that ``scheduled`` compares with
+
+    def __post_init__(self) -> None:
+        for name, example in _FILTER_LISTS:  # a list becomes a tuple; a bare string is refused
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, sequence_argument(value, name=name, example=example))
 
 
 @dataclass(frozen=True)
@@ -362,11 +396,3 @@ class Notification:
     kind: str
     queue: str | None = None
     run_id: int | None = None
-
-
-def as_tuple(values: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    if values is None:
-        return None
-    if isinstance(values, str):
-        return (values,)
-    return tuple(values)

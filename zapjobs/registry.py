@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from zapjobs.core.retry import RetryPolicy
+from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import make_schedule
-from zapjobs.errors import ConfigurationError, UnknownJobTypeError
+from zapjobs.errors import ConfigurationError, UnknownJobTypeError, ValidationError
 from zapjobs.models import CatchUp, JobDefinition, Schedule
-from zapjobs.settings import Settings, parse_duration, validate_queue
+from zapjobs.settings import Settings, duration_argument, queue_argument
 from zapjobs.typed import Codec, encode_input, function_types, job_class_types
 
 JOB_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -27,7 +27,7 @@ JOB_TYPE_ATTR = "__zapjobs_job_type__"
 
 def validate_job_type_id(job_type: object) -> str:
     if not isinstance(job_type, str) or not JOB_TYPE_RE.fullmatch(job_type):
-        raise ConfigurationError(
+        raise ValidationError(
             f"invalid job type id {job_type!r}",
             hint="use 1-200 letters, digits, '_', '-', '.' or ':', e.g. email-sender",
         )
@@ -82,18 +82,16 @@ def _check_options(
     retry: RetryPolicy | None,
 ) -> timedelta | None:
     if queue is not None:
-        validate_queue(queue)
-    if max_retries is not None and (
-        not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
-    ):
-        raise ConfigurationError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        queue_argument(queue)
+    if max_retries is not None:
+        validate_max_retries(max_retries)
     if retry is not None and not isinstance(retry, RetryPolicy):
-        raise ConfigurationError("retry must be a zapjobs.RetryPolicy")
+        raise ValidationError("retry must be a zapjobs.RetryPolicy")
     if timeout is None:
         return None
-    parsed = parse_duration(timeout, name="timeout")
+    parsed = duration_argument(timeout, name="timeout")
     if parsed <= timedelta(0):
-        raise ConfigurationError(f"timeout must be greater than zero, got {timeout!r}")
+        raise ValidationError(f"timeout must be greater than zero, got {timeout!r}")
     return parsed
 
 
@@ -110,7 +108,7 @@ def build_schedule(
     """The recurring schedule declared with a job type (validated), or None."""
     if cron is None and interval is None:
         if input is not None:
-            raise ConfigurationError(
+            raise ValidationError(
                 f"job {job_type!r}: input is only for recurring jobs", hint="add cron= or interval="
             )
         return None
@@ -136,9 +134,9 @@ def job_type_from_function(
 ) -> JobType:
     validate_job_type_id(job_type)
     if not callable(fn) or inspect.isclass(fn):
-        raise ConfigurationError(f"@job({job_type!r}) must decorate a function")
+        raise ValidationError(f"@job({job_type!r}) must decorate a function")
     if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
-        raise ConfigurationError(f"job {job_type!r} must be a function, not a generator")
+        raise ValidationError(f"job {job_type!r} must be a function, not a generator")
     parsed_timeout = _check_options(
         queue=queue, max_retries=max_retries, timeout=timeout, retry=retry
     )
@@ -171,12 +169,10 @@ def job_type_from_function(
 def job_type_from_class(cls: type[Any]) -> JobType:
     execute = getattr(cls, "execute", None)
     if not inspect.isclass(cls) or not callable(execute):
-        raise ConfigurationError(
-            f"add_job expects a Job subclass with an execute method, got {cls!r}"
-        )
+        raise ValidationError(f"add_job expects a Job subclass with an execute method, got {cls!r}")
     job_type = getattr(cls, "job_type_id", None)
     if job_type is None:
-        raise ConfigurationError(
+        raise ValidationError(
             f"{cls.__qualname__} has no job_type_id", hint='add job_type_id = "my-job"'
         )
     validate_job_type_id(job_type)
@@ -213,21 +209,22 @@ def job_type_from_class(cls: type[Any]) -> JobType:
 
 
 class Registry:
-    """Job types by id; a second registration of one id is a ConfigurationError."""
+    """Job types by id. Arguments of a registration that are wrong raise ValidationError; a
+    second registration of one id is a ConfigurationError (the app is put together wrongly)."""
 
     def __init__(self) -> None:
         self._types: dict[str, JobType] = {}
 
-    def add(self, job_type: JobType) -> JobType:
-        if job_type.id in self._types:
-            existing = self._types[job_type.id].target
+    def add(self, registration: JobType) -> JobType:
+        if registration.id in self._types:
+            existing = self._types[registration.id].target
             raise ConfigurationError(
-                f"job type {job_type.id!r} is already registered "
+                f"job type {registration.id!r} is already registered "
                 f"(by {getattr(existing, '__qualname__', existing)!r})",
                 hint="give each job type a unique id",
             )
-        self._types[job_type.id] = job_type
-        return job_type
+        self._types[registration.id] = registration
+        return registration
 
     def get(self, job_type: str) -> JobType | None:
         return self._types.get(job_type)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from zapjobs.core.retry import RetryPolicy
-from zapjobs.errors import ConfigurationError
+from zapjobs.errors import ConfigurationError, ValidationError
+from zapjobs.models import sequence_argument
 
 _PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_]{0,29}$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -127,6 +131,41 @@ def parse_queues(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(queues)
 
 
+# --- the same checks for values passed to a call: a wrong one is a ValidationError -------------
+
+
+def duration_argument(value: str | int | float | timedelta, *, name: str) -> timedelta:
+    """``parse_duration`` for an argument of a call (``delay=``, ``timeout=``)."""
+    try:
+        return parse_duration(value, name=name)
+    except ConfigurationError as exc:
+        raise ValidationError(exc.message, hint=exc.hint) from None
+
+
+def queue_argument(queue: str) -> str:
+    """``validate_queue`` for an argument of a call (``queue=``)."""
+    try:
+        return validate_queue(queue)
+    except ConfigurationError as exc:
+        raise ValidationError(exc.message, hint=exc.hint) from None
+
+
+def queues_argument(value: Iterable[str], *, name: str = "queues") -> tuple[str, ...]:
+    """A list of queue names passed to a call, validated and de-duplicated (priority order kept).
+
+    A bare string is refused: ``queues="critical"`` would otherwise be the queues c, r, i, ...
+    """
+    items = sequence_argument(value, name=name, example="['critical', 'default']")
+    queues: list[str] = []
+    for item in items:
+        queue = queue_argument(item)
+        if queue not in queues:
+            queues.append(queue)
+    if not queues:
+        raise ValidationError(f"no queue given in {name}", hint="name at least one queue")
+    return tuple(queues)
+
+
 def mask_dsn(dsn: str) -> str:
     """The connection string with its password replaced by ``***`` (URI or key=value form)."""
     text = dsn.strip()
@@ -195,7 +234,7 @@ class Settings:
 
     database_url: str = "sqlite:///zapjobs.db"
     app: str | None = None  # "module:attr" of the ZapJobs object holding the job types
-    worker_count: int = field(default_factory=lambda: os.cpu_count() or 1)
+    concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)  # runs a worker runs
     default_queue: str = "default"
     queues: tuple[str, ...] = ("default",)
     polling_interval: timedelta = timedelta(seconds=15)
@@ -214,15 +253,74 @@ class Settings:
     def __post_init__(self) -> None:
         validate_prefix(self.table_prefix)
         validate_queue(self.default_queue)
-        parse_queues(self.queues)
-        if self.worker_count < 1:
-            raise ConfigurationError(f"worker_count must be at least 1, got {self.worker_count}")
+        object.__setattr__(self, "queues", parse_queues(self.queues))  # never a bare string
+        if self.concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
         for name in ("polling_interval", "heartbeat_interval", "stale_worker_threshold"):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigurationError(f"{name} must be greater than zero")
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **coerce_settings(changes))
+
+    @property
+    def worker_count(self) -> int:
+        """Deprecated name of ``concurrency``."""
+        warn_deprecated_setting("worker_count")
+        return self.concurrency
+
+
+_settings_init = Settings.__init__
+
+
+def _init_with_aliases(self: Settings, *args: Any, **kwargs: Any) -> None:
+    """``Settings(worker_count=4)`` keeps working (deprecated) as ``Settings(concurrency=4)``."""
+    given = [old for old in DEPRECATED_SETTINGS if old in kwargs]
+    for old in given:
+        warn_deprecated_setting(old)
+        kwargs.setdefault(DEPRECATED_SETTINGS[old], kwargs.pop(old))
+    try:
+        _settings_init(self, *args, **kwargs)
+    except ConfigurationError as exc:
+        if not given:
+            raise
+        raise ConfigurationError(
+            f"{exc.message} (given as {', '.join(given)})", hint=exc.hint
+        ) from None
+
+
+Settings.__init__ = _init_with_aliases  # type: ignore[method-assign]
+
+#: Old setting names that still work, with a DeprecationWarning: old name -> new name.
+DEPRECATED_SETTINGS = {"worker_count": "concurrency"}
+
+
+def warn_deprecated_setting(old: str, *, where: str = "") -> None:
+    new = DEPRECATED_SETTINGS[old]
+    source = f"{where}: " if where else ""
+    warn_deprecated(f"{source}the setting {old!r} is deprecated; use {new!r} (same meaning)")
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_deprecated(message: str) -> None:
+    """A DeprecationWarning attributed to the first caller outside zapjobs, so Python's default
+    filters show it to the code that used the old name."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
+
+
+def canonical_setting_name(name: str, *, where: str = "") -> str:
+    """The current name of a setting (a deprecated alias warns and maps to its new name)."""
+    if name in DEPRECATED_SETTINGS:
+        warn_deprecated_setting(name, where=where)
+        return DEPRECATED_SETTINGS[name]
+    return name
 
 
 DURATION_SETTINGS = frozenset(
@@ -237,7 +335,7 @@ DURATION_SETTINGS = frozenset(
     }
 )
 BOOL_SETTINGS = frozenset({"enable_scheduler", "enable_processing", "auto_migrate"})
-INT_SETTINGS = frozenset({"worker_count"})
+INT_SETTINGS = frozenset({"concurrency"})
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 
@@ -255,7 +353,8 @@ def parse_bool(value: object, *, name: str) -> bool:
 def coerce_settings(values: dict[str, Any]) -> dict[str, Any]:
     """Turn raw values (strings from env or toml) into typed setting values, by name."""
     result: dict[str, Any] = {}
-    for name, value in values.items():
+    for given, value in values.items():
+        name = canonical_setting_name(given)
         if name not in SETTING_NAMES:
             raise ConfigurationError(
                 f"unknown setting {name!r}",

@@ -19,13 +19,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zapjobs.app import JobRef, ZapJobs
-from zapjobs.errors import UnknownJobTypeError
+from zapjobs.app import JobRef, ZapJobs, store_of
+from zapjobs.events import WorkerSummary
 from zapjobs.job import JobContext, ProgressTracker, RunLogger
-from zapjobs.models import JobRun, NewLogEntry, Page, Progress, RunFilter, RunStatus
+from zapjobs.models import (
+    JobRun,
+    NewLogEntry,
+    Page,
+    Progress,
+    RunFilter,
+    RunStatus,
+    sequence_argument,
+)
 from zapjobs.registry import JobType
-from zapjobs.runtime.events import WorkerSummary
 from zapjobs.typed import encode_input
+
+__all__ = [
+    "InlineResult",
+    "assert_enqueued",
+    "drain",
+    "enqueued",
+    "run_inline",
+    "store_of",
+]
 
 _ANY = object()
 
@@ -81,8 +97,9 @@ async def enqueued(
     zap: ZapJobs, job: JobRef, *, statuses: Sequence[RunStatus] = (RunStatus.PENDING,)
 ) -> list[JobRun]:
     """Runs of a job type in the given statuses, oldest first."""
-    job_type, _ = zap._resolve(job)
-    selection = RunFilter(job_types=(job_type,), statuses=tuple(statuses))
+    job_type = zap.job_type_id(job)
+    wanted = sequence_argument(statuses, name="statuses", example="[RunStatus.PENDING]")
+    selection = RunFilter(job_types=(job_type,), statuses=wanted)
     runs: list[JobRun] = []
     page = Page(limit=1000)
     while True:
@@ -99,12 +116,13 @@ async def assert_enqueued(
 ) -> list[JobRun]:
     """Assert that pending runs of ``job`` exist (with ``input``, compared as stored JSON, when
     given; exactly ``count`` of them when given) and return them."""
-    job_type, local = zap._resolve(job)
+    job_type = zap.job_type_id(job)
     runs = await enqueued(zap, job)
     if input is not _ANY:
+        local = job_type in zap.job_types
         expected = (
-            json.loads(encode_input(local.input_codec, input, job_type=job_type))
-            if local is not None
+            json.loads(encode_input(zap.registration(job).input_codec, input, job_type=job_type))
+            if local
             else input
         )
         runs = [r for r in runs if r.input == expected]
@@ -129,7 +147,4 @@ async def drain(
 
 
 def _local(zap: ZapJobs, job: JobRef) -> JobType:
-    job_type, local = zap._resolve(job)
-    if local is None:
-        raise UnknownJobTypeError(job_type, known=zap.job_types)
-    return local
+    return zap.registration(job)  # raises UnknownJobTypeError when not registered here

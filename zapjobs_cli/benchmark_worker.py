@@ -137,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    from zapjobs.runtime.events import WorkerStarted
+    from zapjobs.events import WorkerStarted
     from zapjobs_cli.benchmark import build_app
 
     side = WorkerSide()

@@ -106,10 +106,7 @@ class CliState:
         self._require_configured(resolved, user.settings, allow_unconfigured)
         if merged == user.settings:
             return user
-        zap = ZapJobs(settings=merged)
-        for job_type in user.registry:
-            zap.registry.add(job_type)
-        return zap
+        return user.with_settings(merged)
 
     def _require_configured(
         self, resolved: ResolvedSettings, app: Settings | None, allow: bool

@@ -36,7 +36,7 @@ def build_demo_app(database_url: str) -> ZapJobs:
         database_url,
         polling_interval=timedelta(milliseconds=200),
         heartbeat_interval=timedelta(seconds=2),
-        worker_count=4,
+        concurrency=4,
     )
 
     @zap.job(GREET)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -158,13 +159,28 @@ def main(argv: list[str] | None = None) -> int:
     _current.clear()
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        command.main(args=args, prog_name="zapjobs", standalone_mode=True)
+        with warnings.catch_warnings():
+            _show_deprecations_as_notices()
+            command.main(args=args, prog_name="zapjobs", standalone_mode=True)
     except SystemExit as exc:
         return _exit_code(exc.code)
     except (Exception, KeyboardInterrupt) as exc:
         state = _current[0] if _current else CliState(debug="--debug" in args)
         return errors.report(exc, debug=state.debug, scrub=state.scrub)
     return errors.EXIT_OK
+
+
+def _show_deprecations_as_notices() -> None:
+    """A deprecated setting name (e.g. worker_count in zapjobs.toml) still works; say so once,
+    in one line on stderr, instead of Python's two-line warning (or nothing)."""
+
+    def notice(message: Warning | str, *_: object, **__: object) -> None:
+        sys.stderr.write(f"warning: {message}\n")
+
+    warnings.filterwarnings(
+        "default", message=r".* is deprecated; use ", category=DeprecationWarning
+    )
+    warnings.showwarning = notice
 
 
 def _exit_code(code: object) -> int:

@@ -18,7 +18,8 @@ run::
 
 job (a job type as stored)::
 
-    {"job_type": "email-sender", "queue": "default", "paused": false,
+    {"job_type": "email-sender", "queue": "default", "schedule_paused": false,
+     "paused": false (deprecated alias of schedule_paused),
      "max_retries": 3, "timeout_seconds": 60.0 | null,
      "max_retries_override": null, "timeout_seconds_override": null,
      "effective_max_retries": 3, "effective_timeout_seconds": 60.0 | null,
@@ -56,8 +57,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from zapjobs import RetryPolicy
 from zapjobs.config import ResolvedSettings
-from zapjobs.core.retry import RetryPolicy
 from zapjobs.models import (
     ErrorGroup,
     JobDefinition,
@@ -209,7 +210,8 @@ def job_dict(definition: JobDefinition) -> dict[str, Any]:
     return {
         "job_type": definition.job_type,
         "queue": definition.queue,
-        "paused": not definition.enabled,
+        "schedule_paused": definition.schedule_paused,
+        "paused": definition.schedule_paused,  # deprecated alias of schedule_paused
         "max_retries": definition.max_retries,
         "timeout_seconds": definition.timeout_seconds,
         "max_retries_override": definition.max_retries_override,

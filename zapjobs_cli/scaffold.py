@@ -52,7 +52,7 @@ class Answers:
     database_url: str | None  # None: not written (it comes from the environment)
     table_prefix: str
     queues: tuple[str, ...]
-    worker_count: int | None
+    concurrency: int | None
     app: str
 
 
@@ -65,8 +65,8 @@ def toml_text(answers: Answers) -> str:
         lines.append(f"database_url = {_string(answers.database_url)}")
     lines.append(f"table_prefix = {_string(answers.table_prefix)}")
     lines.append("queues = [" + ", ".join(_string(q) for q in answers.queues) + "]")
-    if answers.worker_count is not None:
-        lines.append(f"worker_count = {answers.worker_count}")
+    if answers.concurrency is not None:
+        lines.append(f"concurrency = {answers.concurrency}")
     lines.append(f"app = {_string(answers.app)}")
     return "\n".join(lines) + "\n"
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from zapjobs.events import RunFinished, WorkerStarted, WorkerStopped, WorkerStopping
 from zapjobs.models import RunStatus
-from zapjobs.runtime.events import RunFinished, WorkerStarted, WorkerStopped, WorkerStopping
 
 EVENT_LOGGER = "zapjobs.cli.worker"
 _STANDARD = frozenset(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__) | {

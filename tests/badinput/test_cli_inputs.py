@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from zapjobs import ZapJobs
+from zapjobs import Settings
 from zapjobs.typed import MAX_INPUT_BYTES
 
 from .support import SECRET, snapshot
@@ -47,11 +47,7 @@ def secret_url(pg_url: str) -> Iterator[str]:
     async def prepare() -> None:
         from tests.badinput.bad_jobs import zap as app
 
-        zap = ZapJobs(url, auto_migrate=True)
-        for job_type in app.job_types:
-            job = app.registry.get(job_type)
-            assert job is not None
-            zap.registry.add(job)
+        zap = app.with_settings(Settings(database_url=url, auto_migrate=True))
         await zap.open()
         await zap.enqueue("echo", {"keep": "me"})
         await zap.close()

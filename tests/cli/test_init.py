@@ -32,8 +32,8 @@ def applied(url: str, prefix: str = "zapjobs_") -> tuple[int, ...]:
 def test_init_with_flags_then_run_the_scaffolded_jobs(tmp_path: Path) -> None:
     env = clean_env()
     result = run_cli(
-        "init", "--yes", "--queues", "critical,default", "--workers", "3", "--app", "myjobs:zap",
-        env=env, cwd=tmp_path,
+        "init", "--yes", "--queues", "critical,default", "--concurrency", "3",
+        "--app", "myjobs:zap", env=env, cwd=tmp_path,
     )  # fmt: skip
     assert result.code == 0, str(result)
     config = tomllib.loads((tmp_path / "zapjobs.toml").read_text())
@@ -41,7 +41,7 @@ def test_init_with_flags_then_run_the_scaffolded_jobs(tmp_path: Path) -> None:
         "database_url": "sqlite:///zapjobs.db",
         "table_prefix": "zapjobs_",
         "queues": ["critical", "default"],
-        "worker_count": 3,
+        "concurrency": 3,
         "app": "myjobs:zap",
     }
     assert (tmp_path / "myjobs.py").exists()
@@ -83,7 +83,7 @@ def test_init_postgres_with_prefix_and_migrate(pg_url: str, tmp_path: Path) -> N
     assert "connected to" in result.stderr and "PostgreSQL" in result.stderr
     config = tomllib.loads((tmp_path / "zapjobs.toml").read_text())
     assert config["database_url"] == pg_url and config["table_prefix"] == "cli_"
-    assert "worker_count" not in config  # not pinned to this machine's CPU count
+    assert "concurrency" not in config and "worker_count" not in config  # not this machine's CPUs
     assert applied(pg_url, "cli_") == every_version("postgres")
     assert not (tmp_path / "jobs.py").exists()
 
@@ -144,7 +144,7 @@ def test_wizard_end_to_end(pg_url: str, tmp_path: Path) -> None:
         "database_url": good,
         "table_prefix": "wiz_",
         "queues": ["critical", "default"],
-        "worker_count": 4,
+        "concurrency": 4,
         "app": "tasks:zap",
     }
     assert "tasks.job(" not in (tmp_path / "tasks.py").read_text()

@@ -8,8 +8,9 @@ from tests.cli.conftest import Cli
 from tests.cli.test_render import RUN_KEYS
 
 JOB_KEYS = {
-    "job_type", "queue", "paused", "max_retries", "timeout_seconds", "max_retries_override",
-    "timeout_seconds_override", "effective_max_retries", "effective_timeout_seconds", "schedule",
+    "job_type", "queue", "schedule_paused", "paused", "max_retries", "timeout_seconds",
+    "max_retries_override", "timeout_seconds_override", "effective_max_retries",
+    "effective_timeout_seconds", "schedule",
     "next_due_at", "last_due_at", "last_run_id", "updated_at",
 }  # fmt: skip
 WORKER_KEYS = {

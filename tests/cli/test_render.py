@@ -98,6 +98,7 @@ def test_job_shape() -> None:
     assert data == {
         "job_type": "report",
         "queue": "reports",
+        "schedule_paused": True,
         "paused": True,
         "max_retries": 3,
         "timeout_seconds": 60.0,

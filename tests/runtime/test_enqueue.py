@@ -23,6 +23,7 @@ from zapjobs import (
     ZapJobs,
 )
 from zapjobs.stores import Store, create_store, store_backend
+from zapjobs.testing import store_of
 
 from .engine_helpers import running_worker
 
@@ -71,7 +72,7 @@ async def zap(store_url: str) -> AsyncIterator[ZapJobs]:
 
 
 async def test_enqueue_runs_and_stores_the_typed_output(zap: ZapJobs) -> None:
-    send_email = zap.registry.require("email-sender").target
+    send_email = zap.registration("email-sender").target
     run_id = await zap.enqueue(send_email, EmailInput("a@b.c", "hello big world"))
     pending = await zap.get_run(run_id)
     assert pending.status is RunStatus.PENDING
@@ -158,17 +159,17 @@ async def test_bad_enqueue_arguments_are_clear_errors(zap: ZapJobs) -> None:
 
 async def test_enqueue_many_returns_ids_in_order_in_one_store_call(zap: ZapJobs) -> None:
     calls: list[int] = []
-    original = zap.store.enqueue
+    original = store_of(zap).enqueue
 
     async def counting(runs, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(len(runs))
         return await original(runs, **kwargs)
 
-    zap.store.enqueue = counting  # type: ignore[method-assign]
+    store_of(zap).enqueue = counting  # type: ignore[method-assign]
     ids = await zap.enqueue_many("plain", [{"n": i} for i in range(50)], priority=2)
     assert calls == [50]
     assert ids == sorted(ids) and len(set(ids)) == 50
-    runs = {r.id: r for r in await zap.store.get_runs(ids)}
+    runs = {r.id: r for r in await store_of(zap).get_runs(ids)}
     assert [runs[i].input for i in ids] == [{"n": i} for i in range(50)]
     assert await zap.enqueue_many("plain", []) == []
     with pytest.raises(ValidationError, match="field 'n'"):

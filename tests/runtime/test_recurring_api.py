@@ -64,8 +64,8 @@ async def test_recurring_refuses_bad_schedules_and_inputs(zap: ZapJobs) -> None:
 
 async def test_pause_resume_trigger_and_remove(zap: ZapJobs) -> None:
     await zap.recurring("digest", cron="@hourly", input={"limit": 3})
-    assert (await zap.pause("digest")).enabled is False
-    assert (await zap.resume("digest")).enabled is True
+    assert (await zap.pause_schedule("digest")).enabled is False
+    assert (await zap.resume_schedule("digest")).enabled is True
 
     run_id = await zap.trigger("digest")
     assert (await zap.get_run(run_id)).input == {"limit": 3}  # the schedule's input

@@ -14,9 +14,10 @@ from zapjobs import (
     JobContext,
     RetryPolicy,
     RunStatus,
+    ValidationError,
     ZapJobs,
 )
-from zapjobs.testing import run_inline
+from zapjobs.testing import run_inline, store_of
 
 
 @dataclass
@@ -61,15 +62,15 @@ def test_the_decorator_returns_the_function_unchanged_and_registered() -> None:
     decorated = zap.job("email-sender", queue="mail", max_retries=5)(send)
     assert decorated is send
     assert zap.job_types == ["email-sender"]
-    registered = zap.registry.require("email-sender")
+    registered = zap.registration("email-sender")
     assert (registered.queue, registered.max_retries, registered.is_async) == ("mail", 5, True)
-    assert zap._resolve(send) == ("email-sender", registered)
+    assert (zap.job_type_id(send), zap.registration(send)) == ("email-sender", registered)
 
 
 @pytest.mark.parametrize("job_type", ["", "has space", "a/b", "x" * 201, "émail"])
 def test_invalid_job_type_ids_are_refused(job_type: str) -> None:
     zap = ZapJobs("memory://")
-    with pytest.raises(ConfigurationError, match="invalid job type id"):
+    with pytest.raises(ValidationError, match="invalid job type id"):
         zap.job(job_type)(lambda ctx: None)
 
 
@@ -101,14 +102,14 @@ def test_a_duplicate_job_type_is_a_configuration_error() -> None:
 )
 def test_bad_job_options_are_refused(options: dict[str, object], message: str) -> None:
     zap = ZapJobs("memory://")
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(ValidationError, match=message):
         zap.job("j", **options)(lambda ctx: None)  # type: ignore[arg-type]
 
 
 def test_class_jobs_carry_their_attributes_into_the_definition() -> None:
     zap = ZapJobs("memory://")
     assert zap.add_job(GenerateReport) is GenerateReport
-    definition = zap.registry.require("generate-report").definition(zap.settings)
+    definition = zap.registration("generate-report").definition(zap.settings)
     assert (definition.queue, definition.max_retries, definition.timeout_seconds) == (
         "low",
         1,
@@ -120,8 +121,8 @@ def test_defaults_come_from_the_settings_and_the_retry_policy() -> None:
     zap = ZapJobs("memory://", default_queue="general")
     zap.job("a")(lambda ctx: None)
     zap.job("b", retry=RetryPolicy(max_retries=7))(lambda ctx: None)
-    a = zap.registry.require("a").definition(zap.settings)
-    b = zap.registry.require("b").definition(zap.settings)
+    a = zap.registration("a").definition(zap.settings)
+    b = zap.registration("b").definition(zap.settings)
     assert (a.queue, a.max_retries, a.timeout_seconds) == ("general", 3, None)
     assert b.max_retries == 7
 
@@ -131,7 +132,7 @@ def test_a_class_without_a_job_type_id_is_refused() -> None:
         async def execute(self, ctx: JobContext[int]) -> int:
             return 0
 
-    with pytest.raises(ConfigurationError, match="has no job_type_id"):
+    with pytest.raises(ValidationError, match="has no job_type_id"):
         ZapJobs("memory://").add_job(Nameless)
 
 
@@ -143,7 +144,7 @@ async def test_each_attempt_of_a_class_job_gets_a_fresh_instance() -> None:
     ids = await zap.enqueue_many(GenerateReport, [ReportParams("2026-01"), {"month": "2026-02"}])
     sync_id = await zap.enqueue(SyncClassJob, 41)
     await zap.run_worker(burst=True, queues=["low", "default"], install_signal_handlers=False)
-    runs = await zap.store.get_runs([*ids, sync_id])
+    runs = await store_of(zap).get_runs([*ids, sync_id])
     assert {r.status for r in runs} == {RunStatus.SUCCEEDED}
     outputs = {r.id: r.output for r in runs}
     assert [outputs[i] for i in ids] == [{"rows": 1}, {"rows": 1}]
@@ -171,12 +172,12 @@ def test_a_recurring_declaration_builds_its_schedule() -> None:
     async def ticker(ctx: JobContext[None]) -> None:
         return None
 
-    cron = zap.registry.require("nightly").schedule
+    cron = zap.registration("nightly").schedule
     assert cron is not None
     assert (cron.expression, cron.timezone, cron.input_json) == (
         "30 2 * * *",
         "Europe/Paris",
         '{"full":true}',
     )
-    interval = zap.registry.require("ticker").schedule
+    interval = zap.registration("ticker").schedule
     assert interval is not None and interval.catch_up is CatchUp.SKIP

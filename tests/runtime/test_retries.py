@@ -12,6 +12,7 @@ import pytest
 
 from zapjobs import FakeClock, JobContext, RetryPolicy, RunStatus, ZapJobs
 from zapjobs.models import NewRun
+from zapjobs.testing import store_of
 
 from .engine_helpers import running_worker, wait_until
 
@@ -137,7 +138,7 @@ async def test_the_worker_retries_until_the_runs_own_max_attempts(
 ) -> None:
     """The budget is read off the run (fixed at enqueue), not recomputed from the code's
     max_retries=5: attempt 1 of 2 is retried, attempt 2 of 2 fails."""
-    [run_id] = await zap.store.enqueue(
+    [run_id] = await store_of(zap).enqueue(
         [NewRun("overridden", input_json='"fail"', max_attempts=2)], now=T0
     )
     async with running_worker(zap):
@@ -170,7 +171,9 @@ async def test_an_output_that_does_not_match_its_type_fails_the_attempt(zap: Zap
 
 async def test_stored_input_of_the_wrong_shape_fails_without_retrying(zap: ZapJobs) -> None:
     # Written by a client that does not know the type (another service): only JSON-checked.
-    [run_id] = await zap.store.enqueue([NewRun("always-fails", input_json='"not an int"')], now=T0)
+    [run_id] = await store_of(zap).enqueue(
+        [NewRun("always-fails", input_json='"not an int"')], now=T0
+    )
     async with running_worker(zap):
         run = await zap.wait_for(run_id, timeout=timedelta(seconds=15))
     assert run.status is RunStatus.FAILED and run.attempt == 1

@@ -13,6 +13,7 @@ import pytest
 
 from zapjobs import JobContext, LogLevel, RunFilter, RunStatus, ZapJobs
 from zapjobs.runtime.events import RunFinished, RunStarted, WorkerStarted, WorkerStopped
+from zapjobs.testing import store_of
 
 from .engine_helpers import running_worker, wait_until
 
@@ -196,7 +197,7 @@ async def test_jobs_still_running_after_the_shutdown_timeout_go_back_to_pending(
             lambda: zap.count_runs(RunFilter(statuses=(RunStatus.RUNNING,))), lambda n: n == 2
         )
     assert worker.summary is not None and worker.summary.requeued == 2
-    for run in await zap.store.get_runs(ids):
+    for run in await store_of(zap).get_runs(ids):
         assert run.status is RunStatus.PENDING
         assert run.worker_id is None
         assert run.attempt == 1

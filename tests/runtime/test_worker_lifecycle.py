@@ -18,6 +18,7 @@ from zapjobs.registry import Registry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import WorkerStarted, WorkerStopping
 from zapjobs.runtime.executor import Attempt, DefinitionCache, Executor
+from zapjobs.testing import store_of
 
 from .engine_helpers import wait_until
 
@@ -103,7 +104,7 @@ async def test_a_maintenance_only_worker_claims_nothing() -> None:
 
 async def test_a_run_of_a_job_type_this_worker_does_not_know_fails_clearly() -> None:
     zap = make_app()
-    store = zap.store
+    store = store_of(zap)
     now = FakeClock().now()
     await store.enqueue([NewRun("from-another-service")], now=now)
     [run] = await store.claim("w-1", ["default"], ["from-another-service"], 1, now=now)

@@ -18,6 +18,7 @@ import pytest
 
 from tests.apps.engine_worker import build
 from zapjobs import RunFilter, RunStatus, ZapJobs
+from zapjobs.testing import store_of
 
 from .engine_helpers import wait_until
 
@@ -164,7 +165,7 @@ async def test_sigterm_puts_unfinished_runs_back_to_pending(
         code, output = worker.wait(timeout=30)
         assert code == 0, output
         assert "stopped 3 0" in output
-        for run in await zap.store.get_runs(ids):
+        for run in await store_of(zap).get_runs(ids):
             assert run.status is RunStatus.PENDING, run
             assert run.worker_id is None
             assert run.attempt == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 from zapjobs import JobContext, ZapJobs
 from zapjobs.models import RunError, RunOutcome, RunStatus, Schedule, ScheduleKind, WorkerInfo
+from zapjobs.testing import store_of
 
 JOB_TYPES = ("email-sender", "generate-report")
 
@@ -29,7 +30,7 @@ def make_zap(url: str, **settings: object) -> ZapJobs:
 async def make_recurring(zap: ZapJobs, job_type: str = "generate-report") -> None:
     """Give ``job_type`` an hourly schedule, due now (as a recurring declaration would)."""
     schedule = Schedule(ScheduleKind.INTERVAL, "3600")
-    await zap.store.set_schedule(job_type, schedule, zap.now())
+    await store_of(zap).set_schedule(job_type, schedule, zap.now())
 
 
 async def finish(
@@ -37,10 +38,12 @@ async def finish(
 ) -> list[int]:
     """``count`` runs of ``job_type`` taken by a pretend worker and ended with ``status``."""
     ids = await zap.enqueue_many(job_type, [{"n": n} for n in range(count)], queue=queue)
-    claimed = await zap.store.claim("seed-worker", [queue or _queue(job_type)], [job_type], count)
+    claimed = await store_of(zap).claim(
+        "seed-worker", [queue or _queue(job_type)], [job_type], count
+    )
     assert sorted(r.id for r in claimed) == sorted(ids)
     error = RunError("TimeoutError", "SMTP server did not answer", "Traceback ...")
-    await zap.store.complete(
+    await store_of(zap).complete(
         [
             RunOutcome(
                 run.id,
@@ -62,7 +65,7 @@ def _queue(job_type: str) -> str:
 
 async def heartbeat(zap: ZapJobs, worker_id: str = "web-1-1-ab12") -> None:
     now = zap.now()
-    await zap.store.heartbeat(
+    await store_of(zap).heartbeat(
         WorkerInfo(worker_id, "web-1", 1, ("default", "low"), now, now, running=0, concurrency=4)
     )
 

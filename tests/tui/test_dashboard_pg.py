@@ -23,6 +23,7 @@ from tests.tui.seed import finish, heartbeat, make_recurring, make_zap, store_st
 from zapjobs import JobContext, ZapJobs
 from zapjobs.errors import RunNotFoundError
 from zapjobs.models import RunFilter, RunStatus
+from zapjobs.testing import store_of
 from zapjobs_cli.tui.app import DashboardApp, make_dashboard
 from zapjobs_cli.tui.screens.confirm import ConfirmAllScreen
 from zapjobs_cli.tui.screens.jobs import JobsScreen
@@ -204,7 +205,7 @@ async def test_pause_keeps_the_scheduler_from_firing_and_resume_undoes_it(
     seed: ZapJobs, pg_url: str
 ) -> None:
     later = seed.now() + timedelta(days=1)
-    due = await seed.store.due_schedules(now=later)
+    due = await store_of(seed).due_schedules(now=later)
     assert [d.job_type for d in due] == ["generate-report"]
     async with running_dashboard(pg_url) as (app, pilot):
         await press(pilot, "2", "down", "P")
@@ -213,7 +214,7 @@ async def test_pause_keeps_the_scheduler_from_firing_and_resume_undoes_it(
             return not (await seed.get_definition("generate-report")).enabled
 
         await eventually(paused)
-        assert await seed.store.due_schedules(now=later) == []  # the scheduler's own question
+        assert await store_of(seed).due_schedules(now=later) == []  # the scheduler's own question
         await wait_until(
             pilot, lambda: not cast(JobsScreen, app.screen).rows["generate-report"].enabled
         )

@@ -15,6 +15,7 @@ from tests.tui.conftest import SIZE, press, settle, wait_until
 from tests.tui.seed import finish, heartbeat, make_zap
 from zapjobs.errors import ConfigurationError
 from zapjobs.models import LogLevel, NewLogEntry, RunStatus
+from zapjobs.testing import store_of
 from zapjobs_cli.tui.app import DashboardApp, make_dashboard, run_dashboard
 from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
 from zapjobs_cli.tui.source import ZapJobsSource
@@ -106,7 +107,7 @@ async def test_run_detail_follows_new_log_entries_live() -> None:
         run_id = await zap.enqueue("email-sender", {"to": "a@example.com"})
 
         async def write(first: int, count: int) -> None:
-            await zap.store.append_logs(
+            await store_of(zap).append_logs(
                 [
                     NewLogEntry(run_id, LogLevel.INFO, f"line {n}", zap.now(), f'{{"n": {n}}}')
                     for n in range(first, first + count)

@@ -23,6 +23,7 @@ from tests.tui.conftest import SIZE, press, settle
 from tests.tui.seed import make_zap
 from zapjobs.models import Page, RunFilter
 from zapjobs.stores.postgres import rows as pg_rows
+from zapjobs.testing import store_of
 from zapjobs_cli.tui.app import make_dashboard
 from zapjobs_cli.tui.screens.runs import RunsScreen
 from zapjobs_cli.tui.source import ZapJobsSource
@@ -113,7 +114,7 @@ async def list_runs_sql(url: str) -> str:
     zap = make_zap(url)
     await zap.open()
     try:
-        return str(cast(Any, zap.store).queries["list_runs"])
+        return str(cast(Any, store_of(zap)).queries["list_runs"])
     finally:
         await zap.close()
 

@@ -6,6 +6,15 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
+from zapjobs.errors import ValidationError
+
+
+def validate_max_retries(value: object, *, name: str = "max_retries") -> int:
+    """A retry budget is a whole number >= 0 (one check for the registry, overrides, policies)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -23,14 +32,13 @@ class RetryPolicy:
     use_jitter: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be 0 or more")
+        validate_max_retries(self.max_retries)
         if self.initial_delay < timedelta(0):
-            raise ValueError("initial_delay must not be negative")
+            raise ValidationError("initial_delay must not be negative")
         if self.backoff_multiplier < 1:
-            raise ValueError("backoff_multiplier must be 1 or more")
+            raise ValidationError("backoff_multiplier must be 1 or more")
         if self.max_delay < self.initial_delay:
-            raise ValueError("max_delay must be at least initial_delay")
+            raise ValidationError("max_delay must be at least initial_delay")
 
 
 def backoff_delay(policy: RetryPolicy, retry_number: int) -> timedelta:

@@ -76,8 +76,8 @@ class Worker:
         self.registry = registry
         self.settings = settings
         self.clock = clock
-        self.queues = tuple(queues or settings.queues)
-        self.concurrency = concurrency or settings.worker_count
+        self.queues = tuple(queues or settings.queues)  # validated by ZapJobs.run_worker
+        self.concurrency = concurrency or settings.concurrency
         self.burst = burst
         self.worker_id = worker_id or new_worker_id()
         self.shutdown_timeout = (shutdown_timeout or settings.shutdown_timeout).total_seconds()

@@ -14,8 +14,8 @@ import typer
 from rich.text import Text
 
 from zapjobs import ZapJobs
+from zapjobs.events import RunFinished, WorkerStopping
 from zapjobs.models import JobRun, LogEntry, Page, RunFilter, RunStatus
-from zapjobs.runtime.events import RunFinished, WorkerStopping
 from zapjobs_cli import demo_jobs
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import EXIT_INTERRUPTED

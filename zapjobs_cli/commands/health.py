@@ -24,7 +24,9 @@ def health(
     worker_id: Annotated[
         str | None,
         typer.Option(
-            "--worker", metavar="ID", help="Also check that this worker's heartbeat is fresh."
+            "--worker",
+            metavar="ID",
+            help="Also check that this worker is alive (a fresh heartbeat).",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -52,7 +54,7 @@ def health(
         try:
             status = await zap.migration_status()
             database["reachable"] = True
-            database["server_version"] = await zap.store.server_version()
+            database["server_version"] = await zap.server_version()
             database["pending"] = [m.version for m in status.pending]
             database["migrated"] = not status.pending
         except StoreError as exc:
@@ -64,8 +66,7 @@ def health(
             return report, EXIT_DATABASE
         code = 0
         if worker_id is not None:
-            workers = {w.id: w for w in await zap.list_workers()}
-            found = workers.get(worker_id)
+            found = await zap.get_worker(worker_id)
             if found is None:
                 problems.append(f"worker {worker_id!r} is not known")
                 code = EXIT_FAILED

@@ -16,7 +16,6 @@ from zapjobs import ZapJobs
 from zapjobs.config import CONFIG_FILE, resolve_sqlite_path
 from zapjobs.errors import ConfigurationError, ZapJobsError
 from zapjobs.settings import dsn_password, parse_queues, scrub, validate_prefix
-from zapjobs.stores import store_backend
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.prompts import Prompter, validator
@@ -38,8 +37,13 @@ def init(
     queues: Annotated[
         str | None, typer.Option("--queues", metavar="Q1,Q2", help="Queues in priority order.")
     ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="Jobs a worker runs at once (the setting)."),
+    ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Jobs a worker runs at once.")
+        int | None,
+        typer.Option("--workers", min=1, hidden=True, help="Deprecated: use --concurrency."),
     ] = None,
     scaffold: Annotated[
         bool | None,
@@ -59,7 +63,7 @@ def init(
     ] = False,
 ) -> None:
     """Set zapjobs up in this folder: store, connection (tested live), table prefix, queues,
-    worker count and where your job code lives; writes zapjobs.toml, can create the tables and
+    concurrency and where your job code lives; writes zapjobs.toml, can create the tables and
     an example jobs module.
 
     The global --database-url, --prefix and --app answer their questions too.
@@ -82,11 +86,14 @@ def init(
     queue_text = wizard.ask_text(
         "Queues, in priority order (comma-separated):", queues, "default", parse_queues
     )
-    worker_count: str | None = None  # with --yes and no --workers: the machine's CPU count
-    if workers is not None or not yes:
-        worker_count = wizard.ask_text(
+    if workers is not None:
+        state.note("warning: --workers is deprecated; use --concurrency (same meaning)")
+        concurrency = workers if concurrency is None else concurrency
+    runs_at_once: str | None = None  # with --yes and no --concurrency: the machine's CPU count
+    if concurrency is not None or not yes:
+        runs_at_once = wizard.ask_text(
             "Jobs one worker runs at once:",
-            None if workers is None else str(workers),
+            None if concurrency is None else str(concurrency),
             str(os.cpu_count() or 1),
             _positive_int,
         )
@@ -98,7 +105,7 @@ def init(
         database_url=url,
         table_prefix=prefix,
         queues=parse_queues(queue_text),
-        worker_count=int(worker_count) if worker_count is not None else None,
+        concurrency=int(runs_at_once) if runs_at_once is not None else None,
         app=app,
     )
     wizard.write(target, answers)
@@ -215,7 +222,7 @@ class Wizard:
         folder = self.target_folder()
         checked = resolve_sqlite_path(url, folder)
         try:
-            store_backend(checked)
+            ZapJobs(checked).backend  # noqa: B018  an unrecognised URL fails before connecting
             version = asyncio.run(server_version(checked))
         except ZapJobsError as exc:
             prefix = "warning: cannot connect" if quiet_failure else "error"
@@ -275,7 +282,7 @@ async def server_version(url: str) -> str:
     zap = ZapJobs(url)
     try:
         await zap.open(require_migrated=False)
-        return await zap.store.server_version()
+        return await zap.server_version()
     finally:
         await zap.close()
 

@@ -123,7 +123,8 @@ def trigger(ctx: typer.Context, job: JobArgument, input: InputOption = None) -> 
 
 @app.command("pause")
 def pause(ctx: typer.Context, job: JobArgument) -> None:
-    """Pause JOB: its schedule enqueues nothing until resumed (runs already due still run).
+    """Pause JOB's recurring schedule: it enqueues nothing until resumed; runs already
+    enqueued still execute, and `zapjobs enqueue JOB` still works.
 
     Example: `zapjobs jobs pause nightly-report`
     """
@@ -131,15 +132,15 @@ def pause(ctx: typer.Context, job: JobArgument) -> None:
 
     async def work(zap: ZapJobs) -> None:
         await known_definition(zap, job)
-        await zap.pause(job)
+        await zap.pause_schedule(job)
 
     state.run(work)
-    state.note(f"paused {job}")
+    state.note(f"paused the schedule of {job}")
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, job: JobArgument) -> None:
-    """Resume a paused JOB.
+    """Resume JOB's paused recurring schedule.
 
     Example: `zapjobs jobs resume nightly-report`
     """
@@ -147,7 +148,7 @@ def resume(ctx: typer.Context, job: JobArgument) -> None:
 
     async def work(zap: ZapJobs) -> None:
         await known_definition(zap, job)
-        await zap.resume(job)
+        await zap.resume_schedule(job)
 
     state.run(work)
-    state.note(f"resumed {job}")
+    state.note(f"resumed the schedule of {job}")

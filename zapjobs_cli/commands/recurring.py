@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from zapjobs.errors import ValidationError
 from zapjobs.models import CatchUp, JobDefinition
 from zapjobs_cli.commands.jobs import JobArgument, known_definition
 from zapjobs_cli.context import get_state
-from zapjobs_cli.options import InputOption, JsonOption, duration_option, parse_input_value
+from zapjobs_cli.options import InputOption, JsonOption, duration_option, read_input
 from zapjobs_cli.render import job_dict, print_json, schedule_text, when_text
 
 app = typer.Typer(help="Schedule job types to run on a CRON or an interval.", no_args_is_help=True)
@@ -48,17 +48,12 @@ def add(
     if every is not None and tz != "UTC":
         raise ValidationError("--tz applies to --cron only")
     interval = duration_option(every, "--every")
-    value = parse_input_value(input) if input is not None else None
+    input_json = read_input(input)  # "null" when not given
 
     async def work(zap: ZapJobs) -> JobDefinition:
         await known_definition(zap, job)
-        return await zap.recurring(
-            job,
-            cron=cron,
-            interval=interval,
-            timezone=tz,
-            input=typed_input(zap, job, value),
-            catch_up=catch_up,
+        return await zap.recurring_json(
+            job, input_json, cron=cron, interval=interval, timezone=tz, catch_up=catch_up
         )
 
     definition = state.run(work)
@@ -68,14 +63,6 @@ def add(
         state.note(
             f"{job}: {schedule_text(definition)}, next run {when_text(definition.next_due_at)} UTC"
         )
-
-
-def typed_input(zap: ZapJobs, job: str, value: Any) -> Any:
-    """Decoded JSON made into the job's declared input type when this process knows it."""
-    local = zap.registry.get(job)
-    if local is None or value is None:
-        return value
-    return local.input_codec.decode(value, job_type=job)
 
 
 @app.command("remove")

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from zapjobs import ZapJobs
-from zapjobs.errors import ValidationError
-from zapjobs.runtime.events import WorkerSummary
-from zapjobs.settings import parse_queues
+from zapjobs import ValidationError, WorkerSummary, ZapJobs
 from zapjobs_cli.context import get_state
 from zapjobs_cli.options import duration_option
 from zapjobs_cli.render import display_dsn
@@ -68,7 +65,8 @@ def worker(
     Example: `zapjobs --app myproject.jobs:zap worker --queues critical,default --concurrency 8`
     """
     state = get_state(ctx)
-    served = parse_queues(queues.split(",")) if queues is not None else None
+    # Split only: ZapJobs.run_worker validates and de-duplicates the list, once.
+    served = [name.strip() for name in queues.split(",")] if queues is not None else None
     grace = duration_option(shutdown_timeout, "--shutdown-timeout")
     if worker_id is not None and not worker_id.strip():
         raise ValidationError("--worker-id must not be empty")
@@ -76,7 +74,7 @@ def worker(
 
     async def work(zap: ZapJobs) -> WorkerSummary:
         await zap.open()
-        version = await zap.store.server_version()
+        version = await zap.server_version()
         printer = EventPrinter(
             store=display_dsn(zap.settings.database_url), server_version=version, quiet=quiet
         )

@@ -29,7 +29,7 @@ from zapjobs_cli.tui.screens.workers import WorkersScreen
 from zapjobs_cli.tui.source import DashboardSource, ReadOnlySource, ZapJobsSource, is_disconnect
 
 if TYPE_CHECKING:
-    from zapjobs.app import ZapJobs
+    from zapjobs import ZapJobs
 
 VIEWS = ("overview", "jobs", "runs", "workers")
 

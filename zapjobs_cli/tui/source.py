@@ -30,7 +30,7 @@ from zapjobs_cli.tui.viewmodels import (
 )
 
 if TYPE_CHECKING:
-    from zapjobs.app import ZapJobs
+    from zapjobs import ZapJobs
 
 LATEST_FAILURES = 5
 ERROR_GROUP_WINDOW = timedelta(hours=24)
@@ -192,10 +192,10 @@ class ZapJobsSource:
         return await (await self._ready()).trigger(job_type)
 
     async def pause(self, job_type: str) -> None:
-        await (await self._ready()).pause(job_type)
+        await (await self._ready()).pause_schedule(job_type)
 
     async def resume(self, job_type: str) -> None:
-        await (await self._ready()).resume(job_type)
+        await (await self._ready()).resume_schedule(job_type)
 
 
 class ReadOnlySource:

@@ -93,9 +93,10 @@ def format_duration(value: timedelta) -> str:
         size = _UNIT_SECONDS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:g}s"
+    millis = seconds * 1000
+    if seconds < 1 and millis == int(millis):
+        return f"{int(millis)}ms"
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"  # exact to the microsecond
 
 
 def validate_prefix(prefix: str) -> str:

@@ -86,6 +86,21 @@ class MigrationError(StoreError):
     pass
 
 
+class StoreDataError(StoreError, ValidationError):
+    """The store refused a value (a NUL character, a lone surrogate, JSON it cannot keep, a
+    number out of range): the same value fails again, so a batch holding it must be split."""
+
+    exit_code = 2
+
+
+class OutputTooLargeError(ZapJobsError):
+    """Stored as the error of a run whose output is over the ``max_output_bytes`` setting."""
+
+
+class UnstorableResultError(ZapJobsError):
+    """Stored as the error of a run whose result the store refused even once made storable."""
+
+
 class JobTimeoutError(ZapJobsError):
     """Raised inside the engine when a job exceeds its timeout; stored as the run's error."""
 

@@ -210,6 +210,7 @@ class Settings:
     table_prefix: str = "zapjobs_"
     auto_migrate: bool = False
     shutdown_timeout: timedelta = timedelta(seconds=30)
+    max_output_bytes: int = 1024 * 1024  # a larger output fails its run (OutputTooLargeError)
 
     def __post_init__(self) -> None:
         validate_prefix(self.table_prefix)
@@ -217,6 +218,11 @@ class Settings:
         parse_queues(self.queues)
         if self.worker_count < 1:
             raise ConfigurationError(f"worker_count must be at least 1, got {self.worker_count}")
+        if self.max_output_bytes < 1:
+            raise ConfigurationError(
+                f"max_output_bytes must be at least 1, got {self.max_output_bytes}",
+                hint="the default is 1048576 (1 MiB)",
+            )
         for name in ("polling_interval", "heartbeat_interval", "stale_worker_threshold"):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigurationError(f"{name} must be greater than zero")
@@ -237,7 +243,7 @@ DURATION_SETTINGS = frozenset(
     }
 )
 BOOL_SETTINGS = frozenset({"enable_scheduler", "enable_processing", "auto_migrate"})
-INT_SETTINGS = frozenset({"worker_count"})
+INT_SETTINGS = frozenset({"worker_count", "max_output_bytes"})
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 

@@ -18,9 +18,9 @@ from typing import Any
 #: Characters no store can keep in text: NUL and the surrogate code points (a Python string
 #: holds a "pair" as two separate code points, which UTF-8 cannot encode either).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-#: JSON escapes jsonb refuses: \u0000 and any surrogate escape (paired ones are re-encoded on
-#: the way out; checking them too costs nothing and keeps this one rule).
-_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+#: A JSON escape that may stand for NUL or a surrogate (an odd run of backslashes before it):
+#: jsonb refuses ``\u0000`` and unpaired surrogate escapes. A hint only; decoding decides.
+_ESCAPE_HINT = re.compile(r"(?<!\\)(?:\\\\)*\\u(?:0000|[dD][89a-fA-F])")
 _COMPACT = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -70,8 +70,17 @@ def _clean(value: Any) -> bool:
 
 
 def is_storable_json(text: str) -> bool:
-    """Whether a JSON text can be stored as it is: no NUL or surrogate, raw or escaped."""
-    return _UNSTORABLE.search(text) is None and _UNSTORABLE_ESCAPE.search(text) is None
+    """Whether a JSON text can be stored as it is: no NUL or surrogate, raw or escaped (a valid
+    escaped surrogate pair is one character, and fine). Text that is not JSON is not judged
+    here."""
+    if _UNSTORABLE.search(text) is not None:
+        return False
+    if _ESCAPE_HINT.search(text) is None:
+        return True
+    try:
+        return _clean(json.loads(text))
+    except (ValueError, RecursionError):
+        return True
 
 
 def storable_json(text: str) -> str:

@@ -131,6 +131,17 @@ def _seconds_text(seconds: float) -> str:
     return format_duration(timedelta(seconds=seconds))
 
 
+def _in_thread(
+    context: contextvars.Context, fn: Callable[[Any], Any], ctx: JobContext[Any]
+) -> tuple[bool, Any]:
+    """Run a plain ``def`` job; what it raises is returned, not set on the future: asyncio
+    would throw a GeneratorExit from a future into the task, closing the run's coroutine."""
+    try:
+        return False, context.run(fn, ctx)
+    except BaseException as exc:
+        return True, exc
+
+
 class _Failure(Exception):
     """An attempt failed before or after the job's own code (input, output, setup)."""
 
@@ -169,7 +180,19 @@ class Executor:
         run = attempt.run
         self._emit(RunStarted(run.id, run.job_type, run.attempt, run.queue))
         progress = ProgressTracker(run.id, self._completer.progress_changed)
-        outcome = await self._attempt(attempt, progress)
+        try:
+            outcome = await self._attempt(attempt, progress)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # A GeneratorExit set on a future the job awaited is thrown into this task by
+            # asyncio, which closes the awaits below instead of letting _attempt catch it.
+            job_type = self._registry.get(run.job_type)
+            raised = self._job_error(exc)
+            if job_type is None:
+                outcome = self._outcome(run, RunStatus.FAILED, error=raised)
+            else:
+                outcome = self._failed(run, job_type, raised, final=False)
         self._completer.add_outcome(outcome, progress)
         error = outcome.error
         requeued = error is not None and error.type == WORKER_SHUTDOWN_ERROR
@@ -297,7 +320,9 @@ class Executor:
             return await fn(ctx)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        result = await loop.run_in_executor(self._pool, context.run, fn, ctx)
+        raised, result = await loop.run_in_executor(self._pool, _in_thread, context, fn, ctx)
+        if raised:
+            raise result  # here, inside the run's coroutine, where _attempt catches it
         if inspect.isawaitable(result):
             result = await result
         return result

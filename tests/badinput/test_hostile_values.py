@@ -56,6 +56,11 @@ def make_app(url: str, **settings: Any) -> ZapJobs:
     async def huge_output(ctx: JobContext[int]) -> str:
         return "x" * ctx.input
 
+    @zap.job("huge-progress", retry=NO_RETRY)
+    async def huge_progress(ctx: JobContext[None]) -> str:
+        ctx.set_total(2**70)  # beyond a 64-bit column
+        return "counted"
+
     @zap.job("ok")
     async def ok(ctx: JobContext[int]) -> int:
         await ctx.log.info("fine", n=ctx.input)
@@ -96,6 +101,7 @@ async def test_poisoned_values_are_recorded_visibly_and_later_results_still_are(
         "output-surrogate",
         "raise-nul",
         "raise-surrogate",
+        "huge-progress",
     ]
     ids = {name: await zap.enqueue(name) for name in names}
     async with running_worker(zap, concurrency=4):
@@ -122,6 +128,9 @@ async def test_poisoned_values_are_recorded_visibly_and_later_results_still_are(
         assert run.status is RunStatus.FAILED and run.error is not None, run
         assert (run.error.type, run.error.message) == ("ValueError", text)
         assert run.error.traceback is not None and f"ValueError: {text}" in run.error.traceback
+
+    assert runs["huge-progress"].status is RunStatus.SUCCEEDED
+    assert runs["huge-progress"].output == "counted"
 
     assert [r.status for r in done] == [RunStatus.SUCCEEDED] * 50
     assert sorted(r.output for r in done) == list(range(50))

@@ -78,7 +78,7 @@ def is_storable_json(text: str) -> bool:
     if _ESCAPE_HINT.search(text) is None:
         return True
     try:
-        return _clean(json.loads(text))
+        return _clean(json.loads(text, strict=False))
     except (ValueError, RecursionError):
         return True
 
@@ -88,4 +88,4 @@ def storable_json(text: str) -> str:
     with its strings made storable. Raises ValueError when ``text`` is not JSON."""
     if is_storable_json(text):
         return text
-    return _COMPACT.encode(storable_value(json.loads(text)))
+    return _COMPACT.encode(storable_value(json.loads(text, strict=False)))

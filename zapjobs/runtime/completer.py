@@ -117,10 +117,9 @@ class Completer:
             self._unwritable = True
             assert since is not None
             logger.error(
-                "cannot write job results for %.0fs (%d waiting; %s): claiming no new runs "
-                "until they are written",
+                "cannot write job results for %.0fs (%s): claiming no new runs until they are "
+                "written",
                 time.monotonic() - since,
-                self.pending(),
                 self._last_error or "the write has not returned",
             )
         elif not stuck and self._unwritable:

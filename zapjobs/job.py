@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy
-from zapjobs.core.storable import storable_text, storable_value
+from zapjobs.core.storable import storable_json, storable_text
 from zapjobs.models import CatchUp, LogLevel, NewLogEntry, Progress
 
 InputT = TypeVar("InputT")
@@ -47,22 +47,14 @@ _RESERVED = frozenset(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, No
 }
 
 
-def _as_text(value: object) -> str:
-    return storable_text(str(value))
-
-
 def _fields_json(fields: dict[str, Any]) -> str:
     """Fields as storable JSON; values that are not JSON are stored as their text, NUL and lone
     surrogates as visible escapes (logging never fails, and never poisons a batch)."""
     try:
-        return json.dumps(
-            storable_value(fields), default=_as_text, allow_nan=False, ensure_ascii=False
-        )
+        text = json.dumps(fields, default=str, allow_nan=False, ensure_ascii=False)
     except (ValueError, TypeError, RecursionError):
-        return json.dumps(
-            {storable_text(k): storable_text(repr(v)) for k, v in fields.items()},
-            ensure_ascii=False,
-        )
+        text = json.dumps({k: repr(v) for k, v in fields.items()}, ensure_ascii=False)
+    return storable_json(text)
 
 
 class RunLogger:

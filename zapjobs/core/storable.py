@@ -45,16 +45,18 @@ def is_storable_text(text: str) -> bool:
 def storable_value(value: Any) -> Any:
     """A JSON-like value (dicts, lists, tuples, strings, scalars) with every string, dict keys
     included, made storable. Other objects are returned as they are; so is a clean value."""
+    if _clean(value):
+        return value
+    return _rebuilt(value)
+
+
+def _rebuilt(value: Any) -> Any:
     if isinstance(value, str):
         return storable_text(value)
     if isinstance(value, dict):
-        if all(_clean(k) and _clean(v) for k, v in value.items()):
-            return value
-        return {storable_value(k): storable_value(v) for k, v in value.items()}
+        return {_rebuilt(k): _rebuilt(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        if all(_clean(item) for item in value):
-            return value
-        items = [storable_value(item) for item in value]
+        items = [_rebuilt(item) for item in value]
         return tuple(items) if type(value) is tuple else items
     return value
 
@@ -63,7 +65,7 @@ def _clean(value: Any) -> bool:
     if isinstance(value, str):
         return _UNSTORABLE.search(value) is None
     if isinstance(value, dict):
-        return all(_clean(k) and _clean(v) for k, v in value.items())
+        return all(_clean(key) and _clean(item) for key, item in value.items())
     if isinstance(value, list | tuple):
         return all(_clean(item) for item in value)
     return True

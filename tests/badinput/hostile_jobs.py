@@ -62,6 +62,7 @@ KINDS = {
 #: job type (an async and a plain ``def`` one per raiser) -> the error type stored on its run
 HOSTILE = {f"{name}-{kind}": KINDS[name] for name in RAISERS for kind in ("async", "sync")}
 HOSTILE["generator-exit-from-a-future"] = "GeneratorExit"
+HOSTILE["cancels-its-own-task"] = "asyncio.exceptions.CancelledError"
 
 
 def register(zap: ZapJobs) -> ZapJobs:
@@ -83,6 +84,13 @@ def register(zap: ZapJobs) -> ZapJobs:
         future = asyncio.get_running_loop().create_future()
         future.set_exception(GeneratorExit())
         await future
+
+    @zap.job("cancels-its-own-task", retry=RETRY_ONCE)
+    async def cancels_its_own_task(ctx: JobContext[Any]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.sleep(1)
 
     @zap.job("ok")
     async def ok(ctx: JobContext[int]) -> int:

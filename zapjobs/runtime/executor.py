@@ -229,13 +229,12 @@ class Executor:
             output_json = await self._run_job(attempt, job_type, progress)
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
-            if attempt.stop_reason is None:
-                if task is not None and task.cancelling():
-                    raise  # cancelled from outside (the loop shutting down): not ours to end
-                # The job raised CancelledError itself; nobody cancelled it.
-                return self._failed(run, job_type, self._job_error(exc), final=False)
-            if task is not None:
+            if task is not None and task.cancelling():
                 task.uncancel()
+            if attempt.stop_reason is None:
+                # Every cancel of the worker's own names its reason: this one is the job's (it
+                # raised CancelledError, or cancelled its own task).
+                return self._failed(run, job_type, self._job_error(exc), final=False)
             if attempt.stop_reason == STOP_TIMEOUT and attempt.timeout_seconds is not None:
                 message = f"timed out after {_seconds_text(attempt.timeout_seconds)}"
                 error = run_error("JobTimeoutError", message)

@@ -91,6 +91,21 @@ class MigrationError(StoreError):
     pass
 
 
+class StoreDataError(StoreError, ValidationError):
+    """The store refused a value (a NUL character, a lone surrogate, JSON it cannot keep, a
+    number out of range): the same value fails again, so a batch holding it must be split."""
+
+    exit_code = 2
+
+
+class OutputTooLargeError(ZapJobsError):
+    """Stored as the error of a run whose output is over the ``max_output_bytes`` setting."""
+
+
+class UnstorableResultError(ZapJobsError):
+    """Stored as the error of a run whose result the store refused even once made storable."""
+
+
 class JobTimeoutError(ZapJobsError):
     """Names the error stored on a run that exceeded its timeout (its ``error.type``); the
     engine records it by name and never raises it."""

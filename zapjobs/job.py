@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy
+from zapjobs.core.storable import storable_json, storable_text
 from zapjobs.models import CatchUp, LogLevel, NewLogEntry, Progress
 
 InputT = TypeVar("InputT")
@@ -47,11 +48,13 @@ _RESERVED = frozenset(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, No
 
 
 def _fields_json(fields: dict[str, Any]) -> str:
-    """Fields as JSON; values that are not JSON are stored as their text (logging never fails)."""
+    """Fields as storable JSON; values that are not JSON are stored as their text, NUL and lone
+    surrogates as visible escapes (logging never fails, and never poisons a batch)."""
     try:
-        return json.dumps(fields, default=str, allow_nan=False, ensure_ascii=False)
-    except (ValueError, TypeError):
-        return json.dumps({k: repr(v) for k, v in fields.items()}, ensure_ascii=False)
+        text = json.dumps(fields, default=str, allow_nan=False, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        text = json.dumps({k: repr(v) for k, v in fields.items()}, ensure_ascii=False)
+    return storable_json(text)
 
 
 class RunLogger:
@@ -78,7 +81,7 @@ class RunLogger:
         entry = NewLogEntry(
             run_id=self.run_id,
             level=level,
-            message=str(message),
+            message=storable_text(str(message)),
             logged_at=self._clock.now(),
             fields_json=_fields_json(fields),
         )

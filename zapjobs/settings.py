@@ -250,6 +250,7 @@ class Settings:
     table_prefix: str = "zapjobs_"
     auto_migrate: bool = False
     shutdown_timeout: timedelta = timedelta(seconds=30)
+    max_output_bytes: int = 1024 * 1024  # a larger output fails its run (OutputTooLargeError)
 
     def __post_init__(self) -> None:
         validate_prefix(self.table_prefix)
@@ -257,6 +258,11 @@ class Settings:
         object.__setattr__(self, "queues", parse_queues(self.queues))  # never a bare string
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.max_output_bytes < 1:
+            raise ConfigurationError(
+                f"max_output_bytes must be at least 1, got {self.max_output_bytes}",
+                hint="the default is 1048576 (1 MiB)",
+            )
         for name in ("polling_interval", "heartbeat_interval", "stale_worker_threshold"):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigurationError(f"{name} must be greater than zero")
@@ -336,7 +342,7 @@ DURATION_SETTINGS = frozenset(
     }
 )
 BOOL_SETTINGS = frozenset({"enable_scheduler", "enable_processing", "auto_migrate"})
-INT_SETTINGS = frozenset({"concurrency"})
+INT_SETTINGS = frozenset({"concurrency", "max_output_bytes"})
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 

@@ -158,7 +158,7 @@ class EventPrinter:
     def finished(self, event: RunFinished) -> None:
         outcome = event.status.value
         if event.status is RunStatus.PENDING:
-            outcome = "put back" if event.error_type == "WorkerShutdown" else "failed, will retry"
+            outcome = "put back" if event.requeued else "failed, will retry"
         message = (
             f"run {event.run_id} {event.job_type} {outcome} "
             f"(attempt {event.attempt}, {event.duration_seconds:.3f}s)"

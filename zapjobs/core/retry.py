@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,14 +48,14 @@ def backoff_delay(policy: RetryPolicy, retry_number: int) -> timedelta:
         raise ValueError("retry_number starts at 1")
     initial = policy.initial_delay.total_seconds()
     cap = policy.max_delay.total_seconds()
-    # Compare in log space first so a large exponent never overflows a float.
-    seconds = cap
-    if policy.backoff_multiplier == 1 or retry_number - 1 < 1024:
-        try:
-            seconds = min(initial * policy.backoff_multiplier ** (retry_number - 1), cap)
-        except OverflowError:
-            seconds = cap
-    return timedelta(seconds=seconds)
+    if initial <= 0 or policy.backoff_multiplier == 1:
+        return timedelta(seconds=min(initial, cap))
+    # Compare in log space first, so a large exponent never overflows a float: the power is
+    # computed only when the result is below the cap.
+    growth = (retry_number - 1) * math.log(policy.backoff_multiplier)
+    if math.log(initial) + growth >= math.log(cap):
+        return timedelta(seconds=cap)
+    return timedelta(seconds=min(initial * policy.backoff_multiplier ** (retry_number - 1), cap))
 
 
 def apply_jitter(delay: timedelta, rng: random.Random) -> timedelta:

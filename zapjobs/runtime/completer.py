@@ -4,6 +4,13 @@ Everything is buffered under a thread lock (sync jobs log from worker threads) a
 ``flush_interval`` (~50 ms), or at once when a batch reaches ``batch_size``. One flush writes
 logs, then progress, then outcomes, from one snapshot: a run's logs are stored before or with
 its outcome. Progress of running runs alone is flushed every ``progress_interval``.
+
+A batch the store refuses because of a value in it (``StoreDataError``: a NUL, a lone surrogate,
+a number out of range that slipped past the executor) is split until the refused entry is alone;
+only that one is replaced, by a visible placeholder log entry or an ``UnstorableResultError``
+outcome, and the rest are written. Results that stay unwritten for ``UNWRITABLE_RESULTS_SECONDS``
+(a write failing or hanging) make the worker log one ERROR line and stop claiming new runs
+(``results_writable``) until a write succeeds again, which it logs in one line too.
 """
 
 from __future__ import annotations
@@ -13,15 +20,28 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from zapjobs.clock import Clock
+from zapjobs.core.storable import storable_text
+from zapjobs.errors import InvalidStateError, ValidationError
 from zapjobs.job import ProgressTracker
-from zapjobs.models import NewLogEntry, ProgressUpdate, RunOutcome
+from zapjobs.models import NewLogEntry, ProgressUpdate, RunError, RunOutcome, RunStatus
 from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
+
+T = TypeVar("T")
+
+#: Results unwritten for this long (writes failing or hanging) stop the worker's claiming: more
+#: runs would only pile up more results it cannot write, while its heartbeat keeps it "alive".
+UNWRITABLE_RESULTS_SECONDS = 30.0
+
+#: The store refused a value of the batch: the same batch would fail again, so it is split.
+_REFUSED = (ValidationError, InvalidStateError)
 
 
 class Completer:
@@ -34,6 +54,7 @@ class Completer:
         batch_size: int = 100,
         progress_interval: float = 0.5,
         describe_error: Callable[[BaseException], str] = str,
+        unwritable_after: float | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -51,11 +72,18 @@ class Completer:
         self._loop_thread = threading.get_ident()
         self._last_progress_flush = 0.0
         self._stopping = False
-        self.outcomes_written = 0
+        if unwritable_after is None:
+            unwritable_after = UNWRITABLE_RESULTS_SECONDS
+        self._unwritable_after = unwritable_after
+        self._unwritten_since: float | None = None  # monotonic; the oldest result not written
+        self._unwritable = False  # said so, and claiming is held back
+        self._last_error = ""
 
     # --- called by jobs (any thread) and the executor -----------------------------------------
     def add_log(self, entry: NewLogEntry) -> None:
         with self._lock:
+            if self._unwritten_since is None:
+                self._unwritten_since = time.monotonic()
             self._logs.append(entry)
             full = len(self._logs) + len(self._outcomes) >= self._batch_size
         if full:
@@ -67,6 +95,8 @@ class Completer:
 
     def add_outcome(self, outcome: RunOutcome, progress: ProgressTracker | None = None) -> None:
         with self._lock:
+            if self._unwritten_since is None:
+                self._unwritten_since = time.monotonic()
             self._outcomes.append(outcome)
             if progress is not None and progress.changed:
                 self._progress[progress.run_id] = progress
@@ -77,6 +107,25 @@ class Completer:
     def pending(self) -> int:
         with self._lock:
             return len(self._logs) + len(self._outcomes) + len(self._progress)
+
+    def results_writable(self) -> bool:
+        """False while some result has waited ``UNWRITABLE_RESULTS_SECONDS`` or more to be
+        written; the change, both ways, is logged once."""
+        since = self._unwritten_since
+        stuck = since is not None and time.monotonic() - since >= self._unwritable_after
+        if stuck and not self._unwritable:
+            self._unwritable = True
+            assert since is not None
+            logger.error(
+                "cannot write job results for %.0fs (%s): claiming no new runs until they are "
+                "written",
+                time.monotonic() - since,
+                self._last_error or "the write has not returned",
+            )
+        elif not stuck and self._unwritable:
+            self._unwritable = False
+            logger.warning("job results are written again: claiming new runs again")
+        return not stuck
 
     def _kick(self) -> None:
         if threading.get_ident() == self._loop_thread:
@@ -103,11 +152,13 @@ class Completer:
                 backoff = self._flush_interval
             except Exception as exc:
                 backoff = min(max(backoff * 2, 0.5), 5.0)
+                self._last_error = self._describe_error(exc)
                 logger.warning(
                     "could not write job results (retrying in %.1fs): %s",
                     backoff,
-                    self._describe_error(exc),
+                    self._last_error,
                 )
+            self.results_writable()
 
     async def close(self, attempts: int = 3) -> None:
         """The final flush at shutdown, tried a few times; what cannot be written is logged
@@ -130,6 +181,7 @@ class Completer:
 
     async def flush(self, *, include_progress: bool = True) -> None:
         async with self._flush_lock:
+            started = time.monotonic()
             with self._lock:
                 logs, self._logs = self._logs, []
                 outcomes, self._outcomes = self._outcomes, []
@@ -149,6 +201,11 @@ class Completer:
                     for run_id, tracker in trackers.items():
                         self._progress.setdefault(run_id, tracker)
                 raise
+            with self._lock:
+                # What was added during the write is younger than the write itself.
+                waiting = self._logs or self._outcomes
+                self._unwritten_since = started if waiting else None
+                self._last_error = ""
             if include_progress:
                 self._last_progress_flush = time.monotonic()
 
@@ -158,22 +215,90 @@ class Completer:
         trackers: dict[int, ProgressTracker],
         outcomes: list[RunOutcome],
     ) -> None:
+        """Logs, then progress, then outcomes; each list loses its entries as they are written,
+        so what is left when this raises is put back for the next flush."""
         if logs:
-            await self._store.append_logs(logs)
-            logs.clear()  # written: a later failure must not write them twice
+            await self._write_split(logs, self._store.append_logs, self._log_placeholder)
         if trackers:
             updates = [ProgressUpdate(run_id, t.snapshot()) for run_id, t in trackers.items()]
-            await self._store.save_progress(updates)
+            await self._write_split(updates, self._store.save_progress, self._drop_progress)
             trackers.clear()
         if outcomes:
-            now: datetime | None = self._clock.now() if self._clock is not None else None
-            changed = set(await self._store.complete(outcomes, now=now))
-            self.outcomes_written += len(changed)
-            for outcome in outcomes:
-                if outcome.run_id not in changed:
-                    logger.info(
-                        "run %d: result not applied (it was cancelled, rescued or deleted "
-                        "meanwhile)",
-                        outcome.run_id,
-                    )
-            outcomes.clear()
+            await self._write_split(outcomes, self._complete, self._unstorable_outcome)
+
+    async def _complete(self, outcomes: list[RunOutcome]) -> None:
+        now: datetime | None = self._clock.now() if self._clock is not None else None
+        changed = set(await self._store.complete(outcomes, now=now))
+        for outcome in outcomes:
+            if outcome.run_id not in changed:
+                logger.info(
+                    "run %d: result not applied (it was cancelled, rescued or deleted meanwhile)",
+                    outcome.run_id,
+                )
+
+    async def _write_split(
+        self,
+        items: list[T],
+        write: Callable[[list[T]], Awaitable[object]],
+        substitute: Callable[[T, str], T | None],
+    ) -> None:
+        """Write ``items`` in chunks, deleting each chunk from the list once written. A chunk
+        the store refuses is halved until the refused item is alone; that item is then written
+        as its ``substitute`` (or dropped), and the chunk size grows back."""
+        whole = len(items)
+        size = whole
+        while items:
+            chunk = items[:size]
+            try:
+                await write(chunk)
+            except _REFUSED as exc:
+                if len(chunk) > 1:
+                    size = (len(chunk) + 1) // 2
+                    continue
+                await self._write_substitute(chunk[0], self._describe_error(exc), write, substitute)
+            del items[: len(chunk)]
+            size = min(size * 2, whole)
+
+    async def _write_substitute(
+        self,
+        item: T,
+        reason: str,
+        write: Callable[[list[T]], Awaitable[object]],
+        substitute: Callable[[T, str], T | None],
+    ) -> None:
+        replacement = substitute(item, storable_text(reason))
+        if replacement is None:
+            return
+        try:
+            await write([replacement])
+        except _REFUSED as exc:
+            logger.error(
+                "the store refused a result even after replacing it, dropped: %s",
+                self._describe_error(exc),
+            )
+
+    @staticmethod
+    def _log_placeholder(entry: NewLogEntry, reason: str) -> NewLogEntry:
+        logger.error("run %d: a log entry could not be stored: %s", entry.run_id, reason)
+        message = f"(zapjobs: this log entry could not be stored: {reason})"
+        return replace(entry, message=message, fields_json="{}")
+
+    @staticmethod
+    def _drop_progress(update: ProgressUpdate, reason: str) -> None:
+        logger.error("run %d: its progress could not be stored: %s", update.run_id, reason)
+        return None
+
+    @staticmethod
+    def _unstorable_outcome(outcome: RunOutcome, reason: str) -> RunOutcome:
+        """The attempt fails instead (a retry stays a retry): the store refused its result."""
+        logger.error("run %d: its result could not be stored: %s", outcome.run_id, reason)
+        message = f"the result of this attempt could not be stored: {reason}"
+        if outcome.error is not None:
+            message += f" (the attempt failed with {storable_text(outcome.error.type)})"
+        status = RunStatus.FAILED if outcome.status is RunStatus.SUCCEEDED else outcome.status
+        return replace(
+            outcome,
+            status=status,
+            output_json=None,
+            error=RunError("UnstorableResultError", message),
+        )

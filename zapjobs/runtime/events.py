@@ -27,7 +27,8 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """One attempt ended. ``status`` PENDING means it will be retried (or was put back)."""
+    """One attempt ended. ``status`` PENDING means it will be retried, or, with ``requeued``,
+    that a stopping worker put it back (not a failure of the job)."""
 
     run_id: int
     job_type: str
@@ -36,6 +37,7 @@ class RunFinished:
     duration_seconds: float
     error_type: str | None = None
     error_message: str | None = None
+    requeued: bool = False
 
 
 @dataclass(frozen=True)

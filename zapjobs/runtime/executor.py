@@ -2,7 +2,11 @@
 
 Async jobs run on the event loop, plain ``def`` jobs in a thread pool so they never block it.
 Whatever the job does, the result is a ``RunOutcome`` handed to the completer: the worker never
-crashes because of a job.
+crashes because of a job. Every exception a job raises, ``BaseException`` included
+(KeyboardInterrupt, SystemExit, GeneratorExit, a CancelledError of its own), fails the attempt;
+only the worker's own cancellation (timeout, operator cancel, shutdown) stops it otherwise. What a
+job produces (output, error text) is made storable here, and an output over ``max_output_bytes``
+fails the attempt, before anything reaches a completion batch.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from zapjobs.clock import Clock
 from zapjobs.core.retry import next_retry_delay
+from zapjobs.core.storable import storable_json, storable_text, storable_value
 from zapjobs.errors import ValidationError
 from zapjobs.job import JobContext, ProgressTracker, RunLogger
 from zapjobs.models import JobDefinition, JobRun, RunError, RunOutcome, RunStatus
@@ -34,6 +39,10 @@ from zapjobs.stores.base import Store
 logger = logging.getLogger("zapjobs.worker")
 
 MAX_TRACEBACK_CHARS = 20_000
+MAX_ERROR_MESSAGE_CHARS = 10_000
+
+#: The error of a run put back to pending by a stopping worker (not a failure of the job).
+WORKER_SHUTDOWN_ERROR = "WorkerShutdown"
 
 # Why the worker cancelled a run's task: an operator's cancel, the worker shutting down, or the
 # job's timeout.
@@ -93,8 +102,38 @@ def format_traceback(exc: BaseException) -> str:
     return text
 
 
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, even when the job's exception class makes that fail."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__}: str() failed>"
+
+
+def run_error(error_type: str, message: str, traceback_text: str | None = None) -> RunError:
+    """A RunError every store can keep: NUL and lone surrogates escaped, the message capped."""
+    if len(message) > MAX_ERROR_MESSAGE_CHARS:
+        message = message[:MAX_ERROR_MESSAGE_CHARS] + "...(truncated)"
+    return RunError(
+        storable_text(error_type),
+        storable_text(message),
+        None if traceback_text is None else storable_text(traceback_text),
+    )
+
+
 def _seconds_text(seconds: float) -> str:
     return format_duration(timedelta(seconds=seconds))
+
+
+def _in_thread(
+    context: contextvars.Context, fn: Callable[[Any], Any], ctx: JobContext[Any]
+) -> tuple[bool, Any]:
+    """Run a plain ``def`` job; what it raises is returned, not set on the future: asyncio
+    would throw a GeneratorExit from a future into the task, closing the run's coroutine."""
+    try:
+        return False, context.run(fn, ctx)
+    except BaseException as exc:
+        return True, exc
 
 
 class _Failure(Exception):
@@ -135,9 +174,22 @@ class Executor:
         run = attempt.run
         self._emit(RunStarted(run.id, run.job_type, run.attempt, run.queue))
         progress = ProgressTracker(run.id, self._completer.progress_changed)
-        outcome = await self._attempt(attempt, progress)
+        try:
+            outcome = await self._attempt(attempt, progress)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # A GeneratorExit set on a future the job awaited is thrown into this task by
+            # asyncio, which closes the awaits below instead of letting _attempt catch it.
+            job_type = self._registry.get(run.job_type)
+            raised = self._job_error(exc)
+            if job_type is None:
+                outcome = self._outcome(run, RunStatus.FAILED, error=raised)
+            else:
+                outcome = self._failed(run, job_type, raised, final=False)
         self._completer.add_outcome(outcome, progress)
         error = outcome.error
+        requeued = error is not None and error.type == WORKER_SHUTDOWN_ERROR
         self._emit(
             RunFinished(
                 run_id=run.id,
@@ -147,6 +199,7 @@ class Executor:
                 duration_seconds=time.monotonic() - attempt.started,
                 error_type=error.type if error else None,
                 error_message=error.message if error else None,
+                requeued=requeued,
             )
         )
         return outcome
@@ -162,37 +215,45 @@ class Executor:
         if job_type is None:
             message = f"job type {run.job_type!r} is not registered in this worker"
             return self._outcome(
-                run, RunStatus.FAILED, error=RunError("UnknownJobTypeError", message)
+                run, RunStatus.FAILED, error=run_error("UnknownJobTypeError", message)
             )
+        # Everything the job raises is caught here, inside the run's task: a KeyboardInterrupt or
+        # SystemExit escaping a task would stop the whole event loop, and so the worker.
         try:
             output_json = await self._run_job(attempt, job_type, progress)
-        except asyncio.CancelledError:
-            if attempt.stop_reason is None:
-                raise
+        except asyncio.CancelledError as exc:
             task = asyncio.current_task()
-            if task is not None:
+            if task is not None and task.cancelling():
                 task.uncancel()
+            if attempt.stop_reason is None:
+                # Every cancel of the worker's own names its reason: this one is the job's (it
+                # raised CancelledError, or cancelled its own task).
+                return self._failed(run, job_type, self._job_error(exc), final=False)
             if attempt.stop_reason == STOP_TIMEOUT and attempt.timeout_seconds is not None:
                 message = f"timed out after {_seconds_text(attempt.timeout_seconds)}"
-                error = RunError("JobTimeoutError", message)
+                error = run_error("JobTimeoutError", message)
                 return self._failed(run, job_type, error, final=False)
             return self._stopped(run, attempt.stop_reason)
         except _Failure as failure:
             return self._failed(run, job_type, failure.error, final=failure.final)
-        except (Exception, SystemExit) as exc:
-            dsn = self._settings.database_url  # a job's error may quote it: store it scrubbed
-            error = RunError(
-                error_type_name(exc), scrub(str(exc), dsn), scrub(format_traceback(exc), dsn)
-            )
-            return self._failed(run, job_type, error, final=False)
+        except BaseException as exc:  # the job's own, whatever its class
+            return self._failed(run, job_type, self._job_error(exc), final=False)
         return self._outcome(run, RunStatus.SUCCEEDED, output_json=output_json)
+
+    def _job_error(self, exc: BaseException) -> RunError:
+        dsn = self._settings.database_url  # a job's error may quote it: store it scrubbed
+        return run_error(
+            error_type_name(exc),
+            scrub(exception_text(exc), dsn),
+            scrub(format_traceback(exc), dsn),
+        )
 
     async def _run_job(self, attempt: Attempt, job_type: JobType, progress: ProgressTracker) -> str:
         run = attempt.run
         try:
             value = job_type.input_codec.decode(run.input, job_type=job_type.id)
         except ValidationError as exc:
-            raise _Failure(RunError("ValidationError", str(exc)), final=True) from None
+            raise _Failure(run_error("ValidationError", str(exc)), final=True) from None
         log = RunLogger(
             run_id=run.id, job_type=job_type.id, sink=self._completer.add_log, clock=self._clock
         )
@@ -209,7 +270,7 @@ class Executor:
         try:
             fn = job_type.bind()
         except Exception as exc:
-            error = RunError(error_type_name(exc), f"cannot create the job: {exc}")
+            error = run_error(error_type_name(exc), f"cannot create the job: {exception_text(exc)}")
             raise _Failure(error, final=False) from None
         # One timer handle per run rather than asyncio.timeout(), which cost about a sixth of
         # the worker's time per no-op job in profiles; when it fires, the task is cancelled
@@ -224,17 +285,37 @@ class Executor:
             result = await self._call(fn, ctx, job_type.is_async)
         finally:
             timer.cancel()
+        return self._output_json(result, job_type)
+
+    def _output_json(self, result: Any, job_type: JobType) -> str:
+        """The output as JSON text a store can keep, or a failed attempt saying why not."""
         try:
-            return job_type.output_codec.encode(result, job_type=job_type.id)
+            text = job_type.output_codec.encode(storable_value(result), job_type=job_type.id)
         except ValidationError as exc:
-            raise _Failure(RunError("ValidationError", str(exc)), final=False) from None
+            raise _Failure(run_error("ValidationError", str(exc)), final=False) from None
+        except RecursionError:
+            message = f"the output of job {job_type.id!r} is nested too deeply"
+            raise _Failure(run_error("ValidationError", message), final=True) from None
+        limit = self._settings.max_output_bytes
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        if size > limit:
+            message = (
+                f"the output of job {job_type.id!r} is {size:,} bytes of JSON, over the limit of "
+                f"{limit:,} bytes (setting max_output_bytes); store large data elsewhere and "
+                "return a reference"
+            )
+            # The same code returns the same output: trying again cannot help.
+            raise _Failure(run_error("OutputTooLargeError", message), final=True)
+        return storable_json(text)  # what storable_value could not reach (e.g. a dataclass)
 
     async def _call(self, fn: Callable[[Any], Any], ctx: JobContext[Any], is_async: bool) -> Any:
         if is_async:
             return await fn(ctx)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        result = await loop.run_in_executor(self._pool, context.run, fn, ctx)
+        raised, result = await loop.run_in_executor(self._pool, _in_thread, context, fn, ctx)
+        if raised:
+            raise result  # here, inside the run's coroutine, where _attempt catches it
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -254,5 +335,7 @@ class Executor:
         if reason == STOP_CANCEL:
             error = RunError("JobCancelledError", "cancelled by an operator while running")
             return self._outcome(run, RunStatus.CANCELLED, error=error)
-        error = RunError("WorkerShutdown", "interrupted by a worker shutdown; put back to pending")
+        error = RunError(
+            WORKER_SHUTDOWN_ERROR, "interrupted by a worker shutdown; put back to pending"
+        )
         return self._outcome(run, RunStatus.PENDING, error=error, retry_delay=timedelta(0))

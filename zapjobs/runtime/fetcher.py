@@ -19,6 +19,8 @@ logger = logging.getLogger("zapjobs.worker")
 
 #: Poll at least this often when notifications from other processes cannot arrive (SQLite).
 LOCAL_ONLY_POLL_SECONDS = 0.1
+#: How often a fetcher held back by ``may_claim`` looks again.
+HELD_BACK_POLL_SECONDS = 1.0
 
 
 class Fetcher:
@@ -37,6 +39,7 @@ class Fetcher:
         burst: bool = False,
         before_burst_exit: Callable[[], Awaitable[None]] | None = None,
         describe_error: Callable[[BaseException], str] = str,
+        may_claim: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -53,6 +56,7 @@ class Fetcher:
         self._burst = burst
         self._before_burst_exit = before_burst_exit
         self._describe_error = describe_error
+        self._may_claim = may_claim  # False while this worker cannot write results
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_claim_full = False
@@ -91,6 +95,9 @@ class Fetcher:
                 await self._sleep(None)
                 continue
             self._wake.clear()
+            if not self._may_claim():
+                await self._sleep(min(self._poll, HELD_BACK_POLL_SECONDS))
+                continue
             try:
                 runs = await self._claim(free)
                 error_backoff = 0.0

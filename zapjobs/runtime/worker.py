@@ -117,7 +117,7 @@ class Worker:
             self._counts["failed"] += 1
         elif event.status is RunStatus.CANCELLED:
             self._counts["cancelled"] += 1
-        elif event.error_type == "WorkerShutdown":
+        elif event.requeued:
             self._counts["requeued"] += 1
         else:
             self._counts["retried"] += 1
@@ -206,6 +206,7 @@ class Worker:
                 burst=self.burst,
                 before_burst_exit=completer.flush,
                 describe_error=self._describe_error,
+                may_claim=completer.results_writable,
             )
         listener = await self._listen()
         services = [

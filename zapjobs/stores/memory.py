@@ -15,9 +15,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from zapjobs.core.storable import is_storable_json, is_storable_text
 from zapjobs.errors import (
     ConfigurationError,
     InvalidStateError,
+    StoreDataError,
     UnknownJobTypeError,
     ValidationError,
 )
@@ -313,6 +315,8 @@ class MemoryStore:
     ) -> list[int]:
         at = utc(now)
         changed: list[int] = []
+        for outcome in outcomes:  # all or nothing, like a database statement
+            _refuse_unstorable_outcome(outcome)
         with self._lock:
             for outcome in outcomes:
                 r = self._runs.get(outcome.run_id)
@@ -347,6 +351,9 @@ class MemoryStore:
                     r.progress = update.progress
 
     async def append_logs(self, entries: Sequence[NewLogEntry]) -> None:
+        for entry in entries:
+            _refuse_unstorable(entry.message, what="log message")
+            _refuse_unstorable(entry.fields_json, what="log fields", json=True)
         with self._lock:
             for entry in entries:
                 if entry.run_id not in self._runs:
@@ -601,3 +608,24 @@ class MemoryStore:
         for listener in self._listeners:
             if not listener.loop.is_closed():
                 listener.loop.call_soon_threadsafe(listener.handler, notification)
+
+
+def _refuse_unstorable(text: str | None, *, what: str, json: bool = False) -> None:
+    """Refuse what PostgreSQL refuses (NUL, lone surrogates; jsonb: their escapes too), so
+    code tested on the memory store does not fail on a database."""
+    if text is None:
+        return
+    if not (is_storable_json(text) if json else is_storable_text(text)):
+        raise StoreDataError(
+            f"the memory store rejected a value: the {what} holds NUL or a lone "
+            "surrogate, which a database cannot store"
+        )
+
+
+def _refuse_unstorable_outcome(outcome: RunOutcome) -> None:
+    _refuse_unstorable(outcome.output_json, what="output", json=True)
+    error = outcome.error
+    if error is not None:
+        _refuse_unstorable(error.type, what="error type")
+        _refuse_unstorable(error.message, what="error message")
+        _refuse_unstorable(error.traceback, what="error traceback")

@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from zapjobs.errors import ConfigurationError, StoreError
 from zapjobs.settings import scrub, validate_prefix
-from zapjobs.stores.postgres.errors import connect_error, translate
+from zapjobs.stores.postgres.errors import connect_error, data_error, translate
 from zapjobs.stores.postgres.notify import channel_name
 from zapjobs.stores.postgres.sql import PREPARED, qualify, render_queries
 
@@ -150,6 +150,8 @@ class Database:
                 yield conn
         except psycopg.Error as exc:
             raise translate(exc, self.dsn) from exc
+        except (UnicodeEncodeError, OverflowError) as exc:
+            raise data_error(exc) from exc
 
     async def fetch(self, name: str, params: Params | None = None) -> Rows:
         hot = name in PREPARED
@@ -171,6 +173,8 @@ class Database:
                 return await asyncio.to_thread(_run_sync, connection, query, params)
         except psycopg.Error as exc:
             raise translate(exc, self.dsn) from exc
+        except (UnicodeEncodeError, OverflowError) as exc:
+            raise data_error(exc) from exc
         raise ConfigurationError(
             f"connection= must be a psycopg connection, not {type(connection).__name__}",
             hint="pass a psycopg.Connection or psycopg.AsyncConnection to the same database",

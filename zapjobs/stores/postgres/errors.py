@@ -12,8 +12,8 @@ from zapjobs.errors import (
     ConnectionFailedError,
     InvalidStateError,
     NotMigratedError,
+    StoreDataError,
     StoreError,
-    ValidationError,
     ZapJobsError,
 )
 from zapjobs.settings import scrub
@@ -73,14 +73,20 @@ def translate(exc: psycopg.Error, dsn: str) -> ZapJobsError:
         return NotMigratedError(f"the database is not migrated ({message})")
     if isinstance(exc, pg_errors.UniqueViolation):
         return InvalidStateError(f"a conflicting row exists: {message}")
-    if isinstance(exc, pg_errors.DataException):
-        return ValidationError(f"PostgreSQL rejected a value: {message}")
+    if isinstance(exc, psycopg.DataError):  # the server's class 22 and psycopg's own (NUL)
+        return StoreDataError(f"PostgreSQL rejected a value: {message}")
     if _connection_lost(exc):
         return ConnectionFailedError(
             f"lost the connection to PostgreSQL at {server_address(dsn)}: {message}",
             hint="check that the server is running; the operation can be retried",
         )
     return StoreError(f"PostgreSQL error: {message}")
+
+
+def data_error(exc: ValueError | OverflowError) -> StoreDataError:
+    """A value the driver cannot even send: text with a lone surrogate (not UTF-8), an
+    integer beyond 64 bits."""
+    return StoreDataError(f"PostgreSQL cannot take a value: {exc}")
 
 
 _SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})

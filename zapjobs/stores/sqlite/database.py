@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from zapjobs.errors import ConfigurationError, ConnectionFailedError, StoreError
 from zapjobs.settings import validate_prefix
 from zapjobs.stores.sqlite.errors import (
+    data_error,
     locked_error,
     one_line,
     open_error,
@@ -244,6 +245,8 @@ class Database:
             return work(Session(conn, self.queries))
         except sqlite3.Error as exc:
             raise translate(exc, str(self.path), self.busy_timeout) from exc
+        except (UnicodeEncodeError, OverflowError) as exc:
+            raise data_error(exc) from exc
 
     def on_connection(self, connection: Any, work: Callable[[Session], T]) -> T:
         """Run ``work`` on the caller's own sqlite3 connection, in the caller's thread (the one
@@ -271,3 +274,5 @@ class Database:
             ) from None
         except sqlite3.Error as exc:
             raise translate(exc, str(self.path), self.busy_timeout) from exc
+        except (UnicodeEncodeError, OverflowError) as exc:
+            raise data_error(exc) from exc

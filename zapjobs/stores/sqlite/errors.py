@@ -8,8 +8,8 @@ from zapjobs.errors import (
     ConnectionFailedError,
     InvalidStateError,
     NotMigratedError,
+    StoreDataError,
     StoreError,
-    ValidationError,
     ZapJobsError,
 )
 
@@ -45,6 +45,12 @@ def locked_error(path: str, busy_timeout: float) -> StoreError:
     )
 
 
+def data_error(exc: ValueError | OverflowError) -> StoreDataError:
+    """A value the driver cannot even bind: text with a lone surrogate (not UTF-8), an
+    integer beyond 64 bits."""
+    return StoreDataError(f"SQLite cannot take a value: {exc}")
+
+
 def translate(exc: sqlite3.Error, path: str, busy_timeout: float) -> ZapJobsError:
     """The zapjobs error for a driver error raised while using the store."""
     message = one_line(exc)
@@ -58,7 +64,9 @@ def translate(exc: sqlite3.Error, path: str, busy_timeout: float) -> ZapJobsErro
     if isinstance(exc, sqlite3.IntegrityError) or primary == _CONSTRAINT:
         if code in _UNIQUE or "unique constraint" in lowered:
             return InvalidStateError(f"a conflicting row exists: {message}")
-        return ValidationError(f"SQLite rejected a value: {message}")
+        return StoreDataError(f"SQLite rejected a value: {message}")
+    if isinstance(exc, sqlite3.DataError):
+        return StoreDataError(f"SQLite rejected a value: {message}")
     if primary in (_CANTOPEN, _NOTADB, _CORRUPT):
         return open_error(exc, path)
     if primary == _READONLY:

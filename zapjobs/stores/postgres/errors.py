@@ -30,7 +30,8 @@ def server_address(dsn: str) -> str:
         ) from None
     host = str(params.get("host") or params.get("hostaddr") or "localhost")
     port = str(params.get("port") or "5432")
-    return f"{host}:{port}"
+    # Shown in one-line messages: a stray newline or escape in the DSN is shown, not obeyed.
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in f"{host}:{port}")
 
 
 def one_line(exc: BaseException, dsn: str) -> str:

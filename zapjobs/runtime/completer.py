@@ -19,6 +19,7 @@ from datetime import datetime
 from zapjobs.clock import Clock
 from zapjobs.job import ProgressTracker
 from zapjobs.models import NewLogEntry, ProgressUpdate, RunOutcome
+from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
@@ -34,6 +35,7 @@ class Completer:
         batch_size: int = 100,
         progress_interval: float = 0.5,
         describe_error: Callable[[BaseException], str] = str,
+        outages: Outages | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -41,6 +43,11 @@ class Completer:
         self._batch_size = batch_size
         self._progress_interval = progress_interval
         self._describe_error = describe_error
+        self._retry = Retry(
+            "writing job results",
+            outages or Outages(logger, describe_error=describe_error),
+            describe_error=describe_error,
+        )
         self._lock = threading.Lock()
         self._logs: list[NewLogEntry] = []
         self._progress: dict[int, ProgressTracker] = {}
@@ -100,14 +107,11 @@ class Completer:
             self._wake.clear()
             try:
                 await self.flush(include_progress=self._progress_due())
-                backoff = self._flush_interval
             except Exception as exc:
-                backoff = min(max(backoff * 2, 0.5), 5.0)
-                logger.warning(
-                    "could not write job results (retrying in %.1fs): %s",
-                    backoff,
-                    self._describe_error(exc),
-                )
+                backoff = self._retry.failed(exc)
+            else:
+                self._retry.succeeded()
+                backoff = self._flush_interval
 
     async def close(self, attempts: int = 3) -> None:
         """The final flush at shutdown, tried a few times; what cannot be written is logged

@@ -29,7 +29,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from zapjobs.errors import ConfigurationError, ConnectionFailedError, StoreError
 from zapjobs.settings import scrub, validate_prefix
@@ -64,9 +64,11 @@ class _DemoteToDebug(logging.Filter):
     their warnings go on as DEBUG records (visible with debug logging)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if logging.DEBUG < record.levelno < logging.ERROR:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
+        if not logging.DEBUG < record.levelno < logging.ERROR:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        # the handlers do not look at the logger's level again: drop it unless DEBUG is on
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 for _name in ("psycopg", "psycopg.pool"):
@@ -223,7 +225,12 @@ class Database:
             async with pool.connection() as conn:
                 yield conn
         except psycopg.Error as exc:
-            raise translate(exc, self.dsn) from exc
+            error = translate(exc, self.dsn)
+            if isinstance(error, ConnectionFailedError) and not isinstance(exc, PoolTimeout):
+                # A lost connection: its idle neighbours are most likely lost too (a restart,
+                # the network). Replace them now rather than fail once on each later.
+                await self._replace_connections()
+            raise error from exc
 
     async def fetch(self, name: str, params: Params | None = None) -> Rows:
         """One statement, abandoned past the deadline (see the module's docstring)."""

@@ -5,16 +5,18 @@ Opening asks the server once for its current schema, so table names can be schem
 installation.
 
 Stalled connections. Every connection has TCP keepalives and a TCP user timeout (a peer that
-stops acknowledging is dropped by the kernel in ``KEEPALIVES`` seconds), and every store
-statement has a client-side deadline, ``statement_timeout`` + 2 s (60 s when the server sets
-none): the server would have cancelled the statement itself by then, so only a connection that
-no longer answers gets there (a stopped or hung backend, whose kernel still acknowledges, so
-keepalives alone never fire). Past the deadline psycopg cancels the statement and, getting no
-answer either, closes the connection within 5 s; then every connection of the pools is replaced
-(what stalled one backend usually stalled its neighbours). The caller gets a
-ConnectionFailedError: a stall is noticed within deadline + 5 s and the next call runs on a new
-connection. Set ``statement_timeout`` (the role, the database or the DSN's ``options``) to
-tighten the bound.
+stops acknowledging is dropped by the kernel within 25 s, see ``KEEPALIVES``), and every
+single-statement call (``fetch``: all a running worker makes; not the multi-statement
+transactions of migrations and bulk COPY enqueues) has a client-side deadline,
+``statement_timeout`` + 2 s (60 s when the server sets none). The server would have cancelled
+the statement itself by then, so only a connection that no longer answers gets there: a stopped
+or hung backend, whose kernel still acknowledges, so keepalives alone never fire. Past the
+deadline psycopg cancels the statement and, getting no answer either, closes the connection
+within 5 s; then every connection of the pools is replaced (what stalled one backend usually
+stalled its neighbours). The caller gets a ConnectionFailedError. Bound: a stall is noticed,
+logged (by the worker's outage line) and replaced within ``statement_timeout`` + 7 s (67 s by
+default); set ``statement_timeout`` (the role, the database or the DSN's ``options``) to tighten
+it.
 """
 
 from __future__ import annotations

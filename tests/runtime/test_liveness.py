@@ -13,13 +13,15 @@ import pytest
 
 from zapjobs import JobContext, RunStatus, ZapJobs
 from zapjobs.models import NewRun, WorkerInfo
+from zapjobs.stores.memory import MemoryStore
 
 from .engine_helpers import running_worker, wait_until
 
 
-def make_app(**settings: str) -> ZapJobs:
-    zap = ZapJobs("memory://", polling_interval="50ms", heartbeat_interval="100ms", **settings)
-    return zap
+def make_app(store: MemoryStore, **settings: str) -> ZapJobs:
+    return ZapJobs(
+        "memory://", store=store, polling_interval="50ms", heartbeat_interval="100ms", **settings
+    )
 
 
 def ghost(started: datetime) -> WorkerInfo:
@@ -36,14 +38,14 @@ def ghost(started: datetime) -> WorkerInfo:
 
 
 async def test_a_new_worker_rescues_only_after_beating_for_the_stale_threshold() -> None:
-    zap = make_app(stale_worker_threshold="1s")
+    store = MemoryStore()
+    zap = make_app(store, stale_worker_threshold="1s")
 
     @zap.job("a", max_retries=3)
     async def a(ctx: JobContext[None]) -> None:
         return None
 
     await zap.open()
-    store = zap.store
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     await store.heartbeat(ghost(long_ago), now=long_ago)
     [run_id] = await store.enqueue([NewRun("a")], now=long_ago)
@@ -68,7 +70,8 @@ async def test_a_new_worker_rescues_only_after_beating_for_the_stale_threshold()
 async def test_a_worker_marked_dead_stops_the_runs_it_no_longer_owns(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    zap = make_app()
+    store = MemoryStore()
+    zap = make_app(store)
     started: list[int] = []
     stopped: list[int] = []
 
@@ -86,13 +89,13 @@ async def test_a_worker_marked_dead_stops_the_runs_it_no_longer_owns(
         async with running_worker(zap, shutdown_timeout=timedelta(milliseconds=50)):
             await wait_until(lambda: zap.get_run(run_id), lambda r: r.status is RunStatus.RUNNING)
             # as if this worker had been cut off past the threshold: another rescued its run
-            rescued = await zap.store.rescue_stale(
+            rescued = await store.rescue_stale(
                 stale_after=timedelta(0), now=datetime.now(UTC) + timedelta(seconds=1)
             )
             assert rescued.runs_retried == (run_id,)
             await wait_until(lambda: _value(stopped), lambda s: s == [1], what="attempt 1 stopped")
             await wait_until(lambda: _value(started), lambda s: s == [1, 2], what="attempt 2")
-            workers = await zap.store.list_workers()
+            workers = await store.list_workers()
             assert [w.dead_at for w in workers] == [None]  # alive again under the same id
     finally:
         await zap.close()
@@ -102,7 +105,7 @@ async def test_a_worker_marked_dead_stops_the_runs_it_no_longer_owns(
 async def test_a_job_blocking_the_loop_is_named_once_per_episode(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    zap = make_app()
+    zap = make_app(MemoryStore())
 
     @zap.job("sleepy", max_retries=0)
     async def sleepy(ctx: JobContext[None]) -> None:

@@ -52,6 +52,7 @@ from zapjobs.registry import (
     job_type_from_class,
     job_type_from_function,
 )
+from zapjobs.runtime import maintenance
 from zapjobs.settings import (
     Settings,
     duration_argument,
@@ -789,18 +790,11 @@ class ZapJobs:
 
     async def prune(self) -> PruneResult:
         store = await self._ensure_ready()
-        return await store.prune(
-            run_retention=self._settings.job_retention,
-            log_retention=self._settings.log_retention,
-            worker_retention=max(self._settings.job_retention, timedelta(days=1)),
-            now=self._store_now(),
-        )
+        return await maintenance.prune(store, self._settings, self._store_now())
 
     async def rescue_stale(self) -> RescueResult:
         store = await self._ensure_ready()
-        return await store.rescue_stale(
-            stale_after=self._settings.stale_worker_threshold, now=self._store_now()
-        )
+        return await maintenance.rescue_stale(store, self._settings, self._store_now())
 
 
 def store_of(zap: ZapJobs) -> Store:

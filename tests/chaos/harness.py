@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ class WorkerProc:
         self.output = ""
         self._collected = False
         self._heartbeat_db: Db | None = None
+        self._init_follow()
 
     @classmethod
     def cli(cls, url: str, worker_id: str) -> WorkerProc:
@@ -90,7 +92,29 @@ class WorkerProc:
         self.output = ""
         self._collected = False
         self._heartbeat_db = Db(url)
+        self._init_follow()
         return self
+
+    def _init_follow(self) -> None:
+        self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self._readers: list[threading.Thread] = []
+
+    def follow(self) -> None:
+        """Collect stdout and stderr lines as they come (after wait_ready), so a test can wait
+        for a log line; stop() then returns them all."""
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        for stream, sink in (
+            (self.proc.stdout, self.stdout_lines),
+            (self.proc.stderr, self.stderr_lines),
+        ):
+            reader = threading.Thread(target=_pump, args=(stream, sink), daemon=True)
+            reader.start()
+            self._readers.append(reader)
+
+    def logged(self, text: str) -> int:
+        """How many stderr lines so far contain ``text``."""
+        return sum(text in line for line in list(self.stderr_lines))
 
     @property
     def pid(self) -> int:
@@ -128,6 +152,17 @@ class WorkerProc:
             return self.output
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        if self._readers:
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+            for reader in self._readers:
+                reader.join(timeout=10)
+            self.output += "".join(self.stdout_lines) + "".join(self.stderr_lines)
+            self._collected = True
+            return self.output
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -139,6 +174,11 @@ class WorkerProc:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+
+def _pump(stream: Any, sink: list[str]) -> None:
+    for line in stream:
+        sink.append(line)
 
 
 @contextmanager

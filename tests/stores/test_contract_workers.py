@@ -62,6 +62,34 @@ async def test_heartbeat_updates_last_seen_and_running(store: Store) -> None:
     assert len(await store.list_workers()) == 1
 
 
+async def test_heartbeat_says_whether_the_worker_had_been_marked_dead_once(store: Store) -> None:
+    assert await store.heartbeat(worker("w1"), now=T0) is False
+    assert await store.heartbeat(worker("w1"), now=at(seconds=30)) is False
+    await store.rescue_stale(stale_after=STALE, now=at(minutes=10))
+    assert await store.heartbeat(worker("w1"), now=at(minutes=11)) is True
+    seen = await store.get_worker("w1")
+    assert seen is not None and seen.dead_at is None  # alive again under the same id
+    assert await store.heartbeat(worker("w1"), now=at(minutes=12)) is False
+
+
+async def test_a_sibling_store_sees_the_same_workers_from_another_thread(store: Store) -> None:
+    sibling = store.sibling()
+    own = sibling is not store
+
+    async def beat_there() -> bool:
+        if own:
+            await sibling.open()
+        try:
+            return await sibling.heartbeat(worker("w1"), now=at(seconds=5))
+        finally:
+            if own:
+                await sibling.close()
+
+    assert await asyncio.to_thread(asyncio.run, beat_there()) is False
+    seen = await store.get_worker("w1")
+    assert seen is not None and seen.last_seen_at == at(seconds=5)
+
+
 async def test_get_worker_of_an_unknown_id_is_none(store: Store) -> None:
     assert await store.get_worker("nobody") is None
 

@@ -30,6 +30,7 @@ from zapjobs.core.storable import storable_text
 from zapjobs.errors import InvalidStateError, ValidationError
 from zapjobs.job import ProgressTracker
 from zapjobs.models import NewLogEntry, ProgressUpdate, RunError, RunOutcome, RunStatus
+from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
@@ -55,6 +56,7 @@ class Completer:
         progress_interval: float = 0.5,
         describe_error: Callable[[BaseException], str] = str,
         unwritable_after: float | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -62,6 +64,11 @@ class Completer:
         self._batch_size = batch_size
         self._progress_interval = progress_interval
         self._describe_error = describe_error
+        self._retry = Retry(
+            "writing job results",
+            outages or Outages(logger, describe_error=describe_error),
+            describe_error=describe_error,
+        )
         self._lock = threading.Lock()
         self._logs: list[NewLogEntry] = []
         self._progress: dict[int, ProgressTracker] = {}
@@ -149,15 +156,12 @@ class Completer:
             self._wake.clear()
             try:
                 await self.flush(include_progress=self._progress_due())
-                backoff = self._flush_interval
             except Exception as exc:
-                backoff = min(max(backoff * 2, 0.5), 5.0)
                 self._last_error = self._describe_error(exc)
-                logger.warning(
-                    "could not write job results (retrying in %.1fs): %s",
-                    backoff,
-                    self._last_error,
-                )
+                backoff = self._retry.failed(exc)
+            else:
+                self._retry.succeeded()
+                backoff = self._flush_interval
             self.results_writable()
 
     async def close(self, attempts: int = 3) -> None:

@@ -42,7 +42,7 @@ class RunFinished:
 
 @dataclass(frozen=True)
 class WorkerStopping:
-    reason: str  # "signal", "burst", "stop", "error"
+    reason: str  # "signal", "burst" or "stop"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from zapjobs.clock import Clock
+from zapjobs.core.backoff import ReconnectSchedule
 from zapjobs.models import JobRun, Notification
+from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
@@ -40,6 +42,7 @@ class Fetcher:
         before_burst_exit: Callable[[], Awaitable[None]] | None = None,
         describe_error: Callable[[BaseException], str] = str,
         may_claim: Callable[[], bool] = lambda: True,
+        outages: Outages | None = None,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -55,12 +58,17 @@ class Fetcher:
         self._start_run = start_run
         self._burst = burst
         self._before_burst_exit = before_burst_exit
-        self._describe_error = describe_error
         self._may_claim = may_claim  # False while this worker cannot write results
+        # after a failed claim: 0.5 s, doubling, up to the polling interval (0.5 to 5 s)
+        self._retry = Retry(
+            "claiming runs",
+            outages or Outages(logger, describe_error=describe_error),
+            schedule=ReconnectSchedule(first=0.5, cap=min(max(polling_interval, 0.5), 5.0)),
+            describe_error=describe_error,
+        )
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_claim_full = False
-        self.claims = 0
 
     def free_slots(self) -> int:
         return self._concurrency - self._in_flight()
@@ -85,7 +93,6 @@ class Fetcher:
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Claim until stopped; with ``burst``, return once nothing is due and nothing runs."""
-        error_backoff = 0.0
         idle_checked = False
         while not self._stopping:
             free = self.free_slots()
@@ -100,16 +107,10 @@ class Fetcher:
                 continue
             try:
                 runs = await self._claim(free)
-                error_backoff = 0.0
             except Exception as exc:
-                error_backoff = min(max(error_backoff * 2, 0.5), max(self._poll, 0.5), 5.0)
-                logger.warning(
-                    "could not claim runs (retrying in %.1fs): %s",
-                    error_backoff,
-                    self._describe_error(exc),
-                )
-                await self._sleep(error_backoff)
+                await self._sleep(self._retry.failed(exc))
                 continue
+            self._retry.succeeded()
             for run in runs:
                 self._start_run(run)
             self._last_claim_full = len(runs) == free
@@ -132,7 +133,6 @@ class Fetcher:
 
     async def _claim(self, limit: int) -> list[JobRun]:
         now = self._clock.now() if self._clock is not None else None
-        self.claims += 1
         return await self._store.claim(
             self._worker_id, self._queues, self._job_types, limit, now=now
         )

@@ -3,6 +3,9 @@
 Every worker may run it at once: the store makes each duty safe under concurrency (a schedule
 advances by compare-and-set and a due time is unique per job type, a lost run is rescued once),
 so no leader election is needed. The pure planning lives in ``zapjobs.core.schedule``.
+
+A worker's maintenance rescues only while ``may_rescue`` says so: after its own heartbeats have
+succeeded without a gap for the stale threshold (fencing, see runtime/heartbeat.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from zapjobs.clock import Clock
+from zapjobs.core.backoff import ReconnectSchedule
 from zapjobs.core.schedule import plan_fire
 from zapjobs.models import JobDefinition, NewRun, PruneResult, RescueResult
+from zapjobs.runtime.backoff import Outages, is_outage
 from zapjobs.settings import Settings, scrub
 from zapjobs.stores.base import Store
 
@@ -87,6 +92,8 @@ class Maintenance:
         worker_id: str,
         scheduler: bool = True,
         on_event: Callable[[object], None] | None = None,
+        may_rescue: Callable[[], bool] | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -94,6 +101,8 @@ class Maintenance:
         self.worker_id = worker_id
         self.scheduler = scheduler
         self._on_event = on_event
+        self._may_rescue = may_rescue
+        self._outages = outages or Outages(logger, describe_error=self._describe)
         self._last_rescue: datetime | None = None
         self._last_prune: datetime | None = None
 
@@ -112,6 +121,7 @@ class Maintenance:
                 delay = self._backoff(failures)
             else:
                 failures = 0
+                self._outages.succeeded("maintenance")
                 delay = self._delay(report)
             try:
                 async with asyncio.timeout(delay):
@@ -132,7 +142,8 @@ class Maintenance:
                 "schedule", errors, self.fire_schedules(at, store_now), ((), None)
             )
         rescued = None
-        if _is_due(self._last_rescue, self.settings.heartbeat_interval, at):
+        may_rescue = self._may_rescue is None or self._may_rescue()
+        if may_rescue and _is_due(self._last_rescue, self.settings.heartbeat_interval, at):
             rescued = await self._guard("rescue", errors, self.rescue(store_now), None)
             if rescued is not None:
                 self._last_rescue = at
@@ -201,9 +212,7 @@ class Maintenance:
         return min(due, default=None)
 
     async def rescue(self, store_now: datetime | None = None) -> RescueResult:
-        result = await self.store.rescue_stale(
-            stale_after=self.settings.stale_worker_threshold, now=store_now
-        )
+        result = await rescue_stale(self.store, self.settings, store_now)
         if result.workers_marked_dead or result.runs_retried or result.runs_failed:
             for worker in result.workers_marked_dead:
                 logger.warning("worker %s stopped sending heartbeats; marked dead", worker)
@@ -211,13 +220,7 @@ class Maintenance:
         return result
 
     async def prune(self, store_now: datetime | None = None) -> PruneResult:
-        result = await self.store.prune(
-            run_retention=self.settings.job_retention,
-            log_retention=self.settings.log_retention,
-            worker_retention=max(self.settings.job_retention, MIN_WORKER_RETENTION),
-            batch_size=PRUNE_BATCH_SIZE,
-            now=store_now,
-        )
+        result = await prune(self.store, self.settings, store_now)
         if result.runs_deleted or result.logs_deleted or result.workers_deleted:
             self._emit(Pruned(result.runs_deleted, result.logs_deleted, result.workers_deleted))
         return result
@@ -229,7 +232,10 @@ class Maintenance:
             return await work
         except Exception as exc:
             message = f"{duty}: {self._describe(exc)}"
-            logger.warning("maintenance %s", message)
+            if is_outage(exc):  # one line per outage, see runtime/backoff.py
+                self._outages.failed("maintenance", exc)
+            else:
+                logger.warning("maintenance %s", message)
             errors.append(message)
             return failed
 
@@ -248,9 +254,8 @@ class Maintenance:
         return max(MIN_SLEEP, min(cap, wait))
 
     def _backoff(self, failures: int) -> float:
-        cap = self.settings.polling_interval.total_seconds()
-        backoff: float = FIRST_BACKOFF * 2.0 ** min(failures - 1, 16)
-        return max(MIN_SLEEP, min(cap, backoff))
+        cap = max(FIRST_BACKOFF, self.settings.polling_interval.total_seconds())
+        return max(MIN_SLEEP, ReconnectSchedule(first=FIRST_BACKOFF, cap=cap).delay(failures))
 
     def _emit(self, event: MaintenanceEvent) -> None:
         if self._on_event is None:
@@ -264,6 +269,24 @@ class Maintenance:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         text = scrub(text, self.settings.database_url)
         return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def rescue_stale(
+    store: Store, settings: Settings, store_now: datetime | None = None
+) -> RescueResult:
+    """The stale-worker rescue with the settings' threshold (maintenance and ``ZapJobs``)."""
+    return await store.rescue_stale(stale_after=settings.stale_worker_threshold, now=store_now)
+
+
+async def prune(store: Store, settings: Settings, store_now: datetime | None = None) -> PruneResult:
+    """Retention with the settings' periods (maintenance and ``ZapJobs``)."""
+    return await store.prune(
+        run_retention=settings.job_retention,
+        log_retention=settings.log_retention,
+        worker_retention=max(settings.job_retention, MIN_WORKER_RETENTION),
+        batch_size=PRUNE_BATCH_SIZE,
+        now=store_now,
+    )
 
 
 def _is_due(last: datetime | None, every: timedelta, now: datetime) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.models import JobRun, Notification, RunOutcome, RunStatus, WorkerInfo
 from zapjobs.registry import Registry
+from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import (
     RunFinished,
@@ -38,7 +39,7 @@ from zapjobs.runtime.executor import (
     Executor,
 )
 from zapjobs.runtime.fetcher import Fetcher
-from zapjobs.runtime.heartbeat import Heartbeat
+from zapjobs.runtime.heartbeat import CancelChecks, Heartbeat
 from zapjobs.runtime.maintenance import Maintenance
 from zapjobs.runtime.signals import SignalHandlers
 from zapjobs.settings import Settings
@@ -48,6 +49,8 @@ logger = logging.getLogger("zapjobs.worker")
 
 #: How long a stopping worker waits for a claim already sent to the store.
 CLAIM_GRACE_SECONDS = 5.0
+#: A run's task is named this + its id (the loop watchdog names the job from it).
+RUN_TASK_PREFIX = "zapjobs-run-"
 
 
 def new_worker_id() -> str:
@@ -90,15 +93,26 @@ class Worker:
         self._services_stop = asyncio.Event()
         self._stop_reason = "stop"
         self._running: dict[int, Attempt] = {}
+        self._fencing: set[asyncio.Task[None]] = set()
         self._counts = dict.fromkeys(
             ("claimed", "succeeded", "failed", "retried", "cancelled", "requeued"), 0
         )
         self._started_at = self._now()
         self._fetcher: Fetcher | None = None
         self._heartbeat: Heartbeat | None = None
+        self._cancel_checks: CancelChecks | None = None
+        #: one log line per database outage and one per recovery, whichever loop notices
+        self._outages = Outages(logger, describe_error=describe_error)
 
     def _now(self) -> datetime:
         return (self.clock or SYSTEM_CLOCK).now()
+
+    def _store_now(self) -> datetime | None:
+        """The time to pass to the store: the test's clock, else None (the store's own)."""
+        return self.clock.now() if self.clock is not None else None
+
+    def _retry(self, loop: str) -> Retry:
+        return Retry(loop, self._outages, describe_error=self._describe_error)
 
     def _emit(self, event: Any) -> None:
         if isinstance(event, RunFinished):
@@ -169,17 +183,36 @@ class Worker:
             self._warn_unserved_queues()
         definitions = DefinitionCache(self.store)
         await definitions.refresh()
-        completer = Completer(self.store, clock=self.clock, describe_error=self._describe_error)
-        heartbeat = Heartbeat(
-            store=self.store,
-            worker_info=self.worker_info,
-            interval=self.settings.heartbeat_interval.total_seconds(),
+        completer = Completer(
+            self.store,
             clock=self.clock,
+            describe_error=self._describe_error,
+            outages=self._outages,
+        )
+        interval = self.settings.heartbeat_interval.total_seconds()
+        cancel_checks = CancelChecks(
+            store=self.store,
+            worker_id=self.worker_id,
+            interval=interval,
+            outages=self._outages,
             on_cancel_requested=self._cancel_runs,
             describe_error=self._describe_error,
         )
+        self._cancel_checks = cancel_checks
+        # The first beat registers the worker, on the worker's own store: an unreachable
+        # database fails the start. The liveness thread beats from then on.
+        await self.store.heartbeat(self.worker_info(), now=self._store_now())
+        heartbeat = Heartbeat(
+            store=self.store,
+            worker_info=self.worker_info,
+            interval=interval,
+            clock=self.clock,
+            outages=self._outages,
+            on_marked_dead=self._on_marked_dead,
+            blocker=self._blocker,
+            describe_error=self._describe_error,
+        )
         self._heartbeat = heartbeat
-        await heartbeat.beat()
         pool = ThreadPoolExecutor(self.concurrency + 4, thread_name_prefix="zapjobs-job")
         executor = Executor(
             registry=self.registry,
@@ -207,11 +240,17 @@ class Worker:
                 before_burst_exit=completer.flush,
                 describe_error=self._describe_error,
                 may_claim=completer.results_writable,
+                outages=self._outages,
             )
-        listener = await self._listen()
+        heartbeat.start()
+        try:
+            listener = await self._listen()
+        except BaseException:
+            await heartbeat.stop()
+            raise
         services = [
             asyncio.create_task(completer.run(self._services_stop), name="zapjobs-completer"),
-            asyncio.create_task(heartbeat.run(self._services_stop), name="zapjobs-heartbeat"),
+            asyncio.create_task(cancel_checks.run(self._services_stop), name="zapjobs-cancels"),
             asyncio.create_task(self._refresh(definitions), name="zapjobs-definitions"),
         ]
         maintenance = self._maintenance()
@@ -313,8 +352,8 @@ class Worker:
         if fetching is not None:
             await asyncio.gather(fetching, return_exceptions=True)
         self._services_stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.request_cancel_check()
+        if self._cancel_checks is not None:
+            self._cancel_checks.request()
         results = await asyncio.gather(*services, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
@@ -325,9 +364,10 @@ class Worker:
                 await listener.close()
             except Exception as exc:
                 logger.warning("could not close the listener: %s", self._describe_error(exc))
+        if self._heartbeat is not None:
+            await self._heartbeat.stop()  # no beat may follow the stopped mark
         try:
-            now = self.clock.now() if self.clock is not None else None
-            await self.store.worker_stopped(self.worker_id, now=now)
+            await self.store.worker_stopped(self.worker_id, now=self._store_now())
         except Exception as exc:
             logger.warning("could not mark the worker stopped: %s", self._describe_error(exc))
         pool.shutdown(wait=False, cancel_futures=True)
@@ -345,7 +385,7 @@ class Worker:
         attempt = Attempt(run)
         self._running[run.id] = attempt
         self._counts["claimed"] += 1
-        task = asyncio.create_task(executor.execute(attempt), name=f"zapjobs-run-{run.id}")
+        task = asyncio.create_task(executor.execute(attempt), name=f"{RUN_TASK_PREFIX}{run.id}")
         attempt.task = task
         task.add_done_callback(lambda t: self._finished(run.id, t))
 
@@ -355,6 +395,50 @@ class Worker:
             logger.error("run %d: the executor failed", run_id, exc_info=task.exception())
         if self._fetcher is not None:
             self._fetcher.on_slot_freed()
+
+    def _blocker(self, task: asyncio.Task[object] | None) -> str:
+        """Who holds the event loop, for the watchdog's warning: the job of a run's task."""
+        name = task.get_name() if task is not None else ""
+        if name.startswith(RUN_TASK_PREFIX):
+            attempt = self._running.get(int(name[len(RUN_TASK_PREFIX) :]))
+            if attempt is not None:
+                return f"job {attempt.run.job_type!r} (run {attempt.run.id})"
+        return f"task {name!r}" if name else "a callback"
+
+    def _on_marked_dead(self) -> None:
+        """The heartbeat found this worker's row marked dead: it was cut off for longer than
+        the stale threshold and rescued. It is alive again under the same id (that beat revived
+        it); the runs it no longer owns are stopped (their outcomes would be discarded)."""
+        logger.warning(
+            "this worker had been marked dead (no heartbeat for longer than %gs) and its "
+            "runs rescued; stopping the runs it no longer owns",
+            self.settings.stale_worker_threshold.total_seconds(),
+        )
+        task = asyncio.create_task(self._stop_lost_runs(), name="zapjobs-fence")
+        self._fencing.add(task)
+        task.add_done_callback(self._fencing.discard)
+
+    async def _stop_lost_runs(self) -> None:
+        attempts = dict(self._running)
+        if not attempts:
+            return
+        try:
+            stored = {r.id: r for r in await self.store.get_runs(list(attempts))}
+        except Exception as exc:  # the next beat would not tell again: stop them all
+            logger.warning("could not read back this worker's runs: %s", self._describe_error(exc))
+            stored = {}
+        for run_id, attempt in attempts.items():
+            now = stored.get(run_id)
+            owned = (
+                now is not None
+                and now.status is RunStatus.RUNNING
+                and now.worker_id == self.worker_id
+                and now.attempt == attempt.run.attempt
+            )
+            if not owned and attempt.task is not None and not attempt.task.done():
+                logger.info("run %d: rescued by another worker meanwhile; stopped here", run_id)
+                attempt.stop_reason = attempt.stop_reason or STOP_SHUTDOWN
+                attempt.task.cancel()
 
     def _cancel_runs(self, run_ids: list[int]) -> None:
         for run_id in run_ids:
@@ -375,14 +459,15 @@ class Worker:
     def _on_notification(self, notification: Notification) -> None:
         if notification.kind == "cancel":
             mine = notification.run_id is None or notification.run_id in self._running
-            if mine and self._heartbeat is not None:
-                self._heartbeat.request_cancel_check()
+            if mine and self._cancel_checks is not None:
+                self._cancel_checks.request()
         elif self._fetcher is not None and not self._stop.is_set():
             self._fetcher.on_notification(notification)
 
     async def _refresh(self, definitions: DefinitionCache) -> None:
         """Reload operator overrides every polling interval."""
         interval = self.settings.polling_interval.total_seconds()
+        retry = self._retry("reloading job definitions")
         while not self._services_stop.is_set():
             try:
                 async with asyncio.timeout(interval):
@@ -393,9 +478,13 @@ class Worker:
             try:
                 await definitions.refresh()
             except Exception as exc:
-                logger.warning("could not reload job definitions: %s", self._describe_error(exc))
+                retry.failed(exc)
+            else:
+                retry.succeeded()
 
-    def _make_maintenance(self) -> Maintenance:
+    def _make_maintenance(self, *, fenced: bool = True) -> Maintenance:
+        """``fenced``: the long-running loop; a single pass (``--burst`` without processing)
+        is an explicit operator action, like ``zapjobs`` rescue, and is not fenced."""
         return Maintenance(
             self.store,
             self.settings,
@@ -403,7 +492,15 @@ class Worker:
             worker_id=self.worker_id,
             scheduler=self.settings.enable_scheduler,
             on_event=self._emit,
+            may_rescue=self._may_rescue if fenced else None,
+            outages=self._outages,
         )
+
+    def _may_rescue(self) -> bool:
+        """Fencing: rescue others only after beating without a gap for the stale threshold
+        (see heartbeat.py), so an outage never makes healthy workers rescue each other."""
+        threshold = self.settings.stale_worker_threshold.total_seconds()
+        return self._heartbeat is not None and self._heartbeat.healthy_for() >= threshold
 
     def _maintenance(self) -> Coroutine[Any, Any, None] | None:
         if self.burst and not self.settings.enable_processing:
@@ -411,7 +508,7 @@ class Worker:
         return self._make_maintenance().run(self._services_stop)
 
     async def _maintenance_once(self) -> None:
-        await self._make_maintenance().run_once()
+        await self._make_maintenance(fenced=False).run_once()
 
     # --- signals ------------------------------------------------------------------------------
     def _on_signal(self, sig: int) -> None:

@@ -61,6 +61,14 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    def sibling(self) -> Store:
+        """A store on the same database and installation with connections of its own (one
+        for PostgreSQL and SQLite), not yet opened: a worker's heartbeat thread opens, uses and
+        closes it on its own event loop, so its liveness never waits on the worker's loop or
+        pool. A store whose state is this process's memory returns itself (already usable from
+        any thread); the caller then neither opens nor closes it."""
+        ...
+
     async def migrate(self) -> list[int]:
         """Apply pending migrations in order, each in a transaction, under a lock so that two
         concurrent callers apply each migration once. Returns the versions applied now."""
@@ -246,8 +254,12 @@ class Store(Protocol):
         ...
 
     # --- workers -------------------------------------------------------------------------------
-    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
-        """Insert or update the worker's row; ``last_seen_at`` = now."""
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> bool:
+        """Insert or update the worker's row; ``last_seen_at`` = now, alive again.
+
+        Returns True when the row said the worker was dead: a rescuer took its running runs
+        meanwhile (their late outcomes are ignored), and the worker should stop them. Exact under
+        a concurrent rescue: the rescue's mark is either seen here or comes after this beat."""
         ...
 
     async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None: ...

@@ -97,6 +97,10 @@ class MemoryStore:
         with self._lock:
             self._listeners.clear()
 
+    def sibling(self) -> MemoryStore:
+        """This store itself: its state is this process's memory, guarded by a thread lock."""
+        return self
+
     async def migrate(self) -> list[int]:
         return []
 
@@ -489,7 +493,7 @@ class MemoryStore:
             return error_groups_of(self._runs.values(), start, limit)
 
     # --- workers -------------------------------------------------------------------------------
-    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> bool:
         at = utc(now)
         with self._lock:
             old = self._workers.get(worker.id)
@@ -499,6 +503,7 @@ class MemoryStore:
                     seen, started_at=old.started_at, stopped_at=old.stopped_at, dead_at=None
                 )
             self._workers[worker.id] = seen
+            return old is not None and old.dead_at is not None
 
     async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None:
         at = utc(now)

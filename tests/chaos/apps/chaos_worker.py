@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sqlite3
 import sys
@@ -132,6 +133,16 @@ def build(args: argparse.Namespace, recorder: Recorder) -> ZapJobs:
         finally:
             raise RuntimeError("finally failed too")
 
+    @zap.job("block", max_retries=5)
+    async def block(ctx: JobContext[float]) -> None:
+        """Blocks the worker's event loop: a sync sleep inside an async job."""
+        await recorder.record(ctx)
+        time.sleep(ctx.input)  # noqa: ASYNC251 (the point of this job)
+
+    @zap.job("noop", max_retries=5)
+    async def noop(ctx: JobContext[None]) -> None:
+        """Touches no database of its own (the stall test pauses the worker's backends)."""
+
     @zap.job("tick", max_retries=0)
     async def tick(ctx: JobContext[Any]) -> None:
         await recorder.record(ctx)
@@ -150,6 +161,7 @@ async def main() -> int:
     parser.add_argument("--no-scheduler", action="store_true")
     parser.add_argument("--no-processing", action="store_true")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     recorder = Recorder(args.url)
     await recorder.open()

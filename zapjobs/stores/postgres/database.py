@@ -3,23 +3,39 @@
 Opening asks the server once for its current schema, so table names can be schema-qualified
 (a caller's own connection may have another search_path) and the NOTIFY channel is per
 installation.
+
+Stalled connections. Every connection has TCP keepalives and a TCP user timeout (a peer that
+stops acknowledging is dropped by the kernel within 25 s, see ``KEEPALIVES``), and every
+single-statement call (``fetch``: all a running worker makes; not the multi-statement
+transactions of migrations and bulk COPY enqueues) has a client-side deadline,
+``statement_timeout`` + 2 s (60 s when the server sets none). The server would have cancelled
+the statement itself by then, so only a connection that no longer answers gets there: a stopped
+or hung backend, whose kernel still acknowledges, so keepalives alone never fire. Past the
+deadline psycopg cancels the statement and, getting no answer either, closes the connection
+within 5 s; then every connection of the pools is replaced (what stalled one backend usually
+stalled its neighbours). The caller gets a ConnectionFailedError. Bound: a stall is noticed,
+logged (by the worker's outage line) and replaced within ``statement_timeout`` + 7 s (67 s by
+default); set ``statement_timeout`` (the role, the database or the DSN's ``options``) to tighten
+it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from zapjobs.errors import ConfigurationError, StoreError
+from zapjobs.errors import ConfigurationError, ConnectionFailedError, StoreError
 from zapjobs.settings import scrub, validate_prefix
-from zapjobs.stores.postgres.errors import connect_error, data_error, translate
+from zapjobs.stores.postgres.errors import connect_error, data_error, server_address, translate
 from zapjobs.stores.postgres.notify import channel_name
 from zapjobs.stores.postgres.sql import PREPARED, qualify, render_queries
 
@@ -29,12 +45,46 @@ Rows = list[dict[str, Any]]
 
 #: seconds to wait for a connection unless the DSN sets connect_timeout
 DEFAULT_CONNECT_TIMEOUT = 10
+#: libpq TCP settings unless the DSN sets them: an idle connection to a vanished peer is dropped
+#: after 10 + 3 * 5 = 25 s, one with unacknowledged data after 25 s (tcp_user_timeout, ms)
+KEEPALIVES: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 25_000,
+}
+#: the client waits this much longer than the server's statement_timeout before giving up
+DEADLINE_GRACE = 2.0
+#: the client's deadline for a statement when the server sets no statement_timeout
+DEFAULT_DEADLINE = 60.0
+
+
+class _DemoteToDebug(logging.Filter):
+    """psycopg and its pool warn about every broken connection and reconnection attempt, over
+    several lines; the worker reports an outage in one line of its own (runtime/backoff.py), so
+    their warnings go on as DEBUG records (visible with debug logging)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not logging.DEBUG < record.levelno < logging.ERROR:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        # the handlers do not look at the logger's level again: drop it unless DEBUG is on
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+for _name in ("psycopg", "psycopg.pool"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _DemoteToDebug) for f in _logger.filters):
+        _logger.addFilter(_DemoteToDebug())
 
 
 class Database:
     """One installation (schema + prefix) on one server, reached through a pool."""
 
-    def __init__(self, dsn: str, *, prefix: str, min_size: int, max_size: int) -> None:
+    def __init__(
+        self, dsn: str, *, prefix: str, min_size: int, max_size: int, single: bool = False
+    ) -> None:
         self.prefix = validate_prefix(prefix)
         if min_size < 0 or max_size < max(min_size, 1):
             raise ConfigurationError(
@@ -46,6 +96,12 @@ class Database:
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._hot: AsyncConnectionPool[Conn] | None = None
+        #: one connection instead of pools (a heartbeat thread's store), made on first use
+        #: and again after it broke: no pool reconnection backoff stands between a beat and
+        #: the server
+        self.single = single
+        self._single: _SingleConnection | None = None
+        self.deadline = DEFAULT_DEADLINE
         self.queries: dict[str, str] = {}
         self.schema: str | None = None
         self.channel = ""
@@ -54,25 +110,30 @@ class Database:
 
     @property
     def is_open(self) -> bool:
-        return self._pool is not None
+        return self._pool is not None or self._single is not None
 
     async def open(self) -> None:
-        if self._pool is not None:
+        if self.is_open:
             return
         probe = await self.connect()
         try:
             bare = render_queries(qualify(None, self.prefix))
             found = await run(probe, bare["current_schema"])
             self.schema = found[0]["schema"] if found else None
+            timeout_ms = int(found[0]["statement_timeout_ms"] or 0) if found else 0
             self.server_version = probe.info.server_version
         except psycopg.Error as exc:
             raise connect_error(exc, self.dsn) from exc
         finally:
             await probe.close()
+        self.deadline = timeout_ms / 1000 + DEADLINE_GRACE if timeout_ms > 0 else DEFAULT_DEADLINE
         qualified = qualify(self.schema, self.prefix)
         self.queries = render_queries(qualified)
         self.channel = channel_name(self.prefix, self.schema)
         self.runs_seq = f"{qualified}runs_id_seq"
+        if self.single:
+            self._single = _SingleConnection(self.connect, self.queries["session_setup"])
+            return
         self._pool = await self._open_pool("general", self._min_size, self._max_size)
         try:
             # Half as many hot connections: the claim is serial per worker, enqueues are short.
@@ -95,7 +156,7 @@ class Database:
             self.dsn,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True, "connect_timeout": self._connect_timeout()},
+            kwargs={"autocommit": True, **self._connect_kwargs()},
             configure=configure,
             open=False,
             name=f"zapjobs-{self.prefix}-{role}",
@@ -110,6 +171,9 @@ class Database:
     async def close(self) -> None:
         pools = (self._hot, self._pool)
         self._hot = self._pool = None
+        single, self._single = self._single, None
+        if single is not None:
+            await single.close()
         for pool in pools:
             if pool is not None:
                 await pool.close()
@@ -121,11 +185,21 @@ class Database:
             return DEFAULT_CONNECT_TIMEOUT
         return int(given) if given else DEFAULT_CONNECT_TIMEOUT
 
+    def _connect_kwargs(self) -> dict[str, Any]:
+        """connect_timeout and the TCP keepalive settings, where the DSN does not set them."""
+        try:
+            given = conninfo_to_dict(self.dsn)
+        except psycopg.Error:
+            given = {}
+        kwargs: dict[str, Any] = {k: v for k, v in KEEPALIVES.items() if k not in given}
+        kwargs["connect_timeout"] = self._connect_timeout()
+        return kwargs
+
     async def connect(self) -> Conn:
         """An autocommit connection outside the pool (the open probe, LISTEN)."""
         try:
             return await psycopg.AsyncConnection.connect(
-                self.dsn, autocommit=True, connect_timeout=self._connect_timeout()
+                self.dsn, autocommit=True, **self._connect_kwargs()
             )
         except psycopg.Error as exc:
             raise connect_error(exc, self.dsn) from exc
@@ -135,7 +209,7 @@ class Database:
             ) from None
 
     def require_open(self) -> None:
-        if self._pool is None:
+        if not self.is_open:
             raise StoreError("the PostgreSQL store is not open", hint="call open() first")
 
     @asynccontextmanager
@@ -143,20 +217,46 @@ class Database:
         """A connection of the general pool (or the hot one); driver errors leave as zapjobs
         errors."""
         self.require_open()
-        pool = self._hot if hot else self._pool
-        assert pool is not None
         try:
+            if self._single is not None:
+                async with self._single.connection() as conn:
+                    yield conn
+                return
+            pool = self._hot if hot else self._pool
+            assert pool is not None
             async with pool.connection() as conn:
                 yield conn
         except psycopg.Error as exc:
-            raise translate(exc, self.dsn) from exc
+            error = translate(exc, self.dsn)
+            if isinstance(error, ConnectionFailedError) and not isinstance(exc, PoolTimeout):
+                # A lost connection: its idle neighbours are most likely lost too (a restart,
+                # the network). Replace them now rather than fail once on each later.
+                await self._replace_connections()
+            raise error from exc
         except (UnicodeEncodeError, OverflowError) as exc:
             raise data_error(exc) from exc
 
     async def fetch(self, name: str, params: Params | None = None) -> Rows:
-        hot = name in PREPARED
+        """One statement, abandoned past the deadline (see the module's docstring)."""
+        hot = name in PREPARED and self._single is None
         async with self.connection(hot=hot) as conn:
-            return await run(conn, self.queries[name], params, prepare=hot)
+            try:
+                async with asyncio.timeout(self.deadline):
+                    return await run(conn, self.queries[name], params, prepare=hot)
+            except TimeoutError:
+                await self._replace_connections()
+                raise ConnectionFailedError(
+                    f"PostgreSQL at {server_address(self.dsn)} did not answer within "
+                    f"{self.deadline:g}s; its connections are being replaced",
+                    hint="check the server's load and its stuck or stopped backends",
+                ) from None
+
+    async def _replace_connections(self) -> None:
+        """After a stall: close the idle connections (those in use are closed when returned)
+        and open new ones."""
+        for pool in (self._pool, self._hot):
+            if pool is not None:
+                await pool.drain()
 
     async def fetch_one(self, name: str, params: Params | None = None) -> dict[str, Any] | None:
         found = await self.fetch(name, params)
@@ -200,3 +300,40 @@ def _run_sync(conn: psycopg.Connection[Any], query: str, params: Params | None) 
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params, prepare=False)
         return cur.fetchall() if cur.description is not None else []
+
+
+class _SingleConnection:
+    """One autocommit connection, made on first use and again after it broke or was left
+    mid-statement; uses are serialised."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Conn]], setup: str) -> None:
+        self._connect = connect
+        self._setup = setup
+        self._conn: Conn | None = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        async with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken:
+                self._conn = None
+                conn = await self._connect()
+                try:
+                    await conn.execute(self._setup)
+                except BaseException:
+                    await conn.close()
+                    raise
+                self._conn = conn
+            try:
+                yield conn
+            finally:
+                if conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+                    self._conn = None
+                    await conn.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()

@@ -12,7 +12,7 @@ from zapjobs.stores.postgres.database import Database
 class MaintenanceMixin:
     _db: Database
 
-    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> bool:
         params = {
             "id": worker.id,
             "host": worker.host,
@@ -25,7 +25,8 @@ class MaintenanceMixin:
             "dead_at": worker.dead_at,
             "now": now,
         }
-        await self._db.fetch("heartbeat", params)
+        row = await self._db.fetch_one("heartbeat", params)
+        return bool(row is not None and row["was_dead"])
 
     async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None:
         await self._db.fetch("worker_stopped", {"id": worker_id, "now": now})

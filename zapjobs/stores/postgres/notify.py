@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg import sql
 
-from zapjobs.errors import ZapJobsError
+from zapjobs.core.backoff import ReconnectSchedule
+from zapjobs.errors import ConnectionFailedError, ZapJobsError
 from zapjobs.models import Notification
 from zapjobs.stores.base import NotificationHandler
 from zapjobs.stores.postgres.errors import connect_error, one_line
@@ -29,6 +30,10 @@ Connect = Callable[[], Awaitable[psycopg.AsyncConnection[object]]]
 def _cause(exc: Exception, dsn: str) -> str:
     """A one-line, password-free reason for a log line."""
     return exc.message if isinstance(exc, ZapJobsError) else one_line(exc, dsn)
+
+
+def _is_outage(exc: Exception) -> bool:
+    return isinstance(exc, ConnectionFailedError | psycopg.OperationalError)
 
 
 def channel_name(prefix: str, schema: str | None) -> str:
@@ -59,7 +64,10 @@ class PostgresListener:
 
     When the connection drops it reconnects with capped exponential backoff and then delivers
     one ``Notification("runs", queue=None)``: anything sent while it was away was lost, so the
-    worker should poll once.
+    worker should poll once. An idle connection is pinged every ``ping_interval``; a ping with
+    no answer within ``deadline`` (a stalled backend) counts as a drop. Losing the server is
+    logged at DEBUG: the worker's own loops report an outage in one line (runtime/backoff.py),
+    and the worker polls meanwhile.
     """
 
     def __init__(
@@ -74,6 +82,7 @@ class PostgresListener:
         ping_interval: float = 30.0,
         initial_backoff: float = 0.1,
         max_backoff: float = 10.0,
+        deadline: float = 60.0,
     ) -> None:
         self._connect = connect
         self._dsn = dsn
@@ -81,8 +90,8 @@ class PostgresListener:
         self._ping = ping_sql
         self._handler = handler
         self._ping_interval = ping_interval
-        self._initial_backoff = initial_backoff
-        self._max_backoff = max_backoff
+        self._schedule = ReconnectSchedule(first=initial_backoff, cap=max_backoff)
+        self._deadline = deadline
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[object] | None = None
         self._closed = False
@@ -115,25 +124,26 @@ class PostgresListener:
         return conn
 
     async def _run(self, conn: psycopg.AsyncConnection[object] | None) -> None:
-        backoff = self._initial_backoff
+        failures = 0
         while not self._closed:
             if conn is None:
                 try:
                     conn = await self._listening_connection()
                 except Exception as exc:  # keep trying until closed, whatever went wrong
+                    failures += 1
                     cause = _cause(exc, self._dsn)
-                    logger.warning("cannot re-LISTEN on PostgreSQL (retrying): %s", cause)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
+                    level = logging.DEBUG if _is_outage(exc) else logging.WARNING
+                    logger.log(level, "cannot re-LISTEN on PostgreSQL (retrying): %s", cause)
+                    await asyncio.sleep(self._schedule.delay(failures))
                     continue
-                backoff = self._initial_backoff
+                failures = 0
                 self._deliver(Notification(kind="runs", queue=None))
             try:
                 await self._consume(conn)
             except Exception as exc:
                 if self._closed:
                     return
-                logger.warning(
+                logger.debug(
                     "lost the PostgreSQL LISTEN connection (reconnecting): %s",
                     one_line(exc, self._dsn),
                 )
@@ -147,7 +157,8 @@ class PostgresListener:
                 notification = decode(notify.payload)
                 if notification is not None:
                     self._deliver(notification)
-            await conn.execute(self._ping)
+            async with asyncio.timeout(self._deadline):
+                await conn.execute(self._ping)
 
     def _deliver(self, notification: Notification) -> None:
         try:

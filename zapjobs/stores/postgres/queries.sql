@@ -24,7 +24,10 @@ SET TIME ZONE 'UTC'
 SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET TIME ZONE 'UTC'
 
 -- name: current_schema
-SELECT current_schema() AS schema
+-- Also the session's statement_timeout (ms, 0 = none): the client's deadline is set after it.
+SELECT current_schema() AS schema,
+       (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'statement_timeout')
+           AS statement_timeout_ms
 
 -- name: migrations_lock
 SELECT pg_advisory_lock(hashtextextended(%(lock_key)s, 0))
@@ -606,23 +609,45 @@ LIMIT %(limit)s
 -- ==============================================================================================
 
 -- name: heartbeat
--- A returning worker is alive again (dead_at cleared); its start time is kept.
-INSERT INTO {prefix}heartbeats AS w (
-    id, host, pid, queues, started_at, last_seen_at, running, concurrency, stopped_at, dead_at
+-- A returning worker is alive again (dead_at cleared); its start time is kept. was_dead says a
+-- rescuer had marked it dead: "prev" locks the row first (FOR UPDATE waits for a rescue in
+-- progress and reads its mark), so the mark is either reported here or made after this beat.
+WITH prev AS (
+    SELECT w.id, w.dead_at FROM {prefix}heartbeats w WHERE w.id = %(id)s FOR UPDATE
+),
+updated AS (
+    UPDATE {prefix}heartbeats w
+    SET host = %(host)s,
+        pid = %(pid)s,
+        queues = %(queues)s::text[],
+        last_seen_at = {now},
+        running = %(running)s,
+        concurrency = %(concurrency)s,
+        dead_at = NULL
+    FROM prev p
+    WHERE w.id = p.id
+    RETURNING p.dead_at IS NOT NULL AS was_dead
+),
+inserted AS (
+    INSERT INTO {prefix}heartbeats AS w (
+        id, host, pid, queues, started_at, last_seen_at, running, concurrency, stopped_at,
+        dead_at
+    )
+    SELECT %(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(started_at)s::timestamptz,
+           {now}, %(running)s, %(concurrency)s,
+           %(stopped_at)s::timestamptz, %(dead_at)s::timestamptz
+    WHERE NOT EXISTS (SELECT 1 FROM prev)
+    ON CONFLICT (id) DO UPDATE SET
+        host = EXCLUDED.host,
+        pid = EXCLUDED.pid,
+        queues = EXCLUDED.queues,
+        last_seen_at = EXCLUDED.last_seen_at,
+        running = EXCLUDED.running,
+        concurrency = EXCLUDED.concurrency,
+        dead_at = NULL
+    RETURNING false AS was_dead
 )
-VALUES (
-    %(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(started_at)s::timestamptz,
-    {now}, %(running)s, %(concurrency)s,
-    %(stopped_at)s::timestamptz, %(dead_at)s::timestamptz
-)
-ON CONFLICT (id) DO UPDATE SET
-    host = EXCLUDED.host,
-    pid = EXCLUDED.pid,
-    queues = EXCLUDED.queues,
-    last_seen_at = EXCLUDED.last_seen_at,
-    running = EXCLUDED.running,
-    concurrency = EXCLUDED.concurrency,
-    dead_at = NULL
+SELECT was_dead FROM updated UNION ALL SELECT was_dead FROM inserted
 
 -- name: worker_stopped
 UPDATE {prefix}heartbeats w

@@ -34,9 +34,19 @@ class PostgresStore(
     cross_process_notify = True
 
     def __init__(
-        self, dsn: str, *, prefix: str = "zapjobs_", min_size: int = 1, max_size: int = 10
+        self,
+        dsn: str,
+        *,
+        prefix: str = "zapjobs_",
+        min_size: int = 1,
+        max_size: int = 10,
+        single_connection: bool = False,
     ) -> None:
-        self._db = Database(dsn, prefix=prefix, min_size=min_size, max_size=max_size)
+        """``single_connection``: one connection, made on first use and again after it broke,
+        instead of pools (see ``sibling``)."""
+        self._db = Database(
+            dsn, prefix=prefix, min_size=min_size, max_size=max_size, single=single_connection
+        )
         self.prefix = self._db.prefix
         self._listeners: set[PostgresListener] = set()
 
@@ -50,6 +60,11 @@ class PostgresStore(
         self._listeners.clear()
         await self._db.close()
 
+    def sibling(self) -> PostgresStore:
+        """The same DSN and installation on one connection of its own (no pool, so no pool
+        reconnection backoff delays a heartbeat after an outage)."""
+        return PostgresStore(self._db.dsn, prefix=self.prefix, single_connection=True)
+
     async def listen(self, handler: NotificationHandler) -> Listener:
         self._db.require_open()
         listener = PostgresListener(
@@ -59,6 +74,7 @@ class PostgresStore(
             ping_sql=self._db.queries["ping"],
             channel=self._db.channel,
             handler=handler,
+            deadline=self._db.deadline,
         )
         await listener.start()
         self._listeners.add(listener)

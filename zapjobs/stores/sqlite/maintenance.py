@@ -13,7 +13,7 @@ from zapjobs.stores.sqlite.database import Database, Session
 class MaintenanceMixin:
     _db: Database
 
-    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> None:
+    async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> bool:
         params = {
             "id": worker.id,
             "host": worker.host,
@@ -26,7 +26,14 @@ class MaintenanceMixin:
             "dead_at": rows.opt_us(worker.dead_at),
             "now": rows.now_us(now),
         }
-        await self._db.write(lambda s: s.execute("heartbeat", params))
+
+        def beat(s: Session) -> bool:
+            # One write transaction: a rescue's mark is either read here or comes after.
+            before = s.one("worker_dead_at", {"id": worker.id})
+            s.execute("heartbeat", params)
+            return before is not None and before["dead_at"] is not None
+
+        return await self._db.write(beat)
 
     async def worker_stopped(self, worker_id: str, *, now: datetime | None = None) -> None:
         params = {"id": worker_id, "now": rows.now_us(now)}

@@ -418,6 +418,9 @@ ON CONFLICT (id) DO UPDATE SET
     concurrency = excluded.concurrency,
     dead_at = NULL
 
+-- name: worker_dead_at
+SELECT dead_at FROM {prefix}heartbeats WHERE id = :id
+
 -- name: worker_stopped
 UPDATE {prefix}heartbeats
 SET stopped_at = :now, last_seen_at = :now, running = 0

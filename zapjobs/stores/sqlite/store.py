@@ -44,6 +44,7 @@ class SQLiteStore(
         busy_timeout: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
         self._db = Database(url, prefix=prefix, busy_timeout=busy_timeout)
+        self._busy_timeout = busy_timeout
         self.prefix = self._db.prefix
         self._listeners: set[notify.SQLiteListener] = set()
 
@@ -67,6 +68,12 @@ class SQLiteStore(
             await listener.close()
         self._listeners.clear()
         await self._db.close()
+
+    def sibling(self) -> SQLiteStore:
+        """The same file (by its absolute path) through a connection and thread of its own."""
+        return SQLiteStore(
+            f"sqlite:///{self._db.path}", prefix=self.prefix, busy_timeout=self._busy_timeout
+        )
 
     async def listen(self, handler: NotificationHandler) -> Listener:
         self._db.require_open()

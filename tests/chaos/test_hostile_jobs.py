@@ -45,6 +45,7 @@ class HostileWorker(WorkerProc):
         self.output = ""
         self._collected = False
         self._heartbeat_db = Db(url)
+        self._init_follow()
 
 
 async def enqueue(url: str, jobs: list[tuple[str, Any]]) -> list[int]:

@@ -19,6 +19,7 @@ from zapjobs.settings import dsn_password, parse_queues, scrub, validate_prefix
 from zapjobs.stores import store_backend
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
+from zapjobs_cli.options import CONCURRENCY, in_range
 from zapjobs_cli.prompts import Prompter, validator
 from zapjobs_cli.render import display_dsn
 from zapjobs_cli.scaffold import Answers, jobs_module_text, module_file, toml_text
@@ -39,7 +40,12 @@ def init(
         str | None, typer.Option("--queues", metavar="Q1,Q2", help="Queues in priority order.")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Jobs a worker runs at once.")
+        int | None,
+        typer.Option(
+            "--workers",
+            callback=in_range("--workers", CONCURRENCY),
+            help="Jobs a worker runs at once.",
+        ),
     ] = None,
     scaffold: Annotated[
         bool | None,
@@ -120,8 +126,9 @@ def init(
 
 
 def _positive_int(text: str) -> None:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError("write a whole number of 1 or more")
+    low, high = CONCURRENCY
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"write a whole number from {low} to {high}")
 
 
 def _app(text: str) -> None:

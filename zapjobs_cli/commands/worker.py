@@ -12,7 +12,7 @@ from zapjobs.errors import ValidationError
 from zapjobs.runtime.events import WorkerSummary
 from zapjobs.settings import parse_queues
 from zapjobs_cli.context import get_state
-from zapjobs_cli.options import duration_option
+from zapjobs_cli.options import CONCURRENCY, duration_option, in_range
 from zapjobs_cli.render import display_dsn
 from zapjobs_cli.worker_log import EventPrinter, configure_logging
 
@@ -33,7 +33,13 @@ def worker(
         typer.Option("--queues", "-Q", metavar="Q1,Q2", help="Queues to serve, in priority order."),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-n", min=1, help="Jobs run at once.")
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-n",
+            callback=in_range("--concurrency", CONCURRENCY),
+            help="Jobs run at once.",
+        ),
     ] = None,
     burst: Annotated[
         bool, typer.Option("--burst", help="Exit once nothing is due and nothing runs.")

@@ -82,6 +82,23 @@ CASES: list[Any] = [
     ("cron empty", ["recurring", "add", "echo", "--cron", ""]),
     ("time zone", ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "Mars/Olympus"]),
     ("time zone path", ["recurring", "add", "echo", "--cron", "* * * * *", "--tz", "../../x"]),
+    (
+        "time zone localtime",
+        ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "localtime"],
+    ),
+    ("time zone Factory", ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "Factory"]),
+    (
+        "time zone absolute",
+        ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "/etc/localtime"],
+    ),
+    ("cron step overflow", ["recurring", "add", "echo", "--cron", "*/" + "9" * 20 + " * * * *"]),
+    (
+        "cron huge list",
+        ["recurring", "add", "echo", "--cron", ",".join(["1"] * 50_000) + " * * * *"],
+    ),
+    ("limit overflow", ["runs", "list", "--limit", "9" * 20]),
+    ("limit zero", ["runs", "list", "--limit", "0"]),
+    ("retry id overflow", ["runs", "retry", "9" * 20, "--yes"]),
     ("interval garbage", ["recurring", "add", "echo", "--every", "-5s"]),
     ("run id text", ["runs", "show", "abc"]),
     ("run id negative", ["runs", "show", "-1"]),

@@ -5,8 +5,11 @@ and what is allowed, exit 2, and writes nothing."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import zoneinfo
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,47 @@ def test_input_file_that_cannot_be_read(pg_app: Cli, name: str, fragment: str) -
     assert_clean_error(result, 2, f"cannot read the input file {name!r}", fragment)
     assert result.stderr.count("\n") == 1, str(result)
     assert run_count(pg_app) == 0
+
+
+def host_zone_env(cli: Cli) -> dict[str, str]:
+    """A zone file only this host has (``Custom/Zone``, a copy of UTC), first on the zone path."""
+    source = next(Path(root, "UTC") for root in zoneinfo.TZPATH if Path(root, "UTC").is_file())
+    (cli.cwd / "zones" / "Custom").mkdir(parents=True)
+    shutil.copyfile(source, cli.cwd / "zones" / "Custom" / "Zone")
+    path = os.pathsep.join([str(cli.cwd / "zones"), *zoneinfo.TZPATH])
+    return {**cli.env, "PYTHONTZPATH": path}
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["localtime", "posixrules", "Factory", "/etc/localtime", "../zoneinfo/UTC", "Custom/Zone"],
+)
+def test_time_zones_must_be_iana_names(pg_app: Cli, zone: str) -> None:
+    cli = Cli(pg_app.url, pg_app.cwd, host_zone_env(pg_app))
+    result = cli("recurring", "add", "greet", "--cron", "0 3 * * *", "--tz", zone)
+    assert_clean_error(result, 2, f"unknown time zone {zone!r}", "IANA name")
+    assert schedules(cli) == []
+
+
+def schedules(cli: Cli) -> list[str]:
+    async def read(zap: ZapJobs) -> list[str]:
+        return [d.job_type for d in await zap.list_definitions() if d.schedule is not None]
+
+    return cli.query(read)
+
+
+@pytest.mark.parametrize(
+    ("cron", "fragment"),
+    [
+        ("*/99999999999999999999 * * * *", "minute field: step 99999999999999999999 is out of"),
+        ("0 0 */32 * *", "day-of-month field: step 32 is out of range 1-31"),
+        ("0 " + ",".join(["2"] * 30) + " * * *", "hour field: a list of 30 items; at most 24"),
+        (",".join(["1"] * 50_000) + " * * * *", "at most 1,000 characters"),
+    ],
+    ids=["huge-step", "step-past-field", "long-list", "50000-items"],
+)
+def test_absurd_cron_is_refused_naming_the_field(pg_app: Cli, cron: str, fragment: str) -> None:
+    result = pg_app("recurring", "add", "greet", "--cron", cron)
+    assert_clean_error(result, 2, "invalid cron expression", fragment)
+    assert len(result.stderr) < 300, str(result)
+    assert schedules(pg_app) == []

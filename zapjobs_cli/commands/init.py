@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -238,14 +239,16 @@ class Wizard:
         return (path if path.is_absolute() else self.state.cwd / path).parent
 
     def write(self, target: Path, answers: Answers) -> None:
-        target.write_text(toml_text(answers), encoding="utf-8")
+        secret = answers.database_url is not None and bool(dsn_password(answers.database_url))
+        write_config(target, toml_text(answers), owner_only=secret)
         self.state.note(f"wrote {target}")
         if answers.database_url is None:
             self.state.note("database_url is not written: it comes from the environment")
-        elif dsn_password(answers.database_url):
+        elif secret:
             self.state.note(
-                f"note: {target.name} holds the database password; keep it out of version "
-                "control, or set ZAPJOBS_DATABASE_URL instead"
+                f"note: {target.name} holds the database password, so it is readable by you "
+                "only (mode 0600); keep it out of version control, or set "
+                "ZAPJOBS_DATABASE_URL instead"
             )
 
     def maybe_migrate(self, url: str, prefix: str, folder: Path, given: bool | None) -> None:
@@ -263,6 +266,16 @@ class Wizard:
         self.state.note(
             f"applied {len(applied)} migration(s)" if applied else "the tables are up to date"
         )
+
+
+def write_config(path: Path, text: str, *, owner_only: bool) -> None:
+    """Create or replace the config file. Holding a password it is made owner-only (0600)
+    before a byte is written; an existing file's permissions are kept, never loosened."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if owner_only else 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        if owner_only and hasattr(os, "fchmod"):
+            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & 0o600)
+        file.write(text)
 
 
 def without_password(dsn: str) -> str:

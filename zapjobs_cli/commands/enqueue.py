@@ -98,7 +98,7 @@ def enqueue(
         state.note(f"enqueued run {run_id}; waiting for it to finish")
         return await zap.wait_for(run_id, timeout=wait_limit)
 
-    result = state.run(work)
+    result = state.run(work, register=True)
     if isinstance(result, int):
         state.out.print(str(result), markup=False, highlight=False)
         return

@@ -96,4 +96,4 @@ def worker(
         )
         return summary
 
-    state.run(work, need_app=True)
+    state.run(work, need_app=True, register=True)

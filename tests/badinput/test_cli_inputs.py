@@ -72,6 +72,8 @@ CASES: list[Any] = [
     ("json over the limit", ["enqueue", "echo", "--input", HUGE]),
     ("json wrong type", ["enqueue", "order", "--input", '{"id": "x"}']),
     ("json missing file", ["enqueue", "echo", "--input", "@/nonexistent/file.json"]),
+    ("json file not utf-8", ["enqueue", "echo", "--input", "@latin1.json"]),
+    ("json file a folder", ["enqueue", "echo", "--input", "@."]),
     ("queue injection", ["enqueue", "echo", "--queue", "x'; DROP TABLE zapjobs_runs; --"]),
     ("unknown job type", ["enqueue", "no-such-job\"'; --"]),
     ("delay overflow", ["enqueue", "echo", "--delay", "1e400"]),
@@ -110,6 +112,7 @@ CASES: list[Any] = [
 @pytest.mark.parametrize(("name", "args"), CASES)
 def test_hostile_cli_input(secret_url: str, tmp_path: Path, name: str, args: list[str]) -> None:
     (tmp_path / "huge.json").write_text('"' + "h" * (MAX_INPUT_BYTES + 1) + '"')
+    (tmp_path / "latin1.json").write_bytes('{"name": "Zoë"}'.encode("latin-1"))
     before = snapshot(secret_url)
     result = run_cli("-c", secret_url, "--app", "bad_jobs:zap", *args, cwd=tmp_path)
     output = result.stdout + result.stderr

@@ -175,7 +175,7 @@ def mask_dsn(dsn: str) -> str:
             parts = urlsplit(text)
         except ValueError:
             return "<unparseable connection string>"
-        masked_query = _mask_keyvalues(parts.query, sep="&") if parts.query else parts.query
+        masked_query = _mask_keyvalues(parts.query) if parts.query else parts.query
         netloc = parts.netloc
         if "@" in netloc:
             userinfo, _, hostinfo = netloc.rpartition("@")
@@ -185,14 +185,22 @@ def mask_dsn(dsn: str) -> str:
         if netloc == parts.netloc and masked_query == parts.query:
             return text  # nothing secret; urlunsplit would drop the slashes of sqlite:////abs
         return urlunsplit((parts.scheme, netloc, parts.path, masked_query, parts.fragment))
-    return _mask_keyvalues(text, sep=" ")
+    return _mask_keyvalues(text)
 
 
 _PASSWORD_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)([^\s/@'\"]+)(@)")
 
 
-def _mask_keyvalues(text: str, *, sep: str) -> str:
+def _mask_keyvalues(text: str) -> str:
     return _PASSWORD_KV.sub(lambda m: m.group(1) + "***", text)
+
+
+def mask_passwords(text: str) -> str:
+    """Any free text (a traceback, its source lines) with the password of every connection
+    string written in it replaced by ``***``: ``scheme://user:***@host`` and ``password=***``.
+    For the secrets nobody told us about; ``scrub`` removes the known ones wherever they are."""
+    return _mask_keyvalues(_URI_PASSWORD.sub(lambda m: m.group(1) + "***" + m.group(3), text))
 
 
 def dsn_password(dsn: str) -> str | None:

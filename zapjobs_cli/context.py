@@ -1,6 +1,11 @@
 """What every command gets from the root callback: the resolved settings (resolved once, on
 first use, so ``--help`` works even with a broken config), the consoles, and a ZapJobs built
-from the settings and the user's job code (``--app module:attr``)."""
+from the settings and the user's job code (``--app module:attr``).
+
+Only the commands that need the app's job types in the store (the worker, enqueue, trigger,
+pause, resume, recurring, migrate) get the app's own ZapJobs, which writes its definitions when
+it opens; every other command gets one that never writes them (nor migrates), so a database
+role with SELECT only is enough to look (see "Least privilege" in the README)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from rich.console import Console
 from zapjobs import ZapJobs
 from zapjobs.config import ResolvedSettings, load_settings
 from zapjobs.errors import ConfigurationError
+from zapjobs.models import JobDefinition
 from zapjobs.settings import Settings, scrub
 from zapjobs_cli.render import consoles
 
@@ -39,6 +45,7 @@ class CliState:
     cwd: Path = field(default_factory=Path.cwd)
     _resolved: ResolvedSettings | None = None
     _app_settings: Settings | None = None
+    _code_definitions: dict[str, JobDefinition] = field(default_factory=dict)
 
     @property
     def resolved(self) -> ResolvedSettings:
@@ -86,9 +93,16 @@ class CliState:
         return text
 
     # --- ZapJobs ------------------------------------------------------------------------------
-    def zap(self, *, need_app: bool = False, allow_unconfigured: bool = False) -> ZapJobs:
+    def zap(
+        self, *, need_app: bool = False, allow_unconfigured: bool = False, register: bool = False
+    ) -> ZapJobs:
         """A ZapJobs for this command: the user's app (when configured) with the settings that
-        flags, environment or config file set winning over the app's own."""
+        flags, environment or config file set winning over the app's own.
+
+        With ``register`` (commands that write and need the app's job types stored) it holds
+        the app's job types, written to the store when it opens. Without, it holds none and
+        never migrates: it only reads what the store has (the app's job types are in
+        ``code_definitions`` for display)."""
         resolved = self.resolved
         ref = resolved.settings.app
         if ref is None:
@@ -99,11 +113,16 @@ class CliState:
                     "in zapjobs.toml",
                 )
             self._require_configured(resolved, None, allow_unconfigured)
-            return ZapJobs(settings=resolved.settings)
+            return ZapJobs(settings=resolved.settings if register else _reader(resolved.settings))
         user = import_app(ref, *self.code_folders())
         self._app_settings = user.settings
         merged = merge_settings(user.settings, resolved)
         self._require_configured(resolved, user.settings, allow_unconfigured)
+        if not register:
+            self._code_definitions = {
+                t: user.registration(t).definition(merged) for t in user.job_types
+            }
+            return ZapJobs(settings=_reader(merged))
         if merged == user.settings:
             return user
         return user.with_settings(merged)
@@ -126,6 +145,12 @@ class CliState:
             hint="run `zapjobs init`, or pass -c DSN",
         )
 
+    @property
+    def code_definitions(self) -> dict[str, JobDefinition]:
+        """The definitions the app's code declares (filled by ``zap()`` without ``register``):
+        what a worker will register, shown by listings before any worker did."""
+        return self._code_definitions
+
     def code_folders(self) -> list[Path]:
         """Where ``--app`` modules are looked for: here, and the config file's folder."""
         folders = [self.cwd]
@@ -140,9 +165,10 @@ class CliState:
         *,
         need_app: bool = False,
         allow_unconfigured: bool = False,
+        register: bool = False,
     ) -> T:
         """Build the ZapJobs, run ``work`` with it on a fresh event loop, always close it."""
-        zap = self.zap(need_app=need_app, allow_unconfigured=allow_unconfigured)
+        zap = self.zap(need_app=need_app, allow_unconfigured=allow_unconfigured, register=register)
 
         async def main() -> T:
             try:
@@ -151,6 +177,11 @@ class CliState:
                 await zap.close()
 
         return asyncio.run(main())
+
+
+def _reader(settings: Settings) -> Settings:
+    """Settings for a ZapJobs that only reads: it never migrates on open."""
+    return replace(settings, auto_migrate=False) if settings.auto_migrate else settings
 
 
 def merge_settings(app: Settings, resolved: ResolvedSettings) -> Settings:

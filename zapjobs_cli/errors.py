@@ -1,6 +1,8 @@
 """The one error policy of every command: a ZapJobsError becomes one line on stderr,
 ``error: <message>``, and its exit code; ``--debug`` adds the traceback. Nothing printed here
-holds a password (every message is scrubbed with every connection string the process saw).
+holds a password: the whole text (a traceback's source lines too) is scrubbed of the password of
+every connection string the process saw, and of any connection string's password written in it
+(``scheme://user:***@``, ``password=***``), e.g. a literal in the app module's source.
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage error, 3 cannot reach or use the database,
 130 interrupted.
@@ -13,6 +15,7 @@ import traceback
 from collections.abc import Callable
 
 from zapjobs.errors import ZapJobsError
+from zapjobs.settings import mask_passwords
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -35,7 +38,11 @@ class OperationFailed(ZapJobsError):
 
 def report(exc: BaseException, *, debug: bool, scrub: Callable[[str], str] | None = None) -> int:
     """Print ``exc`` the one way and return the exit code for it."""
-    clean = scrub or (lambda text: text)
+    known = scrub or (lambda text: text)
+
+    def clean(text: str) -> str:
+        return mask_passwords(known(text))
+
     if debug:
         text = "".join(traceback.format_exception(exc))
         sys.stderr.write(clean(text))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -29,7 +30,34 @@ InputOption = Annotated[
     ),
 ]
 
+#: Ranges of the numeric options: past them a value would reach the database as an overflow
+#: (``bigint out of range``) or ask for more than a terminal or a worker can hold.
+RUN_IDS = (1, 2**63 - 1)  # a bigint identity
+PRIORITIES = (-(2**31), 2**31 - 1)  # the runs table's integer column (the library checks too)
+LIMITS = (1, 10_000)  # rows of a listing
+CONCURRENCY = (1, 10_000)  # jobs one worker runs at once
+BENCH_JOBS = (1, 10_000_000)
+
+N = TypeVar("N", int, list[int], None)
+
 DISPLAY_STATUSES = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
+
+
+def in_range(option: str, bounds: tuple[int, int]) -> Callable[[N], N]:
+    """A typer ``callback=`` that keeps an integer option (or each of a list of them) within
+    ``bounds``: one line naming the option and the range, exit 2, before any database call."""
+    low, high = bounds
+
+    def check(value: N) -> N:
+        items: list[int] = value if isinstance(value, list) else [] if value is None else [value]
+        for item in items:
+            if not low <= item <= high:
+                raise ValidationError(
+                    f"{option} must be a whole number from {low} to {high}, got {item}"
+                )
+        return value
+
+    return check
 
 
 def read_input(value: str | None) -> str:
@@ -37,19 +65,7 @@ def read_input(value: str | None) -> str:
     be JSON here so the message can point at the option. No input means ``null``."""
     if value is None:
         return "null"
-    text = value
-    if value.startswith("@"):
-        name = value[1:]
-        if name == "-":
-            text = sys.stdin.read()
-        else:
-            try:
-                text = Path(name).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ValidationError(
-                    f"cannot read the input file {name!r}: {exc.strerror or exc}",
-                    hint="give an existing file after @, e.g. --input @payload.json",
-                ) from None
+    text = _read_input_file(value[1:]) if value.startswith("@") else value
     try:
         json.loads(text)
     except ValueError as exc:
@@ -63,6 +79,26 @@ def read_input(value: str | None) -> str:
             hint="flatten the value; a few hundred levels of lists or objects at most",
         ) from None
     return text
+
+
+def _read_input_file(name: str) -> str:
+    """The text of ``@name`` (``@-``: stdin), which must be UTF-8: one line naming the file and
+    what is wrong with it otherwise."""
+    where = "standard input" if name == "-" else f"the input file {name!r}"
+    try:
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot read {where}: {exc.strerror or exc}",
+            hint="give an existing file after @, e.g. --input @payload.json",
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{where} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
+            hint="save it as UTF-8 JSON",
+        ) from None
 
 
 def parse_input_value(value: str | None) -> object:

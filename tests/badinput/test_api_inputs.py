@@ -209,9 +209,46 @@ cron_texts = st.text(max_size=40) | st.lists(
     min_size=1,
     max_size=7,
 ).map(" ".join)
+HOST_ZONES = ["localtime", "posixrules", "Factory", "/etc/localtime", "../zoneinfo/UTC"]
 time_zones = st.text(max_size=30) | st.sampled_from(
-    ["UTC", "Europe/Paris", "Mars/Olympus", "../../etc/passwd", "", "+05:00", "Etc/GMT+99"]
+    [
+        "UTC",
+        "Europe/Paris",
+        "Mars/Olympus",
+        "../../etc/passwd",
+        "",
+        "+05:00",
+        "Etc/GMT+99",
+        *HOST_ZONES,
+    ]
 )
+absurd_crons = st.one_of(
+    st.integers(61, 10**30).map(lambda step: f"*/{step} * * * *"),
+    st.integers(61, 5000).map(lambda n: ",".join(["1"] * n) + " * * * *"),
+    st.text(alphabet="0123456789*/,- ", min_size=1001, max_size=3000),
+)
+
+
+@pytest.mark.parametrize("zone", HOST_ZONES)
+async def test_time_zones_that_are_not_iana_names(zap: ZapJobs, pg_url: str, zone: str) -> None:
+    before = snapshot(pg_url)
+    with pytest.raises(ZapJobsError) as caught:
+        await zap.recurring("echo", cron="0 3 * * *", timezone=zone)
+    assert_clear(caught.value)
+    assert str(caught.value).startswith(f"unknown time zone {zone!r}")
+    assert snapshot(pg_url) == before
+
+
+@FAST
+@given(cron=absurd_crons)
+async def test_absurd_cron_steps_lists_and_lengths(zap: ZapJobs, pg_url: str, cron: str) -> None:
+    before = snapshot(pg_url)
+    with pytest.raises(ZapJobsError) as caught:
+        await zap.recurring("echo", cron=cron)
+    assert_clear(caught.value)
+    assert "invalid cron expression" in str(caught.value)
+    assert len(str(caught.value)) < 1200  # never echoes more than the longest allowed expression
+    assert snapshot(pg_url) == before
 
 
 @FAST

@@ -68,6 +68,8 @@ CASES: list[Any] = [
     ("json over the limit", ["enqueue", "echo", "--input", HUGE]),
     ("json wrong type", ["enqueue", "order", "--input", '{"id": "x"}']),
     ("json missing file", ["enqueue", "echo", "--input", "@/nonexistent/file.json"]),
+    ("json file not utf-8", ["enqueue", "echo", "--input", "@latin1.json"]),
+    ("json file a folder", ["enqueue", "echo", "--input", "@."]),
     ("queue injection", ["enqueue", "echo", "--queue", "x'; DROP TABLE zapjobs_runs; --"]),
     ("unknown job type", ["enqueue", "no-such-job\"'; --"]),
     ("delay overflow", ["enqueue", "echo", "--delay", "1e400"]),
@@ -78,6 +80,23 @@ CASES: list[Any] = [
     ("cron empty", ["recurring", "add", "echo", "--cron", ""]),
     ("time zone", ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "Mars/Olympus"]),
     ("time zone path", ["recurring", "add", "echo", "--cron", "* * * * *", "--tz", "../../x"]),
+    (
+        "time zone localtime",
+        ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "localtime"],
+    ),
+    ("time zone Factory", ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "Factory"]),
+    (
+        "time zone absolute",
+        ["recurring", "add", "echo", "--cron", "0 3 * * *", "--tz", "/etc/localtime"],
+    ),
+    ("cron step overflow", ["recurring", "add", "echo", "--cron", "*/" + "9" * 20 + " * * * *"]),
+    (
+        "cron huge list",
+        ["recurring", "add", "echo", "--cron", ",".join(["1"] * 50_000) + " * * * *"],
+    ),
+    ("limit overflow", ["runs", "list", "--limit", "9" * 20]),
+    ("limit zero", ["runs", "list", "--limit", "0"]),
+    ("retry id overflow", ["runs", "retry", "9" * 20, "--yes"]),
     ("interval garbage", ["recurring", "add", "echo", "--every", "-5s"]),
     ("run id text", ["runs", "show", "abc"]),
     ("run id negative", ["runs", "show", "-1"]),
@@ -89,6 +108,7 @@ CASES: list[Any] = [
 @pytest.mark.parametrize(("name", "args"), CASES)
 def test_hostile_cli_input(secret_url: str, tmp_path: Path, name: str, args: list[str]) -> None:
     (tmp_path / "huge.json").write_text('"' + "h" * (MAX_INPUT_BYTES + 1) + '"')
+    (tmp_path / "latin1.json").write_bytes('{"name": "Zoë"}'.encode("latin-1"))
     before = snapshot(secret_url)
     result = run_cli("-c", secret_url, "--app", "bad_jobs:zap", *args, cwd=tmp_path)
     output = result.stdout + result.stderr

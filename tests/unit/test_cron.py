@@ -219,6 +219,17 @@ def test_a_time_zone_shifts_the_wall_clock() -> None:
         ("", "got 0"),
         ("0 0 30 2 *", "no date matches it"),
         ("@reboot", "unknown alias"),
+        (
+            "*/99999999999999999999 * * * *",
+            "minute field: step 99999999999999999999 is out of range 1-60",
+        ),
+        ("0 */25 * * *", "hour field: step 25 is out of range 1-24"),
+        ("0 0 1-31/32 * *", "day-of-month field: step 32 is out of range 1-31"),
+        ("0 0 * */13 *", "month field: step 13 is out of range 1-12"),
+        ("0 0 * * MON-FRI/9", "day-of-week field: step 9 is out of range 1-8"),
+        ("*/61 * * * * *", "second field: step 61 is out of range 1-60"),
+        ("0 " + ",".join(["1"] * 25) + " * * *", "hour field: a list of 25 items; at most 24"),
+        ("0 0 * * " + ",".join(["MON"] * 9), "day-of-week field: a list of 9 items; at most 8"),
     ],
 )
 def test_invalid_expressions_name_the_field(expression: str, message: str) -> None:
@@ -236,6 +247,74 @@ def test_unknown_time_zone() -> None:
     )
     with pytest.raises(ScheduleError, match="unknown time zone"):
         next_cron_time("0 * * * *", "../etc/passwd", utc("2026-01-01 00:00"))
+
+
+def test_an_absurdly_long_expression_is_refused_without_echoing_it() -> None:
+    expression = ",".join(["1"] * 50_000) + " * * * *"
+    with pytest.raises(ScheduleError) as caught:
+        parse_cron(expression)
+    message = str(caught.value)
+    assert "(100,007 characters): at most 1,000 characters" in message
+    assert len(message) < 200
+
+
+FIELD_SIZES = {"second": 60, "minute": 60, "hour": 24, "day-of-month": 31, "month": 12}
+SIX_FIELDS = ("second", "minute", "hour", "day-of-month", "month", "day-of-week")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    position=st.integers(min_value=0, max_value=5),
+    step=st.integers(min_value=1, max_value=10**30),
+    base=st.sampled_from(["*", "{low}", "{low}-{high}"]),
+)
+def test_a_step_past_the_field_size_is_refused_naming_the_field(
+    position: int, step: int, base: str
+) -> None:
+    name = SIX_FIELDS[position]
+    size = FIELD_SIZES.get(name, 8)
+    low = 1 if name in ("day-of-month", "month") else 0
+    item = base.format(low=low, high=low + size - 1 if name != "day-of-week" else 6)
+    parts = ["0", "0", "0", "1", "*", "*"]
+    parts[position] = f"{item}/{step}"
+    expression = " ".join(parts)
+    if step <= size:
+        parse_cron(expression)
+        return
+    with pytest.raises(ScheduleError) as caught:
+        parse_cron(expression)
+    assert f"{name} field: step {step} is out of range 1-{size}" in str(caught.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(position=st.integers(min_value=0, max_value=5), extra=st.integers(1, 200))
+def test_a_list_longer_than_the_field_is_refused_naming_the_field(
+    position: int, extra: int
+) -> None:
+    name = SIX_FIELDS[position]
+    size = FIELD_SIZES.get(name, 8)
+    parts = ["0", "0", "0", "1", "*", "*"]
+    parts[position] = ",".join(["1"] * (size + extra))
+    with pytest.raises(ScheduleError) as caught:
+        parse_cron(" ".join(parts))
+    assert f"{name} field: a list of {size + extra} items; at most {size}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["localtime", "posixrules", "Factory", "/etc/localtime", "/usr/share/zoneinfo/UTC",
+     "../zoneinfo/UTC", "Europe/../Europe/Paris", "posix/Europe/Paris", "right/UTC", "zone.tab",
+     "tzdata.zi", "Europe/Paris/"],
+)  # fmt: skip
+def test_only_iana_zone_names_are_time_zones(zone: str) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        validate_cron("0 * * * *", zone)
+    assert str(caught.value) == f"unknown time zone {zone!r}; use an IANA name like Europe/Paris"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "US/Eastern", "Etc/GMT+5", "GMT"])
+def test_iana_names_and_links_are_time_zones(zone: str) -> None:
+    validate_cron("0 * * * *", zone)
 
 
 def test_expression_whitespace_is_normalised() -> None:

@@ -19,10 +19,14 @@ Daylight saving (croniter evaluates naive wall times; the wall time -> instant s
 
 from __future__ import annotations
 
+import contextlib
 import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +49,7 @@ _DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _FIVE_FIELDS = "minute hour day-of-month month day-of-week"
 _SHAPE_HINT = f"expected 5 fields ({_FIVE_FIELDS}) or 6 with seconds first"
 _MAX_CANDIDATES = 1000  # a few suffice; the bound only guards against a surprise
+MAX_EXPRESSION_LENGTH = 1000  # longer is a mistake or an attack, never a schedule
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ class _Field:
     high: int
     names: tuple[str, ...] = ()  # names[i] is the value low + i
     question: bool = False  # "?" allowed
+
+    @property
+    def size(self) -> int:
+        """How many values the field has: the largest useful step, the longest useful list."""
+        return self.high - self.low + 1
 
 
 _SECOND = _Field("second", 0, 59)
@@ -96,6 +106,12 @@ def parse_cron(expression: str) -> CronSpec:
     """Validate ``expression``; raise ScheduleError naming the field that is wrong and why."""
     if not isinstance(expression, str):
         raise ScheduleError(f"a cron expression must be text, got {type(expression).__name__}")
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise ScheduleError(
+            f"invalid cron expression {expression[:40]!r}... ({len(expression):,} characters): "
+            f"at most {MAX_EXPRESSION_LENGTH:,} characters",
+            hint="e.g. 0 3 * * *",
+        )
     return _parse_cron(" ".join(expression.split()))
 
 
@@ -139,7 +155,10 @@ def _invalid(expression: str, reason: str) -> ScheduleError:
 def _check_field(field: _Field, part: str) -> None:
     if part == "?" and field.question:
         return
-    for item in part.split(","):
+    items = part.split(",")
+    if len(items) > field.size:
+        raise _FieldError(f"a list of {len(items)} items; at most {field.size}")
+    for item in items:
         if not item:
             raise _FieldError(f"empty list item in {part!r}")
         _check_item(field, item)
@@ -149,6 +168,8 @@ def _check_item(field: _Field, item: str) -> None:
     base, slash, step = item.partition("/")
     if slash and (not _NUMBER.fullmatch(step) or int(step) < 1):
         raise _FieldError(f"step {step!r} must be a whole number of 1 or more")
+    if slash and int(step) > field.size:
+        raise _FieldError(f"step {int(step)} is out of range 1-{field.size}")
     if base == "*":
         return
     if base == "?" and field.question:
@@ -213,20 +234,58 @@ def _value(field: _Field, text: str) -> int:
 
 
 def load_timezone(name: str) -> ZoneInfo:
-    """The IANA time zone ``name``; an unknown zone raises ScheduleError."""
+    """The IANA time zone ``name``; any other name (a path, ``localtime``, a file only this host
+    has) raises ScheduleError, so a schedule means the same on every machine."""
     if not isinstance(name, str) or not name.strip():
-        raise ScheduleError(f"unknown time zone {name!r}; use an IANA name like Europe/Paris")
+        raise _unknown_zone(name)
     return _load_timezone(name.strip())
 
 
 @lru_cache(maxsize=128)
 def _load_timezone(name: str) -> ZoneInfo:
+    if name not in iana_zone_names():
+        raise _unknown_zone(name)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ScheduleError(
-            f"unknown time zone {name!r}; use an IANA name like Europe/Paris"
-        ) from None
+        raise _unknown_zone(name) from None
+
+
+def _unknown_zone(name: object) -> ScheduleError:
+    return ScheduleError(f"unknown time zone {name!r}; use an IANA name like Europe/Paris")
+
+
+#: Files that sit among the zones on many hosts but are not IANA zone names: the host's own
+#: zone, the template of POSIX rules, and the placeholder zone of unconfigured machines.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@lru_cache(maxsize=1)
+def iana_zone_names() -> frozenset[str]:
+    """The zone and link names of the IANA tz database, read once: its own index (``tzdata.zi``
+    on the zone path, or the ``tzdata`` package's list) where there is one, so a file added on
+    one host is not a zone; else every zone Python finds. Always with UTC."""
+    names: set[str] = set()
+    for root in zoneinfo.TZPATH:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            names |= _zi_names(Path(root, "tzdata.zi").read_text(encoding="utf-8"))
+    with contextlib.suppress(ImportError, OSError, UnicodeDecodeError):
+        names |= set(resources.files("tzdata").joinpath("zones").read_text("utf-8").split())
+    if not names:
+        names = zoneinfo.available_timezones()
+    return frozenset(names - _NOT_ZONES | {"UTC"})
+
+
+def _zi_names(text: str) -> set[str]:
+    """Names in a ``tzdata.zi`` index: ``Z name ...`` (a zone) and ``L target name`` (a link)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "Z":
+            names.add(parts[1])
+        elif len(parts) >= 3 and parts[0] == "L":
+            names.add(parts[2])
+    return names
 
 
 def validate_cron(expression: str, timezone: str = "UTC") -> CronSpec:

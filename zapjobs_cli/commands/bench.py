@@ -25,7 +25,7 @@ from zapjobs_cli.benchmark import (
     suite_steps,
 )
 from zapjobs_cli.context import get_state
-from zapjobs_cli.options import JsonOption
+from zapjobs_cli.options import BENCH_JOBS, CONCURRENCY, JsonOption, in_range
 from zapjobs_cli.render import new_table, print_json
 
 
@@ -40,10 +40,20 @@ def bench_command(
     ] = False,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-n", min=1, help="Jobs per enqueue and drain scenario (20000)."),
+        typer.Option(
+            "--jobs",
+            "-n",
+            callback=in_range("--jobs", BENCH_JOBS),
+            help="Jobs per enqueue and drain scenario (20000).",
+        ),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Jobs in flight per worker process.")
+        int,
+        typer.Option(
+            "--concurrency",
+            callback=in_range("--concurrency", CONCURRENCY),
+            help="Jobs in flight per worker process.",
+        ),
     ] = 10,
     repeat: Annotated[
         int, typer.Option("--repeat", min=1, max=20, help="Run everything N times; show medians.")

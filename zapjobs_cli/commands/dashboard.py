@@ -32,7 +32,7 @@ def dashboard(
     period = duration_option(refresh, "--refresh")
     from zapjobs_cli.tui.app import run_dashboard  # textual loads only for this command
 
-    zap = state.zap()
+    zap = state.zap(register=not read_only)  # --read-only: never writes, even on start-up
     run_dashboard(
         zap, refresh=period.total_seconds() if period is not None else 5.0, read_only=read_only
     )

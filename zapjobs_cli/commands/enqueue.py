@@ -13,7 +13,15 @@ from zapjobs.errors import UnknownJobTypeError, ValidationError
 from zapjobs.models import JobRun, RunStatus
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
-from zapjobs_cli.options import InputOption, JsonOption, duration_option, parse_time, read_input
+from zapjobs_cli.options import (
+    PRIORITIES,
+    InputOption,
+    JsonOption,
+    duration_option,
+    in_range,
+    parse_time,
+    read_input,
+)
 from zapjobs_cli.render import print_json, run_dict
 
 
@@ -29,7 +37,13 @@ def enqueue(
         str | None, typer.Option("--queue", "-q", help="Queue (default: the job type's).")
     ] = None,
     priority: Annotated[
-        int, typer.Option("--priority", "-p", help="Higher runs first within a queue.")
+        int,
+        typer.Option(
+            "--priority",
+            "-p",
+            callback=in_range("--priority", PRIORITIES),
+            help="Higher runs first within a queue.",
+        ),
     ] = 0,
     delay: Annotated[
         str | None, typer.Option("--delay", metavar="DURATION", help="Due after this, e.g. 10m.")
@@ -84,7 +98,7 @@ def enqueue(
         state.note(f"enqueued run {run_id}; waiting for it to finish")
         return await zap.wait_for(run_id, timeout=wait_limit)
 
-    result = state.run(work)
+    result = state.run(work, register=True)
     if isinstance(result, int):
         state.out.print(str(result), markup=False, highlight=False)
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,7 @@ from zapjobs.errors import ConfigurationError, ZapJobsError
 from zapjobs.settings import dsn_password, parse_queues, scrub, validate_prefix
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
+from zapjobs_cli.options import CONCURRENCY, in_range
 from zapjobs_cli.prompts import Prompter, validator
 from zapjobs_cli.render import display_dsn
 from zapjobs_cli.scaffold import Answers, jobs_module_text, module_file, toml_text
@@ -39,11 +41,20 @@ def init(
     ] = None,
     concurrency: Annotated[
         int | None,
-        typer.Option("--concurrency", min=1, help="Jobs a worker runs at once (the setting)."),
+        typer.Option(
+            "--concurrency",
+            callback=in_range("--concurrency", CONCURRENCY),
+            help="Jobs a worker runs at once (the setting).",
+        ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, hidden=True, help="Deprecated: use --concurrency."),
+        typer.Option(
+            "--workers",
+            callback=in_range("--workers", CONCURRENCY),
+            hidden=True,
+            help="Deprecated: use --concurrency.",
+        ),
     ] = None,
     scaffold: Annotated[
         bool | None,
@@ -127,8 +138,9 @@ def init(
 
 
 def _positive_int(text: str) -> None:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError("write a whole number of 1 or more")
+    low, high = CONCURRENCY
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"write a whole number from {low} to {high}")
 
 
 def _app(text: str) -> None:
@@ -238,14 +250,16 @@ class Wizard:
         return (path if path.is_absolute() else self.state.cwd / path).parent
 
     def write(self, target: Path, answers: Answers) -> None:
-        target.write_text(toml_text(answers), encoding="utf-8")
+        secret = answers.database_url is not None and bool(dsn_password(answers.database_url))
+        write_config(target, toml_text(answers), owner_only=secret)
         self.state.note(f"wrote {target}")
         if answers.database_url is None:
             self.state.note("database_url is not written: it comes from the environment")
-        elif dsn_password(answers.database_url):
+        elif secret:
             self.state.note(
-                f"note: {target.name} holds the database password; keep it out of version "
-                "control, or set ZAPJOBS_DATABASE_URL instead"
+                f"note: {target.name} holds the database password, so it is readable by you "
+                "only (mode 0600); keep it out of version control, or set "
+                "ZAPJOBS_DATABASE_URL instead"
             )
 
     def maybe_migrate(self, url: str, prefix: str, folder: Path, given: bool | None) -> None:
@@ -263,6 +277,16 @@ class Wizard:
         self.state.note(
             f"applied {len(applied)} migration(s)" if applied else "the tables are up to date"
         )
+
+
+def write_config(path: Path, text: str, *, owner_only: bool) -> None:
+    """Create or replace the config file. Holding a password it is made owner-only (0600)
+    before a byte is written; an existing file's permissions are kept, never loosened."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if owner_only else 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        if owner_only and hasattr(os, "fchmod"):
+            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & 0o600)
+        file.write(text)
 
 
 def without_password(dsn: str) -> str:

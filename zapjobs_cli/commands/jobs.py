@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -29,11 +30,16 @@ app = typer.Typer(help="List job types, run one now, pause and resume them.", no
 JobArgument = Annotated[str, typer.Argument(metavar="JOB", help="The job type id.")]
 
 
-async def known_definition(zap: ZapJobs, job_type: str) -> JobDefinition:
-    """The stored definition, or UnknownJobTypeError listing the stored job types."""
+async def known_definition(
+    zap: ZapJobs, job_type: str, code: Mapping[str, JobDefinition] | None = None
+) -> JobDefinition:
+    """The stored definition, else the one the app's ``code`` declares (no worker registered
+    it yet), or UnknownJobTypeError listing the stored job types."""
     try:
         return await zap.get_definition(job_type)
     except UnknownJobTypeError:
+        if code and job_type in code:
+            return code[job_type]
         raise await unknown_job_type(zap, job_type) from None
 
 
@@ -48,7 +54,10 @@ def list_jobs(ctx: typer.Context, as_json: JsonOption = False) -> None:
     async def work(zap: ZapJobs) -> list[JobDefinition]:
         return await zap.list_definitions()
 
-    definitions = state.run(work)
+    stored = state.run(work)
+    known = {d.job_type for d in stored}
+    code_only = [d for d in state.code_definitions.values() if d.job_type not in known]
+    definitions = sorted([*stored, *code_only], key=lambda d: d.job_type)
     if as_json:
         print_json([job_dict(d) for d in definitions])
     elif not definitions:
@@ -66,7 +75,7 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
     state = get_state(ctx)
 
     async def work(zap: ZapJobs) -> tuple[JobDefinition, list[JobRun]]:
-        definition = await known_definition(zap, job)
+        definition = await known_definition(zap, job, state.code_definitions)
         runs = await zap.list_runs(RunFilter(job_types=(job,)), Page(limit=5))
         return definition, runs
 
@@ -118,7 +127,7 @@ def trigger(ctx: typer.Context, job: JobArgument, input: InputOption = None) -> 
             return await zap.enqueue_json(job, input_json)
         return await zap.trigger(job)
 
-    state.out.print(str(state.run(work)), markup=False, highlight=False)
+    state.out.print(str(state.run(work, register=True)), markup=False, highlight=False)
 
 
 @app.command("pause")
@@ -134,7 +143,7 @@ def pause(ctx: typer.Context, job: JobArgument) -> None:
         await known_definition(zap, job)
         await zap.pause_schedule(job)
 
-    state.run(work)
+    state.run(work, register=True)
     state.note(f"paused the schedule of {job}")
 
 
@@ -150,5 +159,5 @@ def resume(ctx: typer.Context, job: JobArgument) -> None:
         await known_definition(zap, job)
         await zap.resume_schedule(job)
 
-    state.run(work)
+    state.run(work, register=True)
     state.note(f"resumed the schedule of {job}")

@@ -56,7 +56,7 @@ def add(
             job, input_json, cron=cron, interval=interval, timezone=tz, catch_up=catch_up
         )
 
-    definition = state.run(work)
+    definition = state.run(work, register=True)
     if as_json:
         print_json(job_dict(definition))
     else:
@@ -77,5 +77,5 @@ def remove(ctx: typer.Context, job: JobArgument) -> None:
         await known_definition(zap, job)
         await zap.remove_recurring(job)
 
-    state.run(work)
+    state.run(work, register=True)
     state.note(f"{job}: no longer recurring")

@@ -16,16 +16,21 @@ from zapjobs.models import JobRun, Page, RunFilter, RunStatus
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import (
+    RUN_IDS,
     JsonOption,
     YesOption,
     build_filter,
     describe_filter,
+    in_range,
     is_empty_filter,
 )
 from zapjobs_cli.render import print_json
 
 RunIds = Annotated[
-    list[int] | None, typer.Argument(metavar="RUN", help="Run ids.", show_default=False)
+    list[int] | None,
+    typer.Argument(
+        metavar="RUN", help="Run ids.", show_default=False, callback=in_range("RUN", RUN_IDS)
+    ),
 ]
 StatusOption = Annotated[
     list[str] | None, typer.Option("--status", "-s", help="Select by status (repeatable).")

@@ -13,7 +13,14 @@ from zapjobs.errors import ValidationError
 from zapjobs.models import JobRun, LogEntry, LogLevel, Page
 from zapjobs_cli.commands import run_actions
 from zapjobs_cli.context import get_state
-from zapjobs_cli.options import JsonOption, build_filter, describe_filter
+from zapjobs_cli.options import (
+    LIMITS,
+    RUN_IDS,
+    JsonOption,
+    build_filter,
+    describe_filter,
+    in_range,
+)
 from zapjobs_cli.render import (
     log_dict,
     log_line,
@@ -41,6 +48,9 @@ SinceOption = Annotated[
     str | None,
     typer.Option("--since", metavar="DURATION", help="Created in the last DURATION, e.g. 1h."),
 ]
+RunIdArgument = Annotated[
+    int, typer.Argument(metavar="RUN", help="The run id.", callback=in_range("RUN", RUN_IDS))
+]
 FOLLOW_POLL_SECONDS = 0.5
 
 
@@ -55,7 +65,13 @@ def list_runs(
         str | None, typer.Option("--search", help="Substring of the job type or the error.")
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="At most this many runs.")
+        int,
+        typer.Option(
+            "--limit",
+            "-n",
+            callback=in_range("--limit", LIMITS),
+            help=f"At most this many runs ({LIMITS[0]}-{LIMITS[1]:,}).",
+        ),
     ] = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -89,7 +105,7 @@ def list_runs(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    run_id: Annotated[int, typer.Argument(metavar="RUN", help="The run id.")],
+    run_id: RunIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """Show one run: status, attempts, input, output, error and progress.
@@ -114,7 +130,7 @@ def show(
 @app.command("logs")
 def logs(
     ctx: typer.Context,
-    run_id: Annotated[int, typer.Argument(metavar="RUN", help="The run id.")],
+    run_id: RunIdArgument,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new entries until the run ends.")
     ] = False,

@@ -9,7 +9,7 @@ import typer
 
 from zapjobs import ValidationError, WorkerSummary, ZapJobs
 from zapjobs_cli.context import get_state
-from zapjobs_cli.options import duration_option
+from zapjobs_cli.options import CONCURRENCY, duration_option, in_range
 from zapjobs_cli.render import display_dsn
 from zapjobs_cli.worker_log import EventPrinter, configure_logging
 
@@ -30,7 +30,13 @@ def worker(
         typer.Option("--queues", "-Q", metavar="Q1,Q2", help="Queues to serve, in priority order."),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-n", min=1, help="Jobs run at once.")
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-n",
+            callback=in_range("--concurrency", CONCURRENCY),
+            help="Jobs run at once.",
+        ),
     ] = None,
     burst: Annotated[
         bool, typer.Option("--burst", help="Exit once nothing is due and nothing runs.")
@@ -88,4 +94,4 @@ def worker(
         )
         return summary
 
-    state.run(work, need_app=True)
+    state.run(work, need_app=True, register=True)

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from zapjobs_cli.tui.format import full_timestamp
+from zapjobs_cli.display import full_timestamp
 
 if TYPE_CHECKING:
     from zapjobs_cli.tui.app import DashboardApp

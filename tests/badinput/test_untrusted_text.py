@@ -140,3 +140,18 @@ def test_worker_console_shows_a_failing_jobs_text_literally(tmp_path: Path) -> N
         f"FileNotFoundError: {MARKUP} {SHOWN[TITLE]} {SHOWN[LINK]}",
         f"{STYLED} {SHOWN[CR]}\\n{SHOWN[TITLE]}",  # the job's log line: one line, literal
     )
+
+
+def test_runs_show_cuts_a_huge_output_and_says_how_to_get_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'huge.db'}"
+    huge = {"blob": "x" * 2_000_000}
+    run_id = asyncio.run(untrusted.seed_output(url, huge))
+    cli = Cli(url, tmp_path, clean_env(ZAPJOBS_DATABASE_URL=url))
+    result = cli("runs", "show", str(run_id))
+    assert result.code == 0, str(result)
+    hidden = len(json.dumps(huge)) - 10_000
+    assert f"… {hidden:,} more characters not shown" in result.stdout
+    assert f"`zapjobs runs show {run_id} --json` prints them whole" in result.stdout
+    assert len(result.stdout) < 20_000
+    whole = cli("runs", "show", str(run_id), "--json")
+    assert json.loads(whole.stdout)["output"] == huge

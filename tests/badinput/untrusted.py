@@ -116,3 +116,17 @@ def assert_shown_safely(output: str, *expected: str) -> None:
         assert raw not in output, f"raw {raw!r} in the output:\n{output!r}"
     for text in expected:
         assert text in output, f"{text!r} not shown:\n{output}"
+
+
+async def seed_output(url: str, output: object) -> int:
+    """One succeeded run with ``output`` (as an older version stored it, without a cap)."""
+    zap = make_zap(url)
+    await zap.open()
+    try:
+        [run_id] = await zap.enqueue_many("evil-job", [None])
+        [run] = await zap.store.claim("w", ["default"], ["evil-job"], 1)
+        outcome = RunOutcome(run_id, "w", run.attempt, RunStatus.SUCCEEDED, json.dumps(output))
+        await zap.store.complete([outcome])
+        return run_id
+    finally:
+        await zap.close()

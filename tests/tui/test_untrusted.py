@@ -20,7 +20,6 @@ from tests.badinput.untrusted import (
     TITLE,
 )
 from tests.tui.conftest import SIZE, press, settle, wait_until
-from zapjobs.models import RunOutcome, RunStatus
 from zapjobs_cli.display import SHOWN_CHARS
 from zapjobs_cli.tui.app import DashboardApp, make_dashboard
 from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
@@ -128,16 +127,8 @@ async def test_filters_with_brackets_are_searched_or_refused_never_fatal(
 
 async def test_a_huge_output_is_shown_cut_with_what_is_left_out(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'huge.db'}"
-    zap = untrusted.make_zap(url)
-    await zap.open()
     huge = {"blob": "x" * (SHOWN_CHARS * 50)}
-    try:
-        [run_id] = await zap.enqueue_many("evil-job", [None])
-        [run] = await zap.store.claim("w", ["default"], ["evil-job"], 1)
-        outcome = RunOutcome(run_id, "w", run.attempt, RunStatus.SUCCEEDED, json.dumps(huge))
-        await zap.store.complete([outcome])
-    finally:
-        await zap.close()
+    run_id = await untrusted.seed_output(url, huge)
     source = ZapJobsSource(untrusted.make_zap(url))
     app = make_dashboard(source, refresh=3600.0)
     try:

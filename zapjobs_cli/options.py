@@ -109,8 +109,8 @@ def build_filter(
         now=now or datetime.now(UTC),
         ids=[str(i) for i in ids] if ids else None,
         statuses=statuses,
-        job_types_=job_types,
-        queues_=queues,
+        job_types=job_types,
+        queues=queues,
         since=since,
         search=search,
     )

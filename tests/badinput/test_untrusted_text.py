@@ -28,7 +28,7 @@ from tests.badinput.untrusted import (
     Seeded,
     assert_shown_safely,
 )
-from tests.cli.conftest import Cli, clean_env
+from tests.cli.conftest import Cli, assert_clean_error, clean_env
 from tests.cli.terminal import Terminal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,3 +155,12 @@ def test_runs_show_cuts_a_huge_output_and_says_how_to_get_it(tmp_path: Path) -> 
     assert len(result.stdout) < 20_000
     whole = cli("runs", "show", str(run_id), "--json")
     assert json.loads(whole.stdout)["output"] == huge
+
+
+def test_filters_with_brackets_are_one_line_errors(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'filters.db'}"
+    cli = Cli(url, tmp_path, clean_env(ZAPJOBS_DATABASE_URL=url))
+    assert cli("migrate").code == 0
+    assert_clean_error(cli("runs", "list", "--job", "[/]"), 2, "invalid job type '[/]'")
+    assert_clean_error(cli("runs", "list", "--queue", "[b]x"), 2, "invalid queue name '[b]x'")
+    assert_clean_error(cli("runs", "retry", "--job", "[/]", "--yes"), 2, "invalid job type '[/]'")

@@ -3,6 +3,7 @@ store, no clock but the one given, so a screen changes only when the code that d
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from zapjobs.errors import RunNotFoundError, StoreError
@@ -24,6 +25,7 @@ from zapjobs.models import (
     ThroughputPoint,
     WorkerInfo,
 )
+from zapjobs.stores.memory_records import RunRecord, matches
 from zapjobs_cli.tui.viewmodels import (
     JobRow,
     LogLine,
@@ -162,25 +164,10 @@ class FakeSource:
             raise self.fail_with
 
     def _matching(self, selection: RunFilter, now: datetime) -> list[JobRun]:
-        def keep(run: JobRun) -> bool:
-            if selection.ids is not None and run.id not in selection.ids:
-                return False
-            if selection.statuses is not None and run.status not in selection.statuses:
-                return False
-            if selection.job_types is not None and run.job_type not in selection.job_types:
-                return False
-            if selection.queues is not None and run.queue not in selection.queues:
-                return False
-            if selection.created_after is not None and run.created_at < selection.created_after:
-                return False
-            if selection.scheduled is not None and run.status is RunStatus.PENDING:
-                return run.is_scheduled(now) == selection.scheduled
-            if selection.search:
-                text = run.job_type + " " + (run.error.message if run.error else "")
-                return selection.search.lower() in text.lower()
-            return True
-
-        return sorted((r for r in self.all_runs if keep(r)), key=lambda r: -r.id)
+        """The memory store's own matching, so this fake cannot drift from the stores."""
+        return sorted(
+            (r for r in self.all_runs if matches(_record(r), selection, now)), key=lambda r: -r.id
+        )
 
     async def overview(self, now: datetime) -> Overview:
         self._check()
@@ -306,6 +293,28 @@ class FakeSource:
 
     async def resume(self, job_type: str) -> None:
         self.calls.append(("resume", job_type))
+
+
+def _record(run: JobRun) -> RunRecord:
+    return RunRecord(
+        id=run.id,
+        job_type=run.job_type,
+        queue=run.queue,
+        priority=run.priority,
+        input_json=json.dumps(run.input),
+        run_at=run.run_at,
+        created_at=run.created_at,
+        schedule_due_at=run.schedule_due_at,
+        status=run.status,
+        attempt=run.attempt,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        worker_id=run.worker_id,
+        output_json=None if run.output is None else json.dumps(run.output),
+        error=run.error,
+        progress=run.progress,
+        cancel_requested=run.cancel_requested,
+    )
 
 
 def disconnected() -> StoreError:

@@ -107,11 +107,11 @@ def check_job_type(value: str) -> str:
     return value
 
 
-def job_types(values: Iterable[str] | None) -> list[str]:
+def check_job_types(values: Iterable[str] | None) -> list[str]:
     return [check_job_type(value) for value in split_values(values)]
 
 
-def queues(values: Iterable[str] | None) -> list[str]:
+def check_queues(values: Iterable[str] | None) -> list[str]:
     result = []
     for value in split_values(values):
         try:
@@ -153,8 +153,8 @@ def run_filter(
     now: datetime,
     ids: Iterable[str] | None = None,
     statuses: Iterable[str] | None = None,
-    job_types_: Iterable[str] | None = None,
-    queues_: Iterable[str] | None = None,
+    job_types: Iterable[str] | None = None,
+    queues: Iterable[str] | None = None,
     since: str | None = None,
     until: str | None = None,
     search: str | None = None,
@@ -169,8 +169,8 @@ def run_filter(
     return RunFilter(
         ids=_unique(run_ids(ids)),
         statuses=run_statuses,
-        job_types=_unique(job_types(job_types_)),
-        queues=_unique(queues(queues_)),
+        job_types=_unique(check_job_types(job_types)),
+        queues=_unique(check_queues(queues)),
         created_after=created_after,
         created_before=created_before,
         search=search or None,
@@ -207,8 +207,8 @@ def parse_words(text: str, now: datetime) -> RunFilter:
         now=now,
         ids=values["id"],
         statuses=values["status"],
-        job_types_=values["job"],
-        queues_=values["queue"],
+        job_types=values["job"],
+        queues=values["queue"],
         since=values["since"][-1] if values["since"] else None,
         until=values["until"][-1] if values["until"] else None,
         search=" ".join(words),

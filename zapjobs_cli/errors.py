@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 
 from zapjobs.errors import ZapJobsError
+from zapjobs_cli.display import visible
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -53,4 +54,5 @@ def report(exc: BaseException, *, debug: bool, scrub: Callable[[str], str] | Non
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One line, control characters visible: a message may quote what a job raised."""
+    return visible(" ".join(text.split()))

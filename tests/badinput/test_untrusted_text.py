@@ -95,6 +95,19 @@ def test_status_and_workers_literally(seeded: tuple[Cli, Seeded]) -> None:
     workers = cli("workers", "list")
     assert workers.code == 0, str(workers)
     assert_shown_safely(workers.stdout, EVIL_WORKER_SHOWN)
+    health = cli("health", "--worker", untrusted.EVIL_WORKER)
+    assert health.code == 0, str(health)
+    assert_shown_safely(health.output, f"worker {EVIL_WORKER_SHOWN}: alive")
+
+
+def test_an_error_message_quoting_job_text_is_one_visible_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from zapjobs_cli.errors import OperationFailed, report
+
+    assert report(OperationFailed(f"failed: FileNotFoundError: {TITLE} {CR}"), debug=False) == 1
+    err = capsys.readouterr().err
+    assert_shown_safely(err, f"error: failed: FileNotFoundError: {SHOWN[TITLE]} done FAKE\n")
 
 
 # On a terminal, rich styles the output: its own CSI colour codes are the only escapes allowed.

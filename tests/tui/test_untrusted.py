@@ -22,6 +22,7 @@ from tests.badinput.untrusted import (
 from tests.tui.conftest import SIZE, press, settle, wait_until
 from zapjobs_cli.display import SHOWN_CHARS
 from zapjobs_cli.tui.app import DashboardApp, make_dashboard
+from zapjobs_cli.tui.screens.confirm import ConfirmAllScreen
 from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
 from zapjobs_cli.tui.screens.runs import RunsScreen
 from zapjobs_cli.tui.source import ZapJobsSource
@@ -120,6 +121,11 @@ async def test_filters_with_brackets_are_searched_or_refused_never_fatal(
             assert screen.filter_text == "[/]"
             # the job type and the error message are searched
             assert table.keys == [str(seeded.renamed), str(seeded.failed[untrusted.CLOSE])]
+            await press(pilot, "A")  # act on all matching: the confirmation quotes the filter
+            assert isinstance(app.screen, ConfirmAllScreen)
+            count = str(app.screen.query_one("#confirm-count", Static).render())
+            assert "2 runs matching  [/]" in count
+            await press(pilot, "escape")
             assert app.is_running
     finally:
         await source.close()

@@ -13,6 +13,7 @@ from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
 from zapjobs_cli.context import get_state
+from zapjobs_cli.display import untrusted
 from zapjobs_cli.options import InputOption, JsonOption, read_input
 from zapjobs_cli.render import (
     due_text,
@@ -92,7 +93,7 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
         ),
         ("last run", str(definition.last_run_id) if definition.last_run_id else "-"),
     ):
-        grid.add_row(label, value)
+        grid.add_row(label, untrusted(value))
     state.out.print(grid)
     if runs:
         state.out.print()

@@ -281,7 +281,7 @@ class RunsScreen(LiveScreen):
         try:
             count = await self.dashboard.source.count_runs(selection)
         except Exception as exc:
-            self.notify(self.dashboard.source.explain(exc), severity="error")
+            self.notify(visible(self.dashboard.source.explain(exc)), severity="error", markup=False)
             return
 
         def chosen(verb: str | None) -> None:

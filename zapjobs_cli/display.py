@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from zapjobs.models import LogLevel, Progress
+from zapjobs.models import JobRun, LogLevel, Progress
 
 STATUS_STYLES = {
     "pending": "bold cyan",
@@ -114,6 +114,11 @@ def clipped_json(
 
 
 # --- statuses and levels -----------------------------------------------------------------------
+def display_status(run: JobRun, now: datetime) -> str:
+    """A run's status as screens name it: ``scheduled`` for a pending run due later."""
+    return "scheduled" if run.is_scheduled(now) else run.status.value
+
+
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 

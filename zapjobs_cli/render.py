@@ -72,6 +72,7 @@ from zapjobs.settings import Settings, format_duration, mask_dsn
 from zapjobs_cli.display import (
     SHOWN_CHARS,
     clipped_json,
+    display_status,
     due_text,
     duration_text,
     level_style,
@@ -103,10 +104,6 @@ def iso(when: datetime | None) -> str | None:
     if when is None:
         return None
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def display_status(run: JobRun, now: datetime) -> str:
-    return "scheduled" if run.is_scheduled(now) else run.status.value
 
 
 # --- JSON shapes -------------------------------------------------------------------------------

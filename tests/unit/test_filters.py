@@ -51,6 +51,7 @@ def test_pending_means_due_now_whatever_it_is_combined_with() -> None:
         ({"queues": ["[b]x"]}, "invalid queue name '[b]x'"),
         ({"since": "soon"}, "invalid --since 'soon'"),
         ({"since": "99999999d"}, "invalid --since '99999999d'"),
+        ({"ids": ["9" * 20]}, "invalid run id '99999999999999999999'"),
     ],
 )
 def test_option_mistakes_are_one_line_validation_errors(

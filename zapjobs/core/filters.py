@@ -37,6 +37,7 @@ _EXAMPLES = {
     "until": "until:10m",
     "id": "id:42",
 }
+_MAX_ID = 2**63 - 1  # a run id is a signed 64-bit integer in every store
 _TOKEN_RE = re.compile(r'"([^"]*)"|(\S+)')
 _QUALIFIED_RE = re.compile(r"^([A-Za-z]+):(.*)$")
 
@@ -124,7 +125,7 @@ def check_queues(values: Iterable[str] | None) -> list[str]:
 def run_ids(values: Iterable[str] | None) -> list[int]:
     result = []
     for part in split_values(values):
-        if not (part.isascii() and part.isdigit()):
+        if not (part.isascii() and part.isdigit()) or int(part) > _MAX_ID:
             raise FilterError(f"invalid run id {part!r}", hint="use whole numbers, e.g. 42,43")
         result.append(int(part))
     return result

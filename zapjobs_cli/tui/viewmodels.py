@@ -25,7 +25,7 @@ from zapjobs.models import (
     WorkerState,
 )
 from zapjobs.settings import format_duration
-from zapjobs_cli.display import clipped_json
+from zapjobs_cli.display import clipped_json, display_status
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def run_row(run: JobRun, now: datetime) -> RunRow:
         id=run.id,
         job_type=run.job_type,
         queue=run.queue,
-        status="scheduled" if run.is_scheduled(now) else run.status.value,
+        status=display_status(run, now),
         attempt=run.attempt,
         priority=run.priority,
         created_at=run.created_at,

@@ -4,6 +4,7 @@ store, no clock but the one given, so a screen changes only when the code that d
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 from zapjobs.errors import RunNotFoundError, StoreError
@@ -296,25 +297,11 @@ class FakeSource:
 
 
 def _record(run: JobRun) -> RunRecord:
-    return RunRecord(
-        id=run.id,
-        job_type=run.job_type,
-        queue=run.queue,
-        priority=run.priority,
-        input_json=json.dumps(run.input),
-        run_at=run.run_at,
-        created_at=run.created_at,
-        schedule_due_at=run.schedule_due_at,
-        status=run.status,
-        attempt=run.attempt,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        worker_id=run.worker_id,
-        output_json=None if run.output is None else json.dumps(run.output),
-        error=run.error,
-        progress=run.progress,
-        cancel_requested=run.cancel_requested,
-    )
+    """The memory store's record of ``run``: every field of the same name, JSON as text."""
+    values = {f.name: getattr(run, f.name) for f in fields(RunRecord) if hasattr(run, f.name)}
+    values["input_json"] = json.dumps(run.input)
+    values["output_json"] = None if run.output is None else json.dumps(run.output)
+    return RunRecord(**values)
 
 
 def disconnected() -> StoreError:

@@ -7,12 +7,12 @@ of it that is stored (so other processes and the CLI can see it and an operator 
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from zapjobs.core.filters import JOB_TYPE_HINT, JOB_TYPE_RE
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import make_schedule
 from zapjobs.errors import ConfigurationError, UnknownJobTypeError, ValidationError
@@ -20,7 +20,6 @@ from zapjobs.models import CatchUp, JobDefinition, Schedule
 from zapjobs.settings import Settings, duration_argument, queue_argument
 from zapjobs.typed import Codec, encode_input, function_types, job_class_types
 
-JOB_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 #: The attribute a decorated function carries so ``enqueue(fn, ...)`` finds its job type.
 JOB_TYPE_ATTR = "__zapjobs_job_type__"
 
@@ -29,7 +28,7 @@ def validate_job_type_id(job_type: object) -> str:
     if not isinstance(job_type, str) or not JOB_TYPE_RE.fullmatch(job_type):
         raise ValidationError(
             f"invalid job type id {job_type!r}",
-            hint="use 1-200 letters, digits, '_', '-', '.' or ':', e.g. email-sender",
+            hint=JOB_TYPE_HINT,
         )
     return job_type
 

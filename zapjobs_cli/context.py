@@ -28,6 +28,7 @@ from zapjobs.config import ResolvedSettings, load_settings
 from zapjobs.errors import ConfigurationError
 from zapjobs.models import JobDefinition
 from zapjobs.settings import Settings, scrub
+from zapjobs_cli.display import visible
 from zapjobs_cli.render import consoles
 
 T = TypeVar("T")
@@ -72,8 +73,13 @@ class CliState:
         return self._consoles[1]
 
     def note(self, message: str, style: str | None = None) -> None:
+        """A message on stderr; text from the database in it is shown literally (visible)."""
         self.err.print(
-            self.scrub(message), style=style, markup=False, highlight=False, soft_wrap=True
+            self.scrub(visible(message, multiline=True)),
+            style=style,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
     # --- secrets ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from zapjobs.errors import ZapJobsError
 from zapjobs.settings import mask_passwords
+from zapjobs_cli.display import visible
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -60,4 +61,5 @@ def report(exc: BaseException, *, debug: bool, scrub: Callable[[str], str] | Non
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One line, control characters visible: a message may quote what a job raised."""
+    return visible(" ".join(text.split()))

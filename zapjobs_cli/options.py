@@ -12,8 +12,9 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from zapjobs.core import filters
 from zapjobs.errors import ConfigurationError, ValidationError
-from zapjobs.models import RunFilter, RunStatus
+from zapjobs.models import RunFilter
 from zapjobs.settings import parse_duration
 
 JsonOption = Annotated[
@@ -39,8 +40,6 @@ CONCURRENCY = (1, 10_000)  # jobs one worker runs at once
 BENCH_JOBS = (1, 10_000_000)
 
 N = TypeVar("N", int, list[int], None)
-
-DISPLAY_STATUSES = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
 
 
 def in_range(option: str, bounds: tuple[int, int]) -> Callable[[N], N]:
@@ -101,10 +100,6 @@ def _read_input_file(name: str) -> str:
         ) from None
 
 
-def parse_input_value(value: str | None) -> object:
-    return json.loads(read_input(value))
-
-
 def duration_option(value: str | None, option: str) -> timedelta | None:
     if value is None:
         return None
@@ -130,39 +125,6 @@ def parse_time(value: str, option: str = "--at") -> datetime:
     return when.astimezone(UTC)
 
 
-def split_values(values: list[str] | None) -> list[str]:
-    """``--status failed --status cancelled`` and ``--status failed,cancelled`` alike."""
-    result: list[str] = []
-    for value in values or []:
-        result += [item.strip() for item in value.split(",") if item.strip()]
-    return result
-
-
-def status_filter(values: list[str] | None) -> tuple[tuple[RunStatus, ...] | None, bool | None]:
-    """(statuses, scheduled) of a RunFilter for the display statuses asked for."""
-    names = split_values(values)
-    if not names:
-        return None, None
-    lowered = [name.lower() for name in names]
-    for name in lowered:
-        if name not in DISPLAY_STATUSES:
-            raise ValidationError(
-                f"unknown status {name!r}", hint="use one of " + ", ".join(DISPLAY_STATUSES)
-            )
-    scheduled: bool | None = None
-    if "scheduled" in lowered and "pending" not in lowered:
-        if len(set(lowered)) > 1:
-            raise ValidationError(
-                "--status scheduled can only be combined with pending",
-                hint="list scheduled runs on their own, or use pending,scheduled",
-            )
-        scheduled = True
-    elif "pending" in lowered and "scheduled" not in lowered:
-        scheduled = False  # due now; other statuses are not affected by this narrowing
-    statuses = {RunStatus.PENDING if n == "scheduled" else RunStatus(n) for n in lowered}
-    return tuple(sorted(statuses, key=list(RunStatus).index)), scheduled
-
-
 def build_filter(
     *,
     ids: list[int] | None = None,
@@ -173,38 +135,22 @@ def build_filter(
     search: str | None = None,
     now: datetime | None = None,
 ) -> RunFilter:
-    status_values, scheduled = status_filter(statuses)
-    window = duration_option(since, "--since")
-    reference = now or datetime.now(UTC)
-    return RunFilter(
-        ids=tuple(ids) if ids else None,
-        statuses=status_values,
-        job_types=tuple(split_values(job_types)) or None,
-        queues=tuple(split_values(queues)) or None,
-        created_after=reference - window if window is not None else None,
-        search=search or None,
-        scheduled=scheduled,
-        now=reference if scheduled is not None else None,
+    """The RunFilter of ``--status/--job/--queue/--since/--search``, by the rules of
+    ``zapjobs.core.filters`` (the dashboard's filter words use the same ones)."""
+    return filters.run_filter(
+        now=now or datetime.now(UTC),
+        ids=[str(i) for i in ids] if ids else None,
+        statuses=statuses,
+        job_types=job_types,
+        queues=queues,
+        since=since,
+        search=search,
     )
 
 
 def describe_filter(selection: RunFilter) -> str:
     """``status failed, job email-sender`` for confirmations."""
-    parts: list[str] = []
-    if selection.statuses:
-        names = [s.value for s in selection.statuses]
-        if selection.scheduled is True:
-            names = ["scheduled"]
-        parts.append("status " + ",".join(names))
-    if selection.job_types:
-        parts.append("job " + ",".join(selection.job_types))
-    if selection.queues:
-        parts.append("queue " + ",".join(selection.queues))
-    if selection.created_after:
-        parts.append(f"created after {selection.created_after:%Y-%m-%d %H:%M:%S} UTC")
-    if selection.search:
-        parts.append(f"matching {selection.search!r}")
-    return ", ".join(parts) or "all runs"
+    return filters.describe(selection)
 
 
 def is_empty_filter(selection: RunFilter) -> bool:

@@ -53,7 +53,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -71,18 +71,26 @@ from zapjobs.models import (
     WorkerState,
 )
 from zapjobs.settings import Settings, format_duration, mask_dsn
+from zapjobs_cli.display import (
+    SHOWN_CHARS,
+    clipped_json,
+    display_status,
+    due_text,
+    duration_text,
+    level_style,
+    one_line,
+    one_line_text,
+    relative,
+    run_duration,
+    span,
+    status_text,
+    untrusted,
+    when_text,
+    with_cut_note,
+    worker_state_text,
+)
 
-STATUS_STYLES = {
-    "pending": "cyan",
-    "scheduled": "blue",
-    "running": "yellow",
-    "succeeded": "green",
-    "failed": "bold red",
-    "cancelled": "magenta",
-}
-STATE_STYLES = {"alive": "green", "stale": "yellow", "dead": "bold red", "stopped": "dim"}
 PIPE_WIDTH = 160
-LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
 
 def display_dsn(url: str) -> str:
@@ -98,64 +106,6 @@ def iso(when: datetime | None) -> str | None:
     if when is None:
         return None
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def when_text(when: datetime | None) -> str:
-    """``2026-01-31 12:04:05`` (UTC), compact for tables."""
-    if when is None:
-        return "-"
-    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
-
-
-def span(seconds: float) -> str:
-    """A short human duration: ``850ms``, ``42s``, ``3m05s``, ``2h10m``, ``4d03h``."""
-    value = abs(seconds)
-    if value < 1:
-        text = f"{round(value * 1000)}ms"
-    elif value < 60:
-        text = f"{value:.1f}s" if value < 10 else f"{int(value)}s"
-    elif value < 3600:
-        text = f"{int(value // 60)}m{int(value % 60):02d}s"
-    elif value < 86400:
-        text = f"{int(value // 3600)}h{int(value % 3600 // 60):02d}m"
-    else:
-        text = f"{int(value // 86400)}d{int(value % 86400 // 3600):02d}h"
-    return f"-{text}" if seconds < 0 else text
-
-
-def relative(when: datetime | None, now: datetime) -> str:
-    """``in 12s`` / ``3m05s ago`` / ``-``."""
-    if when is None:
-        return "-"
-    seconds = (when - now).total_seconds()
-    return f"in {span(seconds)}" if seconds > 0 else f"{span(-seconds)} ago"
-
-
-def due_text(when: datetime | None, now: datetime) -> str:
-    """When a schedule fires next: ``in 12s``, or ``overdue 3m05s`` (no scheduler running)."""
-    if when is None:
-        return "-"
-    seconds = (when - now).total_seconds()
-    return f"in {span(seconds)}" if seconds > 0 else f"overdue {span(-seconds)}"
-
-
-def run_duration(run: JobRun) -> float | None:
-    if run.started_at is None or run.finished_at is None:
-        return None
-    return (run.finished_at - run.started_at).total_seconds()
-
-
-def display_status(run: JobRun, now: datetime) -> str:
-    return "scheduled" if run.is_scheduled(now) else run.status.value
-
-
-def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
-
-
-def one_line(text: str, limit: int = 120) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 # --- JSON shapes -------------------------------------------------------------------------------
@@ -189,7 +139,7 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
         "created_at": iso(run.created_at),
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
-        "duration_seconds": run_duration(run),
+        "duration_seconds": run_duration(run.started_at, run.finished_at),
         "worker_id": run.worker_id,
         "cancel_requested": run.cancel_requested,
         "schedule_due_at": iso(run.schedule_due_at),
@@ -362,16 +312,17 @@ def runs_table(runs: Sequence[JobRun], now: datetime) -> Table:
         "ID", "JOB TYPE", "QUEUE", "STATUS", "ATTEMPT", "CREATED", "DURATION", "ERROR"
     )
     for run in runs:
-        duration = run_duration(run)
-        error = f"{run.error.type}: {one_line(run.error.message, 60)}" if run.error else ""
+        error = Text()
+        if run.error:
+            error = one_line_text(f"{run.error.type}: {one_line(run.error.message, 60)}", 200)
         table.add_row(
             str(run.id),
-            run.job_type,
-            run.queue,
+            untrusted(run.job_type),
+            untrusted(run.queue),
             status_text(display_status(run, now)),
             str(run.attempt),
             when_text(run.created_at),
-            span(duration) if duration is not None else "-",
+            duration_text(run.started_at, run.finished_at),
             error,
         )
     return table
@@ -382,12 +333,12 @@ def jobs_table(definitions: Iterable[JobDefinition], now: datetime) -> Table:
     for d in definitions:
         timeout = d.effective_timeout_seconds
         table.add_row(
-            d.job_type,
-            d.queue,
+            untrusted(d.job_type),
+            untrusted(d.queue),
             Text("paused", style="yellow") if not d.enabled else Text("active", style="green"),
             str(d.effective_max_retries),
             span(timeout) if timeout is not None else "-",
-            schedule_text(d),
+            untrusted(schedule_text(d)),
             due_text(d.next_due_at, now) if d.schedule is not None else "-",
         )
     return table
@@ -405,11 +356,10 @@ def schedule_text(definition: JobDefinition) -> str:
 def workers_table(workers: Iterable[WorkerInfo], now: datetime, settings: Settings) -> Table:
     table = new_table("ID", "STATE", "QUEUES", "RUNNING", "STARTED", "LAST SEEN")
     for w in workers:
-        state = worker_state(w, now, settings).value
         table.add_row(
-            w.id,
-            Text(state, style=STATE_STYLES.get(state, "")),
-            ",".join(w.queues),
+            untrusted(w.id),
+            worker_state_text(worker_state(w, now, settings).value),
+            untrusted(",".join(w.queues)),
             f"{w.running}/{w.concurrency}",
             when_text(w.started_at),
             relative(w.last_seen_at, now),
@@ -418,47 +368,73 @@ def workers_table(workers: Iterable[WorkerInfo], now: datetime, settings: Settin
 
 
 def log_line(entry: LogEntry) -> Text:
-    level = entry.level.name.lower()
+    """One log entry on one line: the message and fields as literal text, escapes visible."""
     text = Text(f"{when_text(entry.logged_at)} ")
-    text.append(f"{level:<7}", style=LEVEL_STYLES.get(level, ""))
-    text.append(f" {entry.message}")
+    text.append(f"{entry.level.name.lower():<7}", style=level_style(entry.level))
+    text.append(" ").append(untrusted(entry.message))
     if entry.fields:
-        text.append(" " + json.dumps(entry.fields, ensure_ascii=False, default=str), style="dim")
+        fields_json, _ = clipped_json(entry.fields)
+        text.append(" ").append(untrusted(fields_json, style="dim"))
     return text
 
 
-def run_detail(run: JobRun, now: datetime) -> Table:
+def run_detail(run: JobRun, now: datetime) -> RenderableType:
+    """``runs show``: the fields, then the traceback; every value literal and bounded, and a
+    last line saying how to get a value that was cut short whole (``--json``)."""
+    cut = False
+
+    def json_value(value: object) -> Text:
+        nonlocal cut
+        shown, hidden = clipped_json(value)
+        cut = cut or hidden > 0
+        return with_cut_note(untrusted(shown), hidden)
+
+    def text_value(value: str, style: str = "", *, multiline: bool = False) -> Text:
+        nonlocal cut
+        cut = cut or len(value) > SHOWN_CHARS
+        return untrusted(value, style, multiline=multiline)
+
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    duration = run_duration(run)
-    rows: list[tuple[str, Any]] = [
+    rows: list[tuple[str, Text | str]] = [
         ("run", str(run.id)),
-        ("job type", run.job_type),
+        ("job type", untrusted(run.job_type)),
         ("status", status_text(display_status(run, now))),
-        ("queue", f"{run.queue} (priority {run.priority})"),
+        ("queue", untrusted(run.queue).append(f" (priority {run.priority})")),
         ("attempt", str(run.attempt)),
         ("created", when_text(run.created_at)),
         ("due", f"{when_text(run.run_at)} ({relative(run.run_at, now)})"),
         ("started", when_text(run.started_at)),
         ("finished", when_text(run.finished_at)),
-        ("duration", span(duration) if duration is not None else "-"),
-        ("worker", run.worker_id or "-"),
-        ("input", json.dumps(run.input, ensure_ascii=False, default=str)),
+        ("duration", duration_text(run.started_at, run.finished_at)),
+        ("worker", untrusted(run.worker_id or "-")),
+        ("input", json_value(run.input)),
     ]
     if run.progress.total is not None or run.progress.processed:
         p = run.progress
         total = "?" if p.total is None else str(p.total)
         rows.append(("progress", f"{p.processed}/{total} ({p.succeeded} ok, {p.failed} failed)"))
     if run.output is not None:
-        rows.append(("output", json.dumps(run.output, ensure_ascii=False, default=str)))
+        rows.append(("output", json_value(run.output)))
     if run.cancel_requested and not run.status.is_final:
         rows.append(("cancel", "requested"))
     if run.error is not None:
-        rows.append(("error", Text(f"{run.error.type}: {run.error.message}", style="red")))
+        rows.append(("error", text_value(f"{run.error.type}: {run.error.message}", "red")))
     for label, value in rows:
         table.add_row(label, value)
-    return table
+    parts: list[RenderableType] = [table]
+    if run.error is not None and run.error.traceback:
+        parts.append(text_value(run.error.traceback.rstrip(), "dim", multiline=True))
+    if cut:
+        parts.append(
+            Text(
+                f"(values longer than {SHOWN_CHARS:,} characters are cut: "
+                f"`zapjobs runs show {run.id} --json` prints them whole)",
+                style="dim",
+            )
+        )
+    return Group(*parts)
 
 
 def consoles(no_color: bool) -> tuple[Console, Console]:

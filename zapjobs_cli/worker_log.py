@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from zapjobs.events import RunFinished, WorkerStarted, WorkerStopped, WorkerStopping
 from zapjobs.models import RunStatus
+from zapjobs_cli.display import clip, visible
 
 EVENT_LOGGER = "zapjobs.cli.worker"
 _STANDARD = frozenset(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None).__dict__) | {
@@ -41,14 +42,19 @@ class TextFormatter(logging.Formatter):
         self._scrub = scrub
 
     def format(self, record: logging.LogRecord) -> str:
+        """One line (a job's own text cannot start another: its line feeds are escaped), and
+        nothing a job wrote reaches the terminal as a control character (``visible``)."""
         message = record.getMessage()
         extras = _extras(record)
-        if record.name.startswith("zapjobs.jobs.") and "run_id" in extras:
-            message = f"[{extras.get('job_type', '?')} #{extras['run_id']}] {message}"
+        if record.name.startswith("zapjobs.jobs."):
+            message = visible(message)
+            if "run_id" in extras:
+                job_type = visible(str(extras.get("job_type", "?")))
+                message = f"[{job_type} #{extras['run_id']}] {message}"
         line = f"{_time(record)} {record.levelname.lower():<7} {message}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return self._scrub(line)
+        return self._scrub(visible(line, multiline=True))
 
 
 class JsonFormatter(logging.Formatter):
@@ -164,7 +170,8 @@ class EventPrinter:
             f"(attempt {event.attempt}, {event.duration_seconds:.3f}s)"
         )
         if event.error_type and event.status is not RunStatus.SUCCEEDED:
-            message += f": {event.error_type}: {event.error_message or ''}".rstrip(": ")
+            error = f": {event.error_type}: {event.error_message or ''}".rstrip(": ")
+            message += visible(clip(error)[0])  # one line, whatever the job raised
         level = logging.WARNING if event.status is RunStatus.FAILED else logging.INFO
         self._log.log(
             level,

@@ -3,6 +3,8 @@ store, no clock but the one given, so a screen changes only when the code that d
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 from zapjobs.errors import RunNotFoundError, StoreError
@@ -24,6 +26,7 @@ from zapjobs.models import (
     ThroughputPoint,
     WorkerInfo,
 )
+from zapjobs.stores.memory_records import RunRecord, matches
 from zapjobs_cli.tui.viewmodels import (
     JobRow,
     LogLine,
@@ -162,25 +165,10 @@ class FakeSource:
             raise self.fail_with
 
     def _matching(self, selection: RunFilter, now: datetime) -> list[JobRun]:
-        def keep(run: JobRun) -> bool:
-            if selection.ids is not None and run.id not in selection.ids:
-                return False
-            if selection.statuses is not None and run.status not in selection.statuses:
-                return False
-            if selection.job_types is not None and run.job_type not in selection.job_types:
-                return False
-            if selection.queues is not None and run.queue not in selection.queues:
-                return False
-            if selection.created_after is not None and run.created_at < selection.created_after:
-                return False
-            if selection.scheduled is not None and run.status is RunStatus.PENDING:
-                return run.is_scheduled(now) == selection.scheduled
-            if selection.search:
-                text = run.job_type + " " + (run.error.message if run.error else "")
-                return selection.search.lower() in text.lower()
-            return True
-
-        return sorted((r for r in self.all_runs if keep(r)), key=lambda r: -r.id)
+        """The memory store's own matching, so this fake cannot drift from the stores."""
+        return sorted(
+            (r for r in self.all_runs if matches(_record(r), selection, now)), key=lambda r: -r.id
+        )
 
     async def overview(self, now: datetime) -> Overview:
         self._check()
@@ -306,6 +294,14 @@ class FakeSource:
 
     async def resume(self, job_type: str) -> None:
         self.calls.append(("resume", job_type))
+
+
+def _record(run: JobRun) -> RunRecord:
+    """The memory store's record of ``run``: every field of the same name, JSON as text."""
+    values = {f.name: getattr(run, f.name) for f in fields(RunRecord) if hasattr(run, f.name)}
+    values["input_json"] = json.dumps(run.input)
+    values["output_json"] = None if run.output is None else json.dumps(run.output)
+    return RunRecord(**values)
 
 
 def disconnected() -> StoreError:

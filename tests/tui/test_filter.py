@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from zapjobs.core.filters import FilterError
+from zapjobs.core.filters import parse_words as parse_filter
 from zapjobs.models import RunFilter, RunStatus
-from zapjobs_cli.tui.filter import FilterError, parse_filter
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from zapjobs.models import Progress
-from zapjobs_cli.tui.format import age, bar_rows, progress_bar, span
+from zapjobs_cli.display import age, bar_rows, progress_bar, span
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -21,9 +21,9 @@ def test_bar_rows_show_any_non_zero_value() -> None:
 
 
 def test_span_and_age() -> None:
-    assert span(timedelta(milliseconds=850)) == "850ms"
-    assert span(timedelta(seconds=185)) == "3m05s"
-    assert span(timedelta(hours=2, minutes=10)) == "2h10m"
+    assert span(timedelta(milliseconds=850).total_seconds(), tenths=False) == "850ms"
+    assert span(timedelta(seconds=185).total_seconds(), tenths=False) == "3m05s"
+    assert span(timedelta(hours=2, minutes=10).total_seconds(), tenths=False) == "2h10m"
     assert age(NOW - timedelta(minutes=14, seconds=18), NOW) == "14m ago"
     assert age(NOW + timedelta(seconds=90), NOW) == "in 1m30s"
     assert age(None, NOW) == "-"

@@ -10,9 +10,9 @@ from textual.widgets import Input, RichLog, Static
 
 from tests.tui.conftest import SIZE, dashboard, press, settle, wait_until
 from tests.tui.fakes import NOW, FakeSource, disconnected
+from zapjobs.core.filters import parse_words as parse_filter
 from zapjobs.errors import InvalidStateError
 from zapjobs.models import LogLevel, RunFilter, RunStatus
-from zapjobs_cli.tui.filter import parse_filter
 from zapjobs_cli.tui.screens.confirm import ConfirmAllScreen
 from zapjobs_cli.tui.screens.help import HelpScreen
 from zapjobs_cli.tui.screens.jobs import JobsScreen

@@ -18,8 +18,9 @@ from zapjobs.events import RunFinished, WorkerStopping
 from zapjobs.models import JobRun, LogEntry, Page, RunFilter, RunStatus
 from zapjobs_cli import demo_jobs
 from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import status_text
 from zapjobs_cli.errors import EXIT_INTERRUPTED
-from zapjobs_cli.render import display_dsn, log_line, new_table, status_text
+from zapjobs_cli.render import display_dsn, log_line, new_table
 
 DEMO_FILE = "zapjobs-demo.db"
 TICKS_WANTED = 2

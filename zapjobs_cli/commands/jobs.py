@@ -14,17 +14,9 @@ from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
 from zapjobs_cli.context import get_state
+from zapjobs_cli.display import due_text, span, untrusted, when_text
 from zapjobs_cli.options import InputOption, JsonOption, read_input
-from zapjobs_cli.render import (
-    due_text,
-    job_dict,
-    jobs_table,
-    print_json,
-    runs_table,
-    schedule_text,
-    span,
-    when_text,
-)
+from zapjobs_cli.render import job_dict, jobs_table, print_json, runs_table, schedule_text
 
 app = typer.Typer(help="List job types, run one now, pause and resume them.", no_args_is_help=True)
 JobArgument = Annotated[str, typer.Argument(metavar="JOB", help="The job type id.")]
@@ -101,7 +93,7 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
         ),
         ("last run", str(definition.last_run_id) if definition.last_run_id else "-"),
     ):
-        grid.add_row(label, value)
+        grid.add_row(label, untrusted(value))
     state.out.print(grid)
     if runs:
         state.out.print()

@@ -11,8 +11,9 @@ from zapjobs.errors import ValidationError
 from zapjobs.models import CatchUp, JobDefinition
 from zapjobs_cli.commands.jobs import JobArgument, known_definition
 from zapjobs_cli.context import get_state
+from zapjobs_cli.display import when_text
 from zapjobs_cli.options import InputOption, JsonOption, duration_option, read_input
-from zapjobs_cli.render import job_dict, print_json, schedule_text, when_text
+from zapjobs_cli.render import job_dict, print_json, schedule_text
 
 app = typer.Typer(help="Schedule job types to run on a CRON or an interval.", no_args_is_help=True)
 

@@ -122,9 +122,7 @@ def show(
     if as_json:
         print_json(run_dict(run, now))
         return
-    state.out.print(run_detail(run, now))
-    if run.error is not None and run.error.traceback:
-        state.out.print(run.error.traceback.rstrip(), markup=False, highlight=False, style="dim")
+    state.out.print(run_detail(run, now), highlight=False)
 
 
 @app.command("logs")

@@ -28,19 +28,16 @@ from zapjobs.models import (
 )
 from zapjobs.settings import Settings
 from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import STATUS_STYLES, due_text, one_line_text, relative, untrusted
 from zapjobs_cli.options import JsonOption, duration_option
 from zapjobs_cli.render import (
-    STATUS_STYLES,
     display_dsn,
-    due_text,
     error_group_dict,
     iso,
     job_dict,
     new_table,
-    one_line,
     print_json,
     print_json_line,
-    relative,
     run_dict,
     schedule_text,
     stats_dict,
@@ -206,17 +203,20 @@ def render(snap: Snapshot) -> RenderableType:
         table = new_table("RECURRING", "SCHEDULE", "NEXT RUN", title=None)
         for d in snap.recurring[:8]:
             next_run = "paused" if not d.enabled else due_text(d.next_due_at, snap.now)
-            table.add_row(d.job_type, schedule_text(d), next_run)
+            table.add_row(untrusted(d.job_type), untrusted(schedule_text(d)), next_run)
         parts += [Text(), table]
     if snap.error_groups:
         groups = ", ".join(f"{g.error_type} x{g.count}" for g in snap.error_groups)
-        parts.append(Text(f"errors (24 h): {groups}", style="red"))
+        parts.append(untrusted(f"errors (24 h): {groups}", style="red"))
     if snap.failures:
         table = new_table("FAILED RUN", "JOB TYPE", "FINISHED", "ERROR")
         for run in snap.failures:
             error = f"{run.error.type}: {run.error.message}" if run.error else "-"
             table.add_row(
-                str(run.id), run.job_type, relative(run.finished_at, snap.now), one_line(error, 80)
+                str(run.id),
+                untrusted(run.job_type),
+                relative(run.finished_at, snap.now),
+                one_line_text(error, 80),
             )
         parts += [Text(), table]
     return Group(*parts)
@@ -226,7 +226,7 @@ def _runs_table(stats: Stats) -> RenderableType:
     names = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
     table = new_table("QUEUE", *(n.upper() for n in names))
     for queue in stats.by_queue:
-        table.add_row(queue.queue, *(str(getattr(queue, n)) for n in names))
+        table.add_row(untrusted(queue.queue), *(str(getattr(queue, n)) for n in names))
     total = [Text(str(getattr(stats, n)), style=STATUS_STYLES[n]) for n in names]
     table.add_row(Text("all", style="bold"), *total)
     return table

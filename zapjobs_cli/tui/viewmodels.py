@@ -7,7 +7,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from zapjobs.models import (
     ErrorGroup,
@@ -26,6 +25,7 @@ from zapjobs.models import (
     WorkerState,
 )
 from zapjobs.settings import format_duration
+from zapjobs_cli.display import clipped_json, display_status
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class RunDetail:
     worker_id: str | None
     max_attempts: int | None  # first attempt plus retries, from the job's definition
     schedule_due_at: datetime | None = None
+    input_hidden: int = 0  # characters of the input's JSON cut off (a huge value)
+    output_hidden: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def run_row(run: JobRun, now: datetime) -> RunRow:
         id=run.id,
         job_type=run.job_type,
         queue=run.queue,
-        status="scheduled" if run.is_scheduled(now) else run.status.value,
+        status=display_status(run, now),
         attempt=run.attempt,
         priority=run.priority,
         created_at=run.created_at,
@@ -140,18 +142,18 @@ def run_row(run: JobRun, now: datetime) -> RunRow:
     )
 
 
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
 def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> RunDetail:
-    output = None
+    """The detail of one run; input and output as pretty JSON, a huge value cut (bounded)."""
+    output, output_hidden = None, 0
     if run.status is RunStatus.SUCCEEDED or run.output is not None:
-        output = pretty_json(run.output)
+        output, output_hidden = clipped_json(run.output, indent=2)
+    input_json, input_hidden = clipped_json(run.input, indent=2)
     return RunDetail(
         row=run_row(run, now),
-        input_json=pretty_json(run.input),
+        input_json=input_json,
         output_json=output,
+        input_hidden=input_hidden,
+        output_hidden=output_hidden,
         traceback=run.error.traceback if run.error else None,
         worker_id=run.worker_id,
         max_attempts=definition.effective_max_retries + 1 if definition else None,

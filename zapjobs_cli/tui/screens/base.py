@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from zapjobs_cli.display import visible
 from zapjobs_cli.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class LiveScreen(Screen[None]):
 
     def fetch_failed(self, error: BaseException) -> None:
         """An error about this screen's request (not a lost store): say it once."""
-        self.notify(self.dashboard.source.explain(error), severity="error")
+        self.notify(visible(self.dashboard.source.explain(error)), severity="error", markup=False)
 
     # --- the refresh loop ----------------------------------------------------------------------
     def on_screen_resume(self) -> None:
@@ -173,12 +174,13 @@ class LiveScreen(Screen[None]):
 
     def on_live_screen_action_done(self, message: ActionDone) -> None:
         message.stop()
-        self.notify(message.text)
+        self.notify(visible(message.text), markup=False)
         self.reload()
 
     def on_live_screen_action_failed(self, message: ActionFailed) -> None:
         message.stop()
-        self.notify(self.dashboard.source.explain(message.error), severity="error")
+        explained = visible(self.dashboard.source.explain(message.error))
+        self.notify(explained, severity="error", markup=False)
         self.reload()
 
     def palette_entries(self) -> Iterable[PaletteEntry]:

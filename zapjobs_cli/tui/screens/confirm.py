@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from zapjobs_cli.display import untrusted
 
 
 class ConfirmAllScreen(ModalScreen[str | None]):
@@ -31,7 +34,9 @@ class ConfirmAllScreen(ModalScreen[str | None]):
         box = Vertical(id="confirm")
         box.border_title = "Act on every matching run"
         with box:
-            yield Static(f"[b]{self.count:,}[/b] runs {what}", id="confirm-count", markup=True)
+            count = Text().append(f"{self.count:,}", style="bold")
+            count.append(untrusted(f" runs {what}"))
+            yield Static(count, id="confirm-count")
             yield Static(
                 "Retry applies to failed and cancelled runs, cancel to pending and running "
                 "ones, delete to all but running ones. Counted by the server just now.",

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from zapjobs.settings import format_duration
-from zapjobs_cli.tui.format import STATUS_STYLES, age
+from zapjobs_cli.display import STATUS_STYLES, age, untrusted
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
 from zapjobs_cli.tui.viewmodels import JobRow
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
@@ -104,9 +104,9 @@ def _cells(row: JobRow, now: datetime) -> tuple[Any, ...]:
     if row.timeout_seconds is not None:
         timeout = format_duration(timedelta(seconds=row.timeout_seconds))
     return (
-        row.job_type,
-        row.queue,
-        row.schedule or Text("-", style="dim"),
+        untrusted(row.job_type),
+        untrusted(row.queue),
+        untrusted(row.schedule) if row.schedule else Text("-", style="dim"),
         age(row.next_due_at, now) if row.schedule else "-",
         last,
         Text("enabled", style="green") if row.enabled else Text("paused", style="bold yellow"),

@@ -14,7 +14,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from zapjobs.models import WorkerState
-from zapjobs_cli.tui.format import STATUS_STYLES, WORKER_STYLES, age, one_line, percent
+from zapjobs_cli.display import (
+    STATUS_STYLES,
+    WORKER_STYLES,
+    age,
+    one_line_text,
+    percent,
+    untrusted,
+)
 from zapjobs_cli.tui.screens.base import LiveScreen, titled
 from zapjobs_cli.tui.viewmodels import Overview
 from zapjobs_cli.tui.widgets.chart import ThroughputChart
@@ -76,9 +83,9 @@ class OverviewScreen(LiveScreen):
                     str(r.id),
                     (
                         Text(str(r.id), justify="right"),
-                        r.job_type,
+                        untrusted(r.job_type),
                         age(r.finished_at, now),
-                        Text(one_line(f"{r.error_type}: {r.error_message}", 19), style="red"),
+                        one_line_text(f"{r.error_type}: {r.error_message}", 19, "red"),
                     ),
                 )
                 for r in overview.latest_failures
@@ -89,10 +96,10 @@ class OverviewScreen(LiveScreen):
                 (
                     g.error_type,
                     (
-                        Text(g.error_type, style="bold red"),
+                        untrusted(g.error_type, style="bold red"),
                         Text(str(g.count), justify="right"),
                         Text(str(g.last_run_id), justify="right"),
-                        one_line(g.last_message, 20),
+                        one_line_text(g.last_message, 20),
                     ),
                 )
                 for g in overview.error_groups
@@ -129,7 +136,7 @@ def _queue_table(overview: Overview) -> Table:
     queues = overview.stats.by_queue
     for q in queues[:6]:
         counts = (q.pending, q.scheduled, q.running, q.failed)
-        table.add_row(q.queue, *(f"{n:,}" for n in counts))
+        table.add_row(untrusted(q.queue), *(f"{n:,}" for n in counts))
     if len(queues) > 6:
         table.add_row(Text(f"… {len(queues) - 6} more", style="dim"))
     if not queues:
@@ -160,8 +167,8 @@ def _recurring_table(overview: Overview, now: datetime) -> Table:
     table.add_column()
     table.add_column(justify="right")
     for row in overview.next_recurring:
-        schedule = Text(row.schedule or "", style="dim")
-        table.add_row(row.job_type, schedule, age(row.next_due_at, now))
+        schedule = untrusted(row.schedule, style="dim")
+        table.add_row(untrusted(row.job_type), schedule, age(row.next_due_at, now))
     if not overview.next_recurring:
         table.add_row(Text("no recurring jobs", style="dim"))
     return table

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,12 +16,14 @@ from textual.widgets import RichLog, Static
 
 from zapjobs.errors import RunNotFoundError
 from zapjobs.models import LogLevel, RunFilter
-from zapjobs_cli.tui.format import (
+from zapjobs_cli.display import (
     LEVEL_STYLES,
+    duration_text,
     full_timestamp,
     progress_bar,
-    run_duration,
     status_text,
+    untrusted,
+    with_cut_note,
 )
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry, titled
 from zapjobs_cli.tui.source import LOG_BATCH
@@ -96,9 +98,15 @@ class RunDetailScreen(LiveScreen):
     def show(self, data: tuple[RunDetail, tuple[LogLine, ...], int, datetime]) -> None:
         detail, logs, generation, now = data
         self.query_one("#detail-fields", Static).update(_fields(detail, now))
-        self.query_one("#detail-input", Static).update(JSON(detail.input_json))
+        self.query_one("#detail-input", Static).update(
+            _json_text(detail.input_json, detail.input_hidden)
+        )
         output = self.query_one("#detail-output", Static)
-        output.update(JSON(detail.output_json) if detail.output_json else Text("-", style="dim"))
+        output.update(
+            _json_text(detail.output_json, detail.output_hidden)
+            if detail.output_json
+            else Text("-", style="dim")
+        )
         self.query_one("#detail-error-box").display = detail.row.error_type is not None
         self.query_one("#detail-error", Static).update(_error(detail))
         if generation == self.generation:
@@ -163,16 +171,16 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
     attempts = str(row.attempt)
     if detail.max_attempts is not None:
         attempts += f" of {detail.max_attempts}"
-    table.add_row("job type", Text(row.job_type, style="bold"))
+    table.add_row("job type", untrusted(row.job_type, style="bold"))
     table.add_row("status", status)
-    table.add_row("queue / priority", f"{row.queue} / {row.priority}")
+    table.add_row("queue / priority", untrusted(row.queue).append(f" / {row.priority}"))
     table.add_row("attempts", attempts)
-    table.add_row("worker", detail.worker_id or "-")
+    table.add_row("worker", untrusted(detail.worker_id or "-"))
     table.add_row("created", full_timestamp(row.created_at))
     table.add_row("due", full_timestamp(row.run_at))
     table.add_row("started", full_timestamp(row.started_at))
     table.add_row("finished", full_timestamp(row.finished_at))
-    table.add_row("took", run_duration(row.started_at, row.finished_at, now))
+    table.add_row("took", duration_text(row.started_at, row.finished_at, now, tenths=False))
     if detail.schedule_due_at is not None:
         table.add_row("schedule due", full_timestamp(detail.schedule_due_at))
     bar = progress_bar(row.progress, 24)
@@ -183,18 +191,28 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
 def _error(detail: RunDetail) -> Text:
     if detail.row.error_type is None:
         return Text()
-    text = Text(detail.row.error_type, style="bold red")
-    text.append(f": {detail.row.error_message or ''}", style="bold")
+    text = untrusted(detail.row.error_type, style="bold red")
+    text.append(untrusted(f": {detail.row.error_message or ''}", style="bold"))
     if detail.traceback:
-        text.append(f"\n{detail.traceback}", style="red")
+        text.append("\n").append(untrusted(detail.traceback, style="red", multiline=True))
     return text
 
 
 def _log_text(line: LogLine) -> Text:
     text = Text(f"{line.logged_at:%H:%M:%S.%f}"[:12] + " ", style="dim")
     text.append(f"{line.level.name:<8}", style=LEVEL_STYLES[line.level])
-    text.append(line.message)
+    text.append(untrusted(line.message))
     for name, value in line.fields:
-        text.append(f"  {name}=", style="dim")
-        text.append(value, style="cyan")
+        text.append("  ").append(untrusted(name, style="dim")).append("=", style="dim")
+        text.append(untrusted(value, style="cyan"))
     return text
+
+
+def _json_text(shown: str, hidden: int) -> Text:
+    """JSON as the dashboard shows it (highlighted like rich's JSON), literal and bounded: a
+    value cut short is not parsed again, and says how much is not shown."""
+    text = untrusted(shown, multiline=True)
+    text.no_wrap = True
+    text.overflow = None
+    JSONHighlighter().highlight(text)
+    return with_cut_note(text, hidden)

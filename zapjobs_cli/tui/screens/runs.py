@@ -13,14 +13,16 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
+from zapjobs.core.filters import FilterError, parse_words
 from zapjobs.models import Page, RunFilter
-from zapjobs_cli.tui.filter import FilterError, parse_filter
-from zapjobs_cli.tui.format import (
+from zapjobs_cli.display import (
+    duration_text,
     minute_timestamp,
-    one_line,
+    one_line_text,
     progress_bar,
-    run_duration,
     status_text,
+    untrusted,
+    visible,
 )
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
 from zapjobs_cli.tui.screens.confirm import ConfirmAllScreen
@@ -100,7 +102,7 @@ class RunsScreen(LiveScreen):
 
     # --- data ----------------------------------------------------------------------------------
     async def fetch(self, now: datetime) -> tuple[RunsPage, datetime, str]:
-        selection = parse_filter(self.filter_text, now)
+        selection = parse_words(self.filter_text, now)
         page = Page(limit=self.page_size, before_id=self.page_starts[-1])
         return await self.dashboard.source.runs(selection, page, now), now, self.filter_text
 
@@ -122,18 +124,18 @@ class RunsScreen(LiveScreen):
         status = status_text(row.status)
         if row.cancel_requested and row.status == "running":
             status.append(" ⊘", style="magenta")
-        error: Text | str = ""
+        error = Text()
         if row.error_type:
-            error = Text(one_line(f"{row.error_type}: {row.error_message}", 14), style="red")
+            error = one_line_text(f"{row.error_type}: {row.error_message}", 14, "red")
         return (
             Text(MARK, style="bold yellow") if row.id in self.marks else "",
             Text(str(row.id), justify="right"),
-            row.job_type,
-            row.queue,
+            untrusted(row.job_type),
+            untrusted(row.queue),
             status,
             Text(str(row.attempt), justify="right"),
             minute_timestamp(row.created_at),
-            run_duration(row.started_at, row.finished_at, now),
+            duration_text(row.started_at, row.finished_at, now, tenths=False),
             progress_bar(row.progress, 5),
             error,
         )
@@ -141,8 +143,9 @@ class RunsScreen(LiveScreen):
     def _update_summary(self) -> None:
         page_number = len(self.page_starts)
         first = (page_number - 1) * self.page_size + 1
+        shown = f"filter: {visible(self.filter_text)}" if self.filter_text else ""
         parts = [
-            f"filter: {self.filter_text}" if self.filter_text else "all runs (/ to filter)",
+            shown or "all runs (/ to filter)",
             f"page {page_number}",
             f"rows {first}-{first + len(self.rows) - 1}" if self.rows else "no runs",
         ]
@@ -152,7 +155,7 @@ class RunsScreen(LiveScreen):
             parts.append("p newer page")
         if self.marks:
             parts.append(f"{len(self.marks)} marked")
-        self.query_one("#runs-summary", Static).update("  ·  ".join(parts))
+        self.query_one("#runs-summary", Static).update(Text("  ·  ".join(parts)))
 
     # --- filter --------------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -165,9 +168,9 @@ class RunsScreen(LiveScreen):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         error = self.query_one("#filter-error", Static)
         try:
-            parse_filter(event.value, self.dashboard.now())
+            parse_words(event.value, self.dashboard.now())
         except FilterError as exc:
-            error.update(Text(f"✗ {exc}", style="bold red"))
+            error.update(untrusted(f"✗ {exc}", style="bold red"))
             error.display = True
             return
         self.apply_filter(event.value.strip())
@@ -267,9 +270,9 @@ class RunsScreen(LiveScreen):
         if self.dashboard.read_only:
             return
         try:
-            selection = parse_filter(self.filter_text, self.dashboard.now())
+            selection = parse_words(self.filter_text, self.dashboard.now())
         except FilterError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(visible(str(exc)), severity="error", markup=False)
             return
         self._count_then_confirm(selection)
 
@@ -278,7 +281,7 @@ class RunsScreen(LiveScreen):
         try:
             count = await self.dashboard.source.count_runs(selection)
         except Exception as exc:
-            self.notify(self.dashboard.source.explain(exc), severity="error")
+            self.notify(visible(self.dashboard.source.explain(exc)), severity="error", markup=False)
             return
 
         def chosen(verb: str | None) -> None:

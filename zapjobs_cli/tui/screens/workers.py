@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 
-from zapjobs_cli.tui.format import WORKER_STYLES, age, clock_time, minute_timestamp
+from zapjobs_cli.display import WORKER_STYLES, age, clock_time, minute_timestamp, untrusted
 from zapjobs_cli.tui.screens.base import LiveScreen
 from zapjobs_cli.tui.viewmodels import WorkerRow
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
@@ -44,10 +44,10 @@ class WorkersScreen(LiveScreen):
 
 def _cells(row: WorkerRow, now: datetime) -> tuple[Any, ...]:
     return (
-        row.id,
-        row.host,
+        untrusted(row.id),
+        untrusted(row.host),
         Text(str(row.pid), justify="right"),
-        ",".join(row.queues),
+        untrusted(",".join(row.queues)),
         minute_timestamp(row.started_at),
         clock_time(row.last_seen_at),
         age(row.last_seen_at, now),

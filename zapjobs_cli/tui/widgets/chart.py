@@ -11,7 +11,7 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 from zapjobs.models import ThroughputPoint
-from zapjobs_cli.tui.format import bar_rows
+from zapjobs_cli.display import bar_rows
 
 
 class ThroughputChart(Widget):

@@ -1,5 +1,8 @@
 """A DataTable that takes the whole list of rows on every refresh and changes only what
-changed: cells are updated in place, rows added or removed, and the cursor stays on its row."""
+changed: cells are updated in place, rows added or removed, and the cursor stays on its row.
+
+A plain string cell is shown literally (DataTable would parse it as markup): cells come from
+the database, so every ``str`` goes through ``display.untrusted``."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from typing import Any
 
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+
+from zapjobs_cli.display import untrusted
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ class LiveTable(DataTable[Any]):
         """A different set altogether (another page): start over with the cursor on top."""
         self.clear()
         self._cells.clear()
-        for key, cells in rows:
+        for key, given in rows:
+            cells = _literal(given)
             self.add_row(*cells, key=key)
             self._cells[key] = cells
         if rows:
@@ -64,18 +70,24 @@ class LiveTable(DataTable[Any]):
             if key not in wanted_set:
                 self.remove_row(key)
                 del self._cells[key]
-        for key, cells in rows:
+        for key, given in rows:
+            cells = _literal(given)
             old = self._cells.get(key)
             if old is None:
                 self.add_row(*cells, key=key)
             else:
+                kept = []  # the objects the table holds, changed or not
                 for spec, before, after in zip(self._column_specs, old, cells, strict=True):
                     if before != after:
                         self.update_cell(key, spec.key, after)
+                    kept.append(after if before != after else before)
+                cells = tuple(kept)
             self._cells[key] = cells
         if self.keys != wanted:
-            position = {key: index for index, key in enumerate(wanted)}
-            self.sort(self._key_column, key=lambda cell: position[str(cell)])
+            # by the identity of each row's key cell: its text may differ from the key (escaped)
+            index = [c.key for c in self._column_specs].index(self._key_column)
+            position = {id(self._cells[key][index]): n for n, key in enumerate(wanted)}
+            self.sort(self._key_column, key=lambda cell: position[id(cell)])
         if keep is not None and keep in wanted_set:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
@@ -85,6 +97,10 @@ class LiveTable(DataTable[Any]):
             return
         index = [c.key for c in self._column_specs].index(column)
         cells = list(self._cells[key])
-        cells[index] = value
+        cells[index] = _literal((value,))[0]
         self._cells[key] = tuple(cells)
-        self.update_cell(key, column, value)
+        self.update_cell(key, column, cells[index])
+
+
+def _literal(cells: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(untrusted(cell) if isinstance(cell, str) else cell for cell in cells)

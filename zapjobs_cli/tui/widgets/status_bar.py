@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from zapjobs_cli.tui.format import full_timestamp
+from zapjobs_cli.display import full_timestamp, untrusted
 
 if TYPE_CHECKING:
     from zapjobs_cli.tui.app import DashboardApp
@@ -53,9 +53,9 @@ class StatusBar(Widget):
             text.append(f" every {app.refresh_interval:g}s ", style="dim")
         if app.connection_error is None:
             text.append(" ● connected ", style="green")
-            text.append(f" {app.source_name} ", style="dim")
+            text.append(untrusted(f" {app.source_name} ", style="dim"))
         else:
             text.append(" ● disconnected: ", style="bold red")
-            text.append(f"{app.connection_error} ", style="red")
+            text.append(untrusted(f"{app.connection_error} ", style="red"))
         text.truncate(max(self.size.width, 1), overflow="ellipsis")
         return text

@@ -19,7 +19,7 @@ from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy
 from zapjobs.core.storable import storable_json, storable_text
-from zapjobs.models import CatchUp, LogLevel, NewLogEntry, Progress
+from zapjobs.models import CatchUp, JobRun, LogLevel, NewLogEntry, Progress
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -56,6 +56,16 @@ def _fields_json(fields: dict[str, Any]) -> str:
     except (ValueError, TypeError, RecursionError):
         text = json.dumps({k: repr(v) for k, v in fields.items()}, ensure_ascii=False)
     return storable_json(text)
+
+
+def run_log_fields(run: JobRun | int, attempt: int | None = None) -> dict[str, Any]:
+    """The ``extra`` fields that tie a Python log record to a run: ``run_id``, and ``job_type``
+    and ``attempt`` when known (a JobRun, or a run id with its attempt)."""
+    if isinstance(run, JobRun):
+        return {"run_id": run.id, "job_type": run.job_type, "attempt": run.attempt}
+    if attempt is None:
+        return {"run_id": run}
+    return {"run_id": run, "attempt": attempt}
 
 
 class RunLogger:
@@ -98,7 +108,7 @@ class RunLogger:
             self._logger = logging.getLogger(f"zapjobs.jobs.{self.job_type}")
         if self._logger.isEnabledFor(level.value):
             extra = {("field_" + k if k in _RESERVED else k): v for k, v in fields.items()}
-            extra.setdefault("run_id", self.run_id)
+            extra.setdefault("run_id", self.run_id)  # the names of run_log_fields
             extra.setdefault("job_type", self.job_type)
             extra.setdefault("attempt", self.attempt)
             self._logger.log(level.value, "%s", message, extra=extra)

@@ -132,3 +132,21 @@ async def test_an_enqueue_on_the_callers_postgres_connection_stores_the_context(
         assert {stored_ids(r.trace_context)[0] for r in runs} == {hex_trace_id(request)}
     finally:
         await app.close()
+
+
+def test_a_sync_enqueue_inside_a_span_continues_its_trace(
+    store_url: str, spans: InMemorySpanExporter
+) -> None:
+    """enqueue_sync runs on zapjobs' own loop in another thread: the caller's span goes along."""
+    zap = make_app(store_url)
+    try:
+        with trace.get_tracer("app").start_as_current_span("request") as request:
+            run_id = zap.enqueue_sync("traced", {"n": 1})
+        run = zap.get_run_sync(run_id)
+    finally:
+        zap.close_sync()
+    [publish] = named(spans.get_finished_spans(), "traced publish")
+    assert (
+        publish.parent is not None and publish.parent.span_id == request.get_span_context().span_id
+    )
+    assert stored_ids(run.trace_context) == (hex_trace_id(request), hex_span_id(publish))

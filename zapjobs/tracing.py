@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 SYSTEM = "zapjobs"
 #: the error type of a run put back to pending by a stopping worker (executor's)
 _SHUTDOWN_ERROR = "WorkerShutdown"
+#: a log line longer than this is cut in its span event's name (the stored line stays whole)
+_MAX_EVENT_NAME = 1_000
 
 _UNLOADED: Any = object()
 _trace_api: Any = _UNLOADED  # the opentelemetry.trace module, None when not importable
@@ -96,7 +98,7 @@ def extract(trace_context: str | None) -> Context | None:
         return None
     try:
         carrier = json.loads(trace_context)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(carrier, dict):
         return None
@@ -243,4 +245,4 @@ def log_event(level_name: str, message: str, fields: Mapping[str, Any]) -> None:
         attributes[f"zapjobs.log.{key}"] = (
             value if isinstance(value, str | bool | int | float) else str(value)
         )
-    span.add_event(message, attributes)
+    span.add_event(message[:_MAX_EVENT_NAME], attributes)

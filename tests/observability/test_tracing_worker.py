@@ -146,3 +146,35 @@ async def test_a_run_enqueued_without_tracing_is_processed_in_a_new_trace(
     [process] = named(spans.get_finished_spans(), "report process")
     assert process.parent is None
     assert (process.attributes or {})["messaging.message.id"] == str(run_id)
+
+
+async def test_jobs_raising_base_exceptions_fail_their_traced_attempts_and_the_worker_serves_on(
+    store_url: str, spans: InMemorySpanExporter
+) -> None:
+    """KeyboardInterrupt, SystemExit, GeneratorExit (even thrown into the task by asyncio), a
+    job's own CancelledError: with a span around each attempt, each still fails its attempt."""
+    from tests.badinput.hostile_jobs import HOSTILE, register
+
+    zap = register(ZapJobs(store_url, auto_migrate=True, polling_interval="50ms"))
+    await zap.open()
+    try:
+        ids = {job_type: await zap.enqueue(job_type) for job_type in HOSTILE}
+        ok = await zap.enqueue("ok", 5)
+        await zap.run_worker(burst=True, concurrency=4, install_signal_handlers=False)
+        for job_type, run_id in ids.items():
+            run = await zap.get_run(run_id)
+            assert (run.status, run.attempt) == (RunStatus.FAILED, 2), job_type
+            assert run.error is not None and run.error.type == HOSTILE[job_type], job_type
+        assert (await zap.get_run(ok)).status is RunStatus.SUCCEEDED
+    finally:
+        await zap.close()
+    finished = spans.get_finished_spans()
+    for job_type in HOSTILE:
+        attempts = named(finished, f"{job_type} process")
+        assert [(s.attributes or {})["zapjobs.attempt"] for s in attempts] == [1, 2], job_type
+        assert {s.status.status_code for s in attempts} == {StatusCode.ERROR}, job_type
+        for span in attempts:
+            [exception] = [e for e in span.events if e.name == "exception"]
+            assert (exception.attributes or {})["exception.type"] == HOSTILE[job_type]
+    [ok_span] = named(finished, "ok process")
+    assert ok_span.status.status_code is StatusCode.UNSET

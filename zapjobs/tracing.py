@@ -39,6 +39,7 @@ _provider: object = None  # the TracerProvider _tracer came from
 _tracer: Tracer | None = None
 #: a tracer was handed out at least once: only then are log lines worth offering to a span
 _active = False
+_w3c: Any = None  # the W3C propagator, made once
 
 
 def _api() -> ModuleType | None:
@@ -80,9 +81,12 @@ def _version() -> str | None:
 def _propagator() -> Any:
     """The W3C Trace Context format, whatever the application's global propagators are: the
     stored text must be readable by any worker."""
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    global _w3c
+    if _w3c is None:
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    return TraceContextTextMapPropagator()
+        _w3c = TraceContextTextMapPropagator()
+    return _w3c
 
 
 def _context_text() -> str | None:
@@ -149,8 +153,6 @@ def publishing(job_type: str, queue: str, count: int) -> Publication:
     found = tracer()
     if found is None:
         return _UNTRACED
-    from opentelemetry.trace import SpanKind
-
     attributes: dict[str, AttributeValue] = {
         "messaging.system": SYSTEM,
         "messaging.destination.name": queue,
@@ -161,7 +163,7 @@ def publishing(job_type: str, queue: str, count: int) -> Publication:
     if count != 1:
         attributes["messaging.batch.message_count"] = count
     manager = found.start_as_current_span(
-        f"{job_type} publish", kind=SpanKind.PRODUCER, attributes=attributes
+        f"{job_type} publish", kind=_trace_api.SpanKind.PRODUCER, attributes=attributes
     )
     return Publication(manager)
 
@@ -182,8 +184,6 @@ async def traced_attempt(run: JobRun, attempt: Awaitable[RunOutcome]) -> RunOutc
     found = tracer()
     if found is None:
         return await attempt
-    from opentelemetry.trace import SpanKind
-
     attributes: dict[str, AttributeValue] = {
         "messaging.system": SYSTEM,
         "messaging.destination.name": run.queue,
@@ -197,7 +197,7 @@ async def traced_attempt(run: JobRun, attempt: Awaitable[RunOutcome]) -> RunOutc
     with found.start_as_current_span(
         f"{run.job_type} process",
         context=extract(run.trace_context),
-        kind=SpanKind.CONSUMER,
+        kind=_trace_api.SpanKind.CONSUMER,
         attributes=attributes,
     ) as span:
         outcome = await attempt
@@ -206,8 +206,6 @@ async def traced_attempt(run: JobRun, attempt: Awaitable[RunOutcome]) -> RunOutc
 
 
 def _record_outcome(span: Span, outcome: RunOutcome) -> None:
-    from opentelemetry.trace import StatusCode
-
     error = outcome.error
     if outcome.status is RunStatus.SUCCEEDED or error is None:
         span.set_attribute("zapjobs.outcome", outcome.status.value)
@@ -228,16 +226,14 @@ def _record_outcome(span: Span, outcome: RunOutcome) -> None:
                 "exception.stacktrace": error.traceback or "",
             },
         )
-    span.set_status(StatusCode.ERROR, f"{error.type}: {error.message}")
+    span.set_status(_trace_api.StatusCode.ERROR, f"{error.type}: {error.message}")
 
 
 def log_event(level_name: str, message: str, fields: Mapping[str, Any]) -> None:
     """A job's ``ctx.log`` line as an event of the current attempt's span (if it records)."""
     if not _active:
         return
-    from opentelemetry.trace import get_current_span
-
-    span = get_current_span()
+    span = _trace_api.get_current_span()
     if not span.is_recording():
         return
     attributes: dict[str, AttributeValue] = {"log.severity": level_name}

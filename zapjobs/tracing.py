@@ -96,18 +96,19 @@ def _context_text() -> str | None:
     return json.dumps(carrier, sort_keys=True) if carrier else None
 
 
-def extract(trace_context: str | None) -> Context | None:
-    """The stored context as a parent; None (a new trace) when absent or unreadable."""
-    if not trace_context:
-        return None
-    try:
-        carrier = json.loads(trace_context)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(carrier, dict):
-        return None
-    found: Context = _propagator().extract({str(k): str(v) for k, v in carrier.items()})
-    return found
+def extract(trace_context: str | None) -> Context:
+    """The stored context as a parent; an empty one (a new trace, whatever span the worker
+    itself runs in) when absent or unreadable."""
+    carrier: dict[str, str] = {}
+    if trace_context:
+        try:
+            found = json.loads(trace_context)
+        except (ValueError, RecursionError):
+            found = None
+        if isinstance(found, dict):
+            carrier = {str(k): str(v) for k, v in found.items()}
+    context: Context = _propagator().extract(carrier)
+    return context
 
 
 # --- enqueue -------------------------------------------------------------------------------------

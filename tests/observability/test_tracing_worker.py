@@ -137,15 +137,27 @@ async def test_a_failing_attempt_records_the_exception_and_an_error_status(
 async def test_a_run_enqueued_without_tracing_is_processed_in_a_new_trace(
     zap: ZapJobs, spans: InMemorySpanExporter
 ) -> None:
-    """A recurring run, or one enqueued by a process without tracing: no stored context."""
+    """A recurring run, or one enqueued by a process without tracing: no stored context (or
+    one no worker can read). Even a worker started inside a span of its application does not
+    make them children of that span."""
     from zapjobs.models import NewRun
     from zapjobs.testing import store_of
 
-    [run_id] = await store_of(zap).enqueue([NewRun("report", input_json='{"n": 1}', queue="mail")])
-    await zap.run_worker(burst=True, queues=["mail", "default"], install_signal_handlers=False)
-    [process] = named(spans.get_finished_spans(), "report process")
-    assert process.parent is None
-    assert (process.attributes or {})["messaging.message.id"] == str(run_id)
+    ids = await store_of(zap).enqueue(
+        [
+            NewRun("report", input_json='{"n": 1}', queue="mail"),
+            NewRun("report", input_json='{"n": 2}', queue="mail", trace_context="not json"),
+            NewRun("report", input_json='{"n": 3}', queue="mail", trace_context='{"x": "y"}'),
+        ]
+    )
+    with trace.get_tracer("app").start_as_current_span("worker process"):
+        await zap.run_worker(burst=True, queues=["mail", "default"], install_signal_handlers=False)
+    processes = named(spans.get_finished_spans(), "report process")
+    assert sorted((s.attributes or {})["messaging.message.id"] for s in processes) == sorted(
+        str(i) for i in ids
+    )
+    assert [s.parent for s in processes] == [None, None, None]
+    assert len({s.context.trace_id for s in processes}) == 3  # a trace each
 
 
 async def test_jobs_raising_base_exceptions_fail_their_traced_attempts_and_the_worker_serves_on(

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import next_due_after
@@ -390,20 +391,24 @@ class ZapJobs:
         run_queue = queue_argument(queue) if queue is not None else default_queue
         _check_priority(priority)
         due = self._due_time(delay, run_at)
-        runs = [
-            NewRun(
-                job_type=job_type,
-                input_json=value.text
-                if isinstance(value, _Json)
-                else encode_input(codec, value, job_type=job_type),
-                queue=run_queue,
-                priority=priority,
-                run_at=due,
-                max_attempts=max_attempts,
-            )
-            for value in inputs
-        ]
-        return await store.enqueue(runs, now=self._store_now(), connection=connection)
+        with tracing.publishing(job_type, run_queue, len(inputs)) as published:
+            runs = [
+                NewRun(
+                    job_type=job_type,
+                    input_json=value.text
+                    if isinstance(value, _Json)
+                    else encode_input(codec, value, job_type=job_type),
+                    queue=run_queue,
+                    priority=priority,
+                    run_at=due,
+                    max_attempts=max_attempts,
+                    trace_context=published.context,
+                )
+                for value in inputs
+            ]
+            ids = await store.enqueue(runs, now=self._store_now(), connection=connection)
+            published.sent(ids)
+        return ids
 
     def _resolve(self, job: JobRef) -> tuple[str, JobType | None]:
         """(job type id, the local registration or None) of a job reference."""

@@ -15,10 +15,11 @@ from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
+from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy
 from zapjobs.core.storable import storable_json, storable_text
-from zapjobs.models import CatchUp, LogLevel, NewLogEntry, Progress
+from zapjobs.models import CatchUp, JobRun, LogLevel, NewLogEntry, Progress
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -57,9 +58,20 @@ def _fields_json(fields: dict[str, Any]) -> str:
     return storable_json(text)
 
 
+def run_log_fields(run: JobRun | int, attempt: int | None = None) -> dict[str, Any]:
+    """The ``extra`` fields that tie a Python log record to a run: ``run_id``, and ``job_type``
+    and ``attempt`` when known (a JobRun, or a run id with its attempt)."""
+    if isinstance(run, JobRun):
+        return {"run_id": run.id, "job_type": run.job_type, "attempt": run.attempt}
+    if attempt is None:
+        return {"run_id": run}
+    return {"run_id": run, "attempt": attempt}
+
+
 class RunLogger:
-    """Per-run log: entries are buffered for the store and forwarded to Python logging as
-    ``zapjobs.jobs.<job_type>`` with the fields in ``extra``."""
+    """Per-run log: entries are buffered for the store, forwarded to Python logging as
+    ``zapjobs.jobs.<job_type>`` with the fields and ``run_id``, ``job_type``, ``attempt`` in
+    ``extra``, and added as events to the attempt's span when tracing is on (zapjobs.tracing)."""
 
     def __init__(
         self,
@@ -68,9 +80,11 @@ class RunLogger:
         job_type: str,
         sink: LogSink | None = None,
         clock: Clock | None = None,
+        attempt: int | None = None,
     ) -> None:
         self.run_id = run_id
         self.job_type = job_type
+        self.attempt = attempt  # a JobContext binds its logger to its attempt
         self._sink = sink
         self._clock = clock or SYSTEM_CLOCK
         self._logger: logging.Logger | None = None  # looked up at the first entry, not per run
@@ -94,9 +108,11 @@ class RunLogger:
             self._logger = logging.getLogger(f"zapjobs.jobs.{self.job_type}")
         if self._logger.isEnabledFor(level.value):
             extra = {("field_" + k if k in _RESERVED else k): v for k, v in fields.items()}
-            extra.setdefault("run_id", self.run_id)
+            extra.setdefault("run_id", self.run_id)  # the names of run_log_fields
             extra.setdefault("job_type", self.job_type)
+            extra.setdefault("attempt", self.attempt)
             self._logger.log(level.value, "%s", message, extra=extra)
+        tracing.log_event(level.name.lower(), entry.message, fields)
         return DONE
 
     def debug(self, message: str, **fields: Any) -> Done:
@@ -163,6 +179,8 @@ class JobContext(Generic[InputT]):
         self.attempt = attempt
         self.job_type_id = job_type_id
         self.log = log
+        if log.attempt is None:
+            log.attempt = attempt  # its lines forwarded to logging name the attempt
         self.progress = progress
         self.queue = queue
         self.scheduled_at = scheduled_at

@@ -163,6 +163,9 @@ class NewRun:
     run_at: datetime | None = None
     schedule_due_at: datetime | None = None  # set only by the scheduler: unique per job type
     max_attempts: int = DEFAULT_MAX_RETRIES + 1  # JobDefinition.max_attempts of its job type
+    #: the W3C trace context of the enqueuing span, as JSON text ({"traceparent": ...,
+    #: "tracestate": ...}); None outside a traced enqueue (zapjobs.tracing)
+    trace_context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,9 @@ class JobRun:
     #: attempts allowed in all (1 + retries), fixed at enqueue; an operator's override of the
     #: job type's max_retries also updates its unfinished runs
     max_attempts: int = DEFAULT_MAX_RETRIES + 1
+    #: the W3C trace context the run was enqueued under (JSON text), the parent of each
+    #: attempt's span; None if the enqueue was not traced
+    trace_context: str | None = None
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now

@@ -12,7 +12,8 @@ run::
      "progress": {"total": 10 | null, "processed": 4, "succeeded": 4, "failed": 0},
      "run_at": "...Z", "created_at": "...Z", "started_at": "...Z" | null,
      "finished_at": "...Z" | null, "duration_seconds": 1.25 | null, "worker_id": "..." | null,
-     "cancel_requested": false, "schedule_due_at": "...Z" | null}
+     "cancel_requested": false, "schedule_due_at": "...Z" | null,
+     "trace_context": "{\"traceparent\": \"00-...\"}" | null}
 
 ``status`` is the stored state; ``scheduled`` is true for a pending run due later.
 
@@ -143,6 +144,7 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
         "worker_id": run.worker_id,
         "cancel_requested": run.cancel_requested,
         "schedule_due_at": iso(run.schedule_due_at),
+        "trace_context": run.trace_context,
     }
 
 

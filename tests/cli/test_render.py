@@ -33,7 +33,7 @@ NOW = datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)
 RUN_KEYS = {
     "id", "job_type", "queue", "priority", "status", "scheduled", "attempt", "max_attempts",
     "input", "output", "error", "progress", "run_at", "created_at", "started_at", "finished_at",
-    "duration_seconds", "worker_id", "cancel_requested", "schedule_due_at",
+    "duration_seconds", "worker_id", "cancel_requested", "schedule_due_at", "trace_context",
 }  # fmt: skip
 
 
@@ -54,6 +54,7 @@ def test_run_shape() -> None:
         error=RunError("SMTPError", "refused", "Traceback ..."),
         progress=Progress(total=10, processed=4, succeeded=3, failed=1),
         max_attempts=4,
+        trace_context='{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}',
     )
     data = run_dict(run, NOW)
     assert set(data) == RUN_KEYS
@@ -70,6 +71,7 @@ def test_run_shape() -> None:
     assert data["finished_at"] == "2026-01-31T11:59:58.250000Z"
     assert data["duration_seconds"] == 1.25
     assert data["schedule_due_at"] is None
+    assert data["trace_context"] == run.trace_context  # the stored W3C context, as text
     json.dumps(data)  # serialisable as is
 
 

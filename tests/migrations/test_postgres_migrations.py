@@ -79,6 +79,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "cancel_requested": ("boolean", False),
         "schedule_due_at": ("timestamp with time zone", True),
         "max_attempts": ("integer", False),
+        "trace_context": ("text", True),
     },
     "zapjobs_logs": {
         "id": ("bigint", False),

@@ -28,7 +28,7 @@ from typing import TypeVar
 from zapjobs.clock import Clock
 from zapjobs.core.storable import storable_text
 from zapjobs.errors import InvalidStateError, ValidationError
-from zapjobs.job import ProgressTracker
+from zapjobs.job import ProgressTracker, run_log_fields
 from zapjobs.models import NewLogEntry, ProgressUpdate, RunError, RunOutcome, RunStatus
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
@@ -238,6 +238,7 @@ class Completer:
                 logger.info(
                     "run %d: result not applied (it was cancelled, rescued or deleted meanwhile)",
                     outcome.run_id,
+                    extra=run_log_fields(outcome.run_id, outcome.attempt),
                 )
 
     async def _write_split(
@@ -283,19 +284,34 @@ class Completer:
 
     @staticmethod
     def _log_placeholder(entry: NewLogEntry, reason: str) -> NewLogEntry:
-        logger.error("run %d: a log entry could not be stored: %s", entry.run_id, reason)
+        logger.error(
+            "run %d: a log entry could not be stored: %s",
+            entry.run_id,
+            reason,
+            extra=run_log_fields(entry.run_id),
+        )
         message = f"(zapjobs: this log entry could not be stored: {reason})"
         return replace(entry, message=message, fields_json="{}")
 
     @staticmethod
     def _drop_progress(update: ProgressUpdate, reason: str) -> None:
-        logger.error("run %d: its progress could not be stored: %s", update.run_id, reason)
+        logger.error(
+            "run %d: its progress could not be stored: %s",
+            update.run_id,
+            reason,
+            extra=run_log_fields(update.run_id),
+        )
         return None
 
     @staticmethod
     def _unstorable_outcome(outcome: RunOutcome, reason: str) -> RunOutcome:
         """The attempt fails instead (a retry stays a retry): the store refused its result."""
-        logger.error("run %d: its result could not be stored: %s", outcome.run_id, reason)
+        logger.error(
+            "run %d: its result could not be stored: %s",
+            outcome.run_id,
+            reason,
+            extra=run_log_fields(outcome.run_id, outcome.attempt),
+        )
         message = f"the result of this attempt could not be stored: {reason}"
         if outcome.error is not None:
             message += f" (the attempt failed with {storable_text(outcome.error.type)})"

@@ -35,6 +35,7 @@ from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import RunFinished, RunStarted
 from zapjobs.settings import Settings, format_duration, scrub
 from zapjobs.stores.base import Store
+from zapjobs.tracing import traced_attempt
 
 logger = logging.getLogger("zapjobs.worker")
 
@@ -175,7 +176,7 @@ class Executor:
         self._emit(RunStarted(run.id, run.job_type, run.attempt, run.queue))
         progress = ProgressTracker(run.id, self._completer.progress_changed)
         try:
-            outcome = await self._attempt(attempt, progress)
+            outcome = await traced_attempt(run, self._attempt(attempt, progress))
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zapjobs.clock import SYSTEM_CLOCK, Clock
+from zapjobs.job import run_log_fields
 from zapjobs.models import JobRun, Notification, RunOutcome, RunStatus, WorkerInfo
 from zapjobs.registry import Registry
 from zapjobs.runtime.backoff import Outages, Retry
@@ -392,7 +393,12 @@ class Worker:
     def _finished(self, run_id: int, task: asyncio.Task[RunOutcome]) -> None:
         self._running.pop(run_id, None)
         if not task.cancelled() and task.exception() is not None:
-            logger.error("run %d: the executor failed", run_id, exc_info=task.exception())
+            logger.error(
+                "run %d: the executor failed",
+                run_id,
+                exc_info=task.exception(),
+                extra=run_log_fields(run_id),
+            )
         if self._fetcher is not None:
             self._fetcher.on_slot_freed()
 
@@ -436,7 +442,11 @@ class Worker:
                 and now.attempt == attempt.run.attempt
             )
             if not owned and attempt.task is not None and not attempt.task.done():
-                logger.info("run %d: rescued by another worker meanwhile; stopped here", run_id)
+                logger.info(
+                    "run %d: rescued by another worker meanwhile; stopped here",
+                    run_id,
+                    extra=run_log_fields(attempt.run),
+                )
                 attempt.stop_reason = attempt.stop_reason or STOP_SHUTDOWN
                 attempt.task.cancel()
 
@@ -444,7 +454,9 @@ class Worker:
         for run_id in run_ids:
             attempt = self._running.get(run_id)
             if attempt is not None and attempt.task is not None and not attempt.task.done():
-                logger.info("run %d: cancelled by an operator", run_id)
+                logger.info(
+                    "run %d: cancelled by an operator", run_id, extra=run_log_fields(attempt.run)
+                )
                 attempt.stop_reason = STOP_CANCEL
                 attempt.task.cancel()
 

@@ -90,6 +90,7 @@ def run_from_row(row: Row, d: Decoders) -> JobRun:
         cancel_requested=d.flag(row["cancel_requested"]),
         schedule_due_at=d.opt_time(row["schedule_due_at"]),
         max_attempts=row["max_attempts"],
+        trace_context=row["trace_context"],
     )
 
 

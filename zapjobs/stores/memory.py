@@ -277,6 +277,7 @@ class MemoryStore:
                 created_at=now,
                 schedule_due_at=opt_utc(new.schedule_due_at),
                 max_attempts=new.max_attempts,
+                trace_context=new.trace_context,
             )
             self._runs[record.id] = record
             self._next_run_id += 1

@@ -51,6 +51,7 @@ class RunRecord:
     error: RunError | None = None
     progress: Progress = field(default_factory=Progress)
     cancel_requested: bool = False
+    trace_context: str | None = None
 
     def view(self) -> JobRun:
         """A fresh frozen copy; the decoded JSON is new on every call, so never shared."""
@@ -73,6 +74,7 @@ class RunRecord:
             cancel_requested=self.cancel_requested,
             schedule_due_at=self.schedule_due_at,
             max_attempts=self.max_attempts,
+            trace_context=self.trace_context,
         )
 
     def is_scheduled(self, now: datetime) -> bool:

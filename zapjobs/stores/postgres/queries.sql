@@ -73,7 +73,7 @@ d.last_run_id, d.updated_at
 r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type,
 r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
-r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts
+r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts, r.trace_context
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -99,7 +99,8 @@ pg_notify(%(channel)s,
 
 -- fragment: run_insert_columns
 -- What an enqueue writes (every other column starts at its default); the order of copy_text().
-id, job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts
+id, job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts,
+trace_context
 
 -- fragment: new_runs
 -- The runs of a batch as unnest()ed arrays (rows.new_run_params), each with an id drawn in the
@@ -108,9 +109,11 @@ new_runs AS (
     SELECT nextval(%(runs_seq)s::regclass) AS id, t.*
     FROM unnest(
         %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
-        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[], %(max_attempts)s::integer[]
+        %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[], %(max_attempts)s::integer[],
+        %(trace_contexts)s::text[]
     ) WITH ORDINALITY AS t (
-        job_type, input, queue, priority, run_at, schedule_due_at, max_attempts, ord
+        job_type, input, queue, priority, run_at, schedule_due_at, max_attempts, trace_context,
+        ord
     )
 )
 
@@ -120,7 +123,7 @@ INSERT INTO {prefix}runs ({run_insert_columns})
 SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
        COALESCE(n.run_at, %(now)s::timestamptz, now()),
        {now},
-       n.schedule_due_at, n.max_attempts
+       n.schedule_due_at, n.max_attempts, n.trace_context
 FROM new_runs n
 ORDER BY n.ord
 
@@ -307,7 +310,7 @@ WITH inserted AS (
         %(priority)s::integer, %(input)s::jsonb,
         COALESCE(%(run_at)s::timestamptz, %(now)s::timestamptz, now()),
         {now},
-        %(due_at)s::timestamptz, %(max_attempts)s::integer
+        %(due_at)s::timestamptz, %(max_attempts)s::integer, %(trace_context)s::text
     )
     RETURNING id
 ),

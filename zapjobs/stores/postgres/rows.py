@@ -37,6 +37,7 @@ def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:
         "run_ats": [r.run_at for r in runs],
         "due_ats": [r.schedule_due_at for r in runs],
         "max_attempts": [r.max_attempts for r in runs],
+        "trace_contexts": [r.trace_context for r in runs],
     }
 
 
@@ -50,6 +51,7 @@ def one_run_params(run: NewRun) -> dict[str, Any]:
         "run_at": run.run_at,
         "due_at": run.schedule_due_at,
         "max_attempts": run.max_attempts,
+        "trace_context": run.trace_context,
     }
 
 

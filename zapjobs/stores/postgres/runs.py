@@ -56,12 +56,16 @@ def copy_text(ids: Sequence[int], runs: Sequence[NewRun], clock: datetime) -> st
             found = words[value] = value.translate(_COPY_ESCAPES)
         return found
 
+    def opt_word(value: str | None) -> str:
+        return "\\N" if value is None else word(value)  # a bulk enqueue shares one context
+
     created = time_text(clock)
     return "".join(
         f"{run_id}\t{word(new.job_type)}\t{word(new.queue)}\t{new.priority}\t"
         f"{new.input_json.translate(_COPY_ESCAPES)}\t"
         f"{created if new.run_at is None else time_text(new.run_at)}\t{created}\t"
-        f"{time_text(new.schedule_due_at)}\t{new.max_attempts}\n"
+        f"{time_text(new.schedule_due_at)}\t{new.max_attempts}\t"
+        f"{opt_word(new.trace_context)}\n"
         for run_id, new in zip(ids, runs, strict=True)
     )
 

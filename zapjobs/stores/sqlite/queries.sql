@@ -76,7 +76,8 @@ INSERT INTO {prefix}migrations (version, name, applied_at) VALUES (:version, :na
 -- now), created now. "WHERE true" keeps a following ON CONFLICT from being read as part of the
 -- SELECT.
 INSERT INTO {prefix}runs (
-    job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts
+    job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts,
+    trace_context
 )
 SELECT json_extract(n.value, '$.job_type'),
        json_extract(n.value, '$.queue'),
@@ -85,7 +86,8 @@ SELECT json_extract(n.value, '$.job_type'),
        COALESCE(json_extract(n.value, '$.run_at'), :now),
        :now,
        json_extract(n.value, '$.schedule_due_at'),
-       json_extract(n.value, '$.max_attempts')
+       json_extract(n.value, '$.max_attempts'),
+       json_extract(n.value, '$.trace_context')
 FROM json_each(:runs) AS n
 WHERE true
 ORDER BY n.key

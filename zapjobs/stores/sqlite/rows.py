@@ -104,6 +104,7 @@ def new_runs_param(runs: Sequence[NewRun]) -> str:
                 "run_at": opt_us(r.run_at),
                 "schedule_due_at": opt_us(r.schedule_due_at),
                 "max_attempts": r.max_attempts,
+                "trace_context": r.trace_context,
             }
             for r in runs
         ],

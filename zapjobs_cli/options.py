@@ -13,7 +13,7 @@ import typer
 
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import RunFilter, RunStatus
-from zapjobs.settings import parse_duration
+from zapjobs.settings import parse_duration, parse_port
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (a stable shape, see the README) on stdout.")
@@ -67,6 +67,16 @@ def read_input(value: str | None) -> str:
 
 def parse_input_value(value: str | None) -> object:
     return json.loads(read_input(value))
+
+
+def port_option(value: str | None, option: str) -> int | None:
+    """A port typed after ``option``: one line naming the option when it is not 1-65535."""
+    if value is None:
+        return None
+    try:
+        return parse_port(value, name=option)
+    except ConfigurationError as exc:
+        raise ValidationError(exc.message, hint=exc.hint) from None
 
 
 def duration_option(value: str | None, option: str) -> timedelta | None:

@@ -26,6 +26,7 @@ from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import (
     RunFinished,
+    WorkerObserver,
     WorkerStarted,
     WorkerStopped,
     WorkerStopping,
@@ -74,6 +75,7 @@ class Worker:
         on_event: Callable[[Any], None] | None = None,
         stop: asyncio.Event | None = None,
         describe_error: Callable[[BaseException], str] = str,
+        observer: WorkerObserver | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -103,6 +105,9 @@ class Worker:
         self._cancel_checks: CancelChecks | None = None
         #: one log line per database outage and one per recovery, whichever loop notices
         self._outages = Outages(logger, describe_error=describe_error)
+        self._observer = observer
+        if observer is not None:
+            observer.attach(in_flight=lambda: len(self._running), concurrency=self.concurrency)
 
     def _now(self) -> datetime:
         return (self.clock or SYSTEM_CLOCK).now()
@@ -117,6 +122,8 @@ class Worker:
     def _emit(self, event: Any) -> None:
         if isinstance(event, RunFinished):
             self._count(event)
+        if self._observer is not None:
+            self._observer.event(event)
         if self._on_event is None:
             return
         try:
@@ -125,16 +132,7 @@ class Worker:
             logger.exception("the on_event handler failed on %r", event)
 
     def _count(self, event: RunFinished) -> None:
-        if event.status is RunStatus.SUCCEEDED:
-            self._counts["succeeded"] += 1
-        elif event.status is RunStatus.FAILED:
-            self._counts["failed"] += 1
-        elif event.status is RunStatus.CANCELLED:
-            self._counts["cancelled"] += 1
-        elif event.requeued:
-            self._counts["requeued"] += 1
-        else:
-            self._counts["retried"] += 1
+        self._counts[event.outcome] += 1
 
     def request_stop(self, reason: str = "stop") -> None:
         """Stop claiming; running jobs get ``shutdown_timeout`` to finish."""
@@ -188,6 +186,7 @@ class Worker:
             clock=self.clock,
             describe_error=self._describe_error,
             outages=self._outages,
+            on_outcomes_written=self._observer.outcomes_written if self._observer else None,
         )
         interval = self.settings.heartbeat_interval.total_seconds()
         cancel_checks = CancelChecks(
@@ -241,6 +240,7 @@ class Worker:
                 describe_error=self._describe_error,
                 may_claim=completer.results_writable,
                 outages=self._outages,
+                on_claim=self._observer.claimed if self._observer else None,
             )
         heartbeat.start()
         try:

@@ -54,6 +54,7 @@ def prometheus() -> ModuleType:
     """prometheus_client, or the one-line error saying how to install it."""
     try:
         import prometheus_client
+        import prometheus_client.core  # the metric families of QueueMetrics
     except ImportError:
         raise MetricsUnavailableError(
             "Prometheus metrics need the prometheus-client package, which is not installed",

@@ -24,9 +24,7 @@ async def test_backlog_counts_unfinished_runs_per_queue_and_job_type(store: Stor
     assert await store.backlog(now=T0) == [
         Backlog("images", "resize", running=1),
         Backlog("mail", "resize", pending=1, oldest_due_at=at(minutes=-5)),
-        Backlog(
-            "mail", "send", pending=2, scheduled=1, running=1, oldest_due_at=at(minutes=-30)
-        ),
+        Backlog("mail", "send", pending=2, scheduled=1, running=1, oldest_due_at=at(minutes=-30)),
     ]
     # Later, the scheduled run is due too; the oldest due time stays the oldest.
     later = {(b.queue, b.job_type): b for b in await store.backlog(now=at(hours=3))}

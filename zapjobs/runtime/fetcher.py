@@ -113,10 +113,10 @@ class Fetcher:
                 await self._sleep(self._retry.failed(exc))
                 continue
             self._retry.succeeded()
-            if self._on_claim is not None:
-                self._on_claim(free, runs)
             for run in runs:
                 self._start_run(run)
+            if self._on_claim is not None:
+                self._on_claim(free, runs)
             self._last_claim_full = len(runs) == free
             if self._last_claim_full:
                 idle_checked = False

@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from zapjobs.clock import SYSTEM_CLOCK, Clock
@@ -123,13 +124,20 @@ class Worker:
         if isinstance(event, RunFinished):
             self._count(event)
         if self._observer is not None:
-            self._observer.event(event)
+            self._observe(self._observer.event, event)
         if self._on_event is None:
             return
         try:
             self._on_event(event)
         except Exception:
             logger.exception("the on_event handler failed on %r", event)
+
+    def _observe(self, hook: Callable[..., None], *args: Any) -> None:
+        """An observer's failure is logged, never the worker's (nor a claim's) failure."""
+        try:
+            hook(*args)
+        except Exception:
+            logger.exception("the worker's observer failed")
 
     def _count(self, event: RunFinished) -> None:
         self._counts[event.outcome] += 1
@@ -186,7 +194,9 @@ class Worker:
             clock=self.clock,
             describe_error=self._describe_error,
             outages=self._outages,
-            on_outcomes_written=self._observer.outcomes_written if self._observer else None,
+            on_outcomes_written=(
+                partial(self._observe, self._observer.outcomes_written) if self._observer else None
+            ),
         )
         interval = self.settings.heartbeat_interval.total_seconds()
         cancel_checks = CancelChecks(
@@ -240,7 +250,7 @@ class Worker:
                 describe_error=self._describe_error,
                 may_claim=completer.results_writable,
                 outages=self._outages,
-                on_claim=self._observer.claimed if self._observer else None,
+                on_claim=partial(self._observe, self._observer.claimed) if self._observer else None,
             )
         heartbeat.start()
         try:

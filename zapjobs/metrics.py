@@ -20,15 +20,17 @@ import logging
 import socket
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from zapjobs.errors import ConfigurationError
-from zapjobs.events import RunFinished, RunStarted, WorkerEvent
+from zapjobs.events import RunFinished, WorkerEvent
 from zapjobs.models import Backlog, FailureCount, JobRun, WorkerInfo, WorkerState
 
 if TYPE_CHECKING:
@@ -115,88 +117,137 @@ def _bind_error(exc: OSError, host: str, port: int) -> ConfigurationError:
 # --- a worker's metrics ----------------------------------------------------------------------
 
 
+class _Histogram:
+    """One histogram series counted in plain lists: ``counts[i]`` is the observations in bucket
+    i (the last one is +Inf). Updated on the worker's event loop; a scrape copies it."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bound >= value ("le")
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        counts = list(self.counts)
+        cumulative = list(accumulate(counts))
+        labels = [*(repr(float(b)) for b in self.bounds), "+Inf"]
+        return list(zip(labels, cumulative, strict=True))
+
+
 class WorkerMetrics:
-    """A ``WorkerObserver`` (zapjobs.runtime.events) that counts into Prometheus metrics."""
+    """A ``WorkerObserver`` (zapjobs.runtime.events) and a prometheus_client collector.
+
+    The hooks run for every run on the worker's event loop, so they only add to plain dicts and
+    lists (a few hundred nanoseconds); the metric families are built at a scrape, on the HTTP
+    server's thread, from copies (copying a dict or a list holds the GIL: no torn reads)."""
 
     def __init__(self) -> None:
         client = prometheus()
-        self.registry: CollectorRegistry = client.CollectorRegistry(auto_describe=True)
-        run_labels = ["job_type", "queue"]
-        reg = self.registry
-        self._started = client.Counter(
-            "zapjobs_runs_started", "Attempts started by this worker.", run_labels, registry=reg
-        )
-        self._finished = client.Counter(
-            "zapjobs_runs_finished",
-            "Attempts ended, by outcome: succeeded, failed, cancelled, retried (will run again) "
-            "or requeued (put back by a stopping worker).",
-            [*run_labels, "outcome"],
-            registry=reg,
-        )
-        self._duration = client.Histogram(
-            "zapjobs_run_duration_seconds",
-            "How long an attempt ran.",
-            run_labels,
-            buckets=RUN_DURATION_BUCKETS,
-            registry=reg,
-        )
-        self._pickup = client.Histogram(
-            "zapjobs_run_pickup_delay_seconds",
-            "From a run's due time to its claim by this worker.",
-            run_labels,
-            buckets=PICKUP_DELAY_BUCKETS,
-            registry=reg,
-        )
-        self._in_flight = client.Gauge(
-            "zapjobs_runs_in_flight", "Runs this worker is running now.", registry=reg
-        )
-        self._free = client.Gauge(
-            "zapjobs_worker_free_slots", "Runs this worker could start now.", registry=reg
-        )
-        self._claims = client.Counter(
-            "zapjobs_claims", "Claim round trips to the store.", registry=reg
-        )
-        self._empty_claims = client.Counter(
-            "zapjobs_claims_empty", "Claim round trips that found no due run.", registry=reg
-        )
-        self._claimed = client.Counter(
-            "zapjobs_runs_claimed", "Runs claimed by this worker.", registry=reg
-        )
-        self._writes = client.Histogram(
-            "zapjobs_completion_write_duration_seconds",
-            "One store write of a batch of attempt outcomes.",
-            buckets=WRITE_BUCKETS,
-            registry=reg,
-        )
+        self._finished: dict[tuple[str, str, str], int] = {}  # (job type, queue, outcome)
+        self._durations: dict[tuple[str, str], _Histogram] = {}  # (job type, queue)
+        self._pickups: dict[tuple[str, str], _Histogram] = {}
+        self._writes = _Histogram(WRITE_BUCKETS)
+        self._claims = 0
+        self._empty_claims = 0
+        self._claimed = 0
+        self._in_flight: Callable[[], int] = lambda: 0
+        self._concurrency = 0
         self._labels: dict[int, tuple[str, str]] = {}  # run id -> (job type, queue), in flight
+        self.registry: CollectorRegistry = client.CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
 
     # --- WorkerObserver ----------------------------------------------------------------------
     def attach(self, *, in_flight: Callable[[], int], concurrency: int) -> None:
-        self._in_flight.set_function(lambda: float(in_flight()))
-        self._free.set_function(lambda: float(max(concurrency - in_flight(), 0)))
+        self._in_flight = in_flight
+        self._concurrency = concurrency
 
     def event(self, event: WorkerEvent) -> None:
-        if isinstance(event, RunStarted):
-            self._labels[event.run_id] = (event.job_type, event.queue)
-            self._started.labels(event.job_type, event.queue).inc()
-        elif isinstance(event, RunFinished):
-            _, queue = self._labels.pop(event.run_id, (event.job_type, ""))
-            self._finished.labels(event.job_type, queue, event.outcome).inc()
-            self._duration.labels(event.job_type, queue).observe(max(event.duration_seconds, 0))
+        if isinstance(event, RunFinished):
+            key = self._labels.pop(event.run_id, (event.job_type, ""))
+            outcome = (*key, event.outcome)
+            self._finished[outcome] = self._finished.get(outcome, 0) + 1
+            histogram = self._durations.get(key)
+            if histogram is None:
+                histogram = self._durations[key] = _Histogram(RUN_DURATION_BUCKETS)
+            histogram.observe(max(event.duration_seconds, 0.0))
 
     def claimed(self, requested: int, runs: Sequence[JobRun]) -> None:
-        self._claims.inc()
+        self._claims += 1
         if not runs:
-            self._empty_claims.inc()
+            self._empty_claims += 1
             return
-        self._claimed.inc(len(runs))
+        self._claimed += len(runs)
         for run in runs:
+            key = (run.job_type, run.queue)
+            self._labels[run.id] = key
             if run.started_at is not None:
-                delay = (run.started_at - run.run_at).total_seconds()
-                self._pickup.labels(run.job_type, run.queue).observe(max(delay, 0.0))
+                histogram = self._pickups.get(key)
+                if histogram is None:
+                    histogram = self._pickups[key] = _Histogram(PICKUP_DELAY_BUCKETS)
+                histogram.observe(max((run.started_at - run.run_at).total_seconds(), 0.0))
 
     def outcomes_written(self, seconds: float, outcomes: int) -> None:
         self._writes.observe(max(seconds, 0.0))
+
+    # --- the collector -----------------------------------------------------------------------
+    def collect(self) -> Iterator[Any]:
+        core = prometheus().core
+        finished = core.CounterMetricFamily(
+            "zapjobs_runs_finished",
+            "Attempts ended, by outcome: succeeded, failed, cancelled, retried (will run again) "
+            "or requeued (put back by a stopping worker).",
+            labels=["job_type", "queue", "outcome"],
+        )
+        for labels, count in sorted(dict(self._finished).items()):
+            finished.add_metric(list(labels), count)
+        yield finished
+        for name, doc, series in (
+            ("zapjobs_run_duration_seconds", "How long an attempt ran.", self._durations),
+            (
+                "zapjobs_run_pickup_delay_seconds",
+                "From a run's due time to its claim by this worker.",
+                self._pickups,
+            ),
+        ):
+            family = core.HistogramMetricFamily(name, doc, labels=["job_type", "queue"])
+            for key, histogram in sorted(dict(series).items()):
+                family.add_metric(list(key), histogram.buckets(), histogram.total)
+            yield family
+        in_flight = self._in_flight()
+        for name, doc, number in (
+            ("zapjobs_runs_in_flight", "Runs this worker is running now.", in_flight),
+            (
+                "zapjobs_worker_free_slots",
+                "Runs this worker could start now.",
+                max(self._concurrency - in_flight, 0),
+            ),
+        ):
+            gauge = core.GaugeMetricFamily(name, doc)
+            gauge.add_metric([], number)
+            yield gauge
+        for name, doc, number in (
+            ("zapjobs_claims", "Claim round trips to the store.", self._claims),
+            (
+                "zapjobs_claims_empty",
+                "Claim round trips that found no due run.",
+                self._empty_claims,
+            ),
+            ("zapjobs_runs_claimed", "Runs claimed by this worker.", self._claimed),
+        ):
+            counter = core.CounterMetricFamily(name, doc)
+            counter.add_metric([], number)
+            yield counter
+        writes = core.HistogramMetricFamily(
+            "zapjobs_completion_write_duration_seconds",
+            "One store write of a batch of attempt outcomes.",
+        )
+        writes.add_metric([], self._writes.buckets(), self._writes.total)
+        yield writes
 
 
 def serve_worker_metrics(host: str, port: int) -> tuple[WorkerMetrics, MetricsServer]:

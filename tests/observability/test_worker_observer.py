@@ -56,7 +56,7 @@ async def test_a_retry_is_counted_as_retried_then_succeeded(port: int) -> None:
         )
     assert value(samples, "zapjobs_runs_finished_total", outcome="retried", **labels) == 1
     assert value(samples, "zapjobs_runs_finished_total", outcome="failed", **labels) == 0
-    assert value(samples, "zapjobs_runs_started_total", **labels) == 2
+    assert value(samples, "zapjobs_run_duration_seconds_count", **labels) == 2
     assert value(samples, "zapjobs_run_pickup_delay_seconds_count", **labels) == 2
     assert scrape(port) is None  # closed with the worker
     await zap.close()

@@ -21,6 +21,7 @@ from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import next_due_after
 from zapjobs.errors import (
+    ConfigurationError,
     NotMigratedError,
     RunNotFoundError,
     UnknownJobTypeError,
@@ -28,8 +29,10 @@ from zapjobs.errors import (
     WaitTimeoutError,
 )
 from zapjobs.models import (
+    Backlog,
     CatchUp,
     ErrorGroup,
+    FailureCount,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -58,6 +61,7 @@ from zapjobs.settings import (
     Settings,
     duration_argument,
     format_duration,
+    parse_port,
     queue_argument,
     queues_argument,
     scrub,
@@ -576,11 +580,13 @@ class ZapJobs:
         install_signal_handlers: bool = True,
         on_event: Callable[[Any], None] | None = None,
         stop: asyncio.Event | None = None,
+        metrics_port: int | None = None,
     ) -> Any:
         """Run a worker until stopped (signal, or ``stop`` set) or, with ``burst``, until nothing
         is due and nothing runs. ``queues`` is a list in priority order (default: the setting);
-        ``concurrency`` how many runs it runs at once (default: the setting). Returns a
-        WorkerSummary."""
+        ``concurrency`` how many runs it runs at once (default: the setting). With
+        ``metrics_port`` (default: the setting), Prometheus metrics are served on it from this
+        process, bound before the worker starts (zapjobs[metrics]). Returns a WorkerSummary."""
         from zapjobs.runtime.worker import Worker
 
         # Validated here, once: the worker, fetcher and store take them as they are.
@@ -594,23 +600,40 @@ class ZapJobs:
             if shutdown_timeout is not None
             else None
         )
-        store = await self._ensure_ready()
-        worker = Worker(
-            store=store,
-            registry=self._registry,
-            settings=self._settings,
-            clock=self._clock,
-            queues=served,
-            concurrency=concurrency,
-            burst=burst,
-            worker_id=worker_id,
-            shutdown_timeout=grace,
-            install_signal_handlers=install_signal_handlers,
-            on_event=on_event,
-            stop=stop,
-            describe_error=self.describe_error,
-        )
-        return await worker.run()
+        port = self._settings.metrics_port
+        if metrics_port is not None:
+            try:
+                port = parse_port(metrics_port, name="metrics_port")
+            except ConfigurationError as exc:
+                raise ValidationError(exc.message, hint=exc.hint) from None
+        observer = None
+        server = None
+        if port is not None:
+            from zapjobs.metrics import serve_worker_metrics
+
+            observer, server = serve_worker_metrics(self._settings.metrics_host, port)
+        try:
+            store = await self._ensure_ready()
+            worker = Worker(
+                store=store,
+                registry=self._registry,
+                settings=self._settings,
+                clock=self._clock,
+                queues=served,
+                concurrency=concurrency,
+                burst=burst,
+                worker_id=worker_id,
+                shutdown_timeout=grace,
+                install_signal_handlers=install_signal_handlers,
+                on_event=on_event,
+                stop=stop,
+                describe_error=self.describe_error,
+                observer=observer,
+            )
+            return await worker.run()
+        finally:
+            if server is not None:
+                server.close()
 
     # --- recurring -----------------------------------------------------------------------------
     async def recurring(
@@ -757,6 +780,18 @@ class ZapJobs:
     ) -> list[ErrorGroup]:
         store = await self._ensure_ready()
         return await store.error_groups(since=self.now() - window, limit=limit)
+
+    async def backlog(self) -> list[Backlog]:
+        """Pending (due now), scheduled and running runs per queue and job type, with the
+        oldest due time of the pending ones. Cheap on a large table: it reads only unfinished
+        runs (``zapjobs metrics`` runs it at every scrape)."""
+        return await (await self._ensure_ready()).backlog(now=self._store_now())
+
+    async def recent_failures(self, window: timedelta = timedelta(minutes=5)) -> list[FailureCount]:
+        """Runs that failed for good within ``window`` (up to now), per queue and job type."""
+        span = duration_argument(window, name="window")
+        store = await self._ensure_ready()
+        return await store.failures_since(since=self.now() - span)
 
     async def list_workers(self) -> list[WorkerInfo]:
         return await (await self._ensure_ready()).list_workers()

@@ -365,6 +365,28 @@ class ErrorGroup:
 
 
 @dataclass(frozen=True)
+class Backlog:
+    """The unfinished runs of one queue and job type: ``pending`` are due now, ``scheduled``
+    due later; ``oldest_due_at`` is the earliest due time of the pending ones (None: none)."""
+
+    queue: str
+    job_type: str
+    pending: int = 0
+    scheduled: int = 0
+    running: int = 0
+    oldest_due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    """Runs of one queue and job type that failed (for good) in a window."""
+
+    queue: str
+    job_type: str
+    count: int
+
+
+@dataclass(frozen=True)
 class RescueResult:
     workers_marked_dead: tuple[str, ...] = ()
     runs_retried: tuple[int, ...] = ()

@@ -167,6 +167,32 @@ def queues_argument(value: Iterable[str], *, name: str = "queues") -> tuple[str,
     return tuple(queues)
 
 
+def parse_port(value: object, *, name: str = "port") -> int:
+    """A TCP port to listen on, 1-65535, from a number or its text (``"9464"``)."""
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        number = int(text) if text.isdigit() and len(text) <= 6 else None
+    if number is None or not 1 <= number <= 65535:
+        raise ConfigurationError(
+            f"invalid {name} {value!r}: not a port number", hint="use a number from 1 to 65535"
+        )
+    return number
+
+
+def validate_host(value: object, *, name: str = "host") -> str:
+    """An address to listen on: an IP address or a host name, without spaces or a port."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or any(c.isspace() or c in "/@" for c in text) or len(text) > 253:
+        raise ConfigurationError(
+            f"invalid {name} {value!r}", hint="use an address like 127.0.0.1 or 0.0.0.0"
+        )
+    return text
+
+
 def mask_dsn(dsn: str) -> str:
     """The connection string with its password replaced by ``***`` (URI or key=value form)."""
     text = dsn.strip()
@@ -259,6 +285,9 @@ class Settings:
     auto_migrate: bool = False
     shutdown_timeout: timedelta = timedelta(seconds=30)
     max_output_bytes: int = 1024 * 1024  # a larger output fails its run (OutputTooLargeError)
+    #: serve Prometheus metrics from each worker on this port (None: off; zapjobs[metrics])
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"  # where the worker's /metrics listens
 
     def __post_init__(self) -> None:
         validate_prefix(self.table_prefix)
@@ -274,6 +303,13 @@ class Settings:
         for name in ("polling_interval", "heartbeat_interval", "stale_worker_threshold"):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigurationError(f"{name} must be greater than zero")
+        if self.metrics_port is not None:
+            object.__setattr__(
+                self, "metrics_port", parse_port(self.metrics_port, name="metrics_port")
+            )
+        object.__setattr__(
+            self, "metrics_host", validate_host(self.metrics_host, name="metrics_host")
+        )
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **coerce_settings(changes))
@@ -388,6 +424,10 @@ def coerce_settings(values: dict[str, Any]) -> dict[str, Any]:
                 ) from None
         elif name == "queues":
             result[name] = parse_queues(value)
+        elif name == "metrics_port":
+            result[name] = parse_port(value, name=name)
+        elif name == "metrics_host":
+            result[name] = validate_host(value, name=name)
         elif name == "table_prefix":
             result[name] = validate_prefix(str(value))
         elif name == "default_retry_policy":

@@ -15,7 +15,7 @@ import typer
 from zapjobs.core import filters
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import RunFilter
-from zapjobs.settings import parse_duration
+from zapjobs.settings import parse_duration, parse_port
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (a stable shape, see the README) on stdout.")
@@ -98,6 +98,16 @@ def _read_input_file(name: str) -> str:
             f"{where} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
             hint="save it as UTF-8 JSON",
         ) from None
+
+
+def port_option(value: str | None, option: str) -> int | None:
+    """A port typed after ``option``: one line naming the option when it is not 1-65535."""
+    if value is None:
+        return None
+    try:
+        return parse_port(value, name=option)
+    except ConfigurationError as exc:
+        raise ValidationError(exc.message, hint=exc.hint) from None
 
 
 def duration_option(value: str | None, option: str) -> timedelta | None:

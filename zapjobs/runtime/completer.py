@@ -57,6 +57,7 @@ class Completer:
         describe_error: Callable[[BaseException], str] = str,
         unwritable_after: float | None = None,
         outages: Outages | None = None,
+        on_outcomes_written: Callable[[float, int], None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -69,6 +70,7 @@ class Completer:
             outages or Outages(logger, describe_error=describe_error),
             describe_error=describe_error,
         )
+        self._on_outcomes_written = on_outcomes_written  # (seconds, outcomes), e.g. for metrics
         self._lock = threading.Lock()
         self._logs: list[NewLogEntry] = []
         self._progress: dict[int, ProgressTracker] = {}
@@ -232,7 +234,10 @@ class Completer:
 
     async def _complete(self, outcomes: list[RunOutcome]) -> None:
         now: datetime | None = self._clock.now() if self._clock is not None else None
+        started = time.monotonic()
         changed = set(await self._store.complete(outcomes, now=now))
+        if self._on_outcomes_written is not None:
+            self._on_outcomes_written(time.monotonic() - started, len(outcomes))
         for outcome in outcomes:
             if outcome.run_id not in changed:
                 logger.info(

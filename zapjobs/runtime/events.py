@@ -3,10 +3,12 @@ them). Plain frozen values: a handler can keep them, print them or ignore them."
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from zapjobs.models import RunStatus
+from zapjobs.models import JobRun, RunStatus
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class RunFinished:
     error_type: str | None = None
     error_message: str | None = None
     requeued: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """succeeded, failed, cancelled, retried (will run again) or requeued."""
+        if self.status is RunStatus.PENDING:
+            return "requeued" if self.requeued else "retried"
+        return self.status.value
 
 
 @dataclass(frozen=True)
@@ -72,3 +81,17 @@ class WorkerStopped:
 
 
 WorkerEvent = WorkerStarted | RunStarted | RunFinished | WorkerStopping | WorkerStopped
+
+
+class WorkerObserver(Protocol):
+    """Watches a worker from inside (the Prometheus metrics of zapjobs.metrics): its events, and
+    what has no event: each claim and each write of outcomes. Called on the worker's event loop;
+    must not block or raise."""
+
+    def attach(self, *, in_flight: Callable[[], int], concurrency: int) -> None: ...
+
+    def event(self, event: WorkerEvent) -> None: ...
+
+    def claimed(self, requested: int, runs: Sequence[JobRun]) -> None: ...
+
+    def outcomes_written(self, seconds: float, outcomes: int) -> None: ...

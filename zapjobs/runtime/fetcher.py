@@ -43,6 +43,7 @@ class Fetcher:
         describe_error: Callable[[BaseException], str] = str,
         may_claim: Callable[[], bool] = lambda: True,
         outages: Outages | None = None,
+        on_claim: Callable[[int, list[JobRun]], None] | None = None,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -59,6 +60,7 @@ class Fetcher:
         self._burst = burst
         self._before_burst_exit = before_burst_exit
         self._may_claim = may_claim  # False while this worker cannot write results
+        self._on_claim = on_claim  # (runs asked for, runs claimed), e.g. for metrics
         # after a failed claim: 0.5 s, doubling, up to the polling interval (0.5 to 5 s)
         self._retry = Retry(
             "claiming runs",
@@ -113,6 +115,8 @@ class Fetcher:
             self._retry.succeeded()
             for run in runs:
                 self._start_run(run)
+            if self._on_claim is not None:
+                self._on_claim(free, runs)
             self._last_claim_full = len(runs) == free
             if self._last_claim_full:
                 idle_checked = False

@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from zapjobs.clock import SYSTEM_CLOCK, Clock
@@ -27,6 +28,7 @@ from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import (
     RunFinished,
+    WorkerObserver,
     WorkerStarted,
     WorkerStopped,
     WorkerStopping,
@@ -75,6 +77,7 @@ class Worker:
         on_event: Callable[[Any], None] | None = None,
         stop: asyncio.Event | None = None,
         describe_error: Callable[[BaseException], str] = str,
+        observer: WorkerObserver | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -104,6 +107,9 @@ class Worker:
         self._cancel_checks: CancelChecks | None = None
         #: one log line per database outage and one per recovery, whichever loop notices
         self._outages = Outages(logger, describe_error=describe_error)
+        self._observer = observer
+        if observer is not None:
+            observer.attach(in_flight=lambda: len(self._running), concurrency=self.concurrency)
 
     def _now(self) -> datetime:
         return (self.clock or SYSTEM_CLOCK).now()
@@ -118,6 +124,8 @@ class Worker:
     def _emit(self, event: Any) -> None:
         if isinstance(event, RunFinished):
             self._count(event)
+        if self._observer is not None:
+            self._observe(self._observer.event, event)
         if self._on_event is None:
             return
         try:
@@ -125,17 +133,15 @@ class Worker:
         except Exception:
             logger.exception("the on_event handler failed on %r", event)
 
+    def _observe(self, hook: Callable[..., None], *args: Any) -> None:
+        """An observer's failure is logged, never the worker's (nor a claim's) failure."""
+        try:
+            hook(*args)
+        except Exception:
+            logger.exception("the worker's observer failed")
+
     def _count(self, event: RunFinished) -> None:
-        if event.status is RunStatus.SUCCEEDED:
-            self._counts["succeeded"] += 1
-        elif event.status is RunStatus.FAILED:
-            self._counts["failed"] += 1
-        elif event.status is RunStatus.CANCELLED:
-            self._counts["cancelled"] += 1
-        elif event.requeued:
-            self._counts["requeued"] += 1
-        else:
-            self._counts["retried"] += 1
+        self._counts[event.outcome] += 1
 
     def request_stop(self, reason: str = "stop") -> None:
         """Stop claiming; running jobs get ``shutdown_timeout`` to finish."""
@@ -189,6 +195,9 @@ class Worker:
             clock=self.clock,
             describe_error=self._describe_error,
             outages=self._outages,
+            on_outcomes_written=(
+                partial(self._observe, self._observer.outcomes_written) if self._observer else None
+            ),
         )
         interval = self.settings.heartbeat_interval.total_seconds()
         cancel_checks = CancelChecks(
@@ -242,6 +251,7 @@ class Worker:
                 describe_error=self._describe_error,
                 may_claim=completer.results_writable,
                 outages=self._outages,
+                on_claim=partial(self._observe, self._observer.claimed) if self._observer else None,
             )
         heartbeat.start()
         try:

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from zapjobs.models import (
+    Backlog,
     ErrorGroup,
+    FailureCount,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -251,6 +253,17 @@ class Store(Protocol):
 
     async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
         """Failed runs finished since ``since`` grouped by error type, most frequent first."""
+        ...
+
+    async def backlog(self, *, now: datetime | None = None) -> list[Backlog]:
+        """Pending (due by ``now``), scheduled and running runs per queue and job type, with the
+        oldest due time of the pending ones; only pairs with such runs, by queue then job type.
+        Reads only unfinished runs (the metrics exporter runs it at every scrape)."""
+        ...
+
+    async def failures_since(self, *, since: datetime) -> list[FailureCount]:
+        """Runs that failed (for good) and finished at or after ``since``, per queue and job
+        type, by queue then job type."""
         ...
 
     # --- workers -------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from zapjobs.errors import (
     ValidationError,
 )
 from zapjobs.models import (
+    Backlog,
     ErrorGroup,
+    FailureCount,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -51,8 +53,10 @@ from zapjobs.stores.base import Listener, NotificationHandler
 from zapjobs.stores.memory_records import (
     LogRecord,
     RunRecord,
+    backlog_of,
     check_json,
     error_groups_of,
+    failures_of,
     matches,
     opt_utc,
     schedule_timing,
@@ -487,6 +491,16 @@ class MemoryStore:
         start, end = utc(since), utc(now)
         with self._lock:
             return throughput_of(self._runs.values(), start, end)
+
+    async def backlog(self, *, now: datetime | None = None) -> list[Backlog]:
+        at = utc(now)
+        with self._lock:
+            return backlog_of(self._runs.values(), at)
+
+    async def failures_since(self, *, since: datetime) -> list[FailureCount]:
+        start = utc(since)
+        with self._lock:
+            return failures_of(self._runs.values(), start)
 
     async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
         start = utc(since)

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import (
+    Backlog,
     ErrorGroup,
+    FailureCount,
     JobRun,
     LogEntry,
     LogLevel,
@@ -187,6 +189,36 @@ def throughput_of(
         )
         for m in sorted({minute for minute, _ in counts})
     ]
+
+
+def backlog_of(runs: Iterable[RunRecord], now: datetime) -> list[Backlog]:
+    pending: Counter[tuple[str, str]] = Counter()
+    scheduled: Counter[tuple[str, str]] = Counter()
+    running: Counter[tuple[str, str]] = Counter()
+    oldest: dict[tuple[str, str], datetime] = {}
+    for r in runs:
+        key = (r.queue, r.job_type)
+        if r.status is RunStatus.RUNNING:
+            running[key] += 1
+        elif r.status is RunStatus.PENDING and r.run_at > now:
+            scheduled[key] += 1
+        elif r.status is RunStatus.PENDING:
+            pending[key] += 1
+            oldest[key] = min(oldest.get(key, r.run_at), r.run_at)
+    keys = sorted({*pending, *scheduled, *running})
+    return [
+        Backlog(q, j, pending[(q, j)], scheduled[(q, j)], running[(q, j)], oldest.get((q, j)))
+        for q, j in keys
+    ]
+
+
+def failures_of(runs: Iterable[RunRecord], since: datetime) -> list[FailureCount]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for r in runs:
+        finished = r.finished_at
+        if r.status is RunStatus.FAILED and finished is not None and finished >= since:
+            counts[(r.queue, r.job_type)] += 1
+    return [FailureCount(q, j, counts[(q, j)]) for q, j in sorted(counts)]
 
 
 def error_groups_of(runs: Iterable[RunRecord], since: datetime, limit: int) -> list[ErrorGroup]:

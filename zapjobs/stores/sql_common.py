@@ -9,13 +9,15 @@ the listener a store closes with itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from zapjobs.errors import ConfigurationError, InvalidStateError, NotMigratedError, StoreError
 from zapjobs.models import (
+    Backlog,
     ErrorGroup,
+    FailureCount,
     JobDefinition,
     JobRun,
     MigrationStatus,
@@ -79,6 +81,33 @@ def error_groups_from_rows(rows: Iterable[decode.Row]) -> list[ErrorGroup]:
     return [
         ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "") for r in rows
     ]
+
+
+def backlog_from_rows(
+    rows: Iterable[decode.Row], to_time: Callable[[Any], datetime | None]
+) -> list[Backlog]:
+    """Backlog from the run_backlog statement's rows (a pending and a running row per pair)."""
+    merged: dict[tuple[str, str], Backlog] = {}
+    for row in rows:
+        key = (row["queue"], row["job_type"])
+        old = merged.get(key) or Backlog(queue=key[0], job_type=key[1])
+        due = to_time(row["oldest_due_at"])
+        merged[key] = Backlog(
+            queue=key[0],
+            job_type=key[1],
+            pending=old.pending + int(row["pending"] or 0),
+            scheduled=old.scheduled + int(row["scheduled"] or 0),
+            running=old.running + int(row["running"] or 0),
+            oldest_due_at=min(d for d in (old.oldest_due_at, due) if d is not None)
+            if (old.oldest_due_at or due)
+            else None,
+        )
+    return [merged[key] for key in sorted(merged)]
+
+
+def failures_from_rows(rows: Iterable[decode.Row]) -> list[FailureCount]:
+    found = [FailureCount(r["queue"], r["job_type"], int(r["n"])) for r in rows]
+    return sorted(found, key=lambda f: (f.queue, f.job_type))
 
 
 class _Closable(Protocol):

@@ -9,7 +9,7 @@ import typer
 
 from zapjobs import ValidationError, WorkerSummary, ZapJobs
 from zapjobs_cli.context import get_state
-from zapjobs_cli.options import CONCURRENCY, duration_option, in_range
+from zapjobs_cli.options import CONCURRENCY, duration_option, in_range, port_option
 from zapjobs_cli.render import display_dsn
 from zapjobs_cli.worker_log import EventPrinter, configure_logging
 
@@ -61,6 +61,15 @@ def worker(
             "--worker-id", metavar="ID", help="Name this worker (for `zapjobs health --worker`)."
         ),
     ] = None,
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="PORT",
+            help="Serve Prometheus metrics on http://HOST:PORT/metrics (HOST: the metrics_host "
+            "setting, 127.0.0.1). Needs zapjobs[metrics].",
+        ),
+    ] = None,
 ) -> None:
     """Run jobs from your app (--app module:attr) until stopped.
 
@@ -74,6 +83,7 @@ def worker(
     # Split only: ZapJobs.run_worker validates and de-duplicates the list, once.
     served = [name.strip() for name in queues.split(",")] if queues is not None else None
     grace = duration_option(shutdown_timeout, "--shutdown-timeout")
+    port = port_option(metrics_port, "--metrics-port")
     if worker_id is not None and not worker_id.strip():
         raise ValidationError("--worker-id must not be empty")
     configure_logging(json_lines=log_format is LogFormat.JSON, quiet=quiet, scrub=state.scrub)
@@ -91,6 +101,7 @@ def worker(
             worker_id=worker_id,
             shutdown_timeout=grace,
             on_event=printer,
+            metrics_port=port,
         )
         return summary
 

@@ -594,6 +594,32 @@ WHERE r.finished_at >= %(since)s::timestamptz
 GROUP BY 1
 ORDER BY 1
 
+-- name: run_backlog
+-- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
+-- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.
+SELECT r.queue, r.job_type,
+       count(*) FILTER (WHERE r.run_at <= {now}) AS pending,
+       count(*) FILTER (WHERE r.run_at > {now}) AS scheduled,
+       0::bigint AS running,
+       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at
+FROM {prefix}runs r
+WHERE r.status = 'pending'
+GROUP BY r.queue, r.job_type
+UNION ALL
+SELECT r.queue, r.job_type, 0::bigint, 0::bigint, count(*), NULL::timestamptz
+FROM {prefix}runs r
+WHERE r.status = 'running'
+GROUP BY r.queue, r.job_type
+
+-- name: failures_since
+-- Failed runs of a recent window per queue and job type: a range of runs_finished_idx.
+SELECT r.queue, r.job_type, count(*) AS n
+FROM {prefix}runs r
+WHERE r.finished_at >= %(since)s::timestamptz
+  AND r.finished_at IS NOT NULL
+  AND r.status = 'failed'
+GROUP BY r.queue, r.job_type
+
 -- name: error_groups
 SELECT r.error_type,
        count(*) AS n,

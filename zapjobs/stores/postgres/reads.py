@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from zapjobs.models import (
+    Backlog,
     ErrorGroup,
+    FailureCount,
     JobRun,
     LogEntry,
     LogLevel,
@@ -17,7 +19,12 @@ from zapjobs.models import (
 )
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database
-from zapjobs.stores.sql_common import error_groups_from_rows, stats_from_rows
+from zapjobs.stores.sql_common import (
+    backlog_from_rows,
+    error_groups_from_rows,
+    failures_from_rows,
+    stats_from_rows,
+)
 
 
 class RunReadsMixin:
@@ -69,6 +76,13 @@ class RunReadsMixin:
     ) -> list[ThroughputPoint]:
         found = await self._db.fetch("throughput", {"since": since, "now": now})
         return [ThroughputPoint(r["minute"], r["succeeded"], r["failed"]) for r in found]
+
+    async def backlog(self, *, now: datetime | None = None) -> list[Backlog]:
+        found = await self._db.fetch("run_backlog", {"now": now})
+        return backlog_from_rows(found, lambda value: value)
+
+    async def failures_since(self, *, since: datetime) -> list[FailureCount]:
+        return failures_from_rows(await self._db.fetch("failures_since", {"since": since}))
 
     async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
         if limit <= 0:

@@ -384,6 +384,32 @@ WHERE r.finished_at >= :since
 GROUP BY 1
 ORDER BY 1
 
+-- name: run_backlog
+-- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
+-- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.
+SELECT r.queue, r.job_type,
+       sum(r.run_at <= :now) AS pending,
+       sum(r.run_at > :now) AS scheduled,
+       0 AS running,
+       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at
+FROM {prefix}runs r
+WHERE r.status = 'pending'
+GROUP BY r.queue, r.job_type
+UNION ALL
+SELECT r.queue, r.job_type, 0, 0, count(*), NULL
+FROM {prefix}runs r
+WHERE r.status = 'running'
+GROUP BY r.queue, r.job_type
+
+-- name: failures_since
+-- Failed runs of a recent window per queue and job type ("+r.status": the finished_at range
+-- is the narrow term, as in throughput).
+SELECT r.queue, r.job_type, count(*) AS n
+FROM {prefix}runs r
+WHERE r.finished_at >= :since
+  AND +r.status = 'failed'
+GROUP BY r.queue, r.job_type
+
 -- name: error_groups
 -- SQLite fills the bare column error_message from the row that holds max(r.id): the message
 -- of the latest failure of each type.

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from zapjobs.models import (
+    Backlog,
     ErrorGroup,
+    FailureCount,
     JobRun,
     LogEntry,
     LogLevel,
@@ -16,7 +18,12 @@ from zapjobs.models import (
     Stats,
     ThroughputPoint,
 )
-from zapjobs.stores.sql_common import error_groups_from_rows, stats_from_rows
+from zapjobs.stores.sql_common import (
+    backlog_from_rows,
+    error_groups_from_rows,
+    failures_from_rows,
+    stats_from_rows,
+)
 from zapjobs.stores.sqlite import rows
 from zapjobs.stores.sqlite.database import Database
 
@@ -80,6 +87,15 @@ class RunReadsMixin:
         return [
             ThroughputPoint(rows.from_us(r["minute"]), r["succeeded"], r["failed"]) for r in found
         ]
+
+    async def backlog(self, *, now: datetime | None = None) -> list[Backlog]:
+        params = {"now": rows.now_us(now)}
+        found = await self._db.call(lambda s: s.rows("run_backlog", params))
+        return backlog_from_rows(found, rows.opt_from_us)
+
+    async def failures_since(self, *, since: datetime) -> list[FailureCount]:
+        params = {"since": rows.to_us(since)}
+        return failures_from_rows(await self._db.call(lambda s: s.rows("failures_since", params)))
 
     async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:
         if limit <= 0:

@@ -1,0 +1,121 @@
+"""The metrics exporter's reads stay cheap on a large runs table: ``run_backlog`` reads only the
+partial indexes of pending and running runs, ``failures_since`` a range of the finished_at index;
+neither scans the table. Plans, not timings: the check holds on any machine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
+from tests.stores.test_postgres_listing_plans import nodes
+from zapjobs.stores.postgres import PostgresStore
+
+pytestmark = pytest.mark.postgres
+
+ROWS = 200_000
+# Mostly succeeded runs finished one second apart going back in time; 1% failed, a few running
+# and pending.
+FILL = """
+INSERT INTO zapjobs_runs (id, job_type, queue, status, input, attempt, run_at, created_at,
+                          started_at, finished_at, worker_id)
+SELECT g,
+       CASE WHEN g %% 1000 = 3 THEN 'rare-report' ELSE 'email-sender' END,
+       CASE WHEN g %% 200 = 5 THEN 'x' ELSE 'default' END,
+       CASE WHEN g %% 100 = 0 THEN 'failed'
+            WHEN g %% 5000 = 1 THEN 'running'
+            WHEN g %% 3000 = 2 THEN 'pending'
+            ELSE 'succeeded' END,
+       '{}'::jsonb, 1, now(), now(), now(),
+       CASE WHEN g %% 5000 = 1 OR g %% 3000 = 2 THEN NULL
+            ELSE now() - g * interval '1 second' END,
+       CASE WHEN g %% 5000 = 1 THEN 'w1' END
+FROM generate_series(1, %(rows)s) AS g
+"""
+STATEMENTS = ("run_backlog", "failures_since")
+
+
+@pytest.fixture(scope="module")
+def filled() -> Iterator[tuple[str, dict[str, str]]]:
+    """(conninfo, the statements' SQL) of one migrated schema holding ROWS runs."""
+    require_postgres()
+    schema, url = new_pg_schema()
+    try:
+
+        async def migrate() -> dict[str, str]:
+            store = PostgresStore(url, min_size=1, max_size=1)
+            await store.open()
+            try:
+                await store.migrate()
+                return {name: store.queries[name] for name in STATEMENTS}
+            finally:
+                await store.close()
+
+        sql = asyncio.run(migrate())
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(FILL, {"rows": ROWS})
+            conn.execute("ANALYZE zapjobs_runs")
+        yield url, sql
+    finally:
+        drop_pg_schema(schema)
+
+
+def plan_of(url: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        row = cur.fetchone()
+    assert row is not None
+    return list(nodes(row["QUERY PLAN"][0]["Plan"]))
+
+
+def scans(plan: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(n["Node Type"], n.get("Index Name")) for n in plan if n.get("Relation Name")]
+
+
+def test_backlog_reads_only_the_pending_and_running_indexes(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, sql = filled
+    plan = plan_of(url, sql["run_backlog"], {"now": None})
+    found = scans(plan)
+    assert not any(kind == "Seq Scan" for kind, _ in found), found
+    assert {index for _, index in found} == {
+        "zapjobs_runs_claim_idx",
+        "zapjobs_runs_running_idx",
+    }, found
+
+
+@pytest.mark.parametrize("window", [timedelta(minutes=5), timedelta(hours=1)])
+def test_failures_in_a_window_read_a_range_of_the_finished_index(
+    filled: tuple[str, dict[str, str]], window: timedelta
+) -> None:
+    url, sql = filled
+    since = datetime.now(UTC) - window
+    plan = plan_of(url, sql["failures_since"], {"since": since})
+    found = scans(plan)
+    assert not any(kind == "Seq Scan" for kind, _ in found), found
+    assert {index for _, index in found} == {"zapjobs_runs_finished_idx"}, found
+
+
+async def test_the_reads_answer_on_the_large_table(filled: tuple[str, dict[str, str]]) -> None:
+    url, _ = filled
+    store = PostgresStore(url, min_size=1, max_size=1)
+    await store.open()
+    try:
+        backlog = {(b.queue, b.job_type): b for b in await store.backlog()}
+        assert sum(b.pending for b in backlog.values()) == len(
+            [g for g in range(1, ROWS + 1) if g % 3000 == 2 and g % 100 and g % 5000 != 1]
+        )
+        assert sum(b.running for b in backlog.values()) == len(
+            [g for g in range(1, ROWS + 1) if g % 5000 == 1 and g % 100]
+        )
+        failures = await store.failures_since(since=datetime.now(UTC) - timedelta(hours=1))
+        assert 0 < sum(f.count for f in failures) <= 3600 // 100 + 1
+    finally:
+        await store.close()

@@ -11,7 +11,6 @@ from zapjobs.core.diagnosis import (
     CLOCK_SKEW_LIMIT,
     DEAD_ROWS_MIN,
     LONG_TRANSACTION,
-    OVERDUE_AFTER,
     RETENTION_MARGIN,
     TIMEOUT_GRACE,
     Check,
@@ -272,7 +271,3 @@ def test_dead_rows_above_the_share_are_a_warning() -> None:
 def test_a_lost_notification_is_a_problem() -> None:
     found = check(healthy(notify=NotifyRoundTrip(False, 5.0)), "notify")
     assert found.verdict is Verdict.PROBLEM and "polling" in found.summary
-
-
-def test_overdue_margin_is_one_minute() -> None:
-    assert OVERDUE_AFTER == timedelta(minutes=1)

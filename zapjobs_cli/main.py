@@ -16,6 +16,7 @@ from zapjobs_cli.commands import (
     config,
     dashboard,
     demo,
+    doctor,
     enqueue,
     health,
     init,
@@ -106,7 +107,19 @@ def main_callback(
     ctx.obj = state
 
 
-for module in (init, migrate, worker, enqueue, status, health, prune, demo, dashboard, bench):
+for module in (
+    init,
+    migrate,
+    worker,
+    enqueue,
+    status,
+    health,
+    doctor,
+    prune,
+    demo,
+    dashboard,
+    bench,
+):
     module.register(root)
 root.add_typer(jobs.app, name="jobs")
 root.add_typer(recurring.app, name="recurring")

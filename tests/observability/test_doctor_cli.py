@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,14 @@ async def retention_behind(store: Store, now: datetime) -> None:
     assert await store.complete([outcome], now=long_ago) == [run_id]
 
 
+async def too_many_worker_processes(store: Store, now: datetime) -> None:
+    """Five more live worker processes: with the first, 6 x 17 connections > 100 - 3 reserved."""
+    budget = store.connection_budget()
+    assert budget is not None and budget.per_process(1) * 6 == 102
+    for pid in range(5):
+        await store.heartbeat(replace(worker(), id=f"doc-p{pid}", pid=pid + 1))
+
+
 def invalid_index(url: str) -> None:
     """What an interrupted CREATE INDEX CONCURRENTLY leaves behind."""
     with (
@@ -153,6 +162,11 @@ def test_a_healthy_installation_is_all_ok_and_exits_0(cluster: PgCluster, tmp_pa
         (run_past_its_timeout, "timeouts", "past its 1m timeout"),
         (overdue_run, "overdue", "1 run(s) due for more than 1m"),
         (retention_behind, "retention", "retention is not running"),
+        (
+            too_many_worker_processes,
+            "connections",
+            "6 worker process(es) may open up to 102 of the 97",
+        ),
     ],
 )
 def test_each_seeded_finding_is_its_own_problem_line_and_exits_1(

@@ -278,3 +278,19 @@ def test_on_sqlite_the_server_checks_are_not_applicable(tmp_path: Path) -> None:
     result, report = doctor(url, tmp_path)
     assert result.code == 1, result
     assert findings(report) == {"queues": "problem"}
+
+
+def test_untrusted_names_are_shown_literally(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    hostile = "[bold red]mail[/]\x1b[2J"
+
+    async def hostile_queue(store: Store, now: datetime) -> None:
+        await store.enqueue([NewRun("email", queue=hostile)])
+
+    seeded(url, healthy, hostile_queue)
+
+    shown = run_cli("doctor", "-c", url, env=clean_env(), cwd=tmp_path, timeout=120)
+
+    assert shown.code == 1, shown
+    assert "\x1b" not in shown.stdout
+    assert "serving them: [bold red]mail[/]\\x1b[2J" in shown.stdout

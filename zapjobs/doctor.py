@@ -4,6 +4,7 @@ protocol only. Reads, never writes: a read-only database role is enough."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from zapjobs.clock import Clock
@@ -51,14 +52,12 @@ async def gather_facts(
     )
     if migrations.pending:
         return facts
-    return Facts(
-        **{
-            **vars(facts),
-            "tables": await store.table_facts(),
-            "workers": await store.list_workers(),
-            "backlog": await store.queue_backlog(overdue_after=OVERDUE_AFTER, now=store_now),
-            "running": await store.running_by_job_type(),
-            "definitions": await store.list_definitions(),
-            "retention": await store.retention_facts(),
-        }
+    return replace(
+        facts,
+        tables=await store.table_facts(),
+        workers=await store.list_workers(),
+        backlog=await store.queue_backlog(overdue_after=OVERDUE_AFTER, now=store_now),
+        running=await store.running_by_job_type(),
+        definitions=await store.list_definitions(),
+        retention=await store.retention_facts(),
     )

@@ -271,3 +271,10 @@ def test_dead_rows_above_the_share_are_a_warning() -> None:
 def test_a_lost_notification_is_a_problem() -> None:
     found = check(healthy(notify=NotifyRoundTrip(False, 5.0)), "notify")
     assert found.verdict is Verdict.PROBLEM and "polling" in found.summary
+
+
+def test_a_database_newer_than_this_zapjobs_is_a_warning() -> None:
+    newer = MigrationStatus(applied=(1, 2, 3, 6), pending=(), available=MIGRATIONS)
+    found = check(healthy(migrations=newer), "migrations")
+    assert found.verdict is Verdict.WARNING and "migration(s) 6" in found.summary
+    assert "upgrade zapjobs" in found.advice

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from zapjobs.app import ZapJobs
 from zapjobs.clock import Clock, FakeClock, SystemClock
+from zapjobs.core.diagnosis import Check, Diagnosis, Outcome, Verdict
 from zapjobs.core.retry import RetryPolicy
 from zapjobs.errors import (
     ConfigurationError,
@@ -61,9 +62,11 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX_INPUT_BYTES",
     "CatchUp",
+    "Check",
     "Clock",
     "ConfigurationError",
     "ConnectionFailedError",
+    "Diagnosis",
     "FakeClock",
     "InvalidStateError",
     "Job",
@@ -76,6 +79,7 @@ __all__ = [
     "LogLevel",
     "MigrationError",
     "NotMigratedError",
+    "Outcome",
     "Page",
     "Progress",
     "RetryPolicy",
@@ -91,6 +95,7 @@ __all__ = [
     "SystemClock",
     "UnknownJobTypeError",
     "ValidationError",
+    "Verdict",
     "WaitTimeoutError",
     "WorkerEvent",
     "WorkerInfo",

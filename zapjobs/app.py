@@ -18,12 +18,15 @@ from typing import Any
 
 from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
+from zapjobs.core.diagnosis import Diagnosis, diagnose, unreachable
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import next_due_after
+from zapjobs.doctor import gather_facts
 from zapjobs.errors import (
     ConfigurationError,
     NotMigratedError,
     RunNotFoundError,
+    StoreError,
     UnknownJobTypeError,
     ValidationError,
     WaitTimeoutError,
@@ -800,6 +803,27 @@ class ZapJobs:
         """One worker by its id (as ``run_worker(worker_id=...)`` or ``--worker-id`` named it),
         or None when no worker with that id is known."""
         return await (await self._ensure_ready()).get_worker(worker_id)
+
+    async def diagnose(self) -> Diagnosis:
+        """The checklist of ``zapjobs doctor``: server settings, schema, NOTIFY, clock skew,
+        workers, queues, late runs, table sizes and retention, each with a verdict and what to
+        do. Only reads; works on an unmigrated database (the installation's checks are then
+        skipped) and reports an unreachable one as its single line."""
+        try:
+            async with self._open_lock:
+                await self._open_store()
+            migrations = await self._store.migration_status()
+            version = await self._store.server_version()
+        except StoreError as exc:
+            return unreachable(self.describe_error(exc))
+        facts = await gather_facts(
+            self._store,
+            self._settings,
+            migrations=migrations,
+            server_version=version,
+            clock=self._clock,
+        )
+        return diagnose(facts)
 
     # --- actions -------------------------------------------------------------------------------
     async def retry_runs(self, selection: RunFilter) -> list[int]:

@@ -424,3 +424,87 @@ class Notification:
     kind: str
     queue: str | None = None
     run_id: int | None = None
+
+
+# --- diagnosis facts (``zapjobs doctor``): what stores report; core/diagnosis.py judges them ----
+
+
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """The most connections a process's store opens to the server: the general and hot pools
+    (shared by the process), and per worker its LISTEN and its heartbeat connection."""
+
+    general: int
+    hot: int
+    listen_per_worker: int
+    heartbeat_per_worker: int
+
+    def per_process(self, workers: int = 1) -> int:
+        per_worker = self.listen_per_worker + self.heartbeat_per_worker
+        return self.general + self.hot + per_worker * workers
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """Settings and state of a database server that matter for a queue (PostgreSQL)."""
+
+    now: datetime  # the server's clock at the time of asking
+    max_connections: int
+    reserved_connections: int  # for superusers and roles with pg_use_reserved_connections
+    connections_in_use: int
+    autovacuum: bool  # the server runs autovacuum (autovacuum and track_counts on)
+    runs_autovacuum: bool  # ... and the runs table does not opt out
+    runs_vacuum_threshold: int  # effective for the runs table (its own option, else the server's)
+    runs_vacuum_scale_factor: float
+    idle_in_transaction_timeout_seconds: float  # 0: none
+    oldest_transaction_started_at: datetime | None  # another session's, in this database
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    """One table of the installation: estimated rows, sizes, invalid indexes."""
+
+    name: str
+    live_rows: int
+    dead_rows: int
+    table_bytes: int
+    index_bytes: int
+    invalid_indexes: tuple[str, ...] = ()
+    last_vacuum_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QueueBacklog:
+    """Pending runs of one queue: all, due now, and due for longer than the overdue margin."""
+
+    queue: str
+    pending: int
+    due: int
+    overdue: int
+    oldest_due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RunningJobType:
+    """Running runs of one job type, with the one that started first."""
+
+    job_type: str
+    running: int
+    oldest_run_id: int
+    oldest_started_at: datetime
+
+
+@dataclass(frozen=True)
+class RetentionFacts:
+    """The oldest finished run and the oldest log entry still stored."""
+
+    oldest_finished_at: datetime | None
+    oldest_log_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NotifyRoundTrip:
+    """A notification sent through the server to a fresh listening connection."""
+
+    delivered: bool
+    seconds: float  # until it arrived, or the time waited in vain

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from zapjobs.models import (
     Backlog,
+    ConnectionBudget,
     ErrorGroup,
     FailureCount,
     JobDefinition,
@@ -27,14 +28,20 @@ from zapjobs.models import (
     NewLogEntry,
     NewRun,
     Notification,
+    NotifyRoundTrip,
     Page,
     ProgressUpdate,
     PruneResult,
+    QueueBacklog,
     RescueResult,
+    RetentionFacts,
     RunFilter,
+    RunningJobType,
     RunOutcome,
     Schedule,
+    ServerFacts,
     Stats,
+    TableFacts,
     ThroughputPoint,
     WorkerInfo,
 )
@@ -314,4 +321,41 @@ class Store(Protocol):
         """Deliver notifications (new runs in a queue, cancellation requests) to ``handler``
         until the returned listener is closed. The handler runs on the event loop and must not
         block. A store without cross-process notifications still delivers its own process's."""
+        ...
+
+    # --- diagnosis (zapjobs doctor): facts only; zapjobs.core.diagnosis judges them ------------
+    def connection_budget(self) -> ConnectionBudget | None:
+        """The connections a worker process on this store opens to the server at most; None
+        when the store has no server (SQLite, memory)."""
+        ...
+
+    async def server_facts(self) -> ServerFacts | None:
+        """The server's clock and the settings that matter for a queue; None without a server."""
+        ...
+
+    async def table_facts(self) -> list[TableFacts] | None:
+        """Each table of this installation (rows, dead rows, sizes, invalid indexes) from the
+        server's statistics, never by reading the tables; None when the backend keeps none."""
+        ...
+
+    async def queue_backlog(
+        self, *, overdue_after: timedelta, now: datetime | None = None
+    ) -> list[QueueBacklog]:
+        """Per queue with pending runs, ordered by queue: pending runs, those due (run_at <=
+        now), and those due before now - ``overdue_after``. Reads pending runs only."""
+        ...
+
+    async def running_by_job_type(self) -> list[RunningJobType]:
+        """Per job type with running runs, ordered by job type: how many, and the one that
+        started first (lowest id among equals). Reads running runs only."""
+        ...
+
+    async def retention_facts(self) -> RetentionFacts:
+        """The oldest ``finished_at`` of a final run and the oldest log entry, from indexes."""
+        ...
+
+    async def notify_round_trip(self, *, timeout: timedelta) -> NotifyRoundTrip | None:
+        """Send a notification and wait up to ``timeout`` for a fresh connection listening on
+        a channel of its own to receive it (the path a worker's wake-up takes). None when the
+        store has no cross-process notifications."""
         ...

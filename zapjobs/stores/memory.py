@@ -25,6 +25,7 @@ from zapjobs.errors import (
 )
 from zapjobs.models import (
     Backlog,
+    ConnectionBudget,
     ErrorGroup,
     FailureCount,
     JobDefinition,
@@ -35,20 +36,27 @@ from zapjobs.models import (
     NewLogEntry,
     NewRun,
     Notification,
+    NotifyRoundTrip,
     Page,
     ProgressUpdate,
     PruneResult,
+    QueueBacklog,
     RescueResult,
+    RetentionFacts,
     RunError,
     RunFilter,
+    RunningJobType,
     RunOutcome,
     RunStatus,
     Schedule,
+    ServerFacts,
     Stats,
+    TableFacts,
     ThroughputPoint,
     WorkerInfo,
 )
 from zapjobs.settings import validate_prefix
+from zapjobs.stores import memory_diagnosis
 from zapjobs.stores.base import Listener, NotificationHandler
 from zapjobs.stores.memory_records import (
     LogRecord,
@@ -605,6 +613,36 @@ class MemoryStore:
         return PruneResult(len(old_runs), len(old_logs), len(old_workers))
 
     # --- notifications -------------------------------------------------------------------------
+    # --- diagnosis: no server, no statistics, no cross-process notifications ----------------
+    def connection_budget(self) -> ConnectionBudget | None:
+        return None
+
+    async def server_facts(self) -> ServerFacts | None:
+        return None
+
+    async def table_facts(self) -> list[TableFacts] | None:
+        return None
+
+    async def queue_backlog(
+        self, *, overdue_after: timedelta, now: datetime | None = None
+    ) -> list[QueueBacklog]:
+        at = utc(now)
+        with self._lock:
+            return memory_diagnosis.queue_backlog(
+                self._runs.values(), overdue_after=overdue_after, now=at
+            )
+
+    async def running_by_job_type(self) -> list[RunningJobType]:
+        with self._lock:
+            return memory_diagnosis.running_by_job_type(self._runs.values())
+
+    async def retention_facts(self) -> RetentionFacts:
+        with self._lock:
+            return memory_diagnosis.retention_facts(self._runs.values(), self._logs.values())
+
+    async def notify_round_trip(self, *, timeout: timedelta) -> NotifyRoundTrip | None:
+        return None
+
     async def listen(self, handler: NotificationHandler) -> Listener:
         listener = _MemoryListener(self, handler)
         with self._lock:

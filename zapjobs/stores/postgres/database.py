@@ -60,6 +60,12 @@ DEADLINE_GRACE = 2.0
 DEFAULT_DEADLINE = 60.0
 
 
+def hot_pool_size(max_size: int) -> int:
+    """Half as many hot connections as general ones: the claim is serial per worker, enqueues
+    are short."""
+    return max(1, max_size // 2)
+
+
 class _DemoteToDebug(logging.Filter):
     """psycopg and its pool warn about every broken connection and reconnection attempt, over
     several lines; the worker reports an outage in one line of its own (runtime/backoff.py), so
@@ -106,7 +112,13 @@ class Database:
         self.schema: str | None = None
         self.channel = ""
         self.runs_seq = ""
+        self.qualified_prefix = ""
         self.server_version = 0
+
+    @property
+    def pool_sizes(self) -> tuple[int, int]:
+        """The most connections of the general and the hot pool (1 and 0 for one connection)."""
+        return (1, 0) if self.single else (self._max_size, hot_pool_size(self._max_size))
 
     @property
     def is_open(self) -> bool:
@@ -131,14 +143,14 @@ class Database:
         self.queries = render_queries(qualified)
         self.channel = channel_name(self.prefix, self.schema)
         self.runs_seq = f"{qualified}runs_id_seq"
+        self.qualified_prefix = qualified
         if self.single:
             self._single = _SingleConnection(self.connect, self.queries["session_setup"])
             return
         self._pool = await self._open_pool("general", self._min_size, self._max_size)
         try:
-            # Half as many hot connections: the claim is serial per worker, enqueues are short.
             self._hot = await self._open_pool(
-                "hot", min(self._min_size, 1), max(1, self._max_size // 2)
+                "hot", min(self._min_size, 1), hot_pool_size(self._max_size)
             )
         except BaseException:
             await self.close()

@@ -792,3 +792,90 @@ deleted AS (
     DELETE FROM {prefix}heartbeats w USING batch b WHERE w.id = b.id RETURNING 1
 )
 SELECT count(*) AS n FROM deleted
+
+-- ==============================================================================================
+-- diagnosis (zapjobs doctor): server settings and statistics, and cheap reads of pending and
+-- running runs and of the oldest rows (tests/stores/test_postgres_diagnosis_plans.py)
+-- ==============================================================================================
+
+-- name: server_facts
+-- The runs table's own autovacuum options win over the server's; reserved connections are the
+-- superusers' (and, from PostgreSQL 16, pg_use_reserved_connections members').
+WITH opts AS (
+    SELECT o.option_name, o.option_value
+    FROM pg_class c, pg_options_to_table(c.reloptions) o
+    WHERE c.oid = to_regclass(%(runs_table)s)
+)
+SELECT clock_timestamp() AS now,
+       current_setting('max_connections')::integer AS max_connections,
+       (SELECT COALESCE(sum(s.setting::integer), 0) FROM pg_settings s
+        WHERE s.name IN ('superuser_reserved_connections', 'reserved_connections'))
+           AS reserved_connections,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend')
+           AS connections_in_use,
+       current_setting('autovacuum')::boolean AND current_setting('track_counts')::boolean
+           AS autovacuum,
+       COALESCE((SELECT o.option_value::boolean FROM opts o
+                 WHERE o.option_name = 'autovacuum_enabled'), true) AS runs_autovacuum,
+       COALESCE((SELECT o.option_value::integer FROM opts o
+                 WHERE o.option_name = 'autovacuum_vacuum_threshold'),
+                current_setting('autovacuum_vacuum_threshold')::integer)
+           AS runs_vacuum_threshold,
+       COALESCE((SELECT o.option_value::double precision FROM opts o
+                 WHERE o.option_name = 'autovacuum_vacuum_scale_factor'),
+                current_setting('autovacuum_vacuum_scale_factor')::double precision)
+           AS runs_vacuum_scale_factor,
+       (SELECT s.setting::bigint FROM pg_settings s
+        WHERE s.name = 'idle_in_transaction_session_timeout') AS idle_in_transaction_timeout_ms,
+       (SELECT min(a.xact_start) FROM pg_stat_activity a
+        WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+          AND a.backend_type = 'client backend') AS oldest_transaction_started_at
+
+-- name: table_facts
+-- Statistics only (estimates kept by the server), never a read of the tables themselves.
+SELECT c.relname AS name,
+       COALESCE(s.n_live_tup, 0) AS live_rows,
+       COALESCE(s.n_dead_tup, 0) AS dead_rows,
+       pg_table_size(c.oid) AS table_bytes,
+       pg_indexes_size(c.oid) AS index_bytes,
+       ARRAY(SELECT ic.relname::text FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+             WHERE i.indrelid = c.oid AND NOT (i.indisvalid AND i.indisready)
+             ORDER BY ic.relname) AS invalid_indexes,
+       GREATEST(s.last_autovacuum, s.last_vacuum) AS last_vacuum_at
+FROM unnest(%(tables)s::text[]) WITH ORDINALITY AS t (name, ord)
+JOIN pg_class c ON c.oid = to_regclass(t.name)
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+ORDER BY t.ord
+
+-- name: queue_backlog
+-- Pending runs only, from the claim index (partial: status = 'pending').
+SELECT r.queue,
+       count(*) AS pending,
+       count(*) FILTER (WHERE r.run_at <= {now}) AS due,
+       count(*) FILTER (WHERE r.run_at < {now} - %(overdue_after)s::interval) AS overdue,
+       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at
+FROM {prefix}runs r
+WHERE r.status = 'pending'
+GROUP BY r.queue
+ORDER BY r.queue COLLATE "C"
+
+-- name: running_by_job_type
+-- Running runs only, from the running index (partial: status = 'running').
+SELECT r.job_type,
+       count(*) AS running,
+       min(r.started_at) AS oldest_started_at,
+       (array_agg(r.id ORDER BY r.started_at, r.id))[1] AS oldest_run_id
+FROM {prefix}runs r
+WHERE r.status = 'running' AND r.started_at IS NOT NULL
+GROUP BY r.job_type
+ORDER BY r.job_type COLLATE "C"
+
+-- name: retention_facts
+-- Each walks its time index from the oldest end and stops at the first row.
+SELECT (SELECT r.finished_at FROM {prefix}runs r
+        WHERE r.finished_at IS NOT NULL AND r.status IN ('succeeded', 'failed', 'cancelled')
+        ORDER BY r.finished_at LIMIT 1) AS oldest_finished_at,
+       (SELECT l.logged_at FROM {prefix}logs l ORDER BY l.logged_at LIMIT 1) AS oldest_log_at
+
+-- name: notify_probe
+SELECT pg_notify(%(channel)s, %(payload)s)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from zapjobs.stores.base import Listener, NotificationHandler
 from zapjobs.stores.postgres.database import Database
 from zapjobs.stores.postgres.definitions import DefinitionsMixin
+from zapjobs.stores.postgres.diagnosis import DiagnosisMixin
 from zapjobs.stores.postgres.maintenance import MaintenanceMixin
 from zapjobs.stores.postgres.migrations import MigrationsMixin
 from zapjobs.stores.postgres.notify import PostgresListener
@@ -26,6 +27,7 @@ class PostgresStore(
     RunWritesMixin,
     RunReadsMixin,
     MaintenanceMixin,
+    DiagnosisMixin,
     SQLStoreBase,
 ):
     """The Store protocol on PostgreSQL; ``cross_process_notify`` through LISTEN/NOTIFY."""

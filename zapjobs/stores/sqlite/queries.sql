@@ -539,3 +539,43 @@ WHERE id IN (
       AND w.last_seen_at < :cutoff
     LIMIT :batch_size
 )
+
+-- ==============================================================================================
+-- diagnosis (zapjobs doctor): cheap reads of pending and running runs and of the oldest rows
+-- ==============================================================================================
+
+-- name: queue_backlog
+-- Pending runs only (the claim index holds them all, ordered by queue).
+SELECT r.queue AS queue,
+       count(*) AS pending,
+       sum(r.run_at <= :now) AS due,
+       sum(r.run_at < :overdue_before) AS overdue,
+       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at
+FROM {prefix}runs r INDEXED BY {prefix}runs_claim_idx
+WHERE r.status = 'pending'
+GROUP BY r.queue
+ORDER BY r.queue
+
+-- name: running_by_job_type
+-- Running runs only (the running index holds them all).
+SELECT g.job_type,
+       g.running,
+       g.oldest_started_at,
+       (SELECT min(x.id) FROM {prefix}runs x INDEXED BY {prefix}runs_running_idx
+        WHERE x.status = 'running' AND x.job_type = g.job_type
+          AND x.started_at = g.oldest_started_at) AS oldest_run_id
+FROM (
+    SELECT r.job_type, count(*) AS running, min(r.started_at) AS oldest_started_at
+    FROM {prefix}runs r INDEXED BY {prefix}runs_running_idx
+    WHERE r.status = 'running' AND r.started_at IS NOT NULL
+    GROUP BY r.job_type
+) g
+ORDER BY g.job_type
+
+-- name: retention_facts
+-- Each walks its time index from the oldest end and stops at the first row.
+SELECT (SELECT r.finished_at FROM {prefix}runs r INDEXED BY {prefix}runs_finished_idx
+        WHERE r.finished_at IS NOT NULL AND r.status IN ('succeeded', 'failed', 'cancelled')
+        ORDER BY r.finished_at LIMIT 1) AS oldest_finished_at,
+       (SELECT l.logged_at FROM {prefix}logs l INDEXED BY {prefix}logs_logged_at_idx
+        ORDER BY l.logged_at LIMIT 1) AS oldest_log_at

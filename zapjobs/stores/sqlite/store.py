@@ -15,6 +15,7 @@ from zapjobs.stores.sql_common import SQLStoreBase, TrackedListener
 from zapjobs.stores.sqlite import notify
 from zapjobs.stores.sqlite.database import BUSY_TIMEOUT_SECONDS, Database
 from zapjobs.stores.sqlite.definitions import DefinitionsMixin
+from zapjobs.stores.sqlite.diagnosis import DiagnosisMixin
 from zapjobs.stores.sqlite.maintenance import MaintenanceMixin
 from zapjobs.stores.sqlite.migrations import MigrationsMixin
 from zapjobs.stores.sqlite.reads import RunReadsMixin
@@ -27,6 +28,7 @@ class SQLiteStore(
     RunWritesMixin,
     RunReadsMixin,
     MaintenanceMixin,
+    DiagnosisMixin,
     SQLStoreBase,
 ):
     """The Store protocol on a SQLite file (``sqlite:///relative.db``,

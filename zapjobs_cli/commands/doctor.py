@@ -12,6 +12,7 @@ from rich.text import Text
 
 from zapjobs import Check, Diagnosis, Outcome, Verdict, ZapJobs
 from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import visible
 from zapjobs_cli.errors import EXIT_DATABASE, EXIT_FAILED, EXIT_OK
 from zapjobs_cli.options import JsonOption
 from zapjobs_cli.render import display_dsn, iso, print_json
@@ -94,11 +95,6 @@ def check_dict(check: Check) -> dict[str, Any]:
         "advice": check.advice or None,
         "details": list(check.details),
     }
-
-
-def visible(text: str) -> str:
-    """Control characters (from queue names, job types, server text) as visible escapes."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def show(state: CliState, found: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from zapjobs.stores.sqlite.database import BUSY_TIMEOUT_SECONDS, Database
 from zapjobs.stores.sqlite.definitions import DefinitionsMixin
 from zapjobs.stores.sqlite.maintenance import MaintenanceMixin
 from zapjobs.stores.sqlite.migrations import MigrationsMixin
+from zapjobs.stores.sqlite.queues import QueuesMixin
 from zapjobs.stores.sqlite.reads import RunReadsMixin
 from zapjobs.stores.sqlite.runs import RunWritesMixin
 
@@ -27,6 +28,7 @@ class SQLiteStore(
     RunWritesMixin,
     RunReadsMixin,
     MaintenanceMixin,
+    QueuesMixin,
     SQLStoreBase,
 ):
     """The Store protocol on a SQLite file (``sqlite:///relative.db``,

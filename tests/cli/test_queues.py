@@ -115,3 +115,13 @@ def test_help_tells_queue_pause_from_schedule_pause(pg_cli: Cli) -> None:
     assert "Not zapjobs queues pause, which stops workers claiming" in " ".join(
         jobs_help.stdout.split()
     )
+
+
+def test_status_flags_a_queue_with_runs_that_no_live_worker_serves(sqlite_cli: Cli) -> None:
+    migrate(sqlite_cli.url)
+    _seed(sqlite_cli)
+    result = sqlite_cli("status")
+    assert result.code == 0, str(result)
+    assert "no live worker serves queue(s) with runs: images" in result.stdout
+    as_json = sqlite_cli("status", "--json")
+    assert json.loads(as_json.stdout)["unserved_queues"] == ["images"]

@@ -55,3 +55,22 @@ async def test_pause_stops_claims_running_runs_finish_and_resume_wakes_the_worke
             )
     finally:
         await zap.close()
+
+
+async def test_a_burst_worker_leaves_a_paused_queues_runs_pending(store_url: str) -> None:
+    zap = ZapJobs(store_url, auto_migrate=True)
+
+    @zap.job("send", queue="mail")
+    async def send(ctx: JobContext[None]) -> None:
+        return None
+
+    try:
+        run_id = await zap.enqueue(send)
+        await zap.pause_queue("mail")
+        await zap.run_worker(queues=["mail"], burst=True, install_signal_handlers=False)
+        assert (await zap.get_run(run_id)).status is RunStatus.PENDING
+        await zap.resume_queue("mail")
+        await zap.run_worker(queues=["mail"], burst=True, install_signal_handlers=False)
+        assert (await zap.get_run(run_id)).status is RunStatus.SUCCEEDED
+    finally:
+        await zap.close()

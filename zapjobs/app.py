@@ -19,6 +19,7 @@ from typing import Any
 from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.diagnosis import Diagnosis, diagnose, unreachable
+from zapjobs.core.queues import queue_infos
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import next_due_after
 from zapjobs.doctor import gather_facts
@@ -44,11 +45,14 @@ from zapjobs.models import (
     NewRun,
     Page,
     PruneResult,
+    QueueInfo,
     RescueResult,
     RunFilter,
+    RunStatus,
     Stats,
     ThroughputPoint,
     WorkerInfo,
+    sequence_argument,
 )
 from zapjobs.portal import Portal
 from zapjobs.registry import (
@@ -712,6 +716,82 @@ class ZapJobs:
         """Deprecated: ``resume_schedule``."""
         _deprecated("resume()", "resume_schedule()")
         return await self.resume_schedule(job)
+
+    # --- queues (pausing a queue stops claims; pause_schedule stops a job type's schedule) ---
+    async def list_queues(self) -> list[QueueInfo]:
+        """Every queue: paused or not, pending (due now), scheduled and running runs, lag (how
+        long the oldest pending run has waited), the live workers serving it, and the runs
+        finished in the last minute. Reads only unfinished runs and the last minute of finished
+        ones, so it stays cheap on a large table."""
+        store = await self._ensure_ready()
+        now = self.now()
+        backlog = await store.backlog(now=self._store_now())
+        paused = await store.queue_states()
+        workers = await store.list_workers()
+        finished = await store.finished_per_queue(
+            since=now - timedelta(minutes=1), now=self._store_now()
+        )
+        definitions = await store.list_definitions()
+        known = {d.queue for d in definitions} | {
+            t.queue or self._settings.default_queue for t in self._registry
+        }
+        return queue_infos(
+            backlog=backlog,
+            paused=paused,
+            workers=workers,
+            finished_last_minute=finished,
+            known=known,
+            now=now,
+            stale_after_seconds=self._settings.stale_worker_threshold.total_seconds(),
+        )
+
+    async def pause_queue(self, queue: str) -> None:
+        """Stop every worker from claiming the queue's runs (from its next claim on: the claim
+        reads the pause in the database). Running runs finish; enqueue() still works. Not to be
+        confused with ``pause_schedule``, which stops a job type's recurring schedule."""
+        await self._set_queue_paused(queue, True)
+
+    async def resume_queue(self, queue: str) -> None:
+        """Let workers claim the queue's runs again; its workers are woken at once."""
+        await self._set_queue_paused(queue, False)
+
+    async def _set_queue_paused(self, queue: str, paused: bool) -> None:
+        name = await self._known_queue(queue)
+        await (await self._ensure_ready()).set_queue_paused(name, paused, now=self._store_now())
+
+    async def purge_queue(
+        self, queue: str, statuses: Sequence[RunStatus] = (RunStatus.PENDING,)
+    ) -> int:
+        """Delete the queue's runs in ``statuses`` (default: pending, which includes scheduled
+        runs), with their logs; returns how many. Running runs are never purged."""
+        items = sequence_argument(statuses, name="statuses", example="['pending']")
+        try:
+            wanted = tuple(RunStatus(s) for s in items)
+        except ValueError:
+            raise ValidationError(
+                f"unknown status in {list(items)!r}",
+                hint="choose among pending, succeeded, failed, cancelled",
+            ) from None
+        if not wanted or RunStatus.RUNNING in wanted:
+            raise ValidationError(
+                "purge cannot delete running runs" if wanted else "purge needs a status",
+                hint="choose among pending, succeeded, failed, cancelled; cancel running runs "
+                "with cancel_runs",
+            )
+        name = await self._known_queue(queue)
+        store = await self._ensure_ready()
+        return len(await store.delete_runs(RunFilter(queues=(name,), statuses=wanted)))
+
+    async def _known_queue(self, queue: str) -> str:
+        """The queue's name, if some job type, run, worker or pause names it."""
+        name = queue_argument(queue)
+        known = [q.name for q in await self.list_queues()]
+        if name not in known:
+            raise ValidationError(
+                f"unknown queue {name!r}",
+                hint=f"known queues: {', '.join(known) or '(none)'}; see `zapjobs queues list`",
+            )
+        return name
 
     async def trigger(self, job: JobRef, input: Any = None) -> int:
         """Enqueue a run now (the schedule's input when ``input`` is None)."""

@@ -378,6 +378,28 @@ class Backlog:
 
 
 @dataclass(frozen=True)
+class QueueInfo:
+    """One queue as operators see it (``ZapJobs.list_queues``): whether it is paused (its runs
+    are not claimed), its pending (due now), scheduled and running runs, ``lag`` (how long the
+    oldest pending run has been due; None: none pending), the live workers serving it, and the
+    runs that finished (succeeded or failed) in the last minute."""
+
+    name: str
+    paused: bool = False
+    pending: int = 0
+    scheduled: int = 0
+    running: int = 0
+    lag: timedelta | None = None
+    workers: tuple[str, ...] = ()
+    finished_last_minute: int = 0
+
+    @property
+    def served(self) -> bool:
+        """Whether a live worker claims from this queue."""
+        return bool(self.workers)
+
+
+@dataclass(frozen=True)
 class FailureCount:
     """Runs of one queue and job type that failed (for good) in a window."""
 

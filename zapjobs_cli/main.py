@@ -24,6 +24,7 @@ from zapjobs_cli.commands import (
     metrics,
     migrate,
     prune,
+    queues,
     recurring,
     runs,
     status,
@@ -127,6 +128,7 @@ root.add_typer(jobs.app, name="jobs")
 root.add_typer(recurring.app, name="recurring")
 root.add_typer(runs.app, name="runs")
 root.add_typer(workers.app, name="workers")
+root.add_typer(queues.app, name="queues")
 root.add_typer(config.app, name="config")
 
 

@@ -94,6 +94,9 @@ def test_worker_role_enqueues_and_drains(roles: Roles) -> None:
     assert {r["status"] for r in runs} == {"succeeded"}
     assert ok(roles.worker, "prune") is not None
     ok(roles.worker, "runs", "delete", str(ids[0]), "--yes")
+    ok(roles.worker, "queues", "pause", "default")
+    ok(roles.worker, "queues", "resume", "default")
+    ok(roles.worker, "queues", "purge", "default", "--status", "succeeded", "--yes")
 
 
 def test_worker_role_cannot_change_the_schema(roles: Roles) -> None:
@@ -118,6 +121,8 @@ def test_read_only_role_runs_every_read_only_command(roles: Roles) -> None:
     assert json.loads(ok(reader, "runs", "show", run_id, "--json"))["output"] == "hello, Ada!"
     assert "greeting" in ok(reader, "runs", "logs", run_id)
     assert json.loads(ok(reader, "workers", "list", "--json"))[0]["state"] == "stopped"
+    queues = json.loads(ok(reader, "queues", "list", "--json"))
+    assert [(q["name"], q["paused"]) for q in queues] == [("default", False)]
     assert json.loads(ok(reader, "health", "--json"))["ok"] is True
     assert "database_url" in ok(reader, "config", "show")
     assert json.loads(ok(reader, "migrate", "--status", "--json"))["pending"] == []

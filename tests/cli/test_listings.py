@@ -97,7 +97,7 @@ def test_json_shapes_of_listings(pg_app: Cli) -> None:
     assert isinstance(status, dict)
     assert set(status) == {
         "now", "database", "runs", "throughput", "workers", "recurring", "latest_failures",
-        "error_groups",
+        "error_groups", "unserved_queues",
     }  # fmt: skip
     assert status["runs"]["succeeded"] == 1 and status["runs"]["failed"] == 1
     assert status["runs"]["by_queue"][0]["queue"] == "default"

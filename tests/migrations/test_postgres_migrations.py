@@ -101,6 +101,11 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "stopped_at": ("timestamp with time zone", True),
         "dead_at": ("timestamp with time zone", True),
     },
+    "zapjobs_queues": {
+        "name": ("text", False),
+        "paused": ("boolean", False),
+        "updated_at": ("timestamp with time zone", False),
+    },
 }
 
 

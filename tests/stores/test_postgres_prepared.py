@@ -101,7 +101,7 @@ async def test_the_generic_claim_plan_never_scans_the_table(
     pg: PostgresStore, pg_url: str, pending: int, analyze: bool
 ) -> None:
     """Whatever the table held when the plan was cached, the claim walks the claim index and
-    updates the rows it locked by their ctid."""
+    updates the rows it locked by their ctid; a queue's pause is one primary-key probe."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at)"
@@ -122,6 +122,9 @@ async def test_the_generic_claim_plan_never_scans_the_table(
     scans = {(n["Node Type"], n.get("Index Name")) for n in plan if n.get("Relation Name")}
     assert scans == {
         ("Index Scan", "zapjobs_runs_claim_idx"),
+        ("Index Scan", "zapjobs_queues_pkey"),
         ("Tid Scan", None),
         ("ModifyTable", None),
     }, scans
+    # The pause gates the scan (read once per queue), not a filter applied to each row.
+    assert any("NOT" in n.get("One-Time Filter", "") for n in plan), plan

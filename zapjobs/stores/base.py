@@ -273,6 +273,26 @@ class Store(Protocol):
         type, by queue then job type."""
         ...
 
+    # --- queues ------------------------------------------------------------------------------
+    async def set_queue_paused(
+        self, queue: str, paused: bool, *, now: datetime | None = None
+    ) -> None:
+        """Pause (True) or resume (False) a queue, recorded in the database: no claim takes a
+        paused queue's runs (the claim reads the pause in the same statement); running runs
+        are left alone. Resuming wakes the queue's listeners (as an enqueue does)."""
+        ...
+
+    async def queue_states(self) -> dict[str, bool]:
+        """Every queue with a recorded pause state: name -> paused."""
+        ...
+
+    async def finished_per_queue(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> dict[str, int]:
+        """Runs that succeeded or failed from ``since`` to now, per queue (queues without any
+        are left out). A range of the finished-time index, never a scan of the table."""
+        ...
+
     # --- workers -------------------------------------------------------------------------------
     async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> bool:
         """Insert or update the worker's row; ``last_seen_at`` = now, alive again.

@@ -97,6 +97,7 @@ class MemoryStore:
         self._logs: dict[int, LogRecord] = {}
         self._definitions: dict[str, JobDefinition] = {}
         self._workers: dict[str, WorkerInfo] = {}
+        self._queues: dict[str, bool] = {}  # name -> paused
         self._listeners: list[_MemoryListener] = []
         self._next_run_id = 1
         self._next_log_id = 1
@@ -128,6 +129,7 @@ class MemoryStore:
             self._logs.clear()
             self._definitions.clear()
             self._workers.clear()
+            self._queues.clear()
 
     async def server_version(self) -> str:
         return "memory"
@@ -314,6 +316,7 @@ class MemoryStore:
                 for r in self._runs.values()
                 if r.status is RunStatus.PENDING
                 and r.queue in rank
+                and not self._queues.get(r.queue, False)
                 and r.job_type in types
                 and r.run_at <= at
             ]
@@ -514,6 +517,34 @@ class MemoryStore:
         start = utc(since)
         with self._lock:
             return error_groups_of(self._runs.values(), start, limit)
+
+    # --- queues ------------------------------------------------------------------------------
+    async def set_queue_paused(
+        self, queue: str, paused: bool, *, now: datetime | None = None
+    ) -> None:
+        with self._lock:
+            self._queues[queue] = paused
+            if not paused:
+                self._notify_queues({queue})
+
+    async def queue_states(self) -> dict[str, bool]:
+        with self._lock:
+            return dict(sorted(self._queues.items()))
+
+    async def finished_per_queue(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> dict[str, int]:
+        start, end = utc(since), utc(now)
+        counts: dict[str, int] = {}
+        with self._lock:
+            for r in self._runs.values():
+                if (
+                    r.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+                    and r.finished_at is not None
+                    and start <= r.finished_at <= end
+                ):
+                    counts[r.queue] = counts.get(r.queue, 0) + 1
+        return counts
 
     # --- workers -------------------------------------------------------------------------------
     async def heartbeat(self, worker: WorkerInfo, *, now: datetime | None = None) -> bool:

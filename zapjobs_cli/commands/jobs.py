@@ -125,7 +125,8 @@ def trigger(ctx: typer.Context, job: JobArgument, input: InputOption = None) -> 
 @app.command("pause")
 def pause(ctx: typer.Context, job: JobArgument) -> None:
     """Pause JOB's recurring schedule: it enqueues nothing until resumed; runs already
-    enqueued still execute, and `zapjobs enqueue JOB` still works.
+    enqueued still execute, and `zapjobs enqueue JOB` still works. Not `zapjobs queues pause`,
+    which stops workers claiming a queue's runs.
 
     Example: `zapjobs jobs pause nightly-report`
     """

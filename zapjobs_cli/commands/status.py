@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -62,6 +62,8 @@ class Snapshot:
     failures: list[JobRun]
     error_groups: list[ErrorGroup]
     settings: Settings
+    #: queues with pending or scheduled runs that no live worker serves
+    unserved: list[str] = field(default_factory=list)
 
 
 def register(root: typer.Typer) -> None:
@@ -84,7 +86,8 @@ def status(
     JSON: {"now", "database", "runs": {counts, "by_queue"}, "throughput": [{"minute",
     "succeeded", "failed"}], "workers": {"alive", "stale", "dead", "stopped", "active":
     [worker]}, "recurring": [job], "latest_failures": [run], "error_groups": [{"error_type",
-    "count", "last_run_id", "last_message"}]}; with --watch, one such object per line.
+    "count", "last_run_id", "last_message"}], "unserved_queues": [queues with runs that no
+    live worker serves]}; with --watch, one such object per line.
 
     Example: `zapjobs status --watch --interval 5s`
     """
@@ -111,6 +114,9 @@ async def snapshot(zap: ZapJobs) -> Snapshot:
     definitions = await zap.list_definitions()
     failures = await zap.list_runs(RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=5))
     groups = await zap.error_groups(FAILURES_WINDOW, limit=5)
+    unserved = [
+        q.name for q in await zap.list_queues() if not q.served and (q.pending or q.scheduled)
+    ]
     recurring = sorted(
         (d for d in definitions if d.schedule is not None),
         key=lambda d: (d.next_due_at is None, d.next_due_at or now),
@@ -125,6 +131,7 @@ async def snapshot(zap: ZapJobs) -> Snapshot:
         failures=failures,
         error_groups=groups,
         settings=zap.settings,
+        unserved=unserved,
     )
 
 
@@ -187,6 +194,7 @@ def snapshot_dict(snap: Snapshot) -> dict[str, Any]:
         "recurring": [job_dict(d) for d in snap.recurring],
         "latest_failures": [run_dict(r, snap.now) for r in snap.failures],
         "error_groups": [error_group_dict(g) for g in snap.error_groups],
+        "unserved_queues": snap.unserved,
     }
 
 
@@ -199,6 +207,9 @@ def render(snap: Snapshot) -> RenderableType:
         _throughput_line(snap),
         _workers_line(snap),
     ]
+    if snap.unserved:
+        names = ", ".join(snap.unserved)
+        parts.append(untrusted(f"no live worker serves queue(s) with runs: {names}", style="red"))
     if snap.recurring:
         table = new_table("RECURRING", "SCHEDULE", "NEXT RUN", title=None)
         for d in snap.recurring[:8]:

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 
 -- name: uninstall
 DROP TABLE IF EXISTS {prefix}logs, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
-    {prefix}migrations
+    {prefix}queues, {prefix}migrations
 
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
@@ -337,6 +337,11 @@ WITH picked AS (
           AND r.queue = q.name
           AND r.run_at <= {now}
           AND r.job_type = ANY (%(job_types)s::text[])
+          -- A paused queue (migration 0008) is skipped: one primary-key probe per queue that
+          -- gates its scan, read at each claim, so a pause holds from the next claim on.
+          AND NOT EXISTS (
+              SELECT 1 FROM {prefix}queues p WHERE p.name = q.name AND p.paused
+          )
         ORDER BY r.priority DESC, r.run_at, r.id
         LIMIT %(limit)s
         FOR UPDATE OF r SKIP LOCKED
@@ -690,6 +695,37 @@ SELECT {worker_columns} FROM {prefix}heartbeats w ORDER BY w.last_seen_at DESC, 
 
 -- name: get_worker
 SELECT {worker_columns} FROM {prefix}heartbeats w WHERE w.id = %(id)s
+
+-- ==============================================================================================
+-- queues
+-- ==============================================================================================
+
+-- name: set_queue_paused
+-- Resuming wakes the queue's workers (a NOTIFY, as for new runs) so they claim at once.
+WITH changed AS (
+    INSERT INTO {prefix}queues AS q (name, paused, updated_at)
+    VALUES (%(queue)s, %(paused)s, {now})
+    ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, updated_at = EXCLUDED.updated_at
+    RETURNING q.name, q.paused
+),
+woken AS (
+    SELECT {notify}
+    FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, c.name AS queue FROM changed c
+          WHERE NOT c.paused) n
+)
+SELECT c.name, (SELECT count(*) FROM woken) AS woken FROM changed c
+
+-- name: queue_states
+SELECT q.name, q.paused FROM {prefix}queues q ORDER BY q.name COLLATE "C"
+
+-- name: finished_per_queue
+-- Runs finished in a recent window per queue: a range of runs_finished_idx.
+SELECT r.queue, count(*) AS n
+FROM {prefix}runs r
+WHERE r.finished_at >= %(since)s::timestamptz
+  AND r.finished_at <= {now}
+  AND r.status IN ('succeeded', 'failed')
+GROUP BY r.queue
 
 -- ==============================================================================================
 -- maintenance

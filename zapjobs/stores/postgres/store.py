@@ -1,8 +1,8 @@
 """The production store: PostgreSQL through psycopg 3 (async) and a connection pool.
 
 Every statement comes from queries.sql. The protocol's methods are grouped by subject in the
-mixins below (definitions, run writes, run reads, maintenance, migrations); this class adds the
-lifecycle and LISTEN.
+mixins below (definitions, run writes, run reads, maintenance, queues, migrations); this class
+adds the lifecycle and LISTEN.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from zapjobs.stores.postgres.diagnosis import DiagnosisMixin
 from zapjobs.stores.postgres.maintenance import MaintenanceMixin
 from zapjobs.stores.postgres.migrations import MigrationsMixin
 from zapjobs.stores.postgres.notify import PostgresListener
+from zapjobs.stores.postgres.queues import QueuesMixin
 from zapjobs.stores.postgres.reads import RunReadsMixin
 from zapjobs.stores.postgres.runs import RunWritesMixin
 from zapjobs.stores.sql_common import SQLStoreBase, TrackedListener
@@ -28,6 +29,7 @@ class PostgresStore(
     RunReadsMixin,
     MaintenanceMixin,
     DiagnosisMixin,
+    QueuesMixin,
     SQLStoreBase,
 ):
     """The Store protocol on PostgreSQL; ``cross_process_notify`` through LISTEN/NOTIFY."""

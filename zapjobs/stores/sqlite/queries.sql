@@ -58,6 +58,9 @@ DROP TABLE IF EXISTS {prefix}heartbeats
 -- name: uninstall_definitions
 DROP TABLE IF EXISTS {prefix}definitions
 
+-- name: uninstall_queues
+DROP TABLE IF EXISTS {prefix}queues
+
 -- name: uninstall_migrations
 DROP TABLE IF EXISTS {prefix}migrations
 
@@ -221,6 +224,9 @@ WHERE r.status = 'pending'
   AND r.queue = :queue
   AND r.run_at <= :now
   AND r.job_type IN (SELECT value FROM json_each(:job_types))
+  -- A paused queue (migration 0008) yields nothing: one primary-key probe, read in the claim's
+  -- write transaction, so a pause holds from every worker's next claim on.
+  AND NOT EXISTS (SELECT 1 FROM {prefix}queues p WHERE p.name = :queue AND p.paused)
 ORDER BY r.priority DESC, r.run_at, r.id
 LIMIT :limit
 
@@ -424,6 +430,27 @@ WHERE +r.status = 'failed'
 GROUP BY r.error_type
 ORDER BY n DESC, last_run_id DESC
 LIMIT :limit
+
+-- ==============================================================================================
+-- queues
+-- ==============================================================================================
+
+-- name: set_queue_paused
+INSERT INTO {prefix}queues (name, paused, updated_at)
+VALUES (:queue, :paused, :now)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at
+
+-- name: queue_states
+SELECT q.name, q.paused FROM {prefix}queues q ORDER BY q.name
+
+-- name: finished_per_queue
+-- Runs finished in a recent window per queue: a range of runs_finished_idx.
+SELECT r.queue, count(*) AS n
+FROM {prefix}runs r
+WHERE r.finished_at >= :since
+  AND r.finished_at <= :now
+  AND r.status IN ('succeeded', 'failed')
+GROUP BY r.queue
 
 -- ==============================================================================================
 -- workers

@@ -18,6 +18,7 @@ from zapjobs.stores.sqlite.definitions import DefinitionsMixin
 from zapjobs.stores.sqlite.diagnosis import DiagnosisMixin
 from zapjobs.stores.sqlite.maintenance import MaintenanceMixin
 from zapjobs.stores.sqlite.migrations import MigrationsMixin
+from zapjobs.stores.sqlite.queues import QueuesMixin
 from zapjobs.stores.sqlite.reads import RunReadsMixin
 from zapjobs.stores.sqlite.runs import RunWritesMixin
 
@@ -29,6 +30,7 @@ class SQLiteStore(
     RunReadsMixin,
     MaintenanceMixin,
     DiagnosisMixin,
+    QueuesMixin,
     SQLStoreBase,
 ):
     """The Store protocol on a SQLite file (``sqlite:///relative.db``,

@@ -1,0 +1,68 @@
+"""``queues list`` stays cheap on a large runs table: its pending and running counts come from
+``run_backlog`` (tests/stores/test_postgres_metrics_plans.py: the partial indexes only), and its
+throughput of the last minute is a range of the finished_at index, never a scan of the table.
+Plans, not timings: the check holds on any machine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
+from tests.stores.test_postgres_metrics_plans import FILL, ROWS, plan_of, scans
+from zapjobs.stores.postgres import PostgresStore
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def filled() -> Iterator[tuple[str, str]]:
+    """(conninfo, the finished_per_queue SQL) of one migrated schema holding ROWS runs."""
+    require_postgres()
+    schema, url = new_pg_schema()
+    try:
+
+        async def migrate() -> str:
+            store = PostgresStore(url, min_size=1, max_size=1)
+            await store.open()
+            try:
+                await store.migrate()
+                return store.queries["finished_per_queue"]
+            finally:
+                await store.close()
+
+        sql = asyncio.run(migrate())
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(FILL, {"rows": ROWS})
+            conn.execute("ANALYZE zapjobs_runs")
+        yield url, sql
+    finally:
+        drop_pg_schema(schema)
+
+
+def test_the_last_minute_per_queue_reads_a_range_of_the_finished_index(
+    filled: tuple[str, str],
+) -> None:
+    url, sql = filled
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    found = scans(plan_of(url, sql, {"since": since, "now": None}))
+    assert not any(kind == "Seq Scan" for kind, _ in found), found
+    assert {index for _, index in found} == {"zapjobs_runs_finished_idx"}, found
+
+
+async def test_list_queues_answers_on_the_large_table(filled: tuple[str, str]) -> None:
+    url, _ = filled
+    store = PostgresStore(url, min_size=1, max_size=1)
+    await store.open()
+    try:
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        finished = await store.finished_per_queue(since=since)
+        # Runs finish one second apart going back from the fill: about 60 in the last minute.
+        assert 0 < sum(finished.values()) <= 61
+        assert set(finished) <= {"default", "x"}
+    finally:
+        await store.close()

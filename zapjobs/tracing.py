@@ -35,6 +35,7 @@ _MAX_EVENT_NAME = 1_000
 
 _UNLOADED: Any = object()
 _trace_api: Any = _UNLOADED  # the opentelemetry.trace module, None when not importable
+_context_api: Any = None  # the opentelemetry.context module, loaded with it
 _provider: object = None  # the TracerProvider _tracer came from
 _tracer: Tracer | None = None
 #: a tracer was handed out at least once: only then are log lines worth offering to a span
@@ -43,12 +44,14 @@ _w3c: Any = None  # the W3C propagator, made once
 
 
 def _api() -> ModuleType | None:
-    global _trace_api
+    global _trace_api, _context_api
     if _trace_api is _UNLOADED:
         try:
-            from opentelemetry import trace
+            from opentelemetry import context, trace
         except ImportError:
             trace = None  # type: ignore[assignment]
+        else:
+            _context_api = context
         _trace_api = trace
     api: ModuleType | None = _trace_api
     return api
@@ -195,14 +198,29 @@ async def traced_attempt(run: JobRun, attempt: Awaitable[RunOutcome]) -> RunOutc
         "zapjobs.attempt": run.attempt,
         "zapjobs.max_attempts": run.max_attempts,
     }
-    with found.start_as_current_span(
+    # start_span and attach/detach, as start_as_current_span(record_exception=True,
+    # set_status_on_exception=True) does, without its two layers of context managers per attempt
+    span = found.start_span(
         f"{run.job_type} process",
         context=extract(run.trace_context),
         kind=_trace_api.SpanKind.CONSUMER,
         attributes=attributes,
-    ) as span:
+    )
+    token = _context_api.attach(_trace_api.set_span_in_context(span))
+    try:
         outcome = await attempt
-        _record_outcome(span, outcome)
+        if span.is_recording():  # a span the sampler dropped ignores what it is told
+            _record_outcome(span, outcome)
+    except Exception as exc:  # as use_span(): not a BaseException (CancelledError, exit)
+        if span.is_recording():
+            span.record_exception(exc)
+            span.set_status(
+                _trace_api.Status(_trace_api.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+            )
+        raise
+    finally:
+        _context_api.detach(token)
+        span.end()
     return outcome
 
 

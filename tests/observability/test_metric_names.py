@@ -48,7 +48,8 @@ def series_names(metric: Metric) -> set[str]:
 
 def readme_table_names() -> set[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    observability = text.split("\n## Observability\n", 1)[1].split("\n## ", 1)[0]
+    section = observability.split("\n### Metrics\n", 1)[1].split("\n### ", 1)[0]
     return {m.group(1) for m in re.finditer(r"^\| `(zapjobs_[a-z_]+)` \|", section, re.M)}
 
 

@@ -27,6 +27,7 @@ from zapjobs.errors import (
     WaitTimeoutError,
 )
 from zapjobs.models import (
+    CancelledRuns,
     CatchUp,
     ErrorGroup,
     JobDefinition,
@@ -766,7 +767,9 @@ class ZapJobs:
         store = await self._ensure_ready()
         return await store.retry_runs(self._with_now(selection), now=self._store_now())
 
-    async def cancel_runs(self, selection: RunFilter) -> list[int]:
+    async def cancel_runs(self, selection: RunFilter) -> CancelledRuns:
+        """Cancel the matching pending runs and ask the workers of the matching running ones
+        to stop them; the result (a list of the ids) says which was which."""
         store = await self._ensure_ready()
         return await store.cancel_runs(self._with_now(selection), now=self._store_now())
 

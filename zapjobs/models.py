@@ -192,6 +192,19 @@ class JobRun:
         return self.status is RunStatus.PENDING and self.run_at > now
 
 
+class CancelledRuns(list[int]):
+    """The ids ``cancel_runs`` changed (sorted), as the store's one statement reported them:
+    ``stop_requested`` are the runs that were running (their worker is asked to stop them),
+    the others were pending and are cancelled already. A list, so callers that only want the
+    ids keep working; read the split here, never from a status read afterwards (by then a
+    worker may have moved the run on)."""
+
+    def __init__(self, cancelled: Iterable[int] = (), stop_requested: Iterable[int] = ()) -> None:
+        self.cancelled: tuple[int, ...] = tuple(sorted(cancelled))
+        self.stop_requested: tuple[int, ...] = tuple(sorted(stop_requested))
+        super().__init__(sorted(self.cancelled + self.stop_requested))
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     """The end of one attempt, written by the worker that holds the run.

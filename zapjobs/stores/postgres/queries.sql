@@ -509,7 +509,7 @@ woken AS (
     FROM (SELECT 'cancel' AS kind, c.id AS run_id, c.queue FROM changed c
           WHERE c.status = 'running') n
 )
-SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
+SELECT c.id, c.status, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
 -- name: delete_runs
 WITH deleted AS (

@@ -1,0 +1,62 @@
+"""What the CLI reports is what happened (issue 14, "Truth"), through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from tests.cli.conftest import Cli
+
+# A worker that claims a retried run the instant it is pending again: the retry statement's
+# own row comes back "running", as a real worker's claim would leave it a moment later.
+INSTANT_CLAIM = """
+CREATE FUNCTION claim_at_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.status = 'failed' AND NEW.status = 'pending' THEN
+        NEW.status := 'running';
+        NEW.worker_id := 'quick-worker';
+        NEW.attempt := 1;
+        NEW.started_at := now();
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER claim_at_once BEFORE UPDATE ON zapjobs_runs
+    FOR EACH ROW EXECUTE FUNCTION claim_at_once();
+"""
+
+
+def failed_run(cli: Cli) -> int:
+    enqueued = cli("enqueue", "fail", "--json")
+    assert enqueued.code == 0, str(enqueued)
+    run_id = int(json.loads(enqueued.stdout)["id"])
+    worked = cli("worker", "--burst")
+    assert worked.code == 0, str(worked)
+    return run_id
+
+
+def test_retry_reports_retried_even_when_a_worker_claims_the_run_at_once(pg_app: Cli) -> None:
+    run_id = failed_run(pg_app)
+    with psycopg.connect(pg_app.url, autocommit=True) as conn:
+        conn.execute(INSTANT_CLAIM)
+    result = pg_app("runs", "retry", str(run_id))
+    assert result.code == 0, str(result)
+    assert f"retried 1 run(s): {run_id}" in result.stderr, str(result)
+    assert "asked the workers to stop" not in result.output, str(result)
+
+
+def test_cancel_reports_what_its_statement_did(pg_app: Cli) -> None:
+    pending = pg_app("enqueue", "greet", "--input", '{"name": "Ada"}', "--json")
+    run_id = int(json.loads(pending.stdout)["id"])
+    result = pg_app("runs", "cancel", str(run_id), "--json")
+    assert result.code == 0, str(result)
+    data = json.loads(result.stdout)
+    assert data["changed"] == [run_id] and data["stop_requested"] == [], str(result)
+
+
+def test_declined_bulk_delete_writes_nothing_to_stdout(pg_app: Cli) -> None:
+    failed_run(pg_app)
+    result = pg_app("runs", "delete", "--status", "failed", "--json", input="n\n")
+    assert result.code == 1, str(result)
+    assert result.stdout == "", repr(result.stdout)
+    assert "not confirmed" in result.stderr

@@ -151,6 +151,12 @@ class JobDefinition:
             return self.timeout_seconds_override
         return self.timeout_seconds
 
+    def timeout_seconds_enforced(self, default_seconds: float) -> float:
+        """The timeout a worker enforces on this job type's attempts: the operator's override,
+        else the code's, else the worker's ``default_timeout`` (``default_seconds``)."""
+        declared = self.effective_timeout_seconds
+        return default_seconds if declared is None else declared
+
 
 @dataclass(frozen=True)
 class NewRun:

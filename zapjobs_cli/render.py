@@ -146,7 +146,9 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
     }
 
 
-def job_dict(definition: JobDefinition) -> dict[str, Any]:
+def job_dict(definition: JobDefinition, default_timeout: float) -> dict[str, Any]:
+    """A job type as JSON; ``default_timeout`` (settings.default_timeout, in seconds) makes
+    ``effective_timeout_seconds`` the timeout a worker enforces, never null."""
     schedule = None
     if definition.schedule is not None:
         s = definition.schedule
@@ -167,7 +169,7 @@ def job_dict(definition: JobDefinition) -> dict[str, Any]:
         "max_retries_override": definition.max_retries_override,
         "timeout_seconds_override": definition.timeout_seconds_override,
         "effective_max_retries": definition.effective_max_retries,
-        "effective_timeout_seconds": definition.effective_timeout_seconds,
+        "effective_timeout_seconds": definition.timeout_seconds_enforced(default_timeout),
         "schedule": schedule,
         "next_due_at": iso(definition.next_due_at),
         "last_due_at": iso(definition.last_due_at),
@@ -328,16 +330,23 @@ def runs_table(runs: Sequence[JobRun], now: datetime) -> Table:
     return table
 
 
-def jobs_table(definitions: Iterable[JobDefinition], now: datetime) -> Table:
+def timeout_text(definition: JobDefinition, default_timeout: float) -> str:
+    """The timeout a worker enforces, marked when it is the settings' default."""
+    enforced = span(definition.timeout_seconds_enforced(default_timeout))
+    return enforced if definition.effective_timeout_seconds is not None else f"{enforced} (default)"
+
+
+def jobs_table(
+    definitions: Iterable[JobDefinition], now: datetime, default_timeout: float
+) -> Table:
     table = new_table("JOB TYPE", "QUEUE", "STATE", "RETRIES", "TIMEOUT", "SCHEDULE", "NEXT RUN")
     for d in definitions:
-        timeout = d.effective_timeout_seconds
         table.add_row(
             untrusted(d.job_type),
             untrusted(d.queue),
             Text("paused", style="yellow") if not d.enabled else Text("active", style="green"),
             str(d.effective_max_retries),
-            span(timeout) if timeout is not None else "-",
+            timeout_text(d, default_timeout),
             untrusted(schedule_text(d)),
             due_text(d.next_due_at, now) if d.schedule is not None else "-",
         )

@@ -60,3 +60,21 @@ def test_declined_bulk_delete_writes_nothing_to_stdout(pg_app: Cli) -> None:
     assert result.code == 1, str(result)
     assert result.stdout == "", repr(result.stdout)
     assert "not confirmed" in result.stderr
+
+
+def test_jobs_show_and_list_give_the_timeout_a_worker_enforces(pg_app: Cli) -> None:
+    """greet declares no timeout: the worker enforces settings.default_timeout (60 m), and so
+    the screens say; a job type's override wins."""
+    env = {**pg_app.env, "ZAPJOBS_DEFAULT_TIMEOUT": "45m"}
+    cli = Cli(pg_app.url, pg_app.cwd, env)
+    shown = cli("jobs", "show", "greet", "--json")
+    assert shown.code == 0, str(shown)
+    assert json.loads(shown.stdout)["effective_timeout_seconds"] == 2700.0
+    text = cli("jobs", "show", "greet")
+    assert "45m" in text.stdout and "(default)" in text.stdout, str(text)
+    listed = cli("jobs", "list", "--json")
+    by_type = {d["job_type"]: d for d in json.loads(listed.stdout)}
+    assert by_type["greet"]["effective_timeout_seconds"] == 2700.0
+    table = cli("jobs", "list")
+    [row] = [line for line in table.stdout.splitlines() if line.lstrip().startswith("greet")]
+    assert "45m" in row and "(default)" in row, str(table)

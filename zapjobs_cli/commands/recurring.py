@@ -59,7 +59,7 @@ def add(
 
     definition = state.run(work, register=True)
     if as_json:
-        print_json(job_dict(definition))
+        print_json(job_dict(definition, state.settings.default_timeout.total_seconds()))
     else:
         state.note(
             f"{job}: {schedule_text(definition)}, next run {when_text(definition.next_due_at)} UTC"

@@ -184,7 +184,9 @@ def snapshot_dict(snap: Snapshot) -> dict[str, Any]:
         "runs": stats_dict(snap.stats),
         "throughput": [throughput_dict(p) for p in snap.throughput],
         "workers": {**counts, "active": active},
-        "recurring": [job_dict(d) for d in snap.recurring],
+        "recurring": [
+            job_dict(d, snap.settings.default_timeout.total_seconds()) for d in snap.recurring
+        ],
         "latest_failures": [run_dict(r, snap.now) for r in snap.failures],
         "error_groups": [error_group_dict(g) for g in snap.error_groups],
     }

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from zapjobs.models import JobRun, LogLevel, Progress
+from zapjobs.models import JobRun, LogLevel, Progress, RunStatus
 
 STATUS_STYLES = {
     "pending": "bold cyan",
@@ -117,6 +117,25 @@ def clipped_json(
 def display_status(run: JobRun, now: datetime) -> str:
     """A run's status as screens name it: ``scheduled`` for a pending run due later."""
     return "scheduled" if run.is_scheduled(now) else run.status.value
+
+
+def attempt_text(run: JobRun) -> str:
+    """``2 of 4``: attempts started so far out of the budget stored on the run."""
+    return f"{run.attempt} of {run.max_attempts}"
+
+
+def error_label(run: JobRun) -> str:
+    """What a run's stored error is: the error that ended it (``error``), or one an earlier
+    attempt left behind on a run that went on (retried, waiting to retry, or succeeded)."""
+    if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return "error"
+    if run.status is RunStatus.PENDING:
+        attempt, after = run.attempt, "will retry"
+    else:  # running or succeeded: the current attempt is past the one that failed
+        attempt, after = run.attempt - 1, "retried"
+    if attempt < 1:  # an operator's retry reset the count: it came from an earlier budget
+        return "error of an earlier attempt (retried)"
+    return f"error of attempt {attempt} ({after})"
 
 
 def status_text(status: str) -> Text:

@@ -73,10 +73,12 @@ from zapjobs.models import (
 from zapjobs.settings import Settings, format_duration, mask_dsn
 from zapjobs_cli.display import (
     SHOWN_CHARS,
+    attempt_text,
     clipped_json,
     display_status,
     due_text,
     duration_text,
+    error_label,
     level_style,
     one_line,
     one_line_text,
@@ -317,12 +319,15 @@ def runs_table(runs: Sequence[JobRun], now: datetime) -> Table:
         error = Text()
         if run.error:
             error = one_line_text(f"{run.error.type}: {one_line(run.error.message, 60)}", 200)
+            label = error_label(run)
+            if label != "error":  # not what ended the run: say which attempt it was
+                error = Text(f"{label.removeprefix('error of ')}: ", style="dim").append(error)
         table.add_row(
             str(run.id),
             untrusted(run.job_type),
             untrusted(run.queue),
             status_text(display_status(run, now)),
-            str(run.attempt),
+            attempt_text(run),
             when_text(run.created_at),
             duration_text(run.started_at, run.finished_at),
             error,
@@ -411,7 +416,7 @@ def run_detail(run: JobRun, now: datetime) -> RenderableType:
         ("job type", untrusted(run.job_type)),
         ("status", status_text(display_status(run, now))),
         ("queue", untrusted(run.queue).append(f" (priority {run.priority})")),
-        ("attempt", str(run.attempt)),
+        ("attempt", attempt_text(run)),
         ("created", when_text(run.created_at)),
         ("due", f"{when_text(run.run_at)} ({relative(run.run_at, now)})"),
         ("started", when_text(run.started_at)),
@@ -429,11 +434,15 @@ def run_detail(run: JobRun, now: datetime) -> RenderableType:
     if run.cancel_requested and not run.status.is_final:
         rows.append(("cancel", "requested"))
     if run.error is not None:
-        rows.append(("error", text_value(f"{run.error.type}: {run.error.message}", "red")))
+        label = error_label(run)
+        style = "red" if label == "error" else "yellow"  # red only for what ended the run
+        rows.append((label, text_value(f"{run.error.type}: {run.error.message}", style)))
     for label, value in rows:
         table.add_row(label, value)
     parts: list[RenderableType] = [table]
     if run.error is not None and run.error.traceback:
+        if error_label(run) != "error":
+            parts.append(Text(f"traceback ({error_label(run)}):", style="dim"))
         parts.append(text_value(run.error.traceback.rstrip(), "dim", multiline=True))
     if cut:
         parts.append(

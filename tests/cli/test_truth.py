@@ -78,3 +78,25 @@ def test_jobs_show_and_list_give_the_timeout_a_worker_enforces(pg_app: Cli) -> N
     table = cli("jobs", "list")
     [row] = [line for line in table.stdout.splitlines() if line.lstrip().startswith("greet")]
     assert "45m" in row and "(default)" in row, str(table)
+
+
+def test_a_run_that_succeeded_after_a_failure_says_whose_error_it_shows(pg_app: Cli) -> None:
+    enqueued = pg_app("enqueue", "greet", "--input", '{"name": "Ada"}', "--json")
+    run_id = int(json.loads(enqueued.stdout)["id"])
+    with psycopg.connect(pg_app.url, autocommit=True) as conn:  # attempt 1 failed, 2 succeeded
+        conn.execute(
+            "UPDATE zapjobs_runs SET status = 'succeeded', attempt = 2, max_attempts = 4,"
+            " started_at = now(), finished_at = now(), worker_id = 'w',"
+            " error_type = 'RuntimeError', error_message = 'flaky',"
+            " error_traceback = 'Traceback: flaky' WHERE id = %s",
+            (run_id,),
+        )
+    shown = pg_app("runs", "show", str(run_id))
+    assert shown.code == 0, str(shown)
+    lines = shown.stdout.splitlines()
+    assert any(line.split()[:3] == ["attempt", "2", "of"] and "4" in line for line in lines)
+    [error] = [line for line in lines if "RuntimeError: flaky" in line]
+    assert error.startswith("error of attempt 1 (retried)"), str(shown)
+    listed = pg_app("runs", "list")
+    [row] = [line for line in listed.stdout.splitlines() if line.startswith(str(run_id))]
+    assert "2 of 4" in row and "attempt 1 (retried): RuntimeError" in row, str(listed)

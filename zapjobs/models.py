@@ -43,8 +43,9 @@ class LogLevel(int, Enum):
 
     @classmethod
     def parse(cls, name: str) -> LogLevel:
+        key = name.strip().upper()
         try:
-            return cls[name.strip().upper()]
+            return cls[{"WARN": "WARNING"}.get(key, key)]  # "warn", as logging spells it too
         except KeyError:
             raise ValueError(
                 f"unknown log level {name!r}: use one of debug, info, warning, error"

@@ -100,3 +100,20 @@ def test_a_run_that_succeeded_after_a_failure_says_whose_error_it_shows(pg_app: 
     listed = pg_app("runs", "list")
     [row] = [line for line in listed.stdout.splitlines() if line.startswith(str(run_id))]
     assert "2 of 4" in row and "attempt 1 (retried): RuntimeError" in row, str(listed)
+
+
+def test_logs_follow_exits_with_the_runs_outcome(pg_app: Cli) -> None:
+    run_id = failed_run(pg_app)
+    failed = pg_app("runs", "logs", str(run_id), "--follow", "--level", "warn")
+    assert failed.code == 1, str(failed)
+    assert "about to fail" in failed.stdout, str(failed)  # an error entry passes --level warn
+    assert f"run {run_id} failed (attempt 1 of 1): RuntimeError" in failed.stderr, str(failed)
+    plain = pg_app("runs", "logs", str(run_id))  # without --follow: the listing's exit code
+    assert plain.code == 0, str(plain)
+
+    greeted = pg_app("enqueue", "greet", "--input", '{"name": "Ada"}', "--json")
+    ok_id = int(json.loads(greeted.stdout)["id"])
+    assert pg_app("worker", "--burst").code == 0
+    succeeded = pg_app("runs", "logs", str(ok_id), "-f", "-l", "WARN")
+    assert succeeded.code == 0, str(succeeded)
+    assert f"run {ok_id} succeeded" in succeeded.stderr, str(succeeded)

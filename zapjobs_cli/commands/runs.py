@@ -10,9 +10,10 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import ValidationError
-from zapjobs.models import JobRun, LogEntry, LogLevel, Page
+from zapjobs.models import JobRun, LogEntry, LogLevel, Page, RunStatus
 from zapjobs_cli.commands import run_actions
-from zapjobs_cli.context import get_state
+from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import attempt_text, one_line
 from zapjobs_cli.options import (
     LIMITS,
     RUN_IDS,
@@ -133,15 +134,19 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new entries until the run ends.")
     ] = False,
     level: Annotated[
-        str | None, typer.Option("--level", "-l", help="Lowest level: debug, info, warning, error.")
+        str | None,
+        typer.Option("--level", "-l", help="Lowest level: debug, info, warning (or warn), error."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print a run's log entries (with --follow, until the run ends; Ctrl-C to stop early).
 
-    --json prints an array; with --follow it prints one JSON object per line.
+    With --follow the exit code is the run's: 0 when it succeeded, 1 when it failed or was
+    cancelled.
 
-    Example: `zapjobs runs logs 42 --follow --level warning`
+        --json prints an array; with --follow it prints one JSON object per line.
+
+        Example: `zapjobs runs logs 42 --follow --level warning`
     """
     state = get_state(ctx)
     try:
@@ -160,21 +165,34 @@ def logs(
             else:
                 state.out.print(log_line(entry), highlight=False)
 
-    async def work(zap: ZapJobs) -> None:
+    async def work(zap: ZapJobs) -> JobRun:
         await zap.get_run(run_id)  # RunNotFoundError for an unknown id
         cursor: int | None = None
         while True:
-            final = (await zap.get_run(run_id)).status.is_final
+            run = await zap.get_run(run_id)
             while True:
                 batch = await zap.list_logs(run_id, after_id=cursor, min_level=min_level)
                 if not batch:
                     break
                 emit(batch)
                 cursor = batch[-1].id
-            if not follow or final:
-                return
+            if not follow or run.status.is_final:
+                return run
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
 
-    state.run(work)
+    run = state.run(work)
     if as_json and not follow:
         print_json([log_dict(entry) for entry in collected])
+    if follow:
+        follow_ended(state, run)
+
+
+def follow_ended(state: CliState, run: JobRun) -> None:
+    """``--follow`` ends with the run: say how, and exit 1 unless it succeeded (so a script
+    can `zapjobs runs logs N --follow && deploy`)."""
+    if run.status is RunStatus.SUCCEEDED:
+        state.note(f"run {run.id} succeeded (attempt {attempt_text(run)})")
+        return
+    reason = f": {run.error.type}: {one_line(run.error.message)}" if run.error else ""
+    state.note(f"run {run.id} {run.status.value} (attempt {attempt_text(run)}){reason}")
+    raise typer.Exit(1)

@@ -6,7 +6,7 @@ import json
 
 import psycopg
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, assert_clean_error
 
 # A worker that claims a retried run the instant it is pending again: the retry statement's
 # own row comes back "running", as a real worker's claim would leave it a moment later.
@@ -117,3 +117,31 @@ def test_logs_follow_exits_with_the_runs_outcome(pg_app: Cli) -> None:
     succeeded = pg_app("runs", "logs", str(ok_id), "-f", "-l", "WARN")
     assert succeeded.code == 0, str(succeeded)
     assert f"run {ok_id} succeeded" in succeeded.stderr, str(succeeded)
+
+
+def test_status_counts_runs_in_flight_from_the_runs_and_orders_failures_by_finish(
+    pg_app: Cli,
+) -> None:
+    older = failed_run(pg_app)
+    newer = failed_run(pg_app)
+    running = pg_app("enqueue", "greet", "--input", '{"name": "Ada"}', "--json")
+    running_id = int(json.loads(running.stdout)["id"])
+    with psycopg.connect(pg_app.url, autocommit=True) as conn:
+        conn.execute(  # the older run failed last (say it was retried and failed again)
+            "UPDATE zapjobs_runs SET finished_at = now() + interval '1 minute' WHERE id = %s",
+            (older,),
+        )
+        conn.execute(  # running under a worker that no heartbeat row reports
+            "UPDATE zapjobs_runs SET status = 'running', attempt = 1, started_at = now(),"
+            " worker_id = 'elsewhere' WHERE id = %s",
+            (running_id,),
+        )
+    shown = pg_app("status")
+    assert shown.code == 0, str(shown)
+    assert "(1 runs in flight)" in shown.stdout, str(shown)
+    data = json.loads(pg_app("status", "--json").stdout)
+    assert [r["id"] for r in data["latest_failures"]] == [older, newer]
+
+
+def test_status_watch_refuses_a_zero_interval(pg_app: Cli) -> None:
+    assert_clean_error(pg_app("status", "--watch", "--interval", "0s"), 2, "--interval")

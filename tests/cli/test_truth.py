@@ -6,7 +6,7 @@ import json
 
 import psycopg
 
-from tests.cli.conftest import Cli, assert_clean_error
+from tests.cli.conftest import SECRET, Cli, assert_clean_error
 
 # A worker that claims a retried run the instant it is pending again: the retry statement's
 # own row comes back "running", as a real worker's claim would leave it a moment later.
@@ -145,3 +145,42 @@ def test_status_counts_runs_in_flight_from_the_runs_and_orders_failures_by_finis
 
 def test_status_watch_refuses_a_zero_interval(pg_app: Cli) -> None:
     assert_clean_error(pg_app("status", "--watch", "--interval", "0s"), 2, "--interval")
+
+
+def npgsql_form(conninfo: str) -> str:
+    """The same database as an Npgsql (.NET) connection string, as the seed's example has it."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(conninfo)
+    npgsql = {"host": "Host", "port": "Port", "dbname": "Database", "user": "User Id"}
+    text = ";".join(f"{npgsql[k]}={parts[k]}" for k in npgsql if k in parts)
+    return f"{text};Password={SECRET}"
+
+
+def test_migrate_accepts_the_npgsql_connection_string_and_masks_its_password(
+    pg_cli: Cli,
+) -> None:
+    """The shared server trusts local connections, so any password works; it must never show."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    schema = conninfo_to_dict(pg_cli.url)["options"].removeprefix("-csearch_path=")
+    env = {k: v for k, v in pg_cli.env.items() if k != "ZAPJOBS_DATABASE_URL"}
+    env["PGOPTIONS"] = f"-csearch_path={schema}"
+    cli = Cli(pg_cli.url, pg_cli.cwd, env)
+    dsn = npgsql_form(pg_cli.url)
+    migrated = cli("migrate", "-c", dsn)
+    assert migrated.code == 0, str(migrated)
+    shown = cli("config", "show", "-c", dsn)
+    assert shown.code == 0, str(shown)
+    assert "password=***" in shown.output, str(shown)
+    for result in (migrated, shown):
+        assert SECRET not in result.output, str(result)
+    assert cli("migrate", "--status", "--json", "-c", dsn).code == 0
+
+
+def test_a_default_worker_serves_the_critical_queue(pg_app: Cli) -> None:
+    enqueued = pg_app("enqueue", "greet", "--input", '{"name": "Ada"}', "-q", "critical", "--json")
+    run_id = int(json.loads(enqueued.stdout)["id"])
+    assert pg_app("worker", "--burst").code == 0
+    shown = json.loads(pg_app("runs", "show", str(run_id), "--json").stdout)
+    assert shown["status"] == "succeeded", shown

@@ -16,7 +16,7 @@ import typer
 from zapjobs import ZapJobs
 from zapjobs.config import CONFIG_FILE, resolve_sqlite_path
 from zapjobs.errors import ConfigurationError, ZapJobsError
-from zapjobs.settings import dsn_password, parse_queues, scrub, validate_prefix
+from zapjobs.settings import Settings, dsn_password, parse_queues, scrub, validate_prefix
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import CONCURRENCY, in_range
@@ -95,7 +95,10 @@ def init(
         "Table prefix:", state.flags.get("table_prefix"), "zapjobs_", validate_prefix
     )
     queue_text = wizard.ask_text(
-        "Queues, in priority order (comma-separated):", queues, "default", parse_queues
+        "Queues, in priority order (comma-separated):",
+        queues,
+        ",".join(Settings().queues),
+        parse_queues,
     )
     if workers is not None:
         state.note("warning: --workers is deprecated; use --concurrency (same meaning)")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 
-from tests.cli.conftest import SECRET, Cli, assert_clean_error
+from tests.cli.conftest import SECRET, Cli, assert_clean_error, run_cli
 
 # A worker that claims a retried run the instant it is pending again: the retry statement's
 # own row comes back "running", as a real worker's claim would leave it a moment later.
@@ -184,3 +185,57 @@ def test_a_default_worker_serves_the_critical_queue(pg_app: Cli) -> None:
     assert pg_app("worker", "--burst").code == 0
     shown = json.loads(pg_app("runs", "show", str(run_id), "--json").stdout)
     assert shown["status"] == "succeeded", shown
+
+
+def test_only_the_worker_needs_the_app_to_import(pg_app: Cli) -> None:
+    """On a machine without the job code, every command but the worker goes on (one warning
+    line); the worker refuses."""
+    pg_app("enqueue", "greet", "--input", '{"name": "Ada"}')  # greet is in the store now
+    env = {**pg_app.env, "ZAPJOBS_APP": "not_on_this_machine.jobs:zap"}
+    cli = Cli(pg_app.url, pg_app.cwd, env)
+    for args in (
+        ("migrate",),
+        ("migrate", "--status"),
+        ("config", "show"),
+        ("health",),
+        ("status",),
+        ("runs", "list"),
+        ("jobs", "list"),
+        ("enqueue", "greet", "--input", '{"name": "Bo"}'),
+    ):
+        result = cli(*args)
+        assert result.code == 0, f"{args}: {result}"
+        warnings = [line for line in result.stderr.splitlines() if "not_on_this_machine" in line]
+        assert len(warnings) == 1 and warnings[0].startswith("warning: "), f"{args}: {result}"
+    assert_clean_error(cli("worker", "--burst"), 2, "not_on_this_machine")
+
+
+def test_migrate_without_any_configuration_creates_nothing(
+    tmp_path: Path, bare_env: dict[str, str]
+) -> None:
+    result = run_cli("migrate", env=bare_env, cwd=tmp_path)
+    assert_clean_error(result, 2, "no zapjobs configuration found")
+    assert list(tmp_path.iterdir()) == []
+    explicit = run_cli("migrate", "-c", "sqlite:///here.db", env=bare_env, cwd=tmp_path)
+    assert explicit.code == 0, str(explicit)
+    assert (tmp_path / "here.db").exists()
+
+
+def test_the_apps_own_database_and_the_config_files_are_both_named(
+    tmp_path: Path, bare_env: dict[str, str]
+) -> None:
+    (tmp_path / "own_url_app.py").write_text(
+        "from zapjobs import ZapJobs\nzap = ZapJobs('sqlite:///from_app.db')\n"
+    )
+    (tmp_path / "zapjobs.toml").write_text(
+        'database_url = "sqlite:///from_toml.db"\napp = "own_url_app:zap"\n'
+    )
+    migrated = run_cli("migrate", env=bare_env, cwd=tmp_path)
+    assert migrated.code == 0, str(migrated)
+    [warning] = [line for line in migrated.stderr.splitlines() if "from_app.db" in line]
+    assert "from_toml.db" in warning and "make them agree" in warning, str(migrated)
+    shown = run_cli("config", "show", env=bare_env, cwd=tmp_path)
+    assert shown.code == 0, str(shown)
+    assert "from_app.db" in shown.stderr and "from_toml.db" in shown.output, str(shown)
+    data = json.loads(run_cli("config", "show", "--json", env=bare_env, cwd=tmp_path).stdout)
+    assert data["app_overridden"]["database_url"] == "sqlite:///from_app.db"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import psycopg
 
-from tests.cli.conftest import SECRET, Cli, assert_clean_error, run_cli
+from tests.cli.conftest import SECRET, Cli, assert_clean_error, run_cli, stop
+from tests.cli.waiting import wait_until
 
 # A worker that claims a retried run the instant it is pending again: the retry statement's
 # own row comes back "running", as a real worker's claim would leave it a moment later.
@@ -239,3 +241,24 @@ def test_the_apps_own_database_and_the_config_files_are_both_named(
     assert "from_app.db" in shown.stderr and "from_toml.db" in shown.output, str(shown)
     data = json.loads(run_cli("config", "show", "--json", env=bare_env, cwd=tmp_path).stdout)
     assert data["app_overridden"]["database_url"] == "sqlite:///from_app.db"
+
+
+def test_enqueue_warns_when_no_live_worker_serves_the_queue(
+    pg_app: Cli, processes: list[subprocess.Popen[str]]
+) -> None:
+    worker = pg_app.start("worker", "--queues", "default,low")
+    processes.append(worker)
+
+    def alive() -> bool:
+        listed = pg_app.query(lambda zap: zap.list_workers())
+        return any(w.stopped_at is None for w in listed)
+
+    wait_until(alive, "the worker's first heartbeat")
+    typo = pg_app("enqueue", "greet", "--input", '{"name": "Ada"}', "--queue", "nosuchqueue")
+    assert typo.code == 0 and typo.stdout.strip().isdigit(), str(typo)
+    [line] = [line for line in typo.stderr.splitlines() if line.strip()]
+    assert line.startswith("warning: no live worker serves queue 'nosuchqueue'"), str(typo)
+    assert "live workers serve default, low" in line, str(typo)
+    served = pg_app("enqueue", "greet", "--input", '{"name": "Bo"}', "--queue", "low")
+    assert served.code == 0 and "warning" not in served.stderr, str(served)
+    stop(worker)

@@ -10,7 +10,7 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import UnknownJobTypeError, ValidationError
-from zapjobs.models import JobRun, RunStatus
+from zapjobs.models import JobRun, RunStatus, WorkerState
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import (
@@ -22,7 +22,7 @@ from zapjobs_cli.options import (
     parse_time,
     read_input,
 )
-from zapjobs_cli.render import print_json, run_dict
+from zapjobs_cli.render import print_json, run_dict, worker_state
 
 
 def register(root: typer.Typer) -> None:
@@ -93,6 +93,8 @@ def enqueue(
             )
         except UnknownJobTypeError:
             raise await unknown_job_type(zap, job_type) from None
+        if queue is not None:
+            await warn_if_unserved(state, zap, queue)
         if not wait:
             return await zap.get_run(run_id) if as_json else run_id
         state.note(f"enqueued run {run_id}; waiting for it to finish")
@@ -108,6 +110,26 @@ def enqueue(
         print_outcome(state, result)
     if wait:
         raise_if_failed(result)
+
+
+async def warn_if_unserved(state: CliState, zap: ZapJobs, queue: str) -> None:
+    """A queue no live worker serves (a typo, or a worker started with other --queues) holds
+    the run until one does: say so, once, and go on (the run is enqueued)."""
+    now = zap.now()
+    alive = [
+        w
+        for w in await zap.list_workers()
+        if worker_state(w, now, zap.settings) is WorkerState.ALIVE
+    ]
+    if any(queue in w.queues for w in alive):
+        return
+    served = sorted({q for w in alive for q in w.queues})
+    serving = f"live workers serve {', '.join(served)}" if served else "no worker is alive"
+    state.note(
+        f"warning: no live worker serves queue {queue!r} ({serving}); the run waits until "
+        f"one does (zapjobs worker --queues {queue})",
+        style="yellow",
+    )
 
 
 async def unknown_job_type(zap: ZapJobs, job_type: str) -> UnknownJobTypeError:

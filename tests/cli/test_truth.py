@@ -262,3 +262,36 @@ def test_enqueue_warns_when_no_live_worker_serves_the_queue(
     served = pg_app("enqueue", "greet", "--input", '{"name": "Bo"}', "--queue", "low")
     assert served.code == 0 and "warning" not in served.stderr, str(served)
     stop(worker)
+
+
+SCHEDULED_APP = """
+from zapjobs import JobContext, ZapJobs
+
+zap = ZapJobs()
+
+
+@zap.job("heartbeat-report", cron="* * * * *")
+async def heartbeat_report(ctx: JobContext[None]) -> None:
+    pass
+"""
+
+
+def test_recurring_remove_refuses_a_schedule_the_code_declares(pg_cli: Cli) -> None:
+    (pg_cli.cwd / "scheduled_app.py").write_text(SCHEDULED_APP)
+    cli = Cli(pg_cli.url, pg_cli.cwd, {**pg_cli.env, "ZAPJOBS_APP": "scheduled_app:zap"})
+    assert cli("migrate").code == 0  # stores the job type and its schedule
+    refused = cli("recurring", "remove", "heartbeat-report")
+    assert_clean_error(refused, 1, "declared in your code", "nothing changed")
+    assert "zapjobs jobs pause heartbeat-report" in refused.stderr, str(refused)
+    shown = json.loads(cli("jobs", "show", "heartbeat-report", "--json").stdout)
+    assert shown["schedule"] is not None
+
+    without_app = pg_cli("recurring", "remove", "heartbeat-report")  # the code is not here
+    assert without_app.code == 0, str(without_app)
+    assert "the next worker start declares it again" in without_app.stderr, str(without_app)
+
+
+def test_recurring_add_every_zero_is_refused_in_the_cli_s_words(pg_app: Cli) -> None:
+    result = pg_app("recurring", "add", "greet", "--every", "0s")
+    assert_clean_error(result, 2, "--every must be at least 1s")
+    assert "timedelta" not in result.output and "--every 30s" in result.stderr, str(result)

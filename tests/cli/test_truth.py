@@ -295,3 +295,17 @@ def test_recurring_add_every_zero_is_refused_in_the_cli_s_words(pg_app: Cli) -> 
     result = pg_app("recurring", "add", "greet", "--every", "0s")
     assert_clean_error(result, 2, "--every must be at least 1s")
     assert "timedelta" not in result.output and "--every 30s" in result.stderr, str(result)
+
+
+def test_a_missing_database_or_role_gets_its_own_fix(
+    tmp_path: Path, bare_env: dict[str, str]
+) -> None:
+    base = "postgresql://postgres@127.0.0.1:5432/"
+    no_db = run_cli("status", "-c", base + "zapjobs_no_such_db", env=bare_env, cwd=tmp_path)
+    assert_clean_error(no_db, 3, 'database "zapjobs_no_such_db" does not exist')
+    assert "createdb zapjobs_no_such_db" in no_db.stderr, str(no_db)
+    assert "server is running" not in no_db.stderr, str(no_db)
+    role_url = "postgresql://zapjobs_no_such_role@127.0.0.1:5432/test"
+    no_role = run_cli("status", "-c", role_url, env=bare_env, cwd=tmp_path)
+    assert_clean_error(no_role, 3, 'role "zapjobs_no_such_role" does not exist')
+    assert "CREATE ROLE zapjobs_no_such_role" in no_role.stderr, str(no_role)

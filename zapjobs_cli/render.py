@@ -242,12 +242,23 @@ def error_group_dict(group: ErrorGroup) -> dict[str, Any]:
 
 
 def migration_dict(status: MigrationStatus) -> dict[str, Any]:
-    """``migrate --status --json``: ``{"applied": [1], "pending": [{"version", "name"}],
-    "up_to_date": bool}``"""
+    """``migrate --status --json``: ``{"applied": [1], "pending": [3], "up_to_date": bool,
+    "migrations": [{"version", "name", "state": "applied" | "pending"}]}``: the version lists
+    are alike (numbers), the names are in ``migrations``."""
+    pending = {m.version for m in status.pending}
+    names = {m.version: m.name for m in status.available}
     return {
         "applied": list(status.applied),
-        "pending": [{"version": m.version, "name": m.name} for m in status.pending],
+        "pending": sorted(pending),
         "up_to_date": not status.pending,
+        "migrations": [
+            {
+                "version": version,
+                "name": names.get(version),  # None: applied by a newer zapjobs
+                "state": "pending" if version in pending else "applied",
+            }
+            for version in sorted(set(status.applied) | set(names))
+        ],
     }
 
 

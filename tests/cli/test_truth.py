@@ -309,3 +309,16 @@ def test_a_missing_database_or_role_gets_its_own_fix(
     no_role = run_cli("status", "-c", role_url, env=bare_env, cwd=tmp_path)
     assert_clean_error(no_role, 3, 'role "zapjobs_no_such_role" does not exist')
     assert "CREATE ROLE zapjobs_no_such_role" in no_role.stderr, str(no_role)
+
+
+def test_migrate_status_json_lists_versions_alike(pg_cli: Cli) -> None:
+    before = json.loads(pg_cli("migrate", "--status", "--json").stdout)
+    assert before["applied"] == [] and before["pending"]
+    assert all(isinstance(v, int) for v in before["pending"]), before
+    assert [m["version"] for m in before["migrations"]] == before["pending"]
+    assert {m["state"] for m in before["migrations"]} == {"pending"}
+    assert all(m["name"] for m in before["migrations"])
+    assert pg_cli("migrate").code == 0
+    after = json.loads(pg_cli("migrate", "--status", "--json").stdout)
+    assert after["applied"] == before["pending"] and after["pending"] == []
+    assert {m["state"] for m in after["migrations"]} == {"applied"}

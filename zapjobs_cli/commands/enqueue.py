@@ -31,7 +31,9 @@ def register(root: typer.Typer) -> None:
 
 def enqueue(
     ctx: typer.Context,
-    job_type: Annotated[str, typer.Argument(help="The job type id, e.g. email-sender.")],
+    job_type: Annotated[
+        str, typer.Argument(metavar="JOB_TYPE", help="The job type id, e.g. email-sender.")
+    ],
     input: InputOption = None,
     queue: Annotated[
         str | None, typer.Option("--queue", "-q", help="Queue (default: the job type's).")

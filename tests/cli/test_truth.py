@@ -322,3 +322,36 @@ def test_migrate_status_json_lists_versions_alike(pg_cli: Cli) -> None:
     after = json.loads(pg_cli("migrate", "--status", "--json").stdout)
     assert after["applied"] == before["pending"] and after["pending"] == []
     assert {m["state"] for m in after["migrations"]} == {"applied"}
+
+
+FLAKY_APP = """
+from datetime import timedelta
+
+from zapjobs import JobContext, RetryPolicy, ZapJobs
+
+zap = ZapJobs()
+policy = RetryPolicy(max_retries=2, initial_delay=timedelta(seconds=2), use_jitter=False)
+
+
+@zap.job("flaky", retry=policy)
+async def flaky(ctx: JobContext[None]) -> str:
+    if ctx.attempt == 1:
+        raise RuntimeError("first try")
+    return "second try"
+"""
+
+
+def test_enqueue_wait_says_when_an_attempt_failed_and_a_retry_is_due(
+    pg_cli: Cli, processes: list[subprocess.Popen[str]]
+) -> None:
+    (pg_cli.cwd / "flaky_app.py").write_text(FLAKY_APP)
+    env = {**pg_cli.env, "ZAPJOBS_APP": "flaky_app:zap", "ZAPJOBS_POLLING_INTERVAL": "1s"}
+    cli = Cli(pg_cli.url, pg_cli.cwd, env)
+    assert cli("migrate").code == 0
+    processes.append(cli.start("worker"))
+    waited = cli("enqueue", "flaky", "--wait", "--timeout", "50s")
+    assert waited.code == 0, str(waited)
+    assert "attempt 1 of 3 failed: RuntimeError: first try; retrying in " in waited.stderr, str(
+        waited
+    )
+    assert waited.stdout.strip() == '"second try"', str(waited)

@@ -12,6 +12,7 @@ from zapjobs import ZapJobs
 from zapjobs.errors import UnknownJobTypeError, ValidationError
 from zapjobs.models import JobRun, RunStatus, WorkerState
 from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import attempt_text, one_line, span
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import (
     PRIORITIES,
@@ -100,7 +101,9 @@ def enqueue(
         if not wait:
             return await zap.get_run(run_id) if as_json else run_id
         state.note(f"enqueued run {run_id}; waiting for it to finish")
-        return await zap.wait_for(run_id, timeout=wait_limit)
+        return await zap.wait_for(
+            run_id, timeout=wait_limit, on_change=lambda run: note_retry(state, zap, run)
+        )
 
     result = state.run(work, register=True)
     if isinstance(result, int):
@@ -112,6 +115,18 @@ def enqueue(
         print_outcome(state, result)
     if wait:
         raise_if_failed(result)
+
+
+def note_retry(state: CliState, zap: ZapJobs, run: JobRun) -> None:
+    """While --wait waits through a retry's backoff: which attempt failed, and when the next
+    one is due (else the wait looks hung)."""
+    if run.status is not RunStatus.PENDING or run.attempt < 1 or run.error is None:
+        return
+    due = max(0.0, (run.run_at - zap.now()).total_seconds())
+    state.note(
+        f"attempt {attempt_text(run)} failed: {run.error.type}: {one_line(run.error.message)}; "
+        f"retrying in {span(due, tenths=False)}"
+    )
 
 
 async def warn_if_unserved(state: CliState, zap: ZapJobs, queue: str) -> None:

@@ -309,7 +309,7 @@ class RunFilter:
     queues: tuple[str, ...] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-    search: str | None = None  # substring of the job type or the error message
+    search: str | None = None  # substring of the job type, the error type or its message
     scheduled: bool | None = None  # with PENDING: True only due later, False only due now
     now: datetime | None = None  # the "now" that ``scheduled`` compares with
 

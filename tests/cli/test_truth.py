@@ -355,3 +355,9 @@ def test_enqueue_wait_says_when_an_attempt_failed_and_a_retry_is_due(
         waited
     )
     assert waited.stdout.strip() == '"second try"', str(waited)
+
+
+def test_runs_list_search_finds_the_error_type_the_error_column_shows(pg_app: Cli) -> None:
+    run_id = failed_run(pg_app)
+    found = json.loads(pg_app("runs", "list", "--search", "RuntimeError", "--json").stdout)
+    assert [r["id"] for r in found] == [run_id]

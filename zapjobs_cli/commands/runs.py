@@ -63,7 +63,8 @@ def list_runs(
     queue: QueueOption = None,
     since: SinceOption = None,
     search: Annotated[
-        str | None, typer.Option("--search", help="Substring of the job type or the error.")
+        str | None,
+        typer.Option("--search", help="Substring of the job type, the error type or message."),
     ] = None,
     limit: Annotated[
         int,

@@ -206,9 +206,22 @@ def duration_text(
     return "-" if seconds is None else span(seconds, tenths=tenths)
 
 
-def when_text(when: datetime | None) -> str:
-    """``2026-01-31 12:04:05`` (UTC), compact for tables."""
-    return "-" if when is None else f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+def when_text(when: datetime | None, *, local: bool = False) -> str:
+    """``2026-01-31 12:04:05`` (UTC, or this machine's zone with ``local``), compact for
+    tables: say which zone once, in the header (``zone_name``)."""
+    if when is None:
+        return "-"
+    return f"{(when.astimezone() if local else when.astimezone(UTC)):%Y-%m-%d %H:%M:%S}"
+
+
+def zone_name(*, local: bool = False) -> str:
+    """The zone ``when_text`` writes in: ``UTC``, or this machine's (e.g. ``CET``)."""
+    return (datetime.now().astimezone().tzname() or "local") if local else "UTC"
+
+
+def zoned_text(when: datetime | None, *, local: bool = False) -> str:
+    """``2026-01-31 12:04:05 UTC``: a time that stands alone, with its zone."""
+    return "-" if when is None else f"{when_text(when, local=local)} {zone_name(local=local)}"
 
 
 def full_timestamp(when: datetime | None) -> str:

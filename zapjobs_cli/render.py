@@ -90,6 +90,8 @@ from zapjobs_cli.display import (
     when_text,
     with_cut_note,
     worker_state_text,
+    zone_name,
+    zoned_text,
 )
 
 PIPE_WIDTH = 160
@@ -322,10 +324,9 @@ def new_table(*columns: str, title: str | None = None) -> Table:
     return table
 
 
-def runs_table(runs: Sequence[JobRun], now: datetime) -> Table:
-    table = new_table(
-        "ID", "JOB TYPE", "QUEUE", "STATUS", "ATTEMPT", "CREATED", "DURATION", "ERROR"
-    )
+def runs_table(runs: Sequence[JobRun], now: datetime, *, local: bool = False) -> Table:
+    created = f"CREATED ({zone_name(local=local)})"
+    table = new_table("ID", "JOB TYPE", "QUEUE", "STATUS", "ATTEMPT", created, "DURATION", "ERROR")
     for run in runs:
         error = Text()
         if run.error:
@@ -339,7 +340,7 @@ def runs_table(runs: Sequence[JobRun], now: datetime) -> Table:
             untrusted(run.queue),
             status_text(display_status(run, now)),
             attempt_text(run),
-            when_text(run.created_at),
+            when_text(run.created_at, local=local),
             duration_text(run.started_at, run.finished_at),
             error,
         )
@@ -392,9 +393,12 @@ def workers_table(workers: Iterable[WorkerInfo], now: datetime, settings: Settin
     return table
 
 
-def log_line(entry: LogEntry) -> Text:
-    """One log entry on one line: the message and fields as literal text, escapes visible."""
-    text = Text(f"{when_text(entry.logged_at)} ")
+def log_line(entry: LogEntry, *, local: bool = False) -> Text:
+    """One log entry on one line: the message and fields as literal text, escapes visible;
+    the time with its zone (``Z`` for UTC, else the offset)."""
+    at = entry.logged_at.astimezone() if local else entry.logged_at.astimezone(UTC)
+    zone = "Z" if not local else f"{at:%z}"
+    text = Text(f"{at:%Y-%m-%d %H:%M:%S}{zone} ")
     text.append(f"{entry.level.name.lower():<7}", style=level_style(entry.level))
     text.append(" ").append(untrusted(entry.message))
     if entry.fields:
@@ -403,7 +407,7 @@ def log_line(entry: LogEntry) -> Text:
     return text
 
 
-def run_detail(run: JobRun, now: datetime) -> RenderableType:
+def run_detail(run: JobRun, now: datetime, *, local: bool = False) -> RenderableType:
     """``runs show``: the fields, then the traceback; every value literal and bounded, and a
     last line saying how to get a value that was cut short whole (``--json``)."""
     cut = False
@@ -428,10 +432,10 @@ def run_detail(run: JobRun, now: datetime) -> RenderableType:
         ("status", status_text(display_status(run, now))),
         ("queue", untrusted(run.queue).append(f" (priority {run.priority})")),
         ("attempt", attempt_text(run)),
-        ("created", when_text(run.created_at)),
-        ("due", f"{when_text(run.run_at)} ({relative(run.run_at, now)})"),
-        ("started", when_text(run.started_at)),
-        ("finished", when_text(run.finished_at)),
+        ("created", zoned_text(run.created_at, local=local)),
+        ("due", f"{zoned_text(run.run_at, local=local)} ({relative(run.run_at, now)})"),
+        ("started", zoned_text(run.started_at, local=local)),
+        ("finished", zoned_text(run.finished_at, local=local)),
         ("duration", duration_text(run.started_at, run.finished_at)),
         ("worker", untrusted(run.worker_id or "-")),
         ("input", json_value(run.input)),

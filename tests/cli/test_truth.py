@@ -361,3 +361,25 @@ def test_runs_list_search_finds_the_error_type_the_error_column_shows(pg_app: Cl
     run_id = failed_run(pg_app)
     found = json.loads(pg_app("runs", "list", "--search", "RuntimeError", "--json").stdout)
     assert [r["id"] for r in found] == [run_id]
+
+
+def test_run_times_say_their_zone_and_local_time_is_offered(pg_app: Cli) -> None:
+    run_id = str(failed_run(pg_app))
+    listed = pg_app("runs", "list")
+    assert "CREATED (UTC)" in listed.stdout, str(listed)
+    shown = pg_app("runs", "show", run_id)
+    [created] = [line for line in shown.stdout.splitlines() if line.startswith("created")]
+    assert created.rstrip().endswith(" UTC"), str(shown)
+    logs = pg_app("runs", "logs", run_id)
+    assert logs.stdout.split()[1].endswith("Z"), str(logs)
+
+    tokyo = Cli(pg_app.url, pg_app.cwd, {**pg_app.env, "TZ": "Asia/Tokyo"})
+    assert "CREATED (JST)" in tokyo("runs", "list", "--local").stdout
+    local = tokyo("runs", "show", run_id, "--local", "--json")  # JSON stays UTC
+    assert json.loads(local.stdout)["created_at"].endswith("Z")
+    [created] = [
+        line for line in tokyo("runs", "show", run_id, "--local").stdout.splitlines()
+        if line.startswith("created")
+    ]  # fmt: skip
+    assert created.rstrip().endswith(" JST")
+    assert tokyo("runs", "logs", run_id, "--local").stdout.split()[1].endswith("+0900")

@@ -18,6 +18,7 @@ from zapjobs_cli.options import (
     LIMITS,
     RUN_IDS,
     JsonOption,
+    LocalOption,
     build_filter,
     describe_filter,
     in_range,
@@ -75,6 +76,7 @@ def list_runs(
             help=f"At most this many runs ({LIMITS[0]}-{LIMITS[1]:,}).",
         ),
     ] = 50,
+    local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, newest first.
@@ -99,7 +101,7 @@ def list_runs(
     if not runs:
         state.note(f"no runs ({describe_filter(selection)})")
         return
-    state.out.print(runs_table(runs, now))
+    state.out.print(runs_table(runs, now, local=local))
     if total > len(runs):
         state.note(f"showing the newest {len(runs)} of {total} runs (use --limit)")
 
@@ -108,6 +110,7 @@ def list_runs(
 def show(
     ctx: typer.Context,
     run_id: RunIdArgument,
+    local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show one run: status, attempts, input, output, error and progress.
@@ -124,7 +127,7 @@ def show(
     if as_json:
         print_json(run_dict(run, now))
         return
-    state.out.print(run_detail(run, now), highlight=False)
+    state.out.print(run_detail(run, now, local=local), highlight=False)
 
 
 @app.command("logs")
@@ -138,6 +141,7 @@ def logs(
         str | None,
         typer.Option("--level", "-l", help="Lowest level: debug, info, warning (or warn), error."),
     ] = None,
+    local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Print a run's log entries (with --follow, until the run ends; Ctrl-C to stop early).
@@ -164,7 +168,7 @@ def logs(
             if as_json:
                 print_json_line(log_dict(entry))
             else:
-                state.out.print(log_line(entry), highlight=False)
+                state.out.print(log_line(entry, local=local), highlight=False)
 
     async def work(zap: ZapJobs) -> JobRun:
         await zap.get_run(run_id)  # RunNotFoundError for an unknown id

@@ -34,6 +34,7 @@ from zapjobs.errors import (
 )
 from zapjobs.models import (
     Backlog,
+    CancelledRuns,
     CatchUp,
     ErrorGroup,
     FailureCount,
@@ -497,13 +498,26 @@ class ZapJobs:
             raise RunNotFoundError(run_id)
         return run
 
-    async def wait_for(self, run_id: int, timeout: timedelta | None = None) -> JobRun:
-        """Wait until the run is final; raises WaitTimeoutError after ``timeout``."""
+    async def wait_for(
+        self,
+        run_id: int,
+        timeout: timedelta | None = None,
+        *,
+        on_change: Callable[[JobRun], None] | None = None,
+    ) -> JobRun:
+        """Wait until the run is final; raises WaitTimeoutError after ``timeout``.
+
+        ``on_change`` sees the run each time its status or attempt changed on the way (e.g. an
+        attempt failed and a retry is due), so a waiting caller can say so."""
         limit = None if timeout is None else duration_argument(timeout, name="timeout")
         deadline = None if limit is None else time.monotonic() + limit.total_seconds()
         interval = _WAIT_FIRST
+        seen: tuple[RunStatus, int] | None = None
         while True:
             run = await self.get_run(run_id)
+            if on_change is not None and (run.status, run.attempt) != seen:
+                seen = (run.status, run.attempt)
+                on_change(run)
             if run.status.is_final:
                 return run
             if deadline is not None and limit is not None:
@@ -910,7 +924,9 @@ class ZapJobs:
         store = await self._ensure_ready()
         return await store.retry_runs(self._with_now(selection), now=self._store_now())
 
-    async def cancel_runs(self, selection: RunFilter) -> list[int]:
+    async def cancel_runs(self, selection: RunFilter) -> CancelledRuns:
+        """Cancel the matching pending runs and ask the workers of the matching running ones
+        to stop them; the result (a list of the ids) says which was which."""
         store = await self._ensure_ready()
         return await store.cancel_runs(self._with_now(selection), now=self._store_now())
 

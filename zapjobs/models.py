@@ -43,8 +43,9 @@ class LogLevel(int, Enum):
 
     @classmethod
     def parse(cls, name: str) -> LogLevel:
+        key = name.strip().upper()
         try:
-            return cls[name.strip().upper()]
+            return cls[{"WARN": "WARNING"}.get(key, key)]  # "warn", as logging spells it too
         except KeyError:
             raise ValueError(
                 f"unknown log level {name!r}: use one of debug, info, warning, error"
@@ -151,6 +152,12 @@ class JobDefinition:
             return self.timeout_seconds_override
         return self.timeout_seconds
 
+    def timeout_seconds_enforced(self, default_seconds: float) -> float:
+        """The timeout a worker enforces on this job type's attempts: the operator's override,
+        else the code's, else the worker's ``default_timeout`` (``default_seconds``)."""
+        declared = self.effective_timeout_seconds
+        return default_seconds if declared is None else declared
+
 
 @dataclass(frozen=True)
 class NewRun:
@@ -196,6 +203,19 @@ class JobRun:
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now
+
+
+class CancelledRuns(list[int]):
+    """The ids ``cancel_runs`` changed (sorted), as the store's one statement reported them:
+    ``stop_requested`` are the runs that were running (their worker is asked to stop them),
+    the others were pending and are cancelled already. A list, so callers that only want the
+    ids keep working; read the split here, never from a status read afterwards (by then a
+    worker may have moved the run on)."""
+
+    def __init__(self, cancelled: Iterable[int] = (), stop_requested: Iterable[int] = ()) -> None:
+        self.cancelled: tuple[int, ...] = tuple(sorted(cancelled))
+        self.stop_requested: tuple[int, ...] = tuple(sorted(stop_requested))
+        super().__init__(sorted(self.cancelled + self.stop_requested))
 
 
 @dataclass(frozen=True)
@@ -295,7 +315,7 @@ class RunFilter:
     queues: tuple[str, ...] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-    search: str | None = None  # substring of the job type or the error message
+    search: str | None = None  # substring of the job type, the error type or its message
     scheduled: bool | None = None  # with PENDING: True only due later, False only due now
     now: datetime | None = None  # the "now" that ``scheduled`` compares with
 

@@ -193,6 +193,62 @@ def validate_host(value: object, *, name: str = "host") -> str:
     return text
 
 
+#: Npgsql (.NET) connection-string keywords -> libpq's; the seed's CLI example is written so.
+_NPGSQL_KEYS = {
+    "host": "host",
+    "server": "host",
+    "port": "port",
+    "database": "dbname",
+    "db": "dbname",
+    "username": "user",
+    "user id": "user",
+    "userid": "user",
+    "user name": "user",
+    "user": "user",
+    "password": "password",
+    "pwd": "password",
+    "ssl mode": "sslmode",
+    "sslmode": "sslmode",
+    "timeout": "connect_timeout",
+    "application name": "application_name",
+    "applicationname": "application_name",
+}
+
+
+def is_npgsql_dsn(dsn: str) -> bool:
+    """``Host=localhost;Database=myapp;User Id=postgres;Password=...`` (semicolons between
+    ``Key=Value`` pairs), as opposed to a URI or libpq's space-separated key=value."""
+    text = dsn.strip()
+    if "://" in text or ";" not in text or "=" not in text:
+        return False
+    first = text.split(";", 1)[0].split("=", 1)[0].strip().lower()
+    return first in _NPGSQL_KEYS
+
+
+def libpq_dsn(dsn: str) -> str:
+    """The connection string in a form libpq (psycopg) reads: an Npgsql-style string becomes
+    key=value (quoted where needed); URIs and key=value strings are returned as they are."""
+    if not is_npgsql_dsn(dsn):
+        return dsn
+    pairs: list[str] = []
+    for part in dsn.strip().split(";"):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        name = _NPGSQL_KEYS.get(" ".join(key.lower().split()))
+        if not sep or name is None:
+            raise ConfigurationError(
+                f"unknown key {key.strip()!r} in the Npgsql-style connection string",
+                hint="use Host, Port, Database, Username (User Id), Password, SSL Mode, "
+                "or a postgresql:// URI",
+            )
+        value = value.strip()
+        if value == "" or any(c in value for c in " '\\"):
+            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        pairs.append(f"{name}={value}")
+    return " ".join(pairs)
+
+
 def mask_dsn(dsn: str) -> str:
     """The connection string with its password replaced by ``***`` (URI or key=value form)."""
     text = dsn.strip()
@@ -214,7 +270,9 @@ def mask_dsn(dsn: str) -> str:
     return _mask_keyvalues(text)
 
 
-_PASSWORD_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE)
+_PASSWORD_KV = re.compile(
+    r"((?:password|pwd)\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;]*)", re.IGNORECASE
+)  # libpq key=value, a URI's query, and Npgsql's Password=/Pwd= (up to the ";")
 _URI_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)([^\s/@'\"]+)(@)")
 
 
@@ -243,7 +301,7 @@ def dsn_password(dsn: str) -> str | None:
     if match:
         value = match.group(2)
         if value.startswith("'") and value.endswith("'"):
-            value = value[1:-1]
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])  # libpq's quoting: \' and \\
         return value or None
     return None
 
@@ -271,7 +329,7 @@ class Settings:
     app: str | None = None  # "module:attr" of the ZapJobs object holding the job types
     concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)  # runs a worker runs
     default_queue: str = "default"
-    queues: tuple[str, ...] = ("default",)
+    queues: tuple[str, ...] = ("critical", "default", "low")  # the seed's default
     polling_interval: timedelta = timedelta(seconds=15)
     heartbeat_interval: timedelta = timedelta(seconds=30)
     stale_worker_threshold: timedelta = timedelta(minutes=5)
@@ -290,6 +348,7 @@ class Settings:
     metrics_host: str = "127.0.0.1"  # where the worker's /metrics listens
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "database_url", libpq_dsn(self.database_url))
         validate_prefix(self.table_prefix)
         validate_queue(self.default_queue)
         object.__setattr__(self, "queues", parse_queues(self.queues))  # never a bare string

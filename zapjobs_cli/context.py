@@ -29,7 +29,7 @@ from zapjobs.errors import ConfigurationError
 from zapjobs.models import JobDefinition
 from zapjobs.settings import Settings, scrub
 from zapjobs_cli.display import visible
-from zapjobs_cli.render import consoles
+from zapjobs_cli.render import consoles, display_dsn
 
 T = TypeVar("T")
 
@@ -47,6 +47,8 @@ class CliState:
     _resolved: ResolvedSettings | None = None
     _app_settings: Settings | None = None
     _code_definitions: dict[str, JobDefinition] = field(default_factory=dict)
+    _warned_app: bool = False
+    _warned_conflict: bool = False
 
     @property
     def resolved(self) -> ResolvedSettings:
@@ -120,9 +122,17 @@ class CliState:
                 )
             self._require_configured(resolved, None, allow_unconfigured)
             return ZapJobs(settings=resolved.settings if register else _reader(resolved.settings))
-        user = import_app(ref, *self.code_folders())
+        try:
+            user = import_app(ref, *self.code_folders())
+        except ConfigurationError as exc:
+            if need_app:
+                raise
+            self.warn_app_unavailable(exc)
+            self._require_configured(resolved, None, allow_unconfigured)
+            return ZapJobs(settings=resolved.settings if register else _reader(resolved.settings))
         self._app_settings = user.settings
         merged = merge_settings(user.settings, resolved)
+        self.warn_conflicts(ref, user.settings, resolved)
         self._require_configured(resolved, user.settings, allow_unconfigured)
         if not register:
             self._code_definitions = {
@@ -132,6 +142,32 @@ class CliState:
         if merged == user.settings:
             return user
         return user.with_settings(merged)
+
+    def warn_app_unavailable(self, exc: ConfigurationError) -> None:
+        """Only the worker needs the app's code: another command goes on without it (the
+        store holds the job types a worker registered), after one line saying so."""
+        if not self._warned_app:
+            self._warned_app = True
+            self.note(
+                f"warning: {exc.message}; going on without the app's job types "
+                "(only `zapjobs worker` needs them)",
+                style="yellow",
+            )
+
+    def warn_conflicts(self, ref: str, app: Settings, resolved: ResolvedSettings) -> None:
+        """The app's own ZapJobs(...) names another database than the CLI's settings: its
+        enqueues would go where this worker never looks. Said once."""
+        if self._warned_conflict:
+            return
+        for name, app_value, used in app_conflicts(app, resolved):
+            self._warned_conflict = True
+            self.note(
+                f"warning: the app {ref} sets {name} = {app_value}, but "
+                f"{resolved.source(name)} sets {used}, which the CLI uses (flags, environment "
+                "and config file win over the app's own settings); the app's own code uses "
+                f"{app_value}: make them agree",
+                style="yellow",
+            )
 
     def _require_configured(
         self, resolved: ResolvedSettings, app: Settings | None, allow: bool
@@ -201,6 +237,25 @@ def merge_settings(app: Settings, resolved: ResolvedSettings) -> Settings:
         if cli_wins and cli_value != app_value:
             changes[f.name] = cli_value
     return replace(app, **changes) if changes else app
+
+
+#: The settings that decide where the data is: an app and a CLI that disagree on them talk past
+#: each other (the app enqueues where the worker never claims).
+WHERE_THE_DATA_IS = ("database_url", "table_prefix")
+
+
+def app_conflicts(app: Settings, resolved: ResolvedSettings) -> list[tuple[str, str, str]]:
+    """(setting, the app's value, the value used) where the app's own (non-default) value
+    loses to a flag, the environment or the config file; passwords masked."""
+    found = []
+    for name in WHERE_THE_DATA_IS:
+        app_value, used = getattr(app, name), getattr(resolved.settings, name)
+        if app_value == getattr(_DEFAULTS, name) or resolved.is_default(name) or app_value == used:
+            continue
+        if name == "database_url":
+            app_value, used = display_dsn(app_value), display_dsn(used)
+        found.append((name, str(app_value), str(used)))
+    return found
 
 
 def import_app(ref: str, cwd: Path, *more: Path) -> ZapJobs:

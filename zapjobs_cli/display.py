@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from zapjobs.models import JobRun, LogLevel, Progress
+from zapjobs.models import JobRun, LogLevel, Progress, RunStatus
 
 STATUS_STYLES = {
     "pending": "bold cyan",
@@ -119,6 +119,32 @@ def display_status(run: JobRun, now: datetime) -> str:
     return "scheduled" if run.is_scheduled(now) else run.status.value
 
 
+def attempt_text(run: JobRun) -> str:
+    """``2 of 4``: attempts started so far out of the budget stored on the run."""
+    return f"{run.attempt} of {run.max_attempts}"
+
+
+def error_label(run: JobRun) -> str:
+    """What a run's stored error is: the error that ended it (``error``), or one an earlier
+    attempt left behind on a run that went on (retried, waiting to retry, or succeeded)."""
+    if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return "error"
+    if run.status is RunStatus.PENDING:
+        attempt, after = run.attempt, "will retry"
+    else:  # running or succeeded: the current attempt is past the one that failed
+        attempt, after = run.attempt - 1, "retried"
+    if attempt < 1:  # an operator's retry reset the count: it came from an earlier budget
+        return "error of an earlier attempt (retried)"
+    return f"error of attempt {attempt} ({after})"
+
+
+def latest_finished(runs: Sequence[JobRun]) -> list[JobRun]:
+    """Runs by finish time, latest first (ties by id): "latest failures" means the latest to
+    fail, not the newest ids (an old run retried fails now)."""
+    floor = datetime.min.replace(tzinfo=UTC)
+    return sorted(runs, key=lambda r: (r.finished_at or floor, r.id), reverse=True)
+
+
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
@@ -180,9 +206,22 @@ def duration_text(
     return "-" if seconds is None else span(seconds, tenths=tenths)
 
 
-def when_text(when: datetime | None) -> str:
-    """``2026-01-31 12:04:05`` (UTC), compact for tables."""
-    return "-" if when is None else f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+def when_text(when: datetime | None, *, local: bool = False) -> str:
+    """``2026-01-31 12:04:05`` (UTC, or this machine's zone with ``local``), compact for
+    tables: say which zone once, in the header (``zone_name``)."""
+    if when is None:
+        return "-"
+    return f"{(when.astimezone() if local else when.astimezone(UTC)):%Y-%m-%d %H:%M:%S}"
+
+
+def zone_name(*, local: bool = False) -> str:
+    """The zone ``when_text`` writes in: ``UTC``, or this machine's (e.g. ``CET``)."""
+    return (datetime.now().astimezone().tzname() or "local") if local else "UTC"
+
+
+def zoned_text(when: datetime | None, *, local: bool = False) -> str:
+    """``2026-01-31 12:04:05 UTC``: a time that stands alone, with its zone."""
+    return "-" if when is None else f"{when_text(when, local=local)} {zone_name(local=local)}"
 
 
 def full_timestamp(when: datetime | None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,6 +41,27 @@ may also follow the command: `zapjobs status -c DSN`.
 
 Start with `zapjobs init`, or see it work with no server: `zapjobs demo`.
 """
+
+
+def _plain_help() -> None:
+    """Typer's help writes ``<bool>`` beside every flag and a required argument as ``{JOB}``
+    (braces read as "one of"); a flag takes no value and an argument is written ``JOB``."""
+    from typer.core import TyperArgument, TyperOption
+
+    def option_type(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown_type(self, ctx)
+
+    def argument_usage(self: TyperArgument) -> str:
+        name = self.display_name_raw.upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    shown_type = TyperOption.display_type_rich
+    TyperOption.display_type_rich = option_type  # type: ignore[method-assign]
+    TyperArgument._usage_display_name = argument_usage  # type: ignore[method-assign]
+
+
+_plain_help()
 
 root = typer.Typer(
     name="zapjobs",

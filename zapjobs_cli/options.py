@@ -20,6 +20,9 @@ from zapjobs.settings import parse_duration, parse_port
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (a stable shape, see the README) on stdout.")
 ]
+LocalOption = Annotated[
+    bool, typer.Option("--local", help="Times in this machine's time zone (default: UTC).")
+]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 InputOption = Annotated[
     str | None,

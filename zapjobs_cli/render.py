@@ -74,10 +74,12 @@ from zapjobs.models import (
 from zapjobs.settings import Settings, format_duration, mask_dsn
 from zapjobs_cli.display import (
     SHOWN_CHARS,
+    attempt_text,
     clipped_json,
     display_status,
     due_text,
     duration_text,
+    error_label,
     level_style,
     one_line,
     one_line_text,
@@ -89,6 +91,8 @@ from zapjobs_cli.display import (
     when_text,
     with_cut_note,
     worker_state_text,
+    zone_name,
+    zoned_text,
 )
 
 PIPE_WIDTH = 160
@@ -148,7 +152,9 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
     }
 
 
-def job_dict(definition: JobDefinition) -> dict[str, Any]:
+def job_dict(definition: JobDefinition, default_timeout: float) -> dict[str, Any]:
+    """A job type as JSON; ``default_timeout`` (settings.default_timeout, in seconds) makes
+    ``effective_timeout_seconds`` the timeout a worker enforces, never null."""
     schedule = None
     if definition.schedule is not None:
         s = definition.schedule
@@ -169,7 +175,7 @@ def job_dict(definition: JobDefinition) -> dict[str, Any]:
         "max_retries_override": definition.max_retries_override,
         "timeout_seconds_override": definition.timeout_seconds_override,
         "effective_max_retries": definition.effective_max_retries,
-        "effective_timeout_seconds": definition.effective_timeout_seconds,
+        "effective_timeout_seconds": definition.timeout_seconds_enforced(default_timeout),
         "schedule": schedule,
         "next_due_at": iso(definition.next_due_at),
         "last_due_at": iso(definition.last_due_at),
@@ -240,12 +246,23 @@ def error_group_dict(group: ErrorGroup) -> dict[str, Any]:
 
 
 def migration_dict(status: MigrationStatus) -> dict[str, Any]:
-    """``migrate --status --json``: ``{"applied": [1], "pending": [{"version", "name"}],
-    "up_to_date": bool}``"""
+    """``migrate --status --json``: ``{"applied": [1], "pending": [3], "up_to_date": bool,
+    "migrations": [{"version", "name", "state": "applied" | "pending"}]}``: the version lists
+    are alike (numbers), the names are in ``migrations``."""
+    pending = {m.version for m in status.pending}
+    names = {m.version: m.name for m in status.available}
     return {
         "applied": list(status.applied),
-        "pending": [{"version": m.version, "name": m.name} for m in status.pending],
+        "pending": sorted(pending),
         "up_to_date": not status.pending,
+        "migrations": [
+            {
+                "version": version,
+                "name": names.get(version),  # None: applied by a newer zapjobs
+                "state": "pending" if version in pending else "applied",
+            }
+            for version in sorted(set(status.applied) | set(names))
+        ],
     }
 
 
@@ -309,37 +326,46 @@ def new_table(*columns: str, title: str | None = None) -> Table:
     return table
 
 
-def runs_table(runs: Sequence[JobRun], now: datetime) -> Table:
-    table = new_table(
-        "ID", "JOB TYPE", "QUEUE", "STATUS", "ATTEMPT", "CREATED", "DURATION", "ERROR"
-    )
+def runs_table(runs: Sequence[JobRun], now: datetime, *, local: bool = False) -> Table:
+    created = f"CREATED ({zone_name(local=local)})"
+    table = new_table("ID", "JOB TYPE", "QUEUE", "STATUS", "ATTEMPT", created, "DURATION", "ERROR")
     for run in runs:
         error = Text()
         if run.error:
             error = one_line_text(f"{run.error.type}: {one_line(run.error.message, 60)}", 200)
+            label = error_label(run)
+            if label != "error":  # not what ended the run: say which attempt it was
+                error = Text(f"{label.removeprefix('error of ')}: ", style="dim").append(error)
         table.add_row(
             str(run.id),
             untrusted(run.job_type),
             untrusted(run.queue),
             status_text(display_status(run, now)),
-            str(run.attempt),
-            when_text(run.created_at),
+            attempt_text(run),
+            when_text(run.created_at, local=local),
             duration_text(run.started_at, run.finished_at),
             error,
         )
     return table
 
 
-def jobs_table(definitions: Iterable[JobDefinition], now: datetime) -> Table:
+def timeout_text(definition: JobDefinition, default_timeout: float) -> str:
+    """The timeout a worker enforces, marked when it is the settings' default."""
+    enforced = span(definition.timeout_seconds_enforced(default_timeout))
+    return enforced if definition.effective_timeout_seconds is not None else f"{enforced} (default)"
+
+
+def jobs_table(
+    definitions: Iterable[JobDefinition], now: datetime, default_timeout: float
+) -> Table:
     table = new_table("JOB TYPE", "QUEUE", "STATE", "RETRIES", "TIMEOUT", "SCHEDULE", "NEXT RUN")
     for d in definitions:
-        timeout = d.effective_timeout_seconds
         table.add_row(
             untrusted(d.job_type),
             untrusted(d.queue),
             Text("paused", style="yellow") if not d.enabled else Text("active", style="green"),
             str(d.effective_max_retries),
-            span(timeout) if timeout is not None else "-",
+            timeout_text(d, default_timeout),
             untrusted(schedule_text(d)),
             due_text(d.next_due_at, now) if d.schedule is not None else "-",
         )
@@ -369,9 +395,12 @@ def workers_table(workers: Iterable[WorkerInfo], now: datetime, settings: Settin
     return table
 
 
-def log_line(entry: LogEntry) -> Text:
-    """One log entry on one line: the message and fields as literal text, escapes visible."""
-    text = Text(f"{when_text(entry.logged_at)} ")
+def log_line(entry: LogEntry, *, local: bool = False) -> Text:
+    """One log entry on one line: the message and fields as literal text, escapes visible;
+    the time with its zone (``Z`` for UTC, else the offset)."""
+    at = entry.logged_at.astimezone() if local else entry.logged_at.astimezone(UTC)
+    zone = "Z" if not local else f"{at:%z}"
+    text = Text(f"{at:%Y-%m-%d %H:%M:%S}{zone} ")
     text.append(f"{entry.level.name.lower():<7}", style=level_style(entry.level))
     text.append(" ").append(untrusted(entry.message))
     if entry.fields:
@@ -380,7 +409,7 @@ def log_line(entry: LogEntry) -> Text:
     return text
 
 
-def run_detail(run: JobRun, now: datetime) -> RenderableType:
+def run_detail(run: JobRun, now: datetime, *, local: bool = False) -> RenderableType:
     """``runs show``: the fields, then the traceback; every value literal and bounded, and a
     last line saying how to get a value that was cut short whole (``--json``)."""
     cut = False
@@ -404,11 +433,11 @@ def run_detail(run: JobRun, now: datetime) -> RenderableType:
         ("job type", untrusted(run.job_type)),
         ("status", status_text(display_status(run, now))),
         ("queue", untrusted(run.queue).append(f" (priority {run.priority})")),
-        ("attempt", str(run.attempt)),
-        ("created", when_text(run.created_at)),
-        ("due", f"{when_text(run.run_at)} ({relative(run.run_at, now)})"),
-        ("started", when_text(run.started_at)),
-        ("finished", when_text(run.finished_at)),
+        ("attempt", attempt_text(run)),
+        ("created", zoned_text(run.created_at, local=local)),
+        ("due", f"{zoned_text(run.run_at, local=local)} ({relative(run.run_at, now)})"),
+        ("started", zoned_text(run.started_at, local=local)),
+        ("finished", zoned_text(run.finished_at, local=local)),
         ("duration", duration_text(run.started_at, run.finished_at)),
         ("worker", untrusted(run.worker_id or "-")),
         ("input", json_value(run.input)),
@@ -422,11 +451,15 @@ def run_detail(run: JobRun, now: datetime) -> RenderableType:
     if run.cancel_requested and not run.status.is_final:
         rows.append(("cancel", "requested"))
     if run.error is not None:
-        rows.append(("error", text_value(f"{run.error.type}: {run.error.message}", "red")))
+        label = error_label(run)
+        style = "red" if label == "error" else "yellow"  # red only for what ended the run
+        rows.append((label, text_value(f"{run.error.type}: {run.error.message}", style)))
     for label, value in rows:
         table.add_row(label, value)
     parts: list[RenderableType] = [table]
     if run.error is not None and run.error.traceback:
+        if error_label(run) != "error":
+            parts.append(Text(f"traceback ({error_label(run)}):", style="dim"))
         parts.append(text_value(run.error.traceback.rstrip(), "dim", multiline=True))
     if cut:
         parts.append(

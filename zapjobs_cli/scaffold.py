@@ -76,14 +76,34 @@ def _string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def module_file(app: str, folder: Path) -> Path | None:
-    """The file an ``app`` module would live in under ``folder``, if its package exists."""
+def module_file(app: str, folder: Path) -> Path:
+    """The file an ``app`` module lives in under ``folder`` (``myproject/jobs.py``)."""
     module = app.partition(":")[0]
     parts = module.split(".")
-    target = folder.joinpath(*parts[:-1], parts[-1] + ".py")
-    if not target.parent.is_dir():
-        return None
-    return target
+    return folder.joinpath(*parts[:-1], parts[-1] + ".py")
+
+
+def module_exists(app: str, folder: Path) -> bool:
+    """The ``app`` module is there under ``folder``, as a file or as a package."""
+    file = module_file(app, folder)
+    return file.exists() or (file.with_suffix("") / "__init__.py").exists()
+
+
+def write_jobs_module(app: str, folder: Path) -> list[Path]:
+    """Write the example jobs module, with the package folders it lives in (each with an
+    ``__init__.py``, so ``myproject.jobs`` imports); the files written, in order."""
+    target = module_file(app, folder)
+    written: list[Path] = []
+    package = folder
+    for part in target.relative_to(folder).parts[:-1]:
+        package = package / part
+        package.mkdir(exist_ok=True)
+        init = package / "__init__.py"
+        if not init.exists():
+            init.write_text("", encoding="utf-8")
+            written.append(init)
+    target.write_text(jobs_module_text(app), encoding="utf-8")
+    return [*written, target]
 
 
 def jobs_module_text(app: str) -> str:

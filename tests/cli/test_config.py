@@ -24,7 +24,7 @@ def test_defaults_without_any_source(tmp_path: Path) -> None:
     resolved = load_settings({}, cwd=tmp_path, env={})
     assert resolved.config_path is None
     assert resolved.settings.database_url == f"sqlite:///{tmp_path.resolve() / 'zapjobs.db'}"
-    assert resolved.settings.queues == ("default",)
+    assert resolved.settings.queues == ("critical", "default", "low")
     assert set(resolved.sources.values()) == {"default"}
 
 
@@ -114,7 +114,7 @@ def test_database_url_from_zapjobs_variable_then_database_url(tmp_path: Path) ->
 def test_unrelated_and_empty_variables_are_ignored(tmp_path: Path) -> None:
     env = {"ZAPJOBS_REQUIRE_POSTGRES": "1", "ZAPJOBS_TEST_DATABASE_URL": "x", "ZAPJOBS_QUEUES": ""}
     resolved = load_settings({}, cwd=tmp_path, env=env)
-    assert resolved.settings.queues == ("default",)
+    assert resolved.settings.queues == ("critical", "default", "low")
 
 
 def test_retry_policy_from_toml_table_and_env_json(tmp_path: Path) -> None:

@@ -48,3 +48,15 @@ def test_help_works_with_a_broken_config(
     assert main(["status", "--help"]) == 0
     assert main(["status"]) == 2
     assert "is not valid TOML" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_shows_no_type_for_flags_and_plain_argument_names(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "<bool>" not in out
+    [usage] = [line for line in out.splitlines() if "Usage:" in line]
+    assert "{" not in usage and usage == usage.replace("job_type", "JOB_TYPE"), usage

@@ -166,3 +166,26 @@ def test_wizard_interrupted_writes_nothing(tmp_path: Path) -> None:
         terminal.close()
     assert not (tmp_path / "zapjobs.toml").exists()
     assert "Traceback" not in terminal.text
+
+
+def test_scaffold_into_a_package_that_does_not_exist_yet_creates_it(tmp_path: Path) -> None:
+    env = clean_env()
+    result = run_cli(
+        "init", "--yes", "--scaffold", "--app", "myproject.jobs:zap", env=env, cwd=tmp_path
+    )
+    assert result.code == 0, str(result)
+    assert (tmp_path / "myproject" / "__init__.py").exists()
+    assert (tmp_path / "myproject" / "jobs.py").exists()
+    assert "next: zapjobs worker" in result.stderr, str(result)
+    worker = run_cli("worker", "--burst", env=env, cwd=tmp_path)
+    assert worker.code == 0, str(worker)
+
+
+def test_without_a_jobs_module_init_says_to_write_one_before_the_worker(tmp_path: Path) -> None:
+    result = run_cli(
+        "init", "--yes", "--no-scaffold", "--app", "myproject.jobs:zap", env=clean_env(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.code == 0, str(result)
+    assert "next: zapjobs worker" not in result.stderr, str(result)
+    assert "next: write your job code in myproject/jobs.py" in result.stderr, str(result)

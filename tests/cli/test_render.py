@@ -96,7 +96,7 @@ def test_job_shape() -> None:
         schedule=Schedule(ScheduleKind.CRON, "0 3 * * *", "Europe/Paris", input_json='{"a": 1}'),
         next_due_at=NOW,
     )
-    data = job_dict(definition)
+    data = job_dict(definition, 3600.0)
     assert data == {
         "job_type": "report",
         "queue": "reports",

@@ -98,7 +98,8 @@ def test_debug_traceback_scrubs_the_resolved_password_everywhere(tmp_path: Path)
         f'TOKEN = "{SECRET}"; raise RuntimeError("cannot start")\n'
     )
     env = clean_env(ZAPJOBS_DATABASE_URL=f"host=127.0.0.1 port=1 user=app password={SECRET}")
-    result = run_cli("--debug", "--app", "token_app", "status", env=env, cwd=tmp_path)
+    # the worker: the one command that must import the app (the others go on without it)
+    result = run_cli("--debug", "--app", "token_app", "worker", "--burst", env=env, cwd=tmp_path)
     assert result.code == 2, str(result)
     assert 'TOKEN = "***"' in result.stderr
     assert SECRET not in result.output

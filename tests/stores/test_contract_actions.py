@@ -105,6 +105,21 @@ async def test_cancel_by_filter_changes_only_matching_runs(store: Store) -> None
     assert statuses == {b_pending: RunStatus.PENDING, a_running: RunStatus.RUNNING}
 
 
+async def test_cancel_says_which_runs_it_cancelled_and_which_it_asked_to_stop(
+    store: Store,
+) -> None:
+    """The split comes from the cancel itself: a report never has to read the statuses
+    afterwards, when a worker may already have moved the runs on."""
+    running = await start_one(store, "a", worker_id="w1")
+    pending = await enqueue_one(store, "b")
+    result = await store.cancel_runs(RunFilter(ids=(running, pending)), now=at(minutes=1))
+    assert result == sorted([running, pending])
+    assert result.cancelled == (pending,)
+    assert result.stop_requested == (running,)
+    again = await store.cancel_runs(RunFilter(ids=(running, pending)), now=at(minutes=2))
+    assert (again, again.cancelled, again.stop_requested) == ([], (), ())
+
+
 # --- delete --------------------------------------------------------------------------------------
 
 

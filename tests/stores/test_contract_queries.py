@@ -126,6 +126,11 @@ async def test_search_matches_the_job_type_or_the_error_message(store: Store) ->
     assert await _matching(store, RunFilter(search="no such text")) == set()
 
 
+async def test_search_matches_the_error_type_as_the_error_column_shows_it(store: Store) -> None:
+    s = await _sample(store)
+    assert await _matching(store, RunFilter(search="oserror")) == {s.failed_resize}
+
+
 async def test_scheduled_splits_pending_runs_by_now(store: Store) -> None:
     s = await _sample(store)
     pending = (RunStatus.PENDING,)

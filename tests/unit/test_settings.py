@@ -138,3 +138,30 @@ def test_coerce_settings_parses_strings_from_env_and_toml() -> None:
         coerce_settings({"auto_migrate": "maybe"})
     with pytest.raises(ConfigurationError, match="unknown retry policy field"):
         coerce_settings({"default_retry_policy": {"tries": 1}})
+
+
+def test_npgsql_connection_strings_become_libpq_key_value() -> None:
+    from zapjobs.settings import Settings, dsn_password, libpq_dsn, mask_dsn
+
+    seed = "Host=localhost;Database=myapp;User Id=postgres;Password=postgres"
+    assert libpq_dsn(seed) == "host=localhost dbname=myapp user=postgres password=postgres"
+    assert Settings(database_url=seed).database_url == libpq_dsn(seed)
+    quoted = libpq_dsn("Server=db; Port=5433; Username=a b; Pwd=it's;")
+    assert quoted == "host=db port=5433 user='a b' password='it\\'s'"
+    assert dsn_password(quoted) == "it's"
+    assert mask_dsn(seed + ";Port=5432") == (
+        "Host=localhost;Database=myapp;User Id=postgres;Password=***;Port=5432"
+    )
+    assert dsn_password(seed + ";Port=5432") == "postgres"
+    for unchanged in ("host=x dbname=y", "postgresql://u:p@h/db", "sqlite:///a;b=c.db"):
+        assert libpq_dsn(unchanged) == unchanged
+
+
+def test_an_unknown_npgsql_key_is_refused_by_name() -> None:
+    import pytest
+
+    from zapjobs.errors import ConfigurationError
+    from zapjobs.settings import libpq_dsn
+
+    with pytest.raises(ConfigurationError, match="'Pooling'"):
+        libpq_dsn("Host=h;Pooling=true")

@@ -183,7 +183,7 @@ def run_filter(
 # --- the dashboard's words ---------------------------------------------------------------------
 def parse_words(text: str, now: datetime) -> RunFilter:
     """``status:failed job:x queue:low since:1h until:10m id:4 "quoted text" words`` as a
-    RunFilter; words without a qualifier (or quoted) search job types and error messages."""
+    RunFilter; words without a qualifier (or quoted) search job types, error types and messages."""
     values: dict[str, list[str]] = {name: [] for name in QUALIFIERS}
     words: list[str] = []
     for quoted, bare in _tokens(text):

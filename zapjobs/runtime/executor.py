@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -74,12 +74,13 @@ class DefinitionCache:
         self._by_type = {d.job_type: d for d in await self._store.list_definitions()}
 
     def timeout_seconds(self, job_type: JobType, settings: Settings) -> float:
-        stored = self._by_type.get(job_type.id)
-        if stored is not None and stored.timeout_seconds_override is not None:
-            return stored.timeout_seconds_override
-        if job_type.timeout is not None:
-            return job_type.timeout.total_seconds()
-        return settings.default_timeout.total_seconds()
+        # the code in this process wins over a stored code value a deploy may not have
+        # re-registered yet; the rule itself is JobDefinition's (the screens show it too)
+        stored = self._by_type.get(job_type.id) or JobDefinition(job_type.id)
+        code = job_type.timeout.total_seconds() if job_type.timeout is not None else None
+        return replace(stored, timeout_seconds=code).timeout_seconds_enforced(
+            settings.default_timeout.total_seconds()
+        )
 
 
 def _time_out(attempt: Attempt) -> None:

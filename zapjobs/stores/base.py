@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from zapjobs.models import (
     Backlog,
+    CancelledRuns,
     ConnectionBudget,
     ErrorGroup,
     FailureCount,
@@ -210,10 +211,13 @@ class Store(Protocol):
         runs are left alone. Returns the ids changed."""
         ...
 
-    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+    async def cancel_runs(
+        self, selection: RunFilter, *, now: datetime | None = None
+    ) -> CancelledRuns:
         """Cancel matching runs: PENDING ones become CANCELLED at once; RUNNING ones get
         ``cancel_requested`` set and their worker is notified (it ends them as CANCELLED).
-        Final runs are left alone. Returns the ids changed."""
+        Final runs are left alone. Returns the ids changed, split by what the same statement
+        did to each (cancelled, or stop requested)."""
         ...
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:

@@ -25,6 +25,7 @@ from zapjobs.errors import (
 )
 from zapjobs.models import (
     Backlog,
+    CancelledRuns,
     ConnectionBudget,
     ErrorGroup,
     FailureCount,
@@ -408,21 +409,23 @@ class MemoryStore:
             self._notify_queues({r.queue for r in chosen})
             return sorted(r.id for r in chosen)
 
-    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+    async def cancel_runs(
+        self, selection: RunFilter, *, now: datetime | None = None
+    ) -> CancelledRuns:
         at = utc(now)
-        changed: list[int] = []
+        cancelled: list[int] = []
+        stop_requested: list[int] = []
         with self._lock:
             for r in self._select(selection, at):
                 if r.status is RunStatus.PENDING:
                     r.status = RunStatus.CANCELLED
                     r.finished_at = at
+                    cancelled.append(r.id)
                 elif r.status is RunStatus.RUNNING and not r.cancel_requested:
                     r.cancel_requested = True
                     self._notify(Notification(kind="cancel", queue=r.queue, run_id=r.id))
-                else:
-                    continue
-                changed.append(r.id)
-        return sorted(changed)
+                    stop_requested.append(r.id)
+        return CancelledRuns(cancelled, stop_requested)
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         with self._lock:

@@ -146,8 +146,8 @@ def matches(r: RunRecord, f: RunFilter, now: datetime) -> bool:
         return False
     if f.search:
         needle = f.search.lower()
-        message = r.error.message.lower() if r.error else ""
-        if needle not in r.job_type.lower() and needle not in message:
+        error = f"{r.error.type}\n{r.error.message}".lower() if r.error else ""
+        if needle not in r.job_type.lower() and needle not in error:
             return False
     if f.scheduled is not None:
         at = now if f.now is None else utc(f.now)

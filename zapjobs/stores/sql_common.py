@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from zapjobs.errors import ConfigurationError, InvalidStateError, NotMigratedError, StoreError
 from zapjobs.models import (
     Backlog,
+    CancelledRuns,
     ErrorGroup,
     FailureCount,
     JobDefinition,
@@ -195,3 +196,13 @@ class SQLStoreBase:
             total += deleted
             if deleted < batch_size:
                 return total
+
+
+def cancelled_runs(changed: Iterable[tuple[int, str]]) -> CancelledRuns:
+    """The rows a cancel statement returned (id, status after it) as a CancelledRuns: a run
+    still running had a stop requested, the others were pending and are cancelled."""
+    cancelled: list[int] = []
+    stop_requested: list[int] = []
+    for run_id, status in changed:
+        (stop_requested if status == RunStatus.RUNNING.value else cancelled).append(run_id)
+    return CancelledRuns(cancelled, stop_requested)

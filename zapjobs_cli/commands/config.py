@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from zapjobs.config import ResolvedSettings
+from zapjobs.errors import ConfigurationError
 from zapjobs.settings import Settings
-from zapjobs_cli.context import get_state, import_app, merge_settings
+from zapjobs_cli.context import app_conflicts, get_state, import_app, merge_settings
 from zapjobs_cli.options import JsonOption
 from zapjobs_cli.render import config_dict, new_table, print_json, setting_text
 
@@ -26,10 +27,23 @@ def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     Example: `zapjobs config show --json`
     """
     state = get_state(ctx)
-    resolved = with_app_settings(state.resolved, state.code_folders())
+    try:
+        resolved, app = with_app_settings(state.resolved, state.code_folders())
+    except ConfigurationError as exc:
+        state.warn_app_unavailable(exc)
+        resolved, app = state.resolved, None
+    conflicts = app_conflicts(app, state.resolved) if app is not None else []
     if as_json:
-        print_json(config_dict(resolved))
+        data = config_dict(resolved)
+        data["app_overridden"] = {name: value for name, value, _ in conflicts}
+        print_json(data)
         return
+    for name, app_value, used in conflicts:  # both named, and which one the CLI uses
+        state.note(
+            f"warning: {name}: the CLI uses {used} ({state.resolved.source(name)}); the app "
+            f"{resolved.settings.app} sets {app_value} for its own code: make them agree",
+            style="yellow",
+        )
     if resolved.config_path is not None:
         state.note(f"config file: {resolved.config_path}")
     else:
@@ -41,12 +55,14 @@ def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     state.out.print(table)
 
 
-def with_app_settings(resolved: ResolvedSettings, folders: list[Path]) -> ResolvedSettings:
+def with_app_settings(
+    resolved: ResolvedSettings, folders: list[Path]
+) -> tuple[ResolvedSettings, Settings | None]:
     """The settings the commands really use when an app is configured (its own settings
-    fill in what flags, environment and config file leave at the default)."""
+    fill in what flags, environment and config file leave at the default), and the app's."""
     ref = resolved.settings.app
     if ref is None:
-        return resolved
+        return resolved, None
     user = import_app(ref, *folders)
     merged: Settings = merge_settings(user.settings, resolved)
     sources = dict(resolved.sources)
@@ -55,4 +71,4 @@ def with_app_settings(resolved: ResolvedSettings, folders: list[Path]) -> Resolv
             resolved.settings, f.name
         ):
             sources[f.name] = f"app {ref}"
-    return replace(resolved, settings=merged, sources=sources)
+    return replace(resolved, settings=merged, sources=sources), user.settings

@@ -10,8 +10,9 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import UnknownJobTypeError, ValidationError
-from zapjobs.models import JobRun, RunStatus
+from zapjobs.models import JobRun, RunStatus, WorkerState
 from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import attempt_text, one_line, span
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import (
     PRIORITIES,
@@ -22,7 +23,7 @@ from zapjobs_cli.options import (
     parse_time,
     read_input,
 )
-from zapjobs_cli.render import print_json, run_dict
+from zapjobs_cli.render import print_json, run_dict, worker_state
 
 
 def register(root: typer.Typer) -> None:
@@ -31,7 +32,9 @@ def register(root: typer.Typer) -> None:
 
 def enqueue(
     ctx: typer.Context,
-    job_type: Annotated[str, typer.Argument(help="The job type id, e.g. email-sender.")],
+    job_type: Annotated[
+        str, typer.Argument(metavar="JOB_TYPE", help="The job type id, e.g. email-sender.")
+    ],
     input: InputOption = None,
     queue: Annotated[
         str | None, typer.Option("--queue", "-q", help="Queue (default: the job type's).")
@@ -93,10 +96,14 @@ def enqueue(
             )
         except UnknownJobTypeError:
             raise await unknown_job_type(zap, job_type) from None
+        if queue is not None:
+            await warn_if_unserved(state, zap, queue)
         if not wait:
             return await zap.get_run(run_id) if as_json else run_id
         state.note(f"enqueued run {run_id}; waiting for it to finish")
-        return await zap.wait_for(run_id, timeout=wait_limit)
+        return await zap.wait_for(
+            run_id, timeout=wait_limit, on_change=lambda run: note_retry(state, zap, run)
+        )
 
     result = state.run(work, register=True)
     if isinstance(result, int):
@@ -108,6 +115,38 @@ def enqueue(
         print_outcome(state, result)
     if wait:
         raise_if_failed(result)
+
+
+def note_retry(state: CliState, zap: ZapJobs, run: JobRun) -> None:
+    """While --wait waits through a retry's backoff: which attempt failed, and when the next
+    one is due (else the wait looks hung)."""
+    if run.status is not RunStatus.PENDING or run.attempt < 1 or run.error is None:
+        return
+    due = max(0.0, (run.run_at - zap.now()).total_seconds())
+    state.note(
+        f"attempt {attempt_text(run)} failed: {run.error.type}: {one_line(run.error.message)}; "
+        f"retrying in {span(due, tenths=False)}"
+    )
+
+
+async def warn_if_unserved(state: CliState, zap: ZapJobs, queue: str) -> None:
+    """A queue no live worker serves (a typo, or a worker started with other --queues) holds
+    the run until one does: say so, once, and go on (the run is enqueued)."""
+    now = zap.now()
+    alive = [
+        w
+        for w in await zap.list_workers()
+        if worker_state(w, now, zap.settings) is WorkerState.ALIVE
+    ]
+    if any(queue in w.queues for w in alive):
+        return
+    served = sorted({q for w in alive for q in w.queues})
+    serving = f"live workers serve {', '.join(served)}" if served else "no worker is alive"
+    state.note(
+        f"warning: no live worker serves queue {queue!r} ({serving}); the run waits until "
+        f"one does (zapjobs worker --queues {queue})",
+        style="yellow",
+    )
 
 
 async def unknown_job_type(zap: ZapJobs, job_type: str) -> UnknownJobTypeError:

@@ -16,13 +16,19 @@ import typer
 from zapjobs import ZapJobs
 from zapjobs.config import CONFIG_FILE, resolve_sqlite_path
 from zapjobs.errors import ConfigurationError, ZapJobsError
-from zapjobs.settings import dsn_password, parse_queues, scrub, validate_prefix
+from zapjobs.settings import Settings, dsn_password, parse_queues, scrub, validate_prefix
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import CONCURRENCY, in_range
 from zapjobs_cli.prompts import Prompter, validator
 from zapjobs_cli.render import display_dsn
-from zapjobs_cli.scaffold import Answers, jobs_module_text, module_file, toml_text
+from zapjobs_cli.scaffold import (
+    Answers,
+    module_exists,
+    module_file,
+    toml_text,
+    write_jobs_module,
+)
 
 POSTGRES, SQLITE = "postgres", "sqlite"
 DEFAULT_PG = "postgresql://postgres@localhost:5432/postgres"
@@ -95,7 +101,10 @@ def init(
         "Table prefix:", state.flags.get("table_prefix"), "zapjobs_", validate_prefix
     )
     queue_text = wizard.ask_text(
-        "Queues, in priority order (comma-separated):", queues, "default", parse_queues
+        "Queues, in priority order (comma-separated):",
+        queues,
+        ",".join(Settings().queues),
+        parse_queues,
     )
     if workers is not None:
         state.note("warning: --workers is deprecated; use --concurrency (same meaning)")
@@ -121,20 +130,22 @@ def init(
     )
     wizard.write(target, answers)
     effective_url = url or wizard.env_url() or ""
-    jobs_file = module_file(app, target.parent)
-    if (
-        jobs_file is not None
-        and not jobs_file.exists()
-        and wizard.ask_confirm(
-            f"Write an example jobs module {jobs_file.name} ({app})?", scaffold, True
-        )
+    folder = target.parent
+    jobs_file = module_file(app, folder)
+    if not module_exists(app, folder) and wizard.ask_confirm(
+        f"Write an example jobs module {jobs_file.relative_to(folder)} ({app})?", scaffold, True
     ):
-        jobs_file.write_text(jobs_module_text(app), encoding="utf-8")
-        state.note(f"wrote {jobs_file}")
-    wizard.maybe_migrate(effective_url, prefix, target.parent, migrate)
-    state.note(
-        "next: zapjobs worker" + ("" if not from_env else "  (with ZAPJOBS_DATABASE_URL set)")
-    )
+        for path in write_jobs_module(app, folder):
+            state.note(f"wrote {path}")
+    wizard.maybe_migrate(effective_url, prefix, folder, migrate)
+    with_env = "" if not from_env else "  (with ZAPJOBS_DATABASE_URL set)"
+    if module_exists(app, folder):
+        state.note("next: zapjobs worker" + with_env)
+    else:  # the worker would fail to import it: say what to do first
+        state.note(
+            f"next: write your job code in {jobs_file.relative_to(folder)} (the app {app}), "
+            "then: zapjobs worker" + with_env
+        )
 
 
 def _positive_int(text: str) -> None:

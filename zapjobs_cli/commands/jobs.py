@@ -13,10 +13,17 @@ from zapjobs import ZapJobs
 from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
-from zapjobs_cli.context import get_state
-from zapjobs_cli.display import due_text, span, untrusted, when_text
+from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import due_text, untrusted, when_text
 from zapjobs_cli.options import InputOption, JsonOption, read_input
-from zapjobs_cli.render import job_dict, jobs_table, print_json, runs_table, schedule_text
+from zapjobs_cli.render import (
+    job_dict,
+    jobs_table,
+    print_json,
+    runs_table,
+    schedule_text,
+    timeout_text,
+)
 
 app = typer.Typer(help="List job types, run one now, pause and resume them.", no_args_is_help=True)
 JobArgument = Annotated[str, typer.Argument(metavar="JOB", help="The job type id.")]
@@ -51,11 +58,11 @@ def list_jobs(ctx: typer.Context, as_json: JsonOption = False) -> None:
     code_only = [d for d in state.code_definitions.values() if d.job_type not in known]
     definitions = sorted([*stored, *code_only], key=lambda d: d.job_type)
     if as_json:
-        print_json([job_dict(d) for d in definitions])
+        print_json([job_dict(d, _default_timeout(state)) for d in definitions])
     elif not definitions:
         state.note("no job types yet: start a worker with --app, or enqueue from your code")
     else:
-        state.out.print(jobs_table(definitions, datetime.now(UTC)))
+        state.out.print(jobs_table(definitions, datetime.now(UTC), _default_timeout(state)))
 
 
 @app.command("show")
@@ -73,19 +80,18 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
 
     definition, runs = state.run(work)
     if as_json:
-        print_json(job_dict(definition))
+        print_json(job_dict(definition, _default_timeout(state)))
         return
     now = datetime.now(UTC)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    timeout = definition.effective_timeout_seconds
     for label, value in (
         ("job type", definition.job_type),
         ("state", "paused" if not definition.enabled else "active"),
         ("queue", definition.queue),
         ("max retries", _with_override(definition.max_retries, definition.max_retries_override)),
-        ("timeout", span(timeout) if timeout is not None else "none"),
+        ("timeout", timeout_text(definition, _default_timeout(state))),
         ("schedule", schedule_text(definition)),
         (
             "next run",
@@ -154,3 +160,8 @@ def resume(ctx: typer.Context, job: JobArgument) -> None:
 
     state.run(work, register=True)
     state.note(f"resumed the schedule of {job}")
+
+
+def _default_timeout(state: CliState) -> float:
+    """The timeout a worker applies to job types that declare none (settings.default_timeout)."""
+    return state.settings.default_timeout.total_seconds()

@@ -52,7 +52,7 @@ def migrate(
         elif applied:
             state.note(f"{where}: {len(applied)} migration(s) applied, now up to date")
 
-    state.run(work, allow_unconfigured=True, register=not (status or dry_run))
+    state.run(work, register=not (status or dry_run))
 
 
 def show(

@@ -3,6 +3,7 @@ confirmation that shows how many runs match (``--yes`` skips it)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import RunNotFoundError, ValidationError
-from zapjobs.models import JobRun, Page, RunFilter, RunStatus
+from zapjobs.models import CancelledRuns, JobRun, Page, RunFilter
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import (
@@ -175,34 +176,35 @@ def act(
                 return [], []
             confirm(action, count, selection, yes=yes)
         changed = await action.call(zap, selection)
-        if run_ids:
+        after: list[JobRun] = []
+        if run_ids and len(changed) < len(run_ids):  # why were the others left alone
             after = await zap.list_runs(RunFilter(ids=tuple(run_ids)), Page(limit=len(run_ids)))
-        else:
-            after = await _changed_runs(zap, action, changed)
         return changed, after
 
     changed, after = state.run(work)
     report(state, action, run_ids, selection, changed, after, as_json=as_json)
 
 
-async def _changed_runs(zap: ZapJobs, action: Action, changed: list[int]) -> list[JobRun]:
-    if action is DELETE or not changed:
-        return []
-    return await zap.list_runs(RunFilter(ids=tuple(changed)), Page(limit=len(changed)))
-
-
 def confirm(action: Action, count: int, selection: RunFilter, *, yes: bool) -> None:
     if yes:
         return
     question = f"{action.verb.capitalize()} {count} run(s) matching {describe_filter(selection)}?"
-    try:
-        agreed = typer.confirm(question, default=False, err=True)
-    except typer.Abort:
-        agreed = False
+    agreed = ask(question)
     if not agreed:
         raise OperationFailed(
             "not confirmed; nothing changed", hint="add --yes to skip the question"
         )
+
+
+def ask(question: str) -> bool:
+    """A yes/no question on stderr, the answer read from stdin (default no). Not
+    ``typer.confirm``: its prompt writes a space to stdout, which must hold only data."""
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer.endswith("\n"):  # end of input: nobody said yes
+        sys.stderr.write("\n")
+    return answer.strip().lower() in {"y", "yes"}
 
 
 def report(
@@ -217,18 +219,21 @@ def report(
 ) -> None:
     changed_set = set(changed)
     left_alone = [run for run in after if run.id not in changed_set]
+    # what the action's own statement did, never a status read afterwards (by then a
+    # worker may have claimed a retried run, or finished one asked to stop)
+    stopping = list(changed.stop_requested) if isinstance(changed, CancelledRuns) else []
     if as_json:
-        print_json(
-            {
-                "action": action.verb,
-                "changed": sorted(changed),
-                "unchanged": sorted(run.id for run in left_alone),
-            }
-        )
+        data: dict[str, object] = {
+            "action": action.verb,
+            "changed": sorted(changed),
+            "unchanged": sorted(run.id for run in left_alone),
+        }
+        if action is CANCEL:
+            data["stop_requested"] = stopping
+        print_json(data)
     elif not changed and not run_ids:
         state.note(f"no runs to {action.verb} ({describe_filter(replace(selection, ids=None))})")
     elif changed:
-        stopping = [r.id for r in after if r.id in changed_set and r.status is RunStatus.RUNNING]
         done = sorted(changed_set - set(stopping))
         if done:
             state.note(f"{action.done} {len(done)} run(s): {_ids(done)}")

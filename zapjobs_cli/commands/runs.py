@@ -10,13 +10,15 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import ValidationError
-from zapjobs.models import JobRun, LogEntry, LogLevel, Page
+from zapjobs.models import JobRun, LogEntry, LogLevel, Page, RunStatus
 from zapjobs_cli.commands import run_actions
-from zapjobs_cli.context import get_state
+from zapjobs_cli.context import CliState, get_state
+from zapjobs_cli.display import attempt_text, one_line
 from zapjobs_cli.options import (
     LIMITS,
     RUN_IDS,
     JsonOption,
+    LocalOption,
     build_filter,
     describe_filter,
     in_range,
@@ -62,7 +64,8 @@ def list_runs(
     queue: QueueOption = None,
     since: SinceOption = None,
     search: Annotated[
-        str | None, typer.Option("--search", help="Substring of the job type or the error.")
+        str | None,
+        typer.Option("--search", help="Substring of the job type, the error type or message."),
     ] = None,
     limit: Annotated[
         int,
@@ -73,6 +76,7 @@ def list_runs(
             help=f"At most this many runs ({LIMITS[0]}-{LIMITS[1]:,}).",
         ),
     ] = 50,
+    local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, newest first.
@@ -97,7 +101,7 @@ def list_runs(
     if not runs:
         state.note(f"no runs ({describe_filter(selection)})")
         return
-    state.out.print(runs_table(runs, now))
+    state.out.print(runs_table(runs, now, local=local))
     if total > len(runs):
         state.note(f"showing the newest {len(runs)} of {total} runs (use --limit)")
 
@@ -106,6 +110,7 @@ def list_runs(
 def show(
     ctx: typer.Context,
     run_id: RunIdArgument,
+    local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show one run: status, attempts, input, output, error and progress.
@@ -122,7 +127,7 @@ def show(
     if as_json:
         print_json(run_dict(run, now))
         return
-    state.out.print(run_detail(run, now), highlight=False)
+    state.out.print(run_detail(run, now, local=local), highlight=False)
 
 
 @app.command("logs")
@@ -133,15 +138,20 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new entries until the run ends.")
     ] = False,
     level: Annotated[
-        str | None, typer.Option("--level", "-l", help="Lowest level: debug, info, warning, error.")
+        str | None,
+        typer.Option("--level", "-l", help="Lowest level: debug, info, warning (or warn), error."),
     ] = None,
+    local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Print a run's log entries (with --follow, until the run ends; Ctrl-C to stop early).
 
-    --json prints an array; with --follow it prints one JSON object per line.
+    With --follow the exit code is the run's: 0 when it succeeded, 1 when it failed or was
+    cancelled.
 
-    Example: `zapjobs runs logs 42 --follow --level warning`
+        --json prints an array; with --follow it prints one JSON object per line.
+
+        Example: `zapjobs runs logs 42 --follow --level warning`
     """
     state = get_state(ctx)
     try:
@@ -158,23 +168,36 @@ def logs(
             if as_json:
                 print_json_line(log_dict(entry))
             else:
-                state.out.print(log_line(entry), highlight=False)
+                state.out.print(log_line(entry, local=local), highlight=False)
 
-    async def work(zap: ZapJobs) -> None:
+    async def work(zap: ZapJobs) -> JobRun:
         await zap.get_run(run_id)  # RunNotFoundError for an unknown id
         cursor: int | None = None
         while True:
-            final = (await zap.get_run(run_id)).status.is_final
+            run = await zap.get_run(run_id)
             while True:
                 batch = await zap.list_logs(run_id, after_id=cursor, min_level=min_level)
                 if not batch:
                     break
                 emit(batch)
                 cursor = batch[-1].id
-            if not follow or final:
-                return
+            if not follow or run.status.is_final:
+                return run
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
 
-    state.run(work)
+    run = state.run(work)
     if as_json and not follow:
         print_json([log_dict(entry) for entry in collected])
+    if follow:
+        follow_ended(state, run)
+
+
+def follow_ended(state: CliState, run: JobRun) -> None:
+    """``--follow`` ends with the run: say how, and exit 1 unless it succeeded (so a script
+    can `zapjobs runs logs N --follow && deploy`)."""
+    if run.status is RunStatus.SUCCEEDED:
+        state.note(f"run {run.id} succeeded (attempt {attempt_text(run)})")
+        return
+    reason = f": {run.error.type}: {one_line(run.error.message)}" if run.error else ""
+    state.note(f"run {run.id} {run.status.value} (attempt {attempt_text(run)}){reason}")
+    raise typer.Exit(1)

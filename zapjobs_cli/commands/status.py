@@ -13,7 +13,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from zapjobs import ZapJobs
-from zapjobs.errors import StoreError
+from zapjobs.errors import StoreError, ValidationError
 from zapjobs.models import (
     ErrorGroup,
     JobDefinition,
@@ -28,7 +28,14 @@ from zapjobs.models import (
 )
 from zapjobs.settings import Settings
 from zapjobs_cli.context import CliState, get_state
-from zapjobs_cli.display import STATUS_STYLES, due_text, one_line_text, relative, untrusted
+from zapjobs_cli.display import (
+    STATUS_STYLES,
+    due_text,
+    latest_finished,
+    one_line_text,
+    relative,
+    untrusted,
+)
 from zapjobs_cli.options import JsonOption, duration_option
 from zapjobs_cli.render import (
     display_dsn,
@@ -92,9 +99,11 @@ def status(
     Example: `zapjobs status --watch --interval 5s`
     """
     state = get_state(ctx)
-    period = duration_option(interval, "--interval") or timedelta(seconds=2)
-    if period <= timedelta(0):
-        period = timedelta(seconds=2)
+    period = duration_option(interval, "--interval")
+    if period is None or period <= timedelta(0):  # a zero timedelta is falsy: test it
+        raise ValidationError(
+            f"--interval must be greater than zero, got {interval!r}", hint="e.g. --interval 5s"
+        )
 
     async def work(zap: ZapJobs) -> None:
         first = await snapshot(zap)
@@ -112,7 +121,9 @@ async def snapshot(zap: ZapJobs) -> Snapshot:
     throughput = await zap.throughput(THROUGHPUT_WINDOW)
     workers = await zap.list_workers()
     definitions = await zap.list_definitions()
-    failures = await zap.list_runs(RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=5))
+    # the latest by finish time among the newest failed runs (a page by id, then sorted)
+    failed = await zap.list_runs(RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=50))
+    failures = latest_finished(failed)[:5]
     groups = await zap.error_groups(FAILURES_WINDOW, limit=5)
     unserved = [
         q.name for q in await zap.list_queues() if not q.served and (q.pending or q.scheduled)
@@ -191,7 +202,9 @@ def snapshot_dict(snap: Snapshot) -> dict[str, Any]:
         "runs": stats_dict(snap.stats),
         "throughput": [throughput_dict(p) for p in snap.throughput],
         "workers": {**counts, "active": active},
-        "recurring": [job_dict(d) for d in snap.recurring],
+        "recurring": [
+            job_dict(d, snap.settings.default_timeout.total_seconds()) for d in snap.recurring
+        ],
         "latest_failures": [run_dict(r, snap.now) for r in snap.failures],
         "error_groups": [error_group_dict(g) for g in snap.error_groups],
         "unserved_queues": snap.unserved,
@@ -263,15 +276,12 @@ def _throughput_line(snap: Snapshot) -> Text:
 
 def _workers_line(snap: Snapshot) -> Text:
     counts = {s: 0 for s in WorkerState}
-    running = 0
     for worker in snap.workers:
-        current = worker_state(worker, snap.now, snap.settings)
-        counts[current] += 1
-        if current is WorkerState.ALIVE:
-            running += worker.running
+        counts[worker_state(worker, snap.now, snap.settings)] += 1
     text = Text("workers: ")
     text.append(f"{counts[WorkerState.ALIVE]} alive", style="green")
-    text.append(f" ({running} runs in flight)")
+    # the runs' own count (the RUNNING column), not the workers' last heartbeat reports
+    text.append(f" ({snap.stats.running} runs in flight)")
     if counts[WorkerState.STALE]:
         text.append(f", {counts[WorkerState.STALE]} stale", style="yellow")
     if counts[WorkerState.DEAD]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
@@ -56,10 +58,31 @@ def connect_cause(exc: BaseException, dsn: str) -> str:
 
 
 def connect_error(exc: BaseException, dsn: str) -> ConnectionFailedError:
+    cause = connect_cause(exc, dsn)
     return ConnectionFailedError(
-        f"cannot connect to PostgreSQL at {server_address(dsn)}: {connect_cause(exc, dsn)}",
-        hint="check the database URL and that the server is running",
+        f"cannot connect to PostgreSQL at {server_address(dsn)}: {cause}",
+        hint=connect_hint(cause),
     )
+
+
+_MISSING_DATABASE = re.compile(r'database "(.+)" does not exist')
+_MISSING_ROLE = re.compile(r'role "(.+)" does not exist')
+
+
+def connect_hint(cause: str) -> str:
+    """The fix for what the server said: it answered, so "is it running" is no help when the
+    database or the role is missing."""
+    if found := _MISSING_DATABASE.search(cause):
+        return (
+            f"the server is up but has no database {found.group(1)!r}: create it "
+            f"(createdb {found.group(1)}), or fix the database name in the URL"
+        )
+    if found := _MISSING_ROLE.search(cause):
+        return (
+            f"the server is up but has no role {found.group(1)!r}: create it (CREATE ROLE "
+            f"{found.group(1)} LOGIN PASSWORD '...'), or fix the user name in the URL"
+        )
+    return "check the database URL and that the server is running"
 
 
 def translate(exc: psycopg.Error, dsn: str) -> ZapJobsError:

@@ -476,7 +476,8 @@ AND (%(f_created_before)s::timestamptz IS NULL
      OR r.created_at < %(f_created_before)s::timestamptz)
 AND (%(f_search)s::text IS NULL
      OR strpos(lower(r.job_type), lower(%(f_search)s::text)) > 0
-     OR strpos(lower(COALESCE(r.error_message, '')), lower(%(f_search)s::text)) > 0)
+     OR strpos(lower(COALESCE(r.error_message, '')), lower(%(f_search)s::text)) > 0
+     OR strpos(lower(COALESCE(r.error_type, '')), lower(%(f_search)s::text)) > 0)
 AND (%(f_scheduled)s::boolean IS NULL
      OR (r.status = 'pending' AND r.run_at > COALESCE(%(f_now)s::timestamptz, now()))
         = %(f_scheduled)s::boolean)
@@ -517,7 +518,7 @@ woken AS (
     FROM (SELECT 'cancel' AS kind, c.id AS run_id, c.queue FROM changed c
           WHERE c.status = 'running') n
 )
-SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
+SELECT c.id, c.status, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
 -- name: delete_runs
 WITH deleted AS (

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from zapjobs.models import (
+    CancelledRuns,
     JobRun,
     NewLogEntry,
     NewRun,
@@ -20,7 +21,7 @@ from zapjobs.models import (
 )
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database, run
-from zapjobs.stores.sql_common import check_outcomes
+from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
 
 #: From this many runs on, an enqueue streams them with COPY (two statements in one transaction)
 #: instead of one INSERT over unnest()ed arrays. Measured through the store on the bench machine:
@@ -197,9 +198,12 @@ class RunWritesMixin:
         params = {"now": now, "channel": self._db.channel, **rows.filter_params(selection, now)}
         return [r["id"] for r in await self._db.fetch("retry_runs", params)]
 
-    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+    async def cancel_runs(
+        self, selection: RunFilter, *, now: datetime | None = None
+    ) -> CancelledRuns:
         params = {"now": now, "channel": self._db.channel, **rows.filter_params(selection, now)}
-        return [r["id"] for r in await self._db.fetch("cancel_runs", params)]
+        changed = await self._db.fetch("cancel_runs", params)
+        return cancelled_runs((r["id"], r["status"]) for r in changed)
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         params = rows.filter_params(selection, None)

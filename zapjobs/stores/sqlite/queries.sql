@@ -288,7 +288,8 @@ AND (:f_created_after IS NULL OR r.created_at >= :f_created_after)
 AND (:f_created_before IS NULL OR r.created_at < :f_created_before)
 AND (:f_search IS NULL
      OR instr(lower(r.job_type), lower(:f_search)) > 0
-     OR instr(lower(COALESCE(r.error_message, '')), lower(:f_search)) > 0)
+     OR instr(lower(COALESCE(r.error_message, '')), lower(:f_search)) > 0
+     OR instr(lower(COALESCE(r.error_type, '')), lower(:f_search)) > 0)
 AND (:f_scheduled IS NULL
      OR (r.status = 'pending' AND r.run_at > :f_now) = :f_scheduled)
 

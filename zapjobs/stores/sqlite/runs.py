@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zapjobs.models import (
+    CancelledRuns,
     JobRun,
     NewLogEntry,
     NewRun,
@@ -21,7 +22,7 @@ from zapjobs.models import (
     RunOutcome,
     RunStatus,
 )
-from zapjobs.stores.sql_common import check_outcomes
+from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
 from zapjobs.stores.sqlite import notify, rows
 from zapjobs.stores.sqlite.database import Database, Session
 
@@ -135,7 +136,9 @@ class RunWritesMixin:
         notify.publish(self._db.notify_key, notify.runs_in(r["queue"] for r in changed))
         return sorted(r["id"] for r in changed)
 
-    async def cancel_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
+    async def cancel_runs(
+        self, selection: RunFilter, *, now: datetime | None = None
+    ) -> CancelledRuns:
         at = rows.now_us(now)
         params = {"now": at, **rows.filter_params(selection, at)}
         name = f"cancel_runs:{rows.drive_variant(selection)}"
@@ -146,7 +149,7 @@ class RunWritesMixin:
             if r["status"] == RunStatus.RUNNING.value
         ]
         notify.publish(self._db.notify_key, requests)
-        return sorted(r["id"] for r in changed)
+        return cancelled_runs((r["id"], r["status"]) for r in changed)
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         params = rows.filter_params(selection, rows.now_us(None))

@@ -10,7 +10,7 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from zapjobs.errors import InvalidStateError, StoreError, ZapJobsError
+from zapjobs.errors import InvalidStateError, NotMigratedError, StoreError, ZapJobsError
 from zapjobs.models import LogLevel, Page, RunFilter, RunStatus
 from zapjobs.settings import mask_dsn, scrub
 from zapjobs_cli.tui.viewmodels import (
@@ -21,6 +21,7 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
+    latest_failures,
     log_line,
     minute_series,
     next_recurring,
@@ -113,6 +114,16 @@ class ZapJobsSource:
             self._opened = True
         return self.zap
 
+    async def check_migrated(self) -> None:
+        """Open now; raise NotMigratedError if the store answers but is not migrated (an
+        unreachable store is left to the refresh loop, which retries)."""
+        try:
+            await self._ready()
+        except NotMigratedError:
+            raise
+        except ZapJobsError:
+            return
+
     async def close(self) -> None:
         if self._opened:
             self._opened = False
@@ -125,7 +136,7 @@ class ZapJobsSource:
         workers = await self.workers(now)
         jobs = [job_row(d, None) for d in await zap.list_definitions()]
         failures = await zap.list_runs(
-            RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=LATEST_FAILURES)
+            RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=LATEST_FAILURES * 4)
         )
         groups = await zap.error_groups(ERROR_GROUP_WINDOW, limit=8)
         return Overview(
@@ -133,7 +144,7 @@ class ZapJobsSource:
             throughput=minute_series(points, now),
             workers=workers,
             next_recurring=next_recurring(jobs),
-            latest_failures=tuple(run_row(r, now) for r in failures),
+            latest_failures=latest_failures([run_row(r, now) for r in failures], LATEST_FAILURES),
             error_groups=tuple(groups),
         )
 
@@ -267,5 +278,8 @@ def read_only_error() -> InvalidStateError:
 
 def is_disconnect(exc: BaseException) -> bool:
     """Errors that mean "cannot reach or use the store" (anything unexpected counts too: a
-    driver error the store did not translate is still the store being unusable)."""
+    driver error the store did not translate is still the store being unusable). A store that
+    answers but is not migrated is connected: it is shown as such, not as "disconnected"."""
+    if isinstance(exc, NotMigratedError):
+        return False
     return isinstance(exc, StoreError) or not isinstance(exc, ZapJobsError)

@@ -56,10 +56,12 @@ class LiveScreen(Screen[None]):
     @dataclass
     class Loaded(Message):
         data: Any
+        serial: int = 0
 
     @dataclass
     class LoadFailed(Message):
         error: BaseException
+        serial: int = 0
 
     @dataclass
     class ActionDone(Message):
@@ -73,6 +75,8 @@ class LiveScreen(Screen[None]):
         super().__init__()
         self._timer: Timer | None = None
         self.loaded_once = False
+        self._serial = 0  # of the latest fetch asked for: only its result is applied
+        self.fetching = False  # a fetch is in flight
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -111,24 +115,41 @@ class LiveScreen(Screen[None]):
         self._stop_timer()
         self._fetch()
 
+    def _fetch(self) -> None:
+        self._serial += 1
+        self.fetching = True
+        self.loading_changed()
+        self._fetch_worker(self._serial)
+
     @work(exclusive=True, group="refresh")
-    async def _fetch(self) -> None:
+    async def _fetch_worker(self, serial: int) -> None:
         try:
             data = await self.fetch(self.dashboard.now())
         except Exception as exc:  # shown, never fatal: the operator keeps watching
-            self.post_message(self.LoadFailed(exc))
+            self.post_message(self.LoadFailed(exc, serial))
         else:
-            self.post_message(self.Loaded(data))
+            self.post_message(self.Loaded(data, serial))
+
+    def loading_changed(self) -> None:
+        """A fetch started or ended (``self.fetching``): screens may say so."""
 
     def on_live_screen_loaded(self, message: Loaded) -> None:
         message.stop()
+        if message.serial != self._serial:  # an older request: a newer one is on its way
+            return
         self.loaded_once = True
+        self.fetching = False
         self.show(message.data)
+        self.loading_changed()
         self.dashboard.fetch_succeeded()
         self._arm()
 
     def on_live_screen_load_failed(self, message: LoadFailed) -> None:
         message.stop()
+        if message.serial != self._serial:
+            return
+        self.fetching = False
+        self.loading_changed()
         if not self.dashboard.fetch_failed(message.error):
             self.fetch_failed(message.error)
         self._arm()

@@ -26,7 +26,7 @@ class StatusBar(Widget):
 
     def on_mount(self) -> None:
         app = self.dashboard
-        for name in ("connection_error", "frozen", "updated_at"):
+        for name in ("connection_error", "store_problem", "frozen", "updated_at", "stale"):
             self.watch(app, name, self._changed, init=False)
 
     @property
@@ -51,8 +51,13 @@ class StatusBar(Widget):
             text.append(f" {full_timestamp(app.updated_at)} ", style="dim")
         if not app.frozen:
             text.append(f" every {app.refresh_interval:g}s ", style="dim")
+        if app.stale:
+            text.append(" STALE ", style="bold black on yellow")
+            text.append(" ")
         if app.connection_error is None:
             text.append(" ● connected ", style="green")
+            if app.store_problem is not None:
+                text.append(f"· {app.store_problem} ", style="bold red")
             text.append(untrusted(f" {app.source_name} ", style="dim"))
         else:
             text.append(" ● disconnected: ", style="bold red")

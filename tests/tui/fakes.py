@@ -7,6 +7,7 @@ import json
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
+from zapjobs import ZapJobs
 from zapjobs.errors import RunNotFoundError, StoreError
 from zapjobs.models import (
     ErrorGroup,
@@ -27,6 +28,7 @@ from zapjobs.models import (
     WorkerInfo,
 )
 from zapjobs.stores.memory_records import RunRecord, matches
+from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
     JobRow,
     LogLine,
@@ -157,9 +159,11 @@ def _definition(job_type: str) -> JobDefinition:
 class FakeSource:
     """Fixed data plus a record of every action asked for (``calls``)."""
 
-    def __init__(self, *, id_base: int = 0) -> None:
-        """``id_base`` is added to every run id (ids of a store with a million runs)."""
+    def __init__(self, *, id_base: int = 0, typed: ZapJobs | None = None) -> None:
+        """``id_base`` is added to every run id (ids of a store with a million runs); job
+        types registered on ``typed`` have their inputs checked as the real source does."""
         self.all_runs = [replace(r, id=r.id + id_base) for r in _runs()]
+        self.typed = typed
         self.calls: list[tuple[str, object]] = []
         self.fail_with: Exception | None = None  # set to make every read raise
         self.closed = False
@@ -301,9 +305,17 @@ class FakeSource:
         self.all_runs = [r for r in self.all_runs if r.id not in ids]
         return ids
 
-    async def trigger(self, job_type: str) -> int:
-        self.calls.append(("trigger", job_type))
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int:
+        self.calls.append(("trigger", job_type if input_json is None else (job_type, input_json)))
         return 41
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        return None if self.typed is None else input_problem(self.typed, job_type, input_json)
+
+    def expected_input(self, job_type: str) -> str:
+        if self.typed is None:
+            return "JSON"
+        return self.typed.registration(job_type).input_codec.expected
 
     async def pause(self, job_type: str) -> None:
         self.calls.append(("pause", job_type))

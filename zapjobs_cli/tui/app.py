@@ -28,6 +28,7 @@ from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
 from zapjobs_cli.tui.screens.runs import RunsScreen
 from zapjobs_cli.tui.screens.workers import WorkersScreen
 from zapjobs_cli.tui.source import DashboardSource, ReadOnlySource, ZapJobsSource, is_disconnect
+from zapjobs_cli.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from zapjobs import ZapJobs
@@ -88,6 +89,26 @@ class DashboardApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.check_stale)
+
+    def _status_changed(self) -> None:
+        """Redraw the status bar on screen (others are drawn fresh when shown again)."""
+        for bar in self.screen.query(StatusBar):
+            bar.refresh()
+
+    def watch_connection_error(self) -> None:
+        self._status_changed()
+
+    def watch_store_problem(self) -> None:
+        self._status_changed()
+
+    def watch_frozen(self) -> None:
+        self._status_changed()
+
+    def watch_updated_at(self) -> None:
+        self._status_changed()
+
+    def watch_stale(self) -> None:
+        self._status_changed()
 
     # --- what the screens report ---------------------------------------------------------------
     def fetch_succeeded(self) -> None:

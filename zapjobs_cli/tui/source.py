@@ -7,6 +7,7 @@ for a page or a limit, never for all rows.
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -75,7 +76,16 @@ class DashboardSource(Protocol):
 
     async def delete_runs(self, selection: RunFilter) -> list[int]: ...
 
-    async def trigger(self, job_type: str) -> int: ...
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int: ...
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        """Why ``input_json`` is not a valid input of ``job_type`` (bad JSON, or refused by the
+        job type's declared input type), or None; None too when this process cannot tell."""
+        ...
+
+    def expected_input(self, job_type: str) -> str:
+        """The input type ``job_type`` declares, in words."""
+        ...
 
     async def pause(self, job_type: str) -> None: ...
 
@@ -199,8 +209,20 @@ class ZapJobsSource:
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         return await (await self._ready()).delete_runs(selection)
 
-    async def trigger(self, job_type: str) -> int:
-        return await (await self._ready()).trigger(job_type)
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int:
+        zap = await self._ready()
+        if input_json is None:
+            return await zap.trigger(job_type)
+        return await zap.trigger(job_type, json.loads(input_json))
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        return input_problem(self.zap, job_type, input_json)
+
+    def expected_input(self, job_type: str) -> str:
+        try:
+            return self.zap.registration(job_type).input_codec.expected
+        except ZapJobsError:
+            return "JSON"
 
     async def pause(self, job_type: str) -> None:
         await (await self._ready()).pause_schedule(job_type)
@@ -260,14 +282,37 @@ class ReadOnlySource:
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         raise read_only_error()
 
-    async def trigger(self, job_type: str) -> int:
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int:
         raise read_only_error()
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        return self.inner.input_problem(job_type, input_json)
+
+    def expected_input(self, job_type: str) -> str:
+        return self.inner.expected_input(job_type)
 
     async def pause(self, job_type: str) -> None:
         raise read_only_error()
 
     async def resume(self, job_type: str) -> None:
         raise read_only_error()
+
+
+def input_problem(zap: ZapJobs, job_type: str, input_json: str) -> str | None:
+    """Check a typed JSON input the way enqueue will (the registered job type's codec)."""
+    try:
+        value = json.loads(input_json)
+    except ValueError as exc:
+        return f"not JSON: {exc}"
+    try:
+        codec = zap.registration(job_type).input_codec
+    except ZapJobsError:  # not registered in this process: the store takes it as it is
+        return None
+    try:
+        codec.encode(value, job_type=job_type)
+    except ZapJobsError as exc:
+        return str(exc)
+    return None
 
 
 def read_only_error() -> InvalidStateError:

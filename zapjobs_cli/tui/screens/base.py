@@ -20,9 +20,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from zapjobs_cli.display import visible
+from zapjobs_cli.tui.widgets.key_bar import KeyBar
 from zapjobs_cli.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class LiveScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.VIEW_NAME)
         yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

@@ -26,6 +26,7 @@ from zapjobs_cli.display import (
     with_cut_note,
 )
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry, titled
+from zapjobs_cli.tui.screens.confirm import YesNoScreen
 from zapjobs_cli.tui.source import LOG_BATCH
 from zapjobs_cli.tui.viewmodels import LogLine, RunDetail
 
@@ -153,11 +154,22 @@ class RunDetailScreen(LiveScreen):
         )
 
     def action_delete(self) -> None:
+        """Deleting cannot be undone: ask first (y/n)."""
+        if self.dashboard.read_only:
+            return
         source = self.dashboard.source
-        self.run_action_call(
-            lambda: source.delete_runs(self._selection()),
-            lambda ids: f"deleted run {self.run_id}" if ids else "not deleted: cancel it first",
-        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_action_call(
+                    lambda: source.delete_runs(self._selection()),
+                    lambda ids: (
+                        f"deleted run {self.run_id}" if ids else "not deleted: cancel it first"
+                    ),
+                )
+
+        question = Text(f"Delete run {self.run_id} and its logs? This cannot be undone.")
+        self.app.push_screen(YesNoScreen(question), answered)
 
 
 def _fields(detail: RunDetail, now: datetime) -> Table:

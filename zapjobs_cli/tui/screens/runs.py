@@ -3,6 +3,7 @@ retry, cancel and delete on the cursor row, on marked rows, or (A) on everything
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -26,7 +27,12 @@ from zapjobs_cli.display import (
     visible,
 )
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
-from zapjobs_cli.tui.screens.confirm import ConfirmAllScreen
+from zapjobs_cli.tui.screens.confirm import (
+    TYPED_CONFIRM_ABOVE,
+    ConfirmAllScreen,
+    TypedConfirmScreen,
+    YesNoScreen,
+)
 from zapjobs_cli.tui.viewmodels import RunRow, RunsPage
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
 
@@ -314,7 +320,19 @@ class RunsScreen(LiveScreen):
         self._act_on("cancel", self._targets())
 
     def action_delete(self) -> None:
-        self._act_on("delete", self._targets())
+        """Deleting cannot be undone: ask first (y/n)."""
+        selection = self._targets()
+        if selection is None or selection.ids is None or self.dashboard.read_only:
+            return
+        ids = selection.ids
+        what = f"run {ids[0]}" if len(ids) == 1 else f"{len(ids)} marked runs"
+        question = Text(f"Delete {what} and their logs? This cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._act_on("delete", selection)
+
+        self.app.push_screen(YesNoScreen(question), answered)
 
     def action_act_on_all(self) -> None:
         if self.dashboard.read_only:
@@ -334,8 +352,19 @@ class RunsScreen(LiveScreen):
             self.notify(visible(self.dashboard.source.explain(exc)), severity="error", markup=False)
             return
 
+        def confirmed(verb: str) -> Callable[[bool | None], None]:
+            def go(yes: bool | None) -> None:
+                if yes:
+                    self._act_on(verb, selection)
+
+            return go
+
         def chosen(verb: str | None) -> None:
-            if verb is not None:
+            if verb is None:
+                return
+            if count > TYPED_CONFIRM_ABOVE:  # one key must not act on a million runs
+                self.app.push_screen(TypedConfirmScreen(verb, count), confirmed(verb))
+            else:
                 self._act_on(verb, selection)
 
         screen = ConfirmAllScreen(count, self.filter_text)

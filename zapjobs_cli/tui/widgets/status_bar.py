@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 
 class StatusBar(Widget):
+    """Refreshed by the app when what it shows changes (a bar watching the app's reactives
+    would stay referenced by the app after its screen closed: one leaked bar per run opened)."""
+
     DEFAULT_CSS = """
     StatusBar { dock: top; height: 1; }
     """
@@ -24,17 +27,9 @@ class StatusBar(Widget):
         super().__init__()
         self.view = view
 
-    def on_mount(self) -> None:
-        app = self.dashboard
-        for name in ("connection_error", "store_problem", "frozen", "updated_at", "stale"):
-            self.watch(app, name, self._changed, init=False)
-
     @property
     def dashboard(self) -> DashboardApp:
         return cast("DashboardApp", self.app)
-
-    def _changed(self) -> None:
-        self.refresh()
 
     def render(self) -> RenderResult:
         app = self.dashboard

@@ -157,7 +157,11 @@ class LiveScreen(Screen[None]):
     def _arm(self) -> None:
         self._stop_timer()
         if self.is_current and not self.dashboard.frozen:
-            self._timer = self.set_timer(self.dashboard.refresh_interval, self._tick)
+            self._timer = self.set_timer(self.refresh_seconds(), self._tick)
+
+    def refresh_seconds(self) -> float:
+        """How long until the next refresh (a screen may follow something faster)."""
+        return self.dashboard.refresh_interval
 
     def _tick(self) -> None:
         self._timer = None

@@ -86,7 +86,7 @@ def _runs() -> list[JobRun]:
         if i == 14:  # created early, failed last: latest failures go by finish time
             finished = NOW - timedelta(minutes=1)
         attempt = _attempts(status, job_type, error)
-        if i == 33:  # succeeded on its second attempt; the first one's error is still stored
+        if i == 32:  # succeeded on its second attempt; the first one's error is still stored
             error, attempt = errors[1], 2
         run_at = created
         if i == 40:  # its first attempt failed; waiting to retry in 4 minutes

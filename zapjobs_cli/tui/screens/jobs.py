@@ -20,14 +20,14 @@ from zapjobs_cli.tui.viewmodels import JobRow
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
 
 COLUMNS = [
-    Column("job", "Job type", 16),
-    Column("queue", "Queue", 8),
-    Column("schedule", "Schedule", 24),
-    Column("next", "Next run", 10),
-    Column("last", "Last run", 24),
-    Column("state", "Schedule state", 14),
-    Column("retries", "Retry", 5),
-    Column("timeout", "Timeout", 7),
+    Column("job", "Job type", 16, grow=1, min_width=10),
+    Column("queue", "Queue", 8, min_width=6),
+    Column("schedule", "Schedule", 24, grow=1, min_width=10),
+    Column("next", "Next run", 10, drop_below=90),
+    Column("last", "Last run", 24, grow=1, min_width=12),
+    Column("state", "Sched. state", 12),
+    Column("retries", "Retry", 5, drop_below=100),
+    Column("timeout", "Timeout", 7, drop_below=110),
 ]
 
 

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, RichLog, Static
 
 from zapjobs.errors import RunNotFoundError
@@ -78,7 +78,7 @@ class RunDetailScreen(LiveScreen):
         self.loading_logs = False
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="detail"):
+        with VerticalScroll(id="detail"):
             with Horizontal(id="detail-head"):
                 yield titled(Static(id="detail-fields", classes="panel"), f"Run {self.run_id}")
                 with titled(VerticalScroll(id="detail-input-box", classes="panel"), "Input"):

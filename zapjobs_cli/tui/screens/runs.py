@@ -41,13 +41,13 @@ COLUMNS = [
     Column("mark", " ", 1),
     Column("id", "ID"),  # as wide as the largest id on screen
     Column("job", "Job type", 16, grow=1, min_width=10),
-    Column("queue", "Queue", 8, min_width=6),
+    Column("queue", "Queue", 8, grow=1, min_width=6),
     Column("status", "Status", 9),
     Column("attempt", "Att", 3),
     Column("worker", "Worker", 16, grow=1, drop_below=140),
     Column("created", "Created", 11, drop_below=100),
     Column("duration", "Took", 6),
-    Column("due", "Due", 8, drop_below=120),
+    Column("due", "Due", 9, drop_below=120),
     Column("progress", "Progress", 14, grow=1, min_width=7),
     Column("error", "Error", 14, grow=4, min_width=10),
 ]
@@ -156,17 +156,17 @@ class RunsScreen(LiveScreen):
         if row.error_type:
             line = f"{row.error_type}: {row.error_message}"
             if row.error_is_earlier:  # not this run's outcome: an attempt before it failed
-                error = one_line_text(f"earlier attempt: {line}", ERROR_CHARS, "dim")
+                error = one_line_text(f"↺ {line}", ERROR_CHARS, "dim")
             else:
                 error = one_line_text(line, ERROR_CHARS, "red")
         took = "-"
         if row.status == "running" or row.finished:
             took = duration_text(row.started_at, row.finished_at, now, tenths=False)
         due: Text | str = "-"
-        if row.status in {"pending", "scheduled"}:
+        if row.status == "scheduled":  # due later (a retry's backoff, or a delayed run)
             due = Text(age(row.run_at, now), style="blue" if row.waiting_to_retry else "")
-            if row.waiting_to_retry:
-                took = "retry"
+        if row.waiting_to_retry:  # the start and finish stored are the previous attempt's
+            took = "retry"
         return (
             Text(MARK, style="bold yellow") if row.id in self.marks else "",
             Text(str(row.id), justify="right"),

@@ -5,8 +5,8 @@ runs at scale, and does not grow with every run opened."""
 from __future__ import annotations
 
 import asyncio
-import io
 import gc
+import io
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path

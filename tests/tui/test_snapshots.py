@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-
 from textual.pilot import Pilot
 from textual.widgets import Input
 

@@ -464,3 +464,18 @@ async def test_help_lists_paging_and_scroll_keys() -> None:
         help_text = text_of(app.screen.query_one(Static))
         for key in ("n / p", "pgup", "home / end", "↺"):
             assert key in help_text
+
+
+# --- 23: what operators reach for -------------------------------------------------------------
+async def test_y_copies_the_run_id_and_the_summary_counts_the_matches() -> None:
+    app = dashboard(FakeSource())
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "3", "down", "y")
+        assert app.clipboard == "39"
+        cast(RunsScreen, app.screen).apply_filter("status:failed")
+        await settle(pilot)
+        assert "5 matching" in summary(app)
+        app.open_run(21)
+        await settle(pilot)
+        await press(pilot, "y")
+        assert app.clipboard == "21"

@@ -20,6 +20,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("↑ ↓ pgup pgdn", "move in a table or log; home / end: first / last row"),
             ("tab", "next panel"),
             ("enter", "open the selected row"),
+            ("y", "copy the run id (Runs, Run detail; through the terminal's clipboard)"),
             ("esc", "back, or clear marks / filter"),
             ("f", "freeze or resume the live refresh"),
             ("?", "this help"),

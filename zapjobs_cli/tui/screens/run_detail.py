@@ -52,6 +52,7 @@ class RunDetailScreen(LiveScreen):
         Binding("escape", "back", "Back"),
         Binding("l", "cycle_level", "Level"),
         Binding("slash", "search", "Search log"),
+        Binding("y", "copy_id", "Copy id", show=False),
         Binding("R", "retry", "Retry"),
         Binding("C", "cancel", "Cancel"),
         Binding("D", "delete", "Delete"),
@@ -200,6 +201,10 @@ class RunDetailScreen(LiveScreen):
         log.clear()
         log.border_title = self._logs_title()
         self.reload()
+
+    def action_copy_id(self) -> None:
+        self.app.copy_to_clipboard(str(self.run_id))
+        self.notify(f"copied run id {self.run_id}")
 
     def action_search(self) -> None:
         field = self.query_one("#log-search", Input)

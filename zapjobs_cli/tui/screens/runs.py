@@ -67,6 +67,7 @@ class RunsScreen(LiveScreen):
         Binding("C", "cancel", "Cancel"),
         Binding("D", "delete", "Delete"),
         Binding("A", "act_on_all", "All"),
+        Binding("y", "copy_id", "Copy id", show=False),
     ]
     PALETTE = (
         PaletteEntry("Retry runs", "Retry the marked runs, or the cursor's", "retry"),
@@ -369,6 +370,12 @@ class RunsScreen(LiveScreen):
 
         screen = ConfirmAllScreen(count, self.filter_text)
         self.app.push_screen(screen, chosen)
+
+    def action_copy_id(self) -> None:
+        key = self.query_one(LiveTable).cursor_key
+        if key is not None:
+            self.app.copy_to_clipboard(key)
+            self.notify(f"copied run id {key}")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.dashboard.open_run(int(str(event.row_key.value)))

@@ -4,9 +4,10 @@ store, no clock but the one given, so a screen changes only when the code that d
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
+from zapjobs import ZapJobs
 from zapjobs.errors import RunNotFoundError, StoreError
 from zapjobs.models import (
     ErrorGroup,
@@ -27,6 +28,7 @@ from zapjobs.models import (
     WorkerInfo,
 )
 from zapjobs.stores.memory_records import RunRecord, matches
+from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
     JobRow,
     LogLine,
@@ -35,6 +37,7 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
+    latest_failures,
     log_line,
     minute_series,
     next_recurring,
@@ -80,6 +83,16 @@ def _runs() -> list[JobRun]:
             status, started, finished = RunStatus.PENDING, None, None
         if i == 36:
             status, finished = RunStatus.RUNNING, None
+        if i == 14:  # created early, failed last: latest failures go by finish time
+            finished = NOW - timedelta(minutes=1)
+        attempt = _attempts(status, job_type, error)
+        if i == 32:  # succeeded on its second attempt; the first one's error is still stored
+            error, attempt = errors[1], 2
+        run_at = created
+        if i == 40:  # its first attempt failed; waiting to retry in 4 minutes
+            status, attempt, error = RunStatus.PENDING, 1, errors[2]
+            started, finished = created + timedelta(seconds=2), created + timedelta(seconds=9)
+            run_at = NOW + timedelta(minutes=4)
         runs.append(
             JobRun(
                 id=i,
@@ -88,8 +101,9 @@ def _runs() -> list[JobRun]:
                 priority=5 if job_type == "generate-report" else 0,
                 status=status,
                 input={"to": f"user{i}@example.com", "subject": "Your invoice", "n": i},
-                attempt=_attempts(status, job_type, error),
-                run_at=created + timedelta(hours=2) if i == 40 else created,
+                attempt=attempt,
+                max_attempts=_definition(job_type).effective_max_retries + 1,
+                run_at=run_at,
                 created_at=created,
                 started_at=started,
                 finished_at=finished,
@@ -135,15 +149,21 @@ def _attempts(status: RunStatus, job_type: str, error: RunError | None) -> int:
         return 0
     if error is None:
         return 1
-    definition = next(d for d in DEFINITIONS if d.job_type == job_type)
-    return definition.effective_max_retries + 1
+    return _definition(job_type).effective_max_retries + 1
+
+
+def _definition(job_type: str) -> JobDefinition:
+    return next(d for d in DEFINITIONS if d.job_type == job_type)
 
 
 class FakeSource:
     """Fixed data plus a record of every action asked for (``calls``)."""
 
-    def __init__(self) -> None:
-        self.all_runs = _runs()
+    def __init__(self, *, id_base: int = 0, typed: ZapJobs | None = None) -> None:
+        """``id_base`` is added to every run id (ids of a store with a million runs); job
+        types registered on ``typed`` have their inputs checked as the real source does."""
+        self.all_runs = [replace(r, id=r.id + id_base) for r in _runs()]
+        self.typed = typed
         self.calls: list[tuple[str, object]] = []
         self.fail_with: Exception | None = None  # set to make every read raise
         self.closed = False
@@ -198,13 +218,13 @@ class FakeSource:
             ThroughputPoint(_at(m).replace(second=0), succeeded=(m * 7) % 13, failed=m % 5 // 4)
             for m in range(0, 60, 2)
         ]
-        failures = self._matching(RunFilter(statuses=(RunStatus.FAILED,)), now)[:5]
+        failures = self._matching(RunFilter(statuses=(RunStatus.FAILED,)), now)[:20]
         return Overview(
             stats=stats,
             throughput=minute_series(points, now),
             workers=await self.workers(now),
             next_recurring=next_recurring([job_row(d, None) for d in DEFINITIONS]),
-            latest_failures=tuple(run_row(r, now) for r in failures),
+            latest_failures=latest_failures([run_row(r, now) for r in failures], 5),
             error_groups=(
                 ErrorGroup("TimeoutError", 12, 35, "SMTP server did not answer within 30s"),
                 ErrorGroup("KeyError", 4, 28, "'customer_id'"),
@@ -285,9 +305,17 @@ class FakeSource:
         self.all_runs = [r for r in self.all_runs if r.id not in ids]
         return ids
 
-    async def trigger(self, job_type: str) -> int:
-        self.calls.append(("trigger", job_type))
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int:
+        self.calls.append(("trigger", job_type if input_json is None else (job_type, input_json)))
         return 41
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        return None if self.typed is None else input_problem(self.typed, job_type, input_json)
+
+    def expected_input(self, job_type: str) -> str:
+        if self.typed is None:
+            return "JSON"
+        return self.typed.registration(job_type).input_codec.expected
 
     async def pause(self, job_type: str) -> None:
         self.calls.append(("pause", job_type))

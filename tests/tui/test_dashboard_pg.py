@@ -152,7 +152,7 @@ async def test_delete_and_marked_rows(seed: ZapJobs, pg_url: str) -> None:
 
         await eventually(retried)
         await wait_until(pilot, lambda: table.keys == [str(first)])  # only the failed one is left
-        await press(pilot, "D")
+        await press(pilot, "D", "y")  # deleting asks first
 
         async def deleted() -> bool:
             try:

@@ -93,7 +93,7 @@ async def test_actions_target_the_marked_rows_else_the_cursor_row(fake: FakeSour
         assert screen.marks == set()
         await press(pilot, "C")  # cursor on 21 after the two marks moved it down
         assert fake.calls[-1] == ("cancel", RunFilter(ids=(21,)))
-        await press(pilot, "D")
+        await press(pilot, "D", "y")  # deleting asks first
         assert fake.calls[-1] == ("delete", RunFilter(ids=(21,)))
         await wait_until(pilot, lambda: "21" not in runs_table(app).keys)
 
@@ -154,7 +154,7 @@ async def test_palette_lists_the_actions_of_the_current_view(fake: FakeSource) -
         assert {"View: Overview", "View: Workers", "Freeze or resume"} <= titles
         await press(pilot, "2")
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        assert {"Trigger job now", "Pause or resume job"} <= titles
+        assert {"Trigger job now", "Pause or resume schedule"} <= titles
 
 
 async def test_paging_walks_older_and_newer_pages(fake: FakeSource) -> None:
@@ -241,9 +241,11 @@ async def test_jobs_trigger_pause_resume_and_enter_lists_runs(fake: FakeSource) 
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "2", "down", "T")  # email-sender
         assert fake.calls == [("trigger", "email-sender")]
-        await press(pilot, "P")
-        assert fake.calls[-1] == ("pause", "email-sender")
-        await press(pilot, "down", "down", "P")  # sync-inventory is paused
+        await press(pilot, "P")  # email-sender has no schedule: nothing to pause, said so
+        assert fake.calls[-1] == ("trigger", "email-sender")
+        await press(pilot, "down", "P")  # generate-report's schedule
+        assert fake.calls[-1] == ("pause", "generate-report")
+        await press(pilot, "down", "P")  # sync-inventory is paused
         assert fake.calls[-1] == ("resume", "sync-inventory")
         assert isinstance(app.screen, JobsScreen)
         await press(pilot, "enter")

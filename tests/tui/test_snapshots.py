@@ -1,12 +1,14 @@
 """What each view looks like, on fixed data at 120x36 with a frozen clock (a snapshot changes
-only when the screen does). Update with ``pytest tests/tui --snapshot-update`` after checking
-the report."""
+only when the screen does), and the main views at 80x24 and 160x45 (the terminal sizes the
+dashboard must fit; the README shows both). Update with ``pytest tests/tui --snapshot-update``
+after checking the report."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -113,3 +115,24 @@ def test_read_only_and_disconnected(snap_compare: Compare) -> None:
 
     app = dashboard(source, read_only=True)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def _open_run(pilot: Pilot[Any], run_id: int) -> None:
+    await settle(pilot)
+    pilot.app.open_run(run_id)  # type: ignore[attr-defined]
+    await settle(pilot)
+
+
+VIEWS: dict[str, Callable[[Pilot[Any]], Awaitable[None]]] = {
+    "overview": keys(),
+    "jobs": keys("2"),
+    "runs": keys("3"),
+    "run_detail": lambda pilot: _open_run(pilot, 36),
+    "workers": keys("4"),
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_view_fits(snap_compare: Compare, view: str, size: tuple[int, int]) -> None:
+    assert snap_compare(dashboard(FakeSource()), terminal_size=size, run_before=VIEWS[view])

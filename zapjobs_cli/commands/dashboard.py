@@ -3,10 +3,12 @@ configured database."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
+from zapjobs.errors import ConfigurationError
 from zapjobs_cli.context import get_state
 from zapjobs_cli.options import duration_option
 
@@ -28,6 +30,11 @@ def dashboard(
 
     Example: `zapjobs dashboard -c sqlite:///zapjobs-demo.db --refresh 2s`
     """
+    if not sys.stdout.isatty():  # a full-screen UI drawn into a pipe never ends
+        raise ConfigurationError(
+            "the dashboard needs a terminal (stdout is not a TTY)",
+            hint="run it in a terminal; for scripts use `zapjobs status --json`",
+        )
     state = get_state(ctx)
     period = duration_option(refresh, "--refresh")
     from zapjobs_cli.tui.app import run_dashboard  # textual loads only for this command

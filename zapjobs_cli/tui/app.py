@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from zapjobs.clock import Clock
+from zapjobs.errors import NotMigratedError
 from zapjobs_cli.tui.screens.base import LiveScreen
 from zapjobs_cli.tui.screens.help import HelpScreen
 from zapjobs_cli.tui.screens.jobs import JobsScreen
@@ -27,6 +28,7 @@ from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
 from zapjobs_cli.tui.screens.runs import RunsScreen
 from zapjobs_cli.tui.screens.workers import WorkersScreen
 from zapjobs_cli.tui.source import DashboardSource, ReadOnlySource, ZapJobsSource, is_disconnect
+from zapjobs_cli.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from zapjobs import ZapJobs
@@ -54,9 +56,16 @@ class DashboardApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
+
     connection_error: reactive[str | None] = reactive(None)
+    store_problem: reactive[str | None] = reactive(None)  # connected, but cannot be used
     frozen: reactive[bool] = reactive(False)
     updated_at: reactive[datetime | None] = reactive(None)
+    stale: reactive[bool] = reactive(False)
 
     def __init__(
         self,
@@ -78,18 +87,56 @@ class DashboardApp(App[None]):
     def now(self) -> datetime:
         return self.clock.now() if self.clock is not None else self.source.now()
 
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.check_stale)
+
+    def _status_changed(self) -> None:
+        """Redraw the status bar on screen (others are drawn fresh when shown again)."""
+        for bar in self.screen.query(StatusBar):
+            bar.refresh()
+
+    def watch_connection_error(self) -> None:
+        self._status_changed()
+
+    def watch_store_problem(self) -> None:
+        self._status_changed()
+
+    def watch_frozen(self) -> None:
+        self._status_changed()
+
+    def watch_updated_at(self) -> None:
+        self._status_changed()
+
+    def watch_stale(self) -> None:
+        self._status_changed()
+
     # --- what the screens report ---------------------------------------------------------------
     def fetch_succeeded(self) -> None:
         self.connection_error = None
+        self.store_problem = None
         self.updated_at = self.now()
+        self.stale = False
 
     def fetch_failed(self, error: BaseException) -> bool:
         """Record a failed fetch; True when it means the store cannot be reached or used."""
+        if isinstance(error, NotMigratedError):  # it answered: connected, but not usable
+            self.connection_error = None
+            self.store_problem = "database not migrated (run zapjobs migrate)"
+            return True
         if is_disconnect(error):
             self.connection_error = self.source.explain(error)
             return True
         self.connection_error = None  # the store answered, with an error about the request
         return False
+
+    def check_stale(self) -> None:
+        """The data on screen is stale when no refresh finished for two refresh periods (a
+        slow or stuck query): said beside "connected", which stays true."""
+        if self.frozen or self.updated_at is None:
+            self.stale = False
+            return
+        limit = timedelta(seconds=2 * self.refresh_interval)
+        self.stale = self.now() - self.updated_at > limit
 
     # --- navigation ----------------------------------------------------------------------------
     def action_view(self, name: str) -> None:
@@ -162,8 +209,10 @@ def run_dashboard(
     """Run the dashboard until the operator quits (blocking; it runs its own event loop).
 
     Pass ``zap`` unopened: the dashboard opens it on that loop (retrying at every refresh while
-    the database is unreachable or not migrated, shown as "disconnected") and closes it on exit.
-    A ZapJobs opened on another loop would hold connections bound to that loop."""
+    the database is unreachable, shown as "disconnected") and closes it on exit. A database
+    that answers but is not migrated is refused before the screen is drawn (NotMigratedError,
+    exit 3 like every other command). A ZapJobs opened on another loop would hold connections
+    bound to that loop."""
     seconds = refresh.total_seconds() if isinstance(refresh, timedelta) else float(refresh)
     if seconds <= 0:
         from zapjobs.errors import ConfigurationError
@@ -174,6 +223,7 @@ def run_dashboard(
 
     async def main() -> None:
         try:
+            await source.check_migrated()
             await app.run_async()
         finally:
             await source.close()

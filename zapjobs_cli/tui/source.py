@@ -7,10 +7,11 @@ for a page or a limit, never for all rows.
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from zapjobs.errors import InvalidStateError, StoreError, ZapJobsError
+from zapjobs.errors import InvalidStateError, NotMigratedError, StoreError, ZapJobsError
 from zapjobs.models import LogLevel, Page, RunFilter, RunStatus
 from zapjobs.settings import mask_dsn, scrub
 from zapjobs_cli.tui.viewmodels import (
@@ -21,6 +22,7 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
+    latest_failures,
     log_line,
     minute_series,
     next_recurring,
@@ -74,7 +76,16 @@ class DashboardSource(Protocol):
 
     async def delete_runs(self, selection: RunFilter) -> list[int]: ...
 
-    async def trigger(self, job_type: str) -> int: ...
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int: ...
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        """Why ``input_json`` is not a valid input of ``job_type`` (bad JSON, or refused by the
+        job type's declared input type), or None; None too when this process cannot tell."""
+        ...
+
+    def expected_input(self, job_type: str) -> str:
+        """The input type ``job_type`` declares, in words."""
+        ...
 
     async def pause(self, job_type: str) -> None: ...
 
@@ -113,6 +124,16 @@ class ZapJobsSource:
             self._opened = True
         return self.zap
 
+    async def check_migrated(self) -> None:
+        """Open now; raise NotMigratedError if the store answers but is not migrated (an
+        unreachable store is left to the refresh loop, which retries)."""
+        try:
+            await self._ready()
+        except NotMigratedError:
+            raise
+        except ZapJobsError:
+            return
+
     async def close(self) -> None:
         if self._opened:
             self._opened = False
@@ -125,7 +146,7 @@ class ZapJobsSource:
         workers = await self.workers(now)
         jobs = [job_row(d, None) for d in await zap.list_definitions()]
         failures = await zap.list_runs(
-            RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=LATEST_FAILURES)
+            RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=LATEST_FAILURES * 4)
         )
         groups = await zap.error_groups(ERROR_GROUP_WINDOW, limit=8)
         return Overview(
@@ -133,7 +154,7 @@ class ZapJobsSource:
             throughput=minute_series(points, now),
             workers=workers,
             next_recurring=next_recurring(jobs),
-            latest_failures=tuple(run_row(r, now) for r in failures),
+            latest_failures=latest_failures([run_row(r, now) for r in failures], LATEST_FAILURES),
             error_groups=tuple(groups),
         )
 
@@ -188,8 +209,20 @@ class ZapJobsSource:
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         return await (await self._ready()).delete_runs(selection)
 
-    async def trigger(self, job_type: str) -> int:
-        return await (await self._ready()).trigger(job_type)
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int:
+        zap = await self._ready()
+        if input_json is None:
+            return await zap.trigger(job_type)
+        return await zap.trigger(job_type, json.loads(input_json))
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        return input_problem(self.zap, job_type, input_json)
+
+    def expected_input(self, job_type: str) -> str:
+        try:
+            return self.zap.registration(job_type).input_codec.expected
+        except ZapJobsError:
+            return "JSON"
 
     async def pause(self, job_type: str) -> None:
         await (await self._ready()).pause_schedule(job_type)
@@ -249,14 +282,37 @@ class ReadOnlySource:
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         raise read_only_error()
 
-    async def trigger(self, job_type: str) -> int:
+    async def trigger(self, job_type: str, input_json: str | None = None) -> int:
         raise read_only_error()
+
+    def input_problem(self, job_type: str, input_json: str) -> str | None:
+        return self.inner.input_problem(job_type, input_json)
+
+    def expected_input(self, job_type: str) -> str:
+        return self.inner.expected_input(job_type)
 
     async def pause(self, job_type: str) -> None:
         raise read_only_error()
 
     async def resume(self, job_type: str) -> None:
         raise read_only_error()
+
+
+def input_problem(zap: ZapJobs, job_type: str, input_json: str) -> str | None:
+    """Check a typed JSON input the way enqueue will (the registered job type's codec)."""
+    try:
+        value = json.loads(input_json)
+    except ValueError as exc:
+        return f"not JSON: {exc}"
+    try:
+        codec = zap.registration(job_type).input_codec
+    except ZapJobsError:  # not registered in this process: the store takes it as it is
+        return None
+    try:
+        codec.encode(value, job_type=job_type)
+    except ZapJobsError as exc:
+        return str(exc)
+    return None
 
 
 def read_only_error() -> InvalidStateError:
@@ -267,5 +323,8 @@ def read_only_error() -> InvalidStateError:
 
 def is_disconnect(exc: BaseException) -> bool:
     """Errors that mean "cannot reach or use the store" (anything unexpected counts too: a
-    driver error the store did not translate is still the store being unusable)."""
+    driver error the store did not translate is still the store being unusable). A store that
+    answers but is not migrated is connected: it is shown as such, not as "disconnected"."""
+    if isinstance(exc, NotMigratedError):
+        return False
     return isinstance(exc, StoreError) or not isinstance(exc, ZapJobsError)

@@ -44,6 +44,27 @@ class RunRow:
     error_type: str | None = None
     error_message: str | None = None
     cancel_requested: bool = False
+    max_attempts: int | None = None  # first attempt plus retries, stored on the run
+    worker_id: str | None = None
+
+    @property
+    def error_is_earlier(self) -> bool:
+        """The error was written by an earlier attempt: the run succeeded since, or is waiting
+        for (or running) its next attempt."""
+        return self.error_type is not None and self.status in {
+            "succeeded",
+            "pending",
+            "scheduled",
+            "running",
+        }
+
+    @property
+    def waiting_to_retry(self) -> bool:
+        return self.attempt > 0 and self.status in {"pending", "scheduled"}
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {"succeeded", "failed", "cancelled"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +82,7 @@ class RunDetail:
     output_json: str | None
     traceback: str | None
     worker_id: str | None
-    max_attempts: int | None  # first attempt plus retries, from the job's definition
+    max_attempts: int | None  # first attempt plus retries, stored on the run
     schedule_due_at: datetime | None = None
     input_hidden: int = 0  # characters of the input's JSON cut off (a huge value)
     output_hidden: int = 0
@@ -139,6 +160,8 @@ def run_row(run: JobRun, now: datetime) -> RunRow:
         error_type=run.error.type if run.error else None,
         error_message=run.error.message if run.error else None,
         cancel_requested=run.cancel_requested,
+        max_attempts=run.max_attempts,
+        worker_id=run.worker_id,
     )
 
 
@@ -156,9 +179,16 @@ def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> 
         output_hidden=output_hidden,
         traceback=run.error.traceback if run.error else None,
         worker_id=run.worker_id,
-        max_attempts=definition.effective_max_retries + 1 if definition else None,
+        max_attempts=run.max_attempts,
         schedule_due_at=run.schedule_due_at,
     )
+
+
+def latest_failures(rows: Sequence[RunRow], limit: int) -> tuple[RunRow, ...]:
+    """The failures that finished last, most recent first (ids are creation order: a run
+    created long ago can fail last)."""
+    ordered = sorted(rows, key=lambda r: (r.finished_at or r.created_at, r.id), reverse=True)
+    return tuple(ordered[:limit])
 
 
 def log_line(entry: LogEntry) -> LogLine:

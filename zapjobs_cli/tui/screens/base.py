@@ -20,9 +20,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from zapjobs_cli.display import visible
+from zapjobs_cli.tui.widgets.key_bar import KeyBar
 from zapjobs_cli.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -56,10 +56,12 @@ class LiveScreen(Screen[None]):
     @dataclass
     class Loaded(Message):
         data: Any
+        serial: int = 0
 
     @dataclass
     class LoadFailed(Message):
         error: BaseException
+        serial: int = 0
 
     @dataclass
     class ActionDone(Message):
@@ -73,6 +75,8 @@ class LiveScreen(Screen[None]):
         super().__init__()
         self._timer: Timer | None = None
         self.loaded_once = False
+        self._serial = 0  # of the latest fetch asked for: only its result is applied
+        self.fetching = False  # a fetch is in flight
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -81,7 +85,7 @@ class LiveScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.VIEW_NAME)
         yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -111,24 +115,41 @@ class LiveScreen(Screen[None]):
         self._stop_timer()
         self._fetch()
 
+    def _fetch(self) -> None:
+        self._serial += 1
+        self.fetching = True
+        self.loading_changed()
+        self._fetch_worker(self._serial)
+
     @work(exclusive=True, group="refresh")
-    async def _fetch(self) -> None:
+    async def _fetch_worker(self, serial: int) -> None:
         try:
             data = await self.fetch(self.dashboard.now())
         except Exception as exc:  # shown, never fatal: the operator keeps watching
-            self.post_message(self.LoadFailed(exc))
+            self.post_message(self.LoadFailed(exc, serial))
         else:
-            self.post_message(self.Loaded(data))
+            self.post_message(self.Loaded(data, serial))
+
+    def loading_changed(self) -> None:
+        """A fetch started or ended (``self.fetching``): screens may say so."""
 
     def on_live_screen_loaded(self, message: Loaded) -> None:
         message.stop()
+        if message.serial != self._serial:  # an older request: a newer one is on its way
+            return
         self.loaded_once = True
+        self.fetching = False
         self.show(message.data)
+        self.loading_changed()
         self.dashboard.fetch_succeeded()
         self._arm()
 
     def on_live_screen_load_failed(self, message: LoadFailed) -> None:
         message.stop()
+        if message.serial != self._serial:
+            return
+        self.fetching = False
+        self.loading_changed()
         if not self.dashboard.fetch_failed(message.error):
             self.fetch_failed(message.error)
         self._arm()
@@ -136,7 +157,11 @@ class LiveScreen(Screen[None]):
     def _arm(self) -> None:
         self._stop_timer()
         if self.is_current and not self.dashboard.frozen:
-            self._timer = self.set_timer(self.dashboard.refresh_interval, self._tick)
+            self._timer = self.set_timer(self.refresh_seconds(), self._tick)
+
+    def refresh_seconds(self) -> float:
+        """How long until the next refresh (a screen may follow something faster)."""
+        return self.dashboard.refresh_interval
 
     def _tick(self) -> None:
         self._timer = None

@@ -17,7 +17,10 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Everywhere",
         (
             ("1 2 3 4", "Overview, Jobs, Runs, Workers"),
+            ("↑ ↓ pgup pgdn", "move in a table or log; home / end: first / last row"),
+            ("tab", "next panel"),
             ("enter", "open the selected row"),
+            ("y", "copy the run id (Runs, Run detail; through the terminal's clipboard)"),
             ("esc", "back, or clear marks / filter"),
             ("f", "freeze or resume the live refresh"),
             ("?", "this help"),
@@ -31,12 +34,27 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("/", "filter: status:failed job:x queue:low since:1h until:10m id:42 text"),
             ("space", "mark or unmark the row"),
             ("n / p", "next (older) / previous (newer) page"),
-            ("R C D", "retry, cancel, delete the marked rows (or the cursor row)"),
-            ("A", "act on everything matching the filter (count shown, confirm)"),
+            ("R C D", "retry, cancel, delete the marked rows (or the cursor row); D asks first"),
+            ("A", "act on everything matching the filter (count shown; above 100 runs, type it)"),
+            ("↺", "in Error: the error of an earlier attempt (the run was retried)"),
         ),
     ),
-    ("Run detail", (("l", "cycle the minimum log level"), ("R C D", "retry, cancel, delete"))),
-    ("Jobs", (("T", "trigger now"), ("P", "pause or resume"), ("enter", "list its runs"))),
+    (
+        "Run detail",
+        (
+            ("l", "cycle the minimum log level"),
+            ("/", "search the log (enter with nothing shows every line)"),
+            ("R C D", "retry, cancel, delete (D asks first)"),
+        ),
+    ),
+    (
+        "Jobs",
+        (
+            ("T", "trigger now (asks for the input when the job type requires one)"),
+            ("P", "pause or resume the recurring schedule (queued runs still run)"),
+            ("enter", "list its runs"),
+        ),
+    ),
 )
 
 

@@ -4,6 +4,7 @@ trigger now, pause and resume."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -12,20 +13,21 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from zapjobs.settings import format_duration
-from zapjobs_cli.display import STATUS_STYLES, age, untrusted
+from zapjobs_cli.display import STATUS_STYLES, age, untrusted, visible
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
+from zapjobs_cli.tui.screens.confirm import InputScreen
 from zapjobs_cli.tui.viewmodels import JobRow
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
 
 COLUMNS = [
-    Column("job", "Job type", 16),
-    Column("queue", "Queue", 8),
-    Column("schedule", "Schedule", 24),
-    Column("next", "Next run", 10),
-    Column("last", "Last run", 24),
-    Column("state", "State", 7),
-    Column("retries", "Retry", 5),
-    Column("timeout", "Timeout", 7),
+    Column("job", "Job type", 16, grow=1, min_width=10),
+    Column("queue", "Queue", 8, min_width=6),
+    Column("schedule", "Schedule", 24, grow=1, min_width=10),
+    Column("next", "Next run", 10, drop_below=90),
+    Column("last", "Last run", 24, grow=1, min_width=12),
+    Column("state", "Sched. state", 12),
+    Column("retries", "Retry", 5, drop_below=100),
+    Column("timeout", "Timeout", 7, drop_below=110),
 ]
 
 
@@ -33,11 +35,15 @@ class JobsScreen(LiveScreen):
     VIEW_NAME = "Jobs"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("T", "trigger", "Trigger"),
-        Binding("P", "toggle_pause", "Pause/resume"),
+        Binding("P", "toggle_pause", "Pause schedule"),
     ]
     PALETTE = (
         PaletteEntry("Trigger job now", "Enqueue a run of the selected job type", "trigger"),
-        PaletteEntry("Pause or resume job", "Toggle the selected job type", "toggle_pause"),
+        PaletteEntry(
+            "Pause or resume schedule",
+            "Toggle the recurring schedule of the selected job type (queued runs still run)",
+            "toggle_pause",
+        ),
     )
 
     def __init__(self) -> None:
@@ -63,27 +69,54 @@ class JobsScreen(LiveScreen):
         return self.rows.get(key) if key is not None else None
 
     def action_trigger(self) -> None:
+        """Enqueue a run now; a job type whose input is required (and has no schedule input
+        to reuse) asks for it, validated by the library before anything is enqueued."""
+        job = self.selected
+        if job is None or self.dashboard.read_only:
+            return
+        source = self.dashboard.source
+        job_type = job.job_type
+        needed = None if job.schedule else source.input_problem(job_type, "null")
+        if needed is None:
+            self.run_action_call(
+                lambda: source.trigger(job_type),
+                lambda run_id: f"triggered {job_type}: run {run_id}",
+            )
+            return
+
+        def given(text: str | None) -> None:
+            if text is not None:
+                self.run_action_call(
+                    lambda: source.trigger(job_type, text),
+                    lambda run_id: f"triggered {job_type}: run {run_id}",
+                )
+
+        expected = source.expected_input(job_type)
+        check = partial(source.input_problem, job_type)
+        self.app.push_screen(InputScreen(job_type, expected, check), given)
+
+    def action_toggle_pause(self) -> None:
+        """P pauses the recurring schedule only (runs already queued still execute), and says
+        so: there is no queue pause yet."""
         job = self.selected
         if job is None:
             return
-        source = self.dashboard.source
-        self.run_action_call(
-            lambda: source.trigger(job.job_type),
-            lambda run_id: f"triggered {job.job_type}: run {run_id}",
-        )
-
-    def action_toggle_pause(self) -> None:
-        job = self.selected
-        if job is None:
+        if job.schedule is None:
+            self.notify(f"{visible(job.job_type)} has no schedule to pause", markup=False)
             return
         source = self.dashboard.source
         if job.enabled:
             self.run_action_call(
-                lambda: source.pause(job.job_type), lambda _: f"paused {job.job_type}"
+                lambda: source.pause(job.job_type),
+                lambda _: (
+                    f"schedule of {job.job_type} paused: it enqueues no new runs; "
+                    "runs already queued still execute"
+                ),
             )
         else:
             self.run_action_call(
-                lambda: source.resume(job.job_type), lambda _: f"resumed {job.job_type}"
+                lambda: source.resume(job.job_type),
+                lambda _: f"schedule of {job.job_type} resumed",
             )
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -109,7 +142,16 @@ def _cells(row: JobRow, now: datetime) -> tuple[Any, ...]:
         untrusted(row.schedule) if row.schedule else Text("-", style="dim"),
         age(row.next_due_at, now) if row.schedule else "-",
         last,
-        Text("enabled", style="green") if row.enabled else Text("paused", style="bold yellow"),
+        _schedule_state(row),
         retries,
         timeout,
     )
+
+
+def _schedule_state(row: JobRow) -> Text:
+    """The state P changes: the recurring schedule's, not whether runs execute."""
+    if row.schedule is None:
+        return Text("-", style="dim")
+    if row.enabled:
+        return Text("active", style="green")
+    return Text("paused", style="bold yellow")

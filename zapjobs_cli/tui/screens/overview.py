@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from zapjobs.models import WorkerState
@@ -35,7 +35,7 @@ class OverviewScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = []
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="overview"):
+        with VerticalScroll(id="overview"):
             with Horizontal(classes="row top"):
                 yield titled(Static(id="status-counts", classes="panel"), "Runs by status")
                 yield titled(Static(id="queue-counts", classes="panel"), "Queues")
@@ -46,10 +46,10 @@ class OverviewScreen(LiveScreen):
             with Horizontal(classes="row bottom"):
                 failures = LiveTable(
                     [
-                        Column("id", "ID", 6),
-                        Column("job", "Job type", 16),
-                        Column("when", "Finished", 9),
-                        Column("error", "Error", 19),
+                        Column("id", "ID"),
+                        Column("job", "Job type", 16, min_width=8),
+                        Column("when", "Finished", 9, min_width=7),
+                        Column("error", "Error", 19, grow=1, min_width=10),
                     ],
                     key_column="id",
                     id="latest-failures",
@@ -57,10 +57,10 @@ class OverviewScreen(LiveScreen):
                 yield titled(failures, "Latest failures (enter opens)")
                 groups = LiveTable(
                     [
-                        Column("type", "Exception", 17),
+                        Column("type", "Exception", 17, min_width=10),
                         Column("count", "Count", 5),
-                        Column("last", "Last run", 8),
-                        Column("message", "Last message", 20),
+                        Column("last", "Last run"),
+                        Column("message", "Last message", 20, grow=1, min_width=10),
                     ],
                     key_column="type",
                     id="error-groups",
@@ -85,7 +85,7 @@ class OverviewScreen(LiveScreen):
                         Text(str(r.id), justify="right"),
                         untrusted(r.job_type),
                         age(r.finished_at, now),
-                        one_line_text(f"{r.error_type}: {r.error_message}", 19, "red"),
+                        one_line_text(f"{r.error_type}: {r.error_message}", 160, "red"),
                     ),
                 )
                 for r in overview.latest_failures
@@ -99,7 +99,7 @@ class OverviewScreen(LiveScreen):
                         untrusted(g.error_type, style="bold red"),
                         Text(str(g.count), justify="right"),
                         Text(str(g.last_run_id), justify="right"),
-                        one_line_text(g.last_message, 20),
+                        one_line_text(g.last_message, 160),
                     ),
                 )
                 for g in overview.error_groups

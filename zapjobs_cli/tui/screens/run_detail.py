@@ -3,33 +3,40 @@ followed live (only entries after the last one shown are read) and filterable by
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from typing import ClassVar
 
 from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import RichLog, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, RichLog, Static
 
 from zapjobs.errors import RunNotFoundError
 from zapjobs.models import LogLevel, RunFilter
 from zapjobs_cli.display import (
     LEVEL_STYLES,
+    due_text,
     duration_text,
     full_timestamp,
     progress_bar,
     status_text,
     untrusted,
+    visible,
     with_cut_note,
 )
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry, titled
+from zapjobs_cli.tui.screens.confirm import YesNoScreen
 from zapjobs_cli.tui.source import LOG_BATCH
 from zapjobs_cli.tui.viewmodels import LogLine, RunDetail
 
 MAX_LOG_BATCHES = 10
+#: log lines kept in memory and on screen per run; older ones are counted, not kept
+MAX_LOG_LINES = 5000
 
 LEVELS: tuple[LogLevel | None, ...] = (
     None,
@@ -44,6 +51,8 @@ class RunDetailScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("l", "cycle_level", "Level"),
+        Binding("slash", "search", "Search log"),
+        Binding("y", "copy_id", "Copy id", show=False),
         Binding("R", "retry", "Retry"),
         Binding("C", "cancel", "Cancel"),
         Binding("D", "delete", "Delete"),
@@ -53,6 +62,7 @@ class RunDetailScreen(LiveScreen):
         PaletteEntry("Cancel this run", "Stop it", "cancel"),
         PaletteEntry("Delete this run", "Remove it and its logs", "delete"),
         PaletteEntry("Log level", "Cycle the minimum level of the logs shown", "cycle_level"),
+        PaletteEntry("Search the log", "Show only log lines containing a text", "search"),
     )
 
     def __init__(self, run_id: int) -> None:
@@ -61,9 +71,15 @@ class RunDetailScreen(LiveScreen):
         self.min_level: LogLevel | None = None
         self.log_cursor: int | None = None
         self.generation = 0  # bumped when the log view starts over (level changed)
+        self.kept: deque[LogLine] = deque(maxlen=MAX_LOG_LINES)  # what search can find
+        self.read_lines = 0  # log lines read since the view started over
+        self.search = ""
+        self.running = False  # a running run refreshes every second
+        self.attempt_started: datetime | None = None  # lines before it: an earlier attempt
+        self.loading_logs = False
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="detail"):
+        with VerticalScroll(id="detail"):
             with Horizontal(id="detail-head"):
                 yield titled(Static(id="detail-fields", classes="panel"), f"Run {self.run_id}")
                 with titled(VerticalScroll(id="detail-input-box", classes="panel"), "Input"):
@@ -74,29 +90,38 @@ class RunDetailScreen(LiveScreen):
             error.display = False
             with error:
                 yield Static(id="detail-error")
-            logs = RichLog(id="detail-logs", wrap=True, max_lines=5000, auto_scroll=True)
+            logs = RichLog(id="detail-logs", wrap=True, max_lines=MAX_LOG_LINES, auto_scroll=True)
             yield titled(logs, self._logs_title())
+            yield Input(placeholder="search the log (enter; empty shows all)", id="log-search")
+
+    def on_mount(self) -> None:
+        self.query_one("#log-search", Input).display = False
 
     def _logs_title(self) -> str:
         level = "all levels" if self.min_level is None else f"{self.min_level.name.lower()}+"
-        return f"Logs ({level}, l to change)"
+        parts = [level]
+        if self.search:
+            parts.append(f"matching {visible(self.search)!r}")
+        hidden = self.read_lines - len(self.kept)
+        if hidden > 0:
+            parts.append(f"{hidden:,} older lines not shown")
+        if self.loading_logs:
+            parts.append("loading…")
+        return f"Logs ({', '.join(parts)}; l level, / search)"
 
-    async def fetch(self, now: datetime) -> tuple[RunDetail, tuple[LogLine, ...], int, datetime]:
-        generation = self.generation
-        source = self.dashboard.source
-        detail = await source.run_detail(self.run_id, now)
-        logs: list[LogLine] = []
-        cursor = self.log_cursor
-        for _ in range(MAX_LOG_BATCHES):  # catch up on a chatty run, a bounded amount per refresh
-            batch = await source.logs(self.run_id, after_id=cursor, min_level=self.min_level)
-            logs.extend(batch)
-            if len(batch) < LOG_BATCH:
-                break
-            cursor = batch[-1].id
-        return detail, tuple(logs), generation, now
+    def refresh_seconds(self) -> float:
+        interval = self.dashboard.refresh_interval
+        return min(interval, 1.0) if self.running else interval
 
-    def show(self, data: tuple[RunDetail, tuple[LogLine, ...], int, datetime]) -> None:
-        detail, logs, generation, now = data
+    async def fetch(self, now: datetime) -> tuple[RunDetail, datetime]:
+        """The run's fields only, so they show at once; logs load in their own worker."""
+        return await self.dashboard.source.run_detail(self.run_id, now), now
+
+    def show(self, data: tuple[RunDetail, datetime]) -> None:
+        detail, now = data
+        row = detail.row
+        self.running = row.status == "running"
+        self.attempt_started = row.started_at if row.attempt > 1 else None
         self.query_one("#detail-fields", Static).update(_fields(detail, now))
         self.query_one("#detail-input", Static).update(
             _json_text(detail.input_json, detail.input_hidden)
@@ -107,14 +132,49 @@ class RunDetailScreen(LiveScreen):
             if detail.output_json
             else Text("-", style="dim")
         )
-        self.query_one("#detail-error-box").display = detail.row.error_type is not None
+        box = self.query_one("#detail-error-box")
+        box.display = row.error_type is not None
+        box.border_title = (
+            "Error of an earlier attempt (not this run's outcome)"
+            if row.error_is_earlier
+            else "Error"
+        )
         self.query_one("#detail-error", Static).update(_error(detail))
-        if generation == self.generation:
-            log = self.query_one(RichLog)
-            for line in logs:
-                log.write(_log_text(line))
-            if logs:
-                self.log_cursor = logs[-1].id
+        self._load_logs()
+
+    @work(exclusive=True, group="logs")
+    async def _load_logs(self) -> None:
+        """New log lines in batches, each written as it arrives (a long log shows its first
+        lines at once); a bounded number of batches per refresh."""
+        generation = self.generation
+        source = self.dashboard.source
+        self.loading_logs = True
+        try:
+            for _ in range(MAX_LOG_BATCHES):
+                batch = await source.logs(
+                    self.run_id, after_id=self.log_cursor, min_level=self.min_level
+                )
+                if generation != self.generation:
+                    return
+                self._write_logs(batch)
+                if len(batch) < LOG_BATCH:
+                    break
+        finally:
+            self.loading_logs = False
+        self.query_one(RichLog).border_title = self._logs_title()
+
+    def _write_logs(self, lines: tuple[LogLine, ...]) -> None:
+        if not lines:
+            return
+        log = self.query_one(RichLog)
+        needle = self.search.lower()
+        for line in lines:
+            self.kept.append(line)
+            if not needle or _matches(line, needle):
+                log.write(_log_text(line, self.attempt_started))
+        self.read_lines += len(lines)
+        self.log_cursor = lines[-1].id
+        log.border_title = self._logs_title()
 
     def fetch_failed(self, error: BaseException) -> None:
         if not isinstance(error, RunNotFoundError):
@@ -124,16 +184,47 @@ class RunDetailScreen(LiveScreen):
         fields.update(Text(f"run {self.run_id} does not exist (deleted?)", style="bold red"))
 
     def action_back(self) -> None:
+        search = self.query_one("#log-search", Input)
+        if search.display:
+            search.display = False
+            self.query_one(RichLog).focus()
+            return
         self.dismiss(None)
 
     def action_cycle_level(self) -> None:
         self.min_level = LEVELS[(LEVELS.index(self.min_level) + 1) % len(LEVELS)]
         self.generation += 1
         self.log_cursor = None
+        self.kept.clear()
+        self.read_lines = 0
         log = self.query_one(RichLog)
         log.clear()
         log.border_title = self._logs_title()
         self.reload()
+
+    def action_copy_id(self) -> None:
+        self.app.copy_to_clipboard(str(self.run_id))
+        self.notify(f"copied run id {self.run_id}")
+
+    def action_search(self) -> None:
+        field = self.query_one("#log-search", Input)
+        field.value = self.search
+        field.display = True
+        field.focus()
+
+    @on(Input.Submitted, "#log-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        """Show only the kept lines containing the text (case-insensitive); new lines too."""
+        self.search = event.value.strip()
+        event.input.display = False
+        log = self.query_one(RichLog)
+        log.clear()
+        needle = self.search.lower()
+        for line in self.kept:
+            if not needle or _matches(line, needle):
+                log.write(_log_text(line, self.attempt_started))
+        log.border_title = self._logs_title()
+        log.focus()
 
     def _selection(self) -> RunFilter:
         return RunFilter(ids=(self.run_id,))
@@ -153,11 +244,22 @@ class RunDetailScreen(LiveScreen):
         )
 
     def action_delete(self) -> None:
+        """Deleting cannot be undone: ask first (y/n)."""
+        if self.dashboard.read_only:
+            return
         source = self.dashboard.source
-        self.run_action_call(
-            lambda: source.delete_runs(self._selection()),
-            lambda ids: f"deleted run {self.run_id}" if ids else "not deleted: cancel it first",
-        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_action_call(
+                    lambda: source.delete_runs(self._selection()),
+                    lambda ids: (
+                        f"deleted run {self.run_id}" if ids else "not deleted: cancel it first"
+                    ),
+                )
+
+        question = Text(f"Delete run {self.run_id} and its logs? This cannot be undone.")
+        self.app.push_screen(YesNoScreen(question), answered)
 
 
 def _fields(detail: RunDetail, now: datetime) -> Table:
@@ -168,9 +270,11 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
     status = status_text(row.status)
     if row.cancel_requested and row.status == "running":
         status.append("  cancel requested", style="magenta")
-    attempts = str(row.attempt)
+    attempts = Text(str(row.attempt))
     if detail.max_attempts is not None:
-        attempts += f" of {detail.max_attempts}"
+        attempts.append(f" of {detail.max_attempts}")
+    if row.waiting_to_retry:
+        attempts.append(f"  next {due_text(row.run_at, now)}", style="blue")
     table.add_row("job type", untrusted(row.job_type, style="bold"))
     table.add_row("status", status)
     table.add_row("queue / priority", untrusted(row.queue).append(f" / {row.priority}"))
@@ -180,7 +284,10 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
     table.add_row("due", full_timestamp(row.run_at))
     table.add_row("started", full_timestamp(row.started_at))
     table.add_row("finished", full_timestamp(row.finished_at))
-    table.add_row("took", duration_text(row.started_at, row.finished_at, now, tenths=False))
+    if row.waiting_to_retry:  # the times above are the previous attempt's
+        table.add_row("took", Text("- (waiting to retry)", style="dim"))
+    else:
+        table.add_row("took", duration_text(row.started_at, row.finished_at, now, tenths=False))
     if detail.schedule_due_at is not None:
         table.add_row("schedule due", full_timestamp(detail.schedule_due_at))
     bar = progress_bar(row.progress, 24)
@@ -189,17 +296,35 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
 
 
 def _error(detail: RunDetail) -> Text:
-    if detail.row.error_type is None:
+    """The stored error; in red only when it is this run's outcome (a run that succeeded or
+    waits to retry keeps the error of an attempt before)."""
+    row = detail.row
+    if row.error_type is None:
         return Text()
-    text = untrusted(detail.row.error_type, style="bold red")
-    text.append(untrusted(f": {detail.row.error_message or ''}", style="bold"))
+    earlier = row.error_is_earlier
+    text = Text()
+    if earlier:
+        text.append(f"attempt {max(row.attempt - 1, 1)} failed: ", style="italic")
+    text.append(untrusted(row.error_type, style="bold" if earlier else "bold red"))
+    text.append(untrusted(f": {row.error_message or ''}", style="" if earlier else "bold"))
     if detail.traceback:
-        text.append("\n").append(untrusted(detail.traceback, style="red", multiline=True))
+        style = "dim" if earlier else "red"
+        text.append("\n").append(untrusted(detail.traceback, style=style, multiline=True))
     return text
 
 
-def _log_text(line: LogLine) -> Text:
+def _matches(line: LogLine, needle: str) -> bool:
+    if needle in line.message.lower():
+        return True
+    return any(needle in name.lower() or needle in value.lower() for name, value in line.fields)
+
+
+def _log_text(line: LogLine, attempt_started: datetime | None = None) -> Text:
+    """One log line; a line written before the current attempt started is marked (log
+    entries do not record their attempt, so this is what the times can tell)."""
     text = Text(f"{line.logged_at:%H:%M:%S.%f}"[:12] + " ", style="dim")
+    if attempt_started is not None and line.logged_at < attempt_started:
+        text.append("earlier ", style="dim magenta")
     text.append(f"{line.level.name:<8}", style=LEVEL_STYLES[line.level])
     text.append(untrusted(line.message))
     for name, value in line.fields:

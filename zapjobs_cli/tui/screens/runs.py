@@ -3,6 +3,7 @@ retry, cancel and delete on the cursor row, on marked rows, or (A) on everything
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 from zapjobs.core.filters import FilterError, parse_words
 from zapjobs.models import Page, RunFilter
 from zapjobs_cli.display import (
+    age,
     duration_text,
     minute_timestamp,
     one_line_text,
@@ -25,23 +27,32 @@ from zapjobs_cli.display import (
     visible,
 )
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
-from zapjobs_cli.tui.screens.confirm import ConfirmAllScreen
+from zapjobs_cli.tui.screens.confirm import (
+    TYPED_CONFIRM_ABOVE,
+    ConfirmAllScreen,
+    TypedConfirmScreen,
+    YesNoScreen,
+)
 from zapjobs_cli.tui.viewmodels import RunRow, RunsPage
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
 
 MARK = "●"
 COLUMNS = [
     Column("mark", " ", 1),
-    Column("id", "ID", 6),
-    Column("job", "Job type", 16),
-    Column("queue", "Queue", 8),
+    Column("id", "ID"),  # as wide as the largest id on screen
+    Column("job", "Job type", 16, grow=1, min_width=10),
+    Column("queue", "Queue", 8, grow=1, min_width=6),
     Column("status", "Status", 9),
     Column("attempt", "Att", 3),
-    Column("created", "Created", 11),
+    Column("worker", "Worker", 16, grow=1, drop_below=140),
+    Column("created", "Created", 11, drop_below=100),
     Column("duration", "Took", 6),
-    Column("progress", "Progress", 22),
-    Column("error", "Error", 14),
+    Column("due", "Due", 9, drop_below=120),
+    Column("progress", "Progress", 14, grow=1, min_width=7),
+    Column("error", "Error", 14, grow=4, min_width=10),
 ]
+#: the error cell holds this much; the column shows what fits
+ERROR_CHARS = 160
 
 
 class RunsScreen(LiveScreen):
@@ -56,6 +67,7 @@ class RunsScreen(LiveScreen):
         Binding("C", "cancel", "Cancel"),
         Binding("D", "delete", "Delete"),
         Binding("A", "act_on_all", "All"),
+        Binding("y", "copy_id", "Copy id", show=False),
     ]
     PALETTE = (
         PaletteEntry("Retry runs", "Retry the marked runs, or the cursor's", "retry"),
@@ -79,6 +91,9 @@ class RunsScreen(LiveScreen):
         self.rows: dict[int, RunRow] = {}
         self.has_more = False
         self._shown: tuple[str, int | None] | None = None  # (filter, before_id) on screen
+        self._shown_starts: list[int | None] = [None]  # page_starts of the page on screen
+        self.total: int | None = None  # runs matching the filter on screen, when counted
+        self._counted: tuple[str, int] | None = None  # (filter, count): counted once per filter
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="runs"):
@@ -101,15 +116,26 @@ class RunsScreen(LiveScreen):
         self._update_summary()
 
     # --- data ----------------------------------------------------------------------------------
-    async def fetch(self, now: datetime) -> tuple[RunsPage, datetime, str]:
-        selection = parse_words(self.filter_text, now)
-        page = Page(limit=self.page_size, before_id=self.page_starts[-1])
-        return await self.dashboard.source.runs(selection, page, now), now, self.filter_text
+    async def fetch(self, now: datetime) -> tuple[RunsPage, datetime, str, list[int | None], int]:
+        starts = list(self.page_starts)
+        filter_text = self.filter_text
+        selection = parse_words(filter_text, now)
+        page = Page(limit=self.page_size, before_id=starts[-1])
+        source = self.dashboard.source
+        found = await source.runs(selection, page, now)
+        counted = self._counted
+        if counted is None or counted[0] != filter_text:  # once per filter (a full count)
+            counted = (filter_text, await source.count_runs(selection))
+            self._counted = counted
+        return found, now, filter_text, starts, counted[1]
 
-    def show(self, data: tuple[RunsPage, datetime, str]) -> None:
-        page, now, filter_text = data
+    def show(self, data: tuple[RunsPage, datetime, str, list[int | None], int]) -> None:
+        """Rows, page number and count all come from the same finished load."""
+        page, now, filter_text, starts, total = data
         self.rows = {row.id: row for row in page.rows}
         self.has_more = page.has_more
+        self.total = total
+        self._shown_starts = starts
         table = self.query_one(LiveTable)
         rows = [(str(row.id), self._cells(row, now)) for row in page.rows]
         shown = (filter_text, page.page.before_id)
@@ -120,13 +146,28 @@ class RunsScreen(LiveScreen):
             table.sync(rows)
         self._update_summary()
 
+    def loading_changed(self) -> None:
+        self._update_summary()
+
     def _cells(self, row: RunRow, now: datetime) -> tuple[Any, ...]:
         status = status_text(row.status)
         if row.cancel_requested and row.status == "running":
             status.append(" ⊘", style="magenta")
         error = Text()
         if row.error_type:
-            error = one_line_text(f"{row.error_type}: {row.error_message}", 14, "red")
+            line = f"{row.error_type}: {row.error_message}"
+            if row.error_is_earlier:  # not this run's outcome: an attempt before it failed
+                error = one_line_text(f"↺ {line}", ERROR_CHARS, "dim")
+            else:
+                error = one_line_text(line, ERROR_CHARS, "red")
+        took = "-"
+        if row.status == "running" or row.finished:
+            took = duration_text(row.started_at, row.finished_at, now, tenths=False)
+        due: Text | str = "-"
+        if row.status == "scheduled":  # due later (a retry's backoff, or a delayed run)
+            due = Text(age(row.run_at, now), style="blue" if row.waiting_to_retry else "")
+        if row.waiting_to_retry:  # the start and finish stored are the previous attempt's
+            took = "retry"
         return (
             Text(MARK, style="bold yellow") if row.id in self.marks else "",
             Text(str(row.id), justify="right"),
@@ -134,14 +175,16 @@ class RunsScreen(LiveScreen):
             untrusted(row.queue),
             status,
             Text(str(row.attempt), justify="right"),
+            untrusted(row.worker_id or "-"),
             minute_timestamp(row.created_at),
-            duration_text(row.started_at, row.finished_at, now, tenths=False),
+            took,
+            due,
             progress_bar(row.progress, 5),
             error,
         )
 
     def _update_summary(self) -> None:
-        page_number = len(self.page_starts)
+        page_number = len(self._shown_starts)
         first = (page_number - 1) * self.page_size + 1
         shown = f"filter: {visible(self.filter_text)}" if self.filter_text else ""
         parts = [
@@ -149,13 +192,23 @@ class RunsScreen(LiveScreen):
             f"page {page_number}",
             f"rows {first}-{first + len(self.rows) - 1}" if self.rows else "no runs",
         ]
+        if self.total is not None:
+            parts.append(f"{self.total:,} matching")
         if self.has_more:
             parts.append("n older page")
         if page_number > 1:
             parts.append("p newer page")
         if self.marks:
             parts.append(f"{len(self.marks)} marked")
-        self.query_one("#runs-summary", Static).update(Text("  ·  ".join(parts)))
+        text = Text("  ·  ".join(parts))
+        if self.fetching and self._request_differs():
+            text = Text("⟳ loading ", style="bold yellow").append(text.plain, style="dim")
+        if self.is_mounted:
+            self.query_one("#runs-summary", Static).update(text)
+
+    def _request_differs(self) -> bool:
+        """What is asked for is not what is on screen (another filter or page)."""
+        return self._shown != (self.filter_text, self.page_starts[-1])
 
     # --- filter --------------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -182,6 +235,7 @@ class RunsScreen(LiveScreen):
             self.filter_text = text
             self.page_starts = [None]
             self.marks.clear()
+            self._update_summary()
         self._update_summary()
         if self.is_mounted and self.is_current:
             self.reload()
@@ -201,23 +255,25 @@ class RunsScreen(LiveScreen):
             self._set_marks(set())
         elif self.filter_text:
             self.apply_filter("")
-        elif len(self.page_starts) > 1:
+        elif len(self._shown_starts) > 1:
             self.page_starts = [None]
             self.reload()
 
     # --- paging and marks ----------------------------------------------------------------------
     def action_next_page(self) -> None:
+        """The page after the one on screen (not after one still loading): pressing n twice
+        before the data comes asks for the same page twice, never for rows not seen."""
         if not self.has_more or not self.rows:
             self.notify("this is the last page")
             return
-        self.page_starts.append(min(self.rows))
+        self.page_starts = [*self._shown_starts, min(self.rows)]
         self.reload()
 
     def action_previous_page(self) -> None:
-        if len(self.page_starts) == 1:
+        if len(self._shown_starts) == 1:
             self.notify("this is the first page")
             return
-        self.page_starts.pop()
+        self.page_starts = self._shown_starts[:-1]
         self.reload()
 
     def action_mark(self) -> None:
@@ -255,6 +311,7 @@ class RunsScreen(LiveScreen):
             return f"{past} {len(ids)} of {asked} runs" + _why_not(verb, len(ids), asked)
 
         self._set_marks(set())
+        self._counted = None  # the action changes what matches
         self.run_action_call(lambda: call(selection), describe)
 
     def action_retry(self) -> None:
@@ -264,7 +321,19 @@ class RunsScreen(LiveScreen):
         self._act_on("cancel", self._targets())
 
     def action_delete(self) -> None:
-        self._act_on("delete", self._targets())
+        """Deleting cannot be undone: ask first (y/n)."""
+        selection = self._targets()
+        if selection is None or selection.ids is None or self.dashboard.read_only:
+            return
+        ids = selection.ids
+        what = f"run {ids[0]}" if len(ids) == 1 else f"{len(ids)} marked runs"
+        question = Text(f"Delete {what} and their logs? This cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._act_on("delete", selection)
+
+        self.app.push_screen(YesNoScreen(question), answered)
 
     def action_act_on_all(self) -> None:
         if self.dashboard.read_only:
@@ -284,12 +353,29 @@ class RunsScreen(LiveScreen):
             self.notify(visible(self.dashboard.source.explain(exc)), severity="error", markup=False)
             return
 
+        def confirmed(verb: str) -> Callable[[bool | None], None]:
+            def go(yes: bool | None) -> None:
+                if yes:
+                    self._act_on(verb, selection)
+
+            return go
+
         def chosen(verb: str | None) -> None:
-            if verb is not None:
+            if verb is None:
+                return
+            if count > TYPED_CONFIRM_ABOVE:  # one key must not act on a million runs
+                self.app.push_screen(TypedConfirmScreen(verb, count), confirmed(verb))
+            else:
                 self._act_on(verb, selection)
 
         screen = ConfirmAllScreen(count, self.filter_text)
         self.app.push_screen(screen, chosen)
+
+    def action_copy_id(self) -> None:
+        key = self.query_one(LiveTable).cursor_key
+        if key is not None:
+            self.app.copy_to_clipboard(key)
+            self.notify(f"copied run id {key}")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.dashboard.open_run(int(str(event.row_key.value)))

@@ -14,13 +14,13 @@ from zapjobs_cli.tui.viewmodels import WorkerRow
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
 
 COLUMNS = [
-    Column("id", "Worker", 20),
-    Column("host", "Host", 12),
-    Column("pid", "PID", 7),
-    Column("queues", "Queues", 17),
-    Column("started", "Started", 11),
+    Column("id", "Worker", 20, grow=1, min_width=12),
+    Column("host", "Host", 12, min_width=6, drop_below=90),
+    Column("pid", "PID", 7, drop_below=100),
+    Column("queues", "Queues", 17, grow=2, min_width=8),
+    Column("started", "Started", 11, drop_below=110),
     Column("seen", "Heartbeat", 9),
-    Column("age", "Age", 9),
+    Column("age", "Age", 9, drop_below=90),
     Column("state", "State", 7),
     Column("running", "Running", 7),
 ]

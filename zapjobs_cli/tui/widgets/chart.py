@@ -31,8 +31,10 @@ class ThroughputChart(Widget):
         self.refresh()
 
     def render(self) -> RenderResult:
-        succeeded = [p.succeeded for p in self._points]
-        failed = [p.failed for p in self._points]
+        # as many cells per minute as the width allows (a wide terminal gets a wider chart)
+        per = max(1, (self.content_size.width - 6) // max(len(self._points), 1))
+        succeeded = [p.succeeded for p in self._points for _ in range(per)]
+        failed = [p.failed for p in self._points for _ in range(per)]
         lines: list[Text] = []
         ok_rows = bar_rows(succeeded, 4)
         fail_rows = bar_rows(failed, 2)
@@ -44,7 +46,7 @@ class ThroughputChart(Widget):
         for index, row in enumerate(fail_rows):
             label = f"{fail_peak:>5} " if index == 0 else " " * 6
             lines.append(Text(label, style="dim") + Text(row, style="red"))
-        width = len(self._points)
+        width = len(succeeded)
         axis = "-60m".ljust(width - 3) + "now" if width >= 8 else ""
         lines.append(Text(" " * 6 + axis, style="dim"))
         return Group(*lines)

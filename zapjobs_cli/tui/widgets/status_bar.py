@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 
 class StatusBar(Widget):
+    """Refreshed by the app when what it shows changes (a bar watching the app's reactives
+    would stay referenced by the app after its screen closed: one leaked bar per run opened)."""
+
     DEFAULT_CSS = """
     StatusBar { dock: top; height: 1; }
     """
@@ -24,17 +27,9 @@ class StatusBar(Widget):
         super().__init__()
         self.view = view
 
-    def on_mount(self) -> None:
-        app = self.dashboard
-        for name in ("connection_error", "frozen", "updated_at"):
-            self.watch(app, name, self._changed, init=False)
-
     @property
     def dashboard(self) -> DashboardApp:
         return cast("DashboardApp", self.app)
-
-    def _changed(self) -> None:
-        self.refresh()
 
     def render(self) -> RenderResult:
         app = self.dashboard
@@ -51,8 +46,13 @@ class StatusBar(Widget):
             text.append(f" {full_timestamp(app.updated_at)} ", style="dim")
         if not app.frozen:
             text.append(f" every {app.refresh_interval:g}s ", style="dim")
+        if app.stale:
+            text.append(" STALE ", style="bold black on yellow")
+            text.append(" ")
         if app.connection_error is None:
             text.append(" ● connected ", style="green")
+            if app.store_problem is not None:
+                text.append(f"· {app.store_problem} ", style="bold red")
             text.append(untrusted(f" {app.source_name} ", style="dim"))
         else:
             text.append(" ● disconnected: ", style="bold red")

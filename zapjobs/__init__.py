@@ -42,6 +42,7 @@ from zapjobs.events import (
 from zapjobs.job import Job, JobContext
 from zapjobs.models import (
     CatchUp,
+    EnqueueResult,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -64,6 +65,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "ConnectionFailedError",
+    "EnqueueResult",
     "FakeClock",
     "InvalidStateError",
     "Job",

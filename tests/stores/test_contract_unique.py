@@ -145,3 +145,17 @@ async def test_a_schedule_tick_whose_key_is_held_is_skipped(store: Store) -> Non
     assert definition is not None
     assert (definition.next_due_at, definition.last_run_id) == (at(hours=3), first)
     assert await store.count_runs(RunFilter(job_types=("a",))) == 1
+
+
+async def test_a_retry_leaves_a_run_whose_key_another_run_holds(store: Store) -> None:
+    """Retrying a failed run would make it a second holder of its key: it stays failed, until
+    the holder finishes."""
+    [first] = await store.enqueue([keyed("k")], now=T0)
+    await finish(store, first, RunStatus.FAILED)
+    [holder] = await store.enqueue([keyed("k")], now=T0)
+    assert await store.retry_runs(RunFilter(ids=(first,)), now=T0) == []
+    run = await store.get_run(first)
+    assert run is not None
+    assert run.status is RunStatus.FAILED
+    await finish(store, holder, RunStatus.SUCCEEDED)
+    assert await store.retry_runs(RunFilter(ids=(first,)), now=T0) == [first]

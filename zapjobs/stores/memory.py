@@ -429,10 +429,12 @@ class MemoryStore:
     async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
         at = utc(now)
         with self._lock:
+            held = self._held_keys()
             chosen = [
                 r
                 for r in self._select(selection, at)
                 if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)
+                and (r.unique_key is None or held.get((r.job_type, r.unique_key), r.id) == r.id)
             ]
             for r in chosen:
                 r.status = RunStatus.PENDING

@@ -137,6 +137,14 @@ SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
 FROM new_runs n
 ORDER BY n.ord
 
+-- fragment: not_held_by_another
+-- Run r may become pending again (a retry): no other run holds its unique key, else the unique
+-- index would refuse the change (the run is left as it is).
+(r.unique_key IS NULL OR NOT EXISTS (
+    SELECT 1 FROM {prefix}runs
+    WHERE job_type = r.job_type AND unique_key = r.unique_key AND id <> r.id AND {unique_holder}
+))
+
 -- ==============================================================================================
 -- definitions and schedules
 -- ==============================================================================================
@@ -524,6 +532,7 @@ WITH changed AS (
         cancel_requested = false
     WHERE {run_filter}
       AND r.status IN ('failed', 'cancelled')
+      AND {not_held_by_another}
     RETURNING r.id, r.queue
 ),
 woken AS (

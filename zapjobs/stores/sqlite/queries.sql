@@ -103,6 +103,14 @@ unique_key IS NOT NULL
                                        WHEN 'succeeded' THEN 4 WHEN 'failed' THEN 8
                                        WHEN 'cancelled' THEN 16 ELSE 0 END) <> 0
 
+-- fragment: not_held_by_another
+-- Run r may become pending again (a retry): no other run holds its unique key, else the unique
+-- index would refuse the change (the run is left as it is).
+(r.unique_key IS NULL OR NOT EXISTS (
+    SELECT 1 FROM {prefix}runs
+    WHERE job_type = r.job_type AND unique_key = r.unique_key AND id <> r.id AND {unique_holder}
+))
+
 -- ==============================================================================================
 -- definitions and schedules
 -- ==============================================================================================
@@ -336,6 +344,7 @@ SET status = 'pending',
 WHERE {drive}
   AND {run_filter}
   AND r.status IN ('failed', 'cancelled')
+  AND {not_held_by_another}
 RETURNING id, queue
 
 -- name: cancel_runs

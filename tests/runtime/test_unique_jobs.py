@@ -195,3 +195,15 @@ async def test_many_concurrent_enqueuers_of_one_key_get_one_run(pg_url: str) -> 
     finally:
         for zap in apps:
             await zap.close()
+
+
+def test_enqueue_unique_sync_from_plain_code(sqlite_url: str) -> None:
+    zap = make_app(sqlite_url)
+    try:
+        first = zap.enqueue_unique_sync("invoice", {"n": 1}, unique_key="k")
+        second = zap.enqueue_unique_sync("invoice", {"n": 2}, unique_key="k")
+        assert first.created is True
+        assert second == EnqueueResult(first.run_id, created=False)
+        assert zap.enqueue_sync("invoice", {"n": 3}, unique_key="k") == first.run_id
+    finally:
+        zap.close_sync()

@@ -43,6 +43,7 @@ from zapjobs.events import (
 from zapjobs.job import Job, JobContext
 from zapjobs.models import (
     CatchUp,
+    EnqueueResult,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -68,6 +69,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailedError",
     "Diagnosis",
+    "EnqueueResult",
     "FakeClock",
     "InvalidStateError",
     "Job",

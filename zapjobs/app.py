@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from zapjobs.core.diagnosis import Diagnosis, diagnose, unreachable
 from zapjobs.core.queues import queue_infos
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import next_due_after
+from zapjobs.core.unique import NO_UNIQUENESS, check_unique_key, run_uniqueness
 from zapjobs.doctor import gather_facts
 from zapjobs.errors import (
     ConfigurationError,
@@ -36,6 +37,7 @@ from zapjobs.models import (
     Backlog,
     CancelledRuns,
     CatchUp,
+    EnqueueResult,
     ErrorGroup,
     FailureCount,
     JobDefinition,
@@ -131,8 +133,16 @@ class ZapJobs:
         timezone: str = "UTC",
         catch_up: CatchUp = CatchUp.LATEST,
         input: Any = None,
+        unique_by_input: bool = False,
+        unique_for: timedelta | None = None,
+        unique_states: Iterable[str] | None = None,
     ) -> Callable[[Callable[..., Any]], Any]:
-        """Register a function as a job type; ``input`` is the recurring schedule's input."""
+        """Register a function as a job type; ``input`` is the recurring schedule's input.
+
+        ``unique_by_input``: an enqueue whose input equals that of a pending or running run of
+        this job type returns that run; ``unique_for``: at most one run per window of that
+        length, finished or not; ``unique_states``: the states in which a run holds its key
+        (zapjobs.core.unique)."""
 
         def register(fn: Callable[..., Any]) -> Any:
             registered = job_type_from_function(
@@ -147,6 +157,9 @@ class ZapJobs:
                 timezone=timezone,
                 catch_up=catch_up,
                 input=input,
+                unique_by_input=unique_by_input,
+                unique_for=unique_for,
+                unique_states=unique_states,
             )
             self._registry.add(registered)
             with contextlib.suppress(AttributeError, TypeError):  # then enqueue it by its id
@@ -318,10 +331,44 @@ class ZapJobs:
         priority: int = 0,
         delay: timedelta | None = None,
         run_at: datetime | None = None,
+        unique_key: str | None = None,
         connection: Any = None,
     ) -> int:
-        ids = await self._enqueue(job, [input], queue, priority, delay, run_at, connection)
-        return ids[0]
+        """Add a run; its id. With ``unique_key`` (or a job type declared unique), the id of
+        the run already holding the key when there is one: ``enqueue_unique`` tells which."""
+        result = await self.enqueue_unique(
+            job,
+            input,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            unique_key=unique_key,
+            connection=connection,
+        )
+        return result.run_id
+
+    async def enqueue_unique(
+        self,
+        job: JobRef,
+        input: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        delay: timedelta | None = None,
+        run_at: datetime | None = None,
+        unique_key: str | None = None,
+        connection: Any = None,
+    ) -> EnqueueResult:
+        """enqueue, and whether it created the run: ``created`` is False when a run of the job
+        type holding the same unique key (pending, scheduled or running, by default) existed;
+        ``run_id`` is then that run's. The database's unique index decides, so concurrent
+        enqueuers of one key get one run."""
+        key = None if unique_key is None else check_unique_key(unique_key)
+        [result] = await self._enqueue(
+            job, [input], queue, priority, delay, run_at, connection, unique_key=key
+        )
+        return result
 
     async def schedule(
         self,
@@ -332,12 +379,21 @@ class ZapJobs:
         run_at: datetime | None = None,
         queue: str | None = None,
         priority: int = 0,
+        unique_key: str | None = None,
         connection: Any = None,
     ) -> int:
         if delay is None and run_at is None:
             raise ValidationError("schedule() needs delay= or run_at=", hint="or use enqueue()")
-        ids = await self._enqueue(job, [input], queue, priority, delay, run_at, connection)
-        return ids[0]
+        return await self.enqueue(
+            job,
+            input,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            unique_key=unique_key,
+            connection=connection,
+        )
 
     async def enqueue_many(
         self,
@@ -349,13 +405,17 @@ class ZapJobs:
         delay: timedelta | None = None,
         connection: Any = None,
     ) -> list[int]:
+        """Add runs in one round trip; their ids in order. A job type declared unique
+        (unique_by_input, unique_for) applies per input: an input whose key a run holds (or an
+        earlier input of the same call took) gives that run's id."""
         if isinstance(inputs, str | bytes | dict) or not isinstance(inputs, Sequence):
             raise ValidationError(
                 "enqueue_many() takes a list of inputs", hint="use enqueue() for one run"
             )
         if not inputs:
             return []
-        return await self._enqueue(job, list(inputs), queue, priority, delay, None, connection)
+        results = await self._enqueue(job, list(inputs), queue, priority, delay, None, connection)
+        return [r.run_id for r in results]
 
     async def enqueue_json(
         self,
@@ -366,18 +426,44 @@ class ZapJobs:
         priority: int = 0,
         delay: timedelta | None = None,
         run_at: datetime | None = None,
+        unique_key: str | None = None,
     ) -> int:
         """Enqueue with the input given as JSON text (the CLI): parsed, then validated against
         the job's declared type when this process knows the job type."""
+        result = await self.enqueue_json_unique(
+            job,
+            input_json,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            unique_key=unique_key,
+        )
+        return result.run_id
+
+    async def enqueue_json_unique(
+        self,
+        job: JobRef,
+        input_json: str,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        delay: timedelta | None = None,
+        run_at: datetime | None = None,
+        unique_key: str | None = None,
+    ) -> EnqueueResult:
+        """enqueue_json, and whether it created the run (see enqueue_unique)."""
         job_type, local = self._resolve(job)
         parsed = check_json_text(input_json, job_type=job_type)
-        if local is None:
-            return await self.enqueue(
-                job_type, _Json(parsed), queue=queue, priority=priority, delay=delay, run_at=run_at
-            )
-        value = json.loads(parsed)
-        return await self.enqueue(
-            job_type, value, queue=queue, priority=priority, delay=delay, run_at=run_at
+        value = _Json(parsed) if local is None else json.loads(parsed)
+        return await self.enqueue_unique(
+            job_type,
+            value,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            unique_key=unique_key,
         )
 
     async def _enqueue(
@@ -389,38 +475,61 @@ class ZapJobs:
         delay: timedelta | None,
         run_at: datetime | None,
         connection: Any,
-    ) -> list[int]:
+        *,
+        unique_key: str | None = None,
+    ) -> list[EnqueueResult]:
         job_type, local = self._resolve(job)
         store = await self._ensure_ready()
         if local is not None:
             codec = local.input_codec
             default_queue = local.queue or self._settings.default_queue
             max_attempts = await self._max_attempts(local)
+            uniqueness = local.unique
         else:
             definition = await self._remote_definition(job_type)
             codec, default_queue = _ANY_INPUT, definition.queue
             max_attempts = definition.max_attempts
+            uniqueness = NO_UNIQUENESS
         run_queue = queue_argument(queue) if queue is not None else default_queue
         _check_priority(priority)
         due = self._due_time(delay, run_at)
+        keyed = unique_key is not None or uniqueness.any
+        now = self.now() if keyed else None
         with tracing.publishing(job_type, run_queue, len(inputs)) as published:
-            runs = [
-                NewRun(
-                    job_type=job_type,
-                    input_json=value.text
+            runs: list[NewRun] = []
+            for value in inputs:
+                input_json = (
+                    value.text
                     if isinstance(value, _Json)
-                    else encode_input(codec, value, job_type=job_type),
-                    queue=run_queue,
-                    priority=priority,
-                    run_at=due,
-                    max_attempts=max_attempts,
-                    trace_context=published.context,
+                    else encode_input(codec, value, job_type=job_type)
                 )
-                for value in inputs
-            ]
-            ids = await store.enqueue(runs, now=self._store_now(), connection=connection)
-            published.sent(ids)
-        return ids
+                key, states = (
+                    run_uniqueness(uniqueness, unique_key, input_json, now)
+                    if now is not None
+                    else (None, 0)
+                )
+                runs.append(
+                    NewRun(
+                        job_type=job_type,
+                        input_json=input_json,
+                        queue=run_queue,
+                        priority=priority,
+                        run_at=due,
+                        max_attempts=max_attempts,
+                        trace_context=published.context,
+                        unique_key=key,
+                        unique_states=states,
+                    )
+                )
+            if keyed:
+                results = await store.enqueue_results(
+                    runs, now=self._store_now(), connection=connection
+                )
+            else:  # the common case, on the store's shortest path
+                ids = await store.enqueue(runs, now=self._store_now(), connection=connection)
+                results = [EnqueueResult(run_id, created=True) for run_id in ids]
+            published.sent([r.run_id for r in results])
+        return results
 
     def _resolve(self, job: JobRef) -> tuple[str, JobType | None]:
         """(job type id, the local registration or None) of a job reference."""
@@ -575,6 +684,10 @@ class ZapJobs:
 
     def schedule_sync(self, job: JobRef, input: Any = None, **kwargs: Any) -> int:
         result: int = self._sync("schedule", job, input, **kwargs)
+        return result
+
+    def enqueue_unique_sync(self, job: JobRef, input: Any = None, **kwargs: Any) -> EnqueueResult:
+        result: EnqueueResult = self._sync("enqueue_unique", job, input, **kwargs)
         return result
 
     def enqueue_many_sync(self, job: JobRef, inputs: Sequence[Any], **kwargs: Any) -> list[int]:

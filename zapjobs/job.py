@@ -224,6 +224,10 @@ class Job(Generic[InputT, OutputT]):
     interval: ClassVar[timedelta | None] = None
     timezone: ClassVar[str] = "UTC"
     catch_up: ClassVar[CatchUp] = CatchUp.LATEST
+    #: unique jobs (zapjobs.core.unique): one run per input / per period / in these states
+    unique_by_input: ClassVar[bool] = False
+    unique_for: ClassVar[timedelta | None] = None
+    unique_states: ClassVar[frozenset[str] | None] = None
 
     async def execute(self, ctx: JobContext[InputT]) -> OutputT:
         raise NotImplementedError(f"{type(self).__qualname__} must define execute(self, ctx)")

@@ -32,6 +32,31 @@ class RunStatus(StrEnum):
 
 FINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 
+#: The states in which a run holds its unique key by default: pending (due now or later) and
+#: running. A run that finished frees its key for the next enqueue.
+DEFAULT_UNIQUE_STATES = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
+#: The bit of each state in a run's stored ``unique_states`` mask: the database's unique index
+#: checks the bit of the run's current status (the same numbers in every store's index).
+UNIQUE_STATE_BITS = {
+    RunStatus.PENDING: 1,
+    RunStatus.RUNNING: 2,
+    RunStatus.SUCCEEDED: 4,
+    RunStatus.FAILED: 8,
+    RunStatus.CANCELLED: 16,
+}
+#: The longest unique key accepted (characters).
+MAX_UNIQUE_KEY_LENGTH = 255
+
+
+def unique_states_mask(states: Iterable[RunStatus]) -> int:
+    return sum(UNIQUE_STATE_BITS[RunStatus(s)] for s in frozenset(states))
+
+
+def unique_states_from_mask(mask: int | None) -> frozenset[RunStatus]:
+    if not mask:
+        return frozenset()
+    return frozenset(s for s, bit in UNIQUE_STATE_BITS.items() if mask & bit)
+
 
 class LogLevel(int, Enum):
     """Per-run log levels; the numbers match the standard library's logging levels."""
@@ -173,6 +198,20 @@ class NewRun:
     #: the W3C trace context of the enqueuing span, as JSON text ({"traceparent": ...,
     #: "tracestate": ...}); None outside a traced enqueue (zapjobs.tracing)
     trace_context: str | None = None
+    #: with a unique key, the run is inserted only if no run of its job type holding the same key
+    #: is in one of the states of ``unique_states_mask`` (unique_states_mask()); else the
+    #: enqueue returns that run's id. Enforced by a unique index of the database.
+    unique_key: str | None = None
+    unique_states: int = 3  # unique_states_mask(DEFAULT_UNIQUE_STATES); used only with a key
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    """What an enqueue did: ``created`` False when a run holding the same unique key already
+    existed, whose id is ``run_id``."""
+
+    run_id: int
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -200,6 +239,9 @@ class JobRun:
     #: the W3C trace context the run was enqueued under (JSON text), the parent of each
     #: attempt's span; None if the enqueue was not traced
     trace_context: str | None = None
+    #: the unique key the run holds while its status is one of ``unique_states``; None if none
+    unique_key: str | None = None
+    unique_states: frozenset[RunStatus] = frozenset()
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now

@@ -7,7 +7,7 @@ of it that is stored (so other processes and the CLI can see it and an operator 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from zapjobs.core.filters import JOB_TYPE_HINT, JOB_TYPE_RE
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import make_schedule
+from zapjobs.core.unique import NO_UNIQUENESS, UniqueOptions, unique_options
 from zapjobs.errors import ConfigurationError, UnknownJobTypeError, ValidationError
 from zapjobs.models import CatchUp, JobDefinition, Schedule
 from zapjobs.settings import Settings, duration_argument, queue_argument
@@ -46,6 +47,7 @@ class JobType:
     timeout: timedelta | None = None
     retry: RetryPolicy | None = None
     schedule: Schedule | None = None
+    unique: UniqueOptions = NO_UNIQUENESS
 
     def retry_policy(self, settings: Settings) -> RetryPolicy:
         return self.retry or settings.default_retry_policy
@@ -130,6 +132,9 @@ def job_type_from_function(
     timezone: str = "UTC",
     catch_up: CatchUp = CatchUp.LATEST,
     input: Any = None,
+    unique_by_input: bool = False,
+    unique_for: timedelta | None = None,
+    unique_states: Iterable[str] | None = None,
 ) -> JobType:
     validate_job_type_id(job_type)
     if not callable(fn) or inspect.isclass(fn):
@@ -162,6 +167,9 @@ def job_type_from_function(
         timeout=parsed_timeout,
         retry=retry,
         schedule=schedule,
+        unique=unique_options(
+            by_input=unique_by_input, period=unique_for, states=unique_states, job_type=job_type
+        ),
     )
 
 
@@ -204,6 +212,12 @@ def job_type_from_class(cls: type[Any]) -> JobType:
         timeout=parsed_timeout,
         retry=retry,
         schedule=schedule,
+        unique=unique_options(
+            by_input=getattr(cls, "unique_by_input", False),
+            period=getattr(cls, "unique_for", None),
+            states=getattr(cls, "unique_states", None),
+            job_type=job_type,
+        ),
     )
 
 

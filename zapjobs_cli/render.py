@@ -13,7 +13,8 @@ run::
      "run_at": "...Z", "created_at": "...Z", "started_at": "...Z" | null,
      "finished_at": "...Z" | null, "duration_seconds": 1.25 | null, "worker_id": "..." | null,
      "cancel_requested": false, "schedule_due_at": "...Z" | null,
-     "trace_context": "{\"traceparent\": \"00-...\"}" | null}
+     "trace_context": "{\"traceparent\": \"00-...\"}" | null,
+     "unique_key": "invoice-42" | null}
 
 ``status`` is the stored state; ``scheduled`` is true for a pending run due later.
 
@@ -149,6 +150,7 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
         "cancel_requested": run.cancel_requested,
         "schedule_due_at": iso(run.schedule_due_at),
         "trace_context": run.trace_context,
+        "unique_key": run.unique_key,
     }
 
 
@@ -442,6 +444,8 @@ def run_detail(run: JobRun, now: datetime, *, local: bool = False) -> Renderable
         ("worker", untrusted(run.worker_id or "-")),
         ("input", json_value(run.input)),
     ]
+    if run.unique_key is not None:
+        rows.append(("unique key", text_value(run.unique_key)))
     if run.progress.total is not None or run.progress.processed:
         p = run.progress
         total = "?" if p.total is None else str(p.total)

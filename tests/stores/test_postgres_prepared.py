@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from zapjobs.models import NewRun, RunOutcome, RunStatus
-from zapjobs.stores.postgres import PostgresStore
+from zapjobs.stores.postgres import PostgresStore, rows
 from zapjobs.stores.postgres.sql import PREPARED, qualify, render_queries
 
 pytestmark = pytest.mark.postgres
@@ -128,3 +128,31 @@ async def test_the_generic_claim_plan_never_scans_the_table(
     }, scans
     # The pause gates the scan (read once per queue), not a filter applied to each row.
     assert any("NOT" in n.get("One-Time Filter", "") for n in plan), plan
+
+
+async def test_the_unique_enqueue_runs_on_a_generic_plan(pg: PostgresStore) -> None:
+    for i in range(3):
+        await pg.enqueue([NewRun(job_type="a", unique_key=f"k{i}")])
+    await pg.enqueue([NewRun(job_type="a", unique_key="k0")])
+    plans = await _server_plans(pg)
+    assert plans["enqueue_unique_runs"] == (4, 0), plans
+
+
+async def test_the_generic_unique_enqueue_plan_finds_the_holder_by_its_index(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """The holder of a key is looked up in the unique key index, never by scanning the runs."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at, unique_key,"
+            " unique_states) SELECT 'a', 'default', '{}', now(), now(), 'k' || g, 3"
+            " FROM generate_series(1, 20000) AS g"
+        )
+        conn.execute("ANALYZE zapjobs_runs")
+    params = rows.new_run_params([NewRun(job_type="a", unique_key="k7")])
+    params.update(runs_seq=pg._db.runs_seq, now=None, channel=pg._db.channel)
+    setup = pg.queries["session_setup_hot"]
+    plan = _generic_plan(pg_url, setup, pg.queries["enqueue_unique_runs"], params)
+    scans = {(n["Node Type"], n.get("Index Name")) for n in plan if n.get("Relation Name")}
+    assert ("Seq Scan", None) not in scans, scans
+    assert any(name == "zapjobs_runs_unique_key_idx" for _, name in scans), scans

@@ -19,6 +19,7 @@ from zapjobs.models import (
     Backlog,
     CancelledRuns,
     ConnectionBudget,
+    EnqueueResult,
     ErrorGroup,
     FailureCount,
     JobDefinition,
@@ -165,8 +166,19 @@ class Store(Protocol):
 
         ``connection``: the caller's own open database connection (psycopg for PostgreSQL,
         sqlite3 for SQLite); the runs are then written inside the caller's transaction and
-        become visible only if it commits. Returns ids in the order given.
+        become visible only if it commits. Returns ids in the order given: for a run with a
+        ``unique_key`` already held, the id of the run holding it (see enqueue_results).
         """
+        ...
+
+    async def enqueue_results(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[EnqueueResult]:
+        """enqueue, telling for each run whether it was created. A run with a ``unique_key`` is
+        not inserted while a run of its job type holding that key is in one of that run's unique
+        states (a unique index of the database decides, so concurrent enqueuers of one key get
+        one run); its result is then the holder's id with ``created`` False. A key repeated
+        within ``runs`` is inserted once."""
         ...
 
     async def claim(

@@ -21,6 +21,7 @@ from zapjobs.models import (
     Schedule,
     ScheduleKind,
     WorkerInfo,
+    unique_states_from_mask,
 )
 
 
@@ -91,6 +92,8 @@ def run_from_row(row: Row, d: Decoders) -> JobRun:
         schedule_due_at=d.opt_time(row["schedule_due_at"]),
         max_attempts=row["max_attempts"],
         trace_context=row["trace_context"],
+        unique_key=row["unique_key"],
+        unique_states=unique_states_from_mask(row["unique_states"]),
     )
 
 

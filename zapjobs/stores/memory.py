@@ -24,9 +24,11 @@ from zapjobs.errors import (
     ValidationError,
 )
 from zapjobs.models import (
+    UNIQUE_STATE_BITS,
     Backlog,
     CancelledRuns,
     ConnectionBudget,
+    EnqueueResult,
     ErrorGroup,
     FailureCount,
     JobDefinition,
@@ -237,10 +239,13 @@ class MemoryStore:
             if definition is None or definition.next_due_at != opt_utc(expected_next_due_at):
                 return []
             taken = {r.schedule_due_at for r in self._runs.values() if r.job_type == job_type}
+            held = self._held_keys() if any(r.unique_key for r in runs) else {}
             fresh: list[NewRun] = []
             for run in runs:
                 due = opt_utc(run.schedule_due_at)
-                if due is None or due not in taken:
+                if (due is None or due not in taken) and (
+                    run.unique_key is None or (run.job_type, run.unique_key) not in held
+                ):
                     fresh.append(run)
                     taken.add(due)
             ids = self._insert(fresh, now)
@@ -256,6 +261,12 @@ class MemoryStore:
     async def enqueue(
         self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
     ) -> list[int]:
+        results = await self.enqueue_results(runs, now=now, connection=connection)
+        return [r.run_id for r in results]
+
+    async def enqueue_results(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[EnqueueResult]:
         if connection is not None:
             raise ConfigurationError(
                 "the memory store has no transactions",
@@ -271,15 +282,49 @@ class MemoryStore:
                         f"a run of {run.job_type!r} for the due time {due.isoformat()} exists"
                     )
                 taken.add((run.job_type, due))
-            ids = self._insert(runs, at)
-            self._notify_runs(runs)
-            return ids
+            if not any(r.unique_key for r in runs):
+                ids = self._insert(runs, at)
+                self._notify_runs(runs)
+                return [EnqueueResult(i, created=True) for i in ids]
+            return self._insert_unique(runs, at)
 
-    def _insert(self, runs: Sequence[NewRun], now: datetime) -> list[int]:
-        for new in runs:  # all or nothing, as in one INSERT statement
+    def _held_keys(self) -> dict[tuple[str, str], int]:
+        """(job type, key) -> the run holding it: its status is one of its unique states."""
+        return {
+            (r.job_type, r.unique_key): r.id
+            for r in self._runs.values()
+            if r.unique_key is not None and UNIQUE_STATE_BITS[r.status] & r.unique_states
+        }
+
+    def _insert_unique(self, runs: Sequence[NewRun], now: datetime) -> list[EnqueueResult]:
+        """As the database's unique index does: a run whose key is held is not inserted, and
+        the enqueue returns the holder's id."""
+        self._check_new(runs)  # all or nothing, as in one INSERT statement
+        held = self._held_keys()
+        results: list[EnqueueResult] = []
+        created: list[NewRun] = []
+        for new in runs:
+            key = None if new.unique_key is None else (new.job_type, new.unique_key)
+            if key is not None and key in held:
+                results.append(EnqueueResult(held[key], created=False))
+                continue
+            [run_id] = self._insert([new], now)
+            if key is not None and UNIQUE_STATE_BITS[RunStatus.PENDING] & new.unique_states:
+                held[key] = run_id
+            results.append(EnqueueResult(run_id, created=True))
+            created.append(new)
+        self._notify_runs(created)
+        return results
+
+    @staticmethod
+    def _check_new(runs: Sequence[NewRun]) -> None:
+        for new in runs:
             check_json(new.input_json, "input")
             if new.max_attempts < 1:
                 raise ValidationError(f"max_attempts must be at least 1, got {new.max_attempts}")
+
+    def _insert(self, runs: Sequence[NewRun], now: datetime) -> list[int]:
+        self._check_new(runs)  # all or nothing, as in one INSERT statement
         ids: list[int] = []
         for new in runs:
             record = RunRecord(
@@ -293,6 +338,8 @@ class MemoryStore:
                 schedule_due_at=opt_utc(new.schedule_due_at),
                 max_attempts=new.max_attempts,
                 trace_context=new.trace_context,
+                unique_key=new.unique_key,
+                unique_states=new.unique_states if new.unique_key is not None else 0,
             )
             self._runs[record.id] = record
             self._next_run_id += 1
@@ -394,10 +441,12 @@ class MemoryStore:
     async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
         at = utc(now)
         with self._lock:
+            held = self._held_keys()
             chosen = [
                 r
                 for r in self._select(selection, at)
                 if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)
+                and (r.unique_key is None or held.get((r.job_type, r.unique_key), r.id) == r.id)
             ]
             for r in chosen:
                 r.status = RunStatus.PENDING

@@ -28,6 +28,7 @@ from zapjobs.models import (
     Schedule,
     Stats,
     ThroughputPoint,
+    unique_states_from_mask,
 )
 
 
@@ -54,6 +55,8 @@ class RunRecord:
     progress: Progress = field(default_factory=Progress)
     cancel_requested: bool = False
     trace_context: str | None = None
+    unique_key: str | None = None
+    unique_states: int = 0  # the mask of models.UNIQUE_STATE_BITS; 0 without a key
 
     def view(self) -> JobRun:
         """A fresh frozen copy; the decoded JSON is new on every call, so never shared."""
@@ -77,6 +80,8 @@ class RunRecord:
             schedule_due_at=self.schedule_due_at,
             max_attempts=self.max_attempts,
             trace_context=self.trace_context,
+            unique_key=self.unique_key,
+            unique_states=unique_states_from_mask(self.unique_states),
         )
 
     def is_scheduled(self, now: datetime) -> bool:

@@ -64,6 +64,15 @@ def enqueue(
         str | None,
         typer.Option("--timeout", metavar="DURATION", help="With --wait: give up after this."),
     ] = None,
+    unique_key: Annotated[
+        str | None,
+        typer.Option(
+            "--unique-key",
+            metavar="KEY",
+            help="Create the run only if no pending or running run of the job type holds KEY; "
+            "else print that run's id (and say so on stderr).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Enqueue a run of JOB_TYPE and print its id (stdout).
@@ -86,16 +95,20 @@ def enqueue(
 
     async def work(zap: ZapJobs) -> JobRun | int:
         try:
-            run_id = await zap.enqueue_json(
+            enqueued = await zap.enqueue_json_unique(
                 job_type,
                 input_json,
                 queue=queue,
                 priority=priority,
                 delay=delay_value,
                 run_at=run_at,
+                unique_key=unique_key,
             )
         except UnknownJobTypeError:
             raise await unknown_job_type(zap, job_type) from None
+        run_id = enqueued.run_id
+        if not enqueued.created:
+            state.note(f"run {run_id} already holds this unique key: no new run was created")
         if queue is not None:
             await warn_if_unserved(state, zap, queue)
         if not wait:

@@ -73,7 +73,8 @@ d.last_run_id, d.updated_at
 r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type,
 r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
-r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts, r.trace_context
+r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts, r.trace_context,
+r.unique_key, r.unique_states
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -100,7 +101,16 @@ pg_notify(%(channel)s,
 -- fragment: run_insert_columns
 -- What an enqueue writes (every other column starts at its default); the order of copy_text().
 id, job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts,
-trace_context
+trace_context, unique_key, unique_states
+
+-- fragment: unique_holder
+-- A run holding its unique key: its status is one of its unique states (a bitmask,
+-- models.UNIQUE_STATE_BITS). Word for word the predicate of the unique index of migration 0007,
+-- which an ON CONFLICT target must repeat; unqualified, so it reads the runs of its own FROM.
+unique_key IS NOT NULL
+      AND (unique_states & CASE status WHEN 'pending' THEN 1 WHEN 'running' THEN 2
+                                       WHEN 'succeeded' THEN 4 WHEN 'failed' THEN 8
+                                       WHEN 'cancelled' THEN 16 ELSE 0 END) <> 0
 
 -- fragment: new_runs
 -- The runs of a batch as unnest()ed arrays (rows.new_run_params), each with an id drawn in the
@@ -110,10 +120,10 @@ new_runs AS (
     FROM unnest(
         %(job_types)s::text[], %(inputs)s::text[], %(queues)s::text[], %(priorities)s::integer[],
         %(run_ats)s::timestamptz[], %(due_ats)s::timestamptz[], %(max_attempts)s::integer[],
-        %(trace_contexts)s::text[]
+        %(trace_contexts)s::text[], %(unique_keys)s::text[], %(unique_states)s::smallint[]
     ) WITH ORDINALITY AS t (
         job_type, input, queue, priority, run_at, schedule_due_at, max_attempts, trace_context,
-        ord
+        unique_key, unique_states, ord
     )
 )
 
@@ -123,9 +133,17 @@ INSERT INTO {prefix}runs ({run_insert_columns})
 SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
        COALESCE(n.run_at, %(now)s::timestamptz, now()),
        {now},
-       n.schedule_due_at, n.max_attempts, n.trace_context
+       n.schedule_due_at, n.max_attempts, n.trace_context, n.unique_key, n.unique_states
 FROM new_runs n
 ORDER BY n.ord
+
+-- fragment: not_held_by_another
+-- Run r may become pending again (a retry): no other run holds its unique key, else the unique
+-- index would refuse the change (the run is left as it is).
+(r.unique_key IS NULL OR NOT EXISTS (
+    SELECT 1 FROM {prefix}runs
+    WHERE job_type = r.job_type AND unique_key = r.unique_key AND id <> r.id AND {unique_holder}
+))
 
 -- ==============================================================================================
 -- definitions and schedules
@@ -238,11 +256,12 @@ WHERE d.job_type = %(job_type)s
 RETURNING d.job_type
 
 -- name: insert_scheduled_runs
--- The unique (job_type, schedule_due_at) index skips due times already enqueued.
+-- The unique (job_type, schedule_due_at) index skips due times already enqueued, and the unique
+-- key index a run whose key another run holds (no conflict target: either index skips the row).
 WITH {new_runs},
 inserted AS (
     {insert_new_runs}
-    ON CONFLICT (job_type, schedule_due_at) WHERE schedule_due_at IS NOT NULL DO NOTHING
+    ON CONFLICT DO NOTHING
     RETURNING id, queue
 ),
 latest AS (
@@ -285,6 +304,31 @@ SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n
 ORDER BY n.ord
 
+-- name: enqueue_unique_runs
+-- A batch with unique keys (no key repeated in it: the store sends a repeat's first run only).
+-- A run whose key a run of its job type holds is not inserted (ON CONFLICT waits for a
+-- concurrent inserter of the key to commit or roll back); its row then names the holder. A row
+-- with neither (the holder committed after this statement's snapshot, or left its unique
+-- states meanwhile) is sent again by the store, in a new statement that sees it.
+WITH {new_runs},
+inserted AS (
+    {insert_new_runs}
+    ON CONFLICT (job_type, unique_key) WHERE {unique_holder} DO NOTHING
+    RETURNING id, queue
+),
+woken AS (
+    SELECT {notify}
+    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM inserted) n
+)
+SELECT n.id, i.id IS NOT NULL AS created, h.id AS holder, (SELECT count(*) FROM woken) AS woken
+FROM new_runs n
+LEFT JOIN inserted i ON i.id = n.id
+LEFT JOIN LATERAL (
+    SELECT id FROM {prefix}runs
+    WHERE job_type = n.job_type AND unique_key = n.unique_key AND {unique_holder}
+) h ON i.id IS NULL
+ORDER BY n.ord
+
 -- name: reserve_run_ids
 -- The bulk path by COPY (store: enqueue of many runs), in one transaction: this draws the ids, in
 -- the order given, with the clock every row of the batch uses, and queues the NOTIFY of each
@@ -310,7 +354,8 @@ WITH inserted AS (
         %(priority)s::integer, %(input)s::jsonb,
         COALESCE(%(run_at)s::timestamptz, %(now)s::timestamptz, now()),
         {now},
-        %(due_at)s::timestamptz, %(max_attempts)s::integer, %(trace_context)s::text
+        %(due_at)s::timestamptz, %(max_attempts)s::integer, %(trace_context)s::text,
+        NULL, NULL
     )
     RETURNING id
 ),
@@ -493,6 +538,7 @@ WITH changed AS (
         cancel_requested = false
     WHERE {run_filter}
       AND r.status IN ('failed', 'cancelled')
+      AND {not_held_by_another}
     RETURNING r.id, r.queue
 ),
 woken AS (

@@ -38,6 +38,8 @@ def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:
         "due_ats": [r.schedule_due_at for r in runs],
         "max_attempts": [r.max_attempts for r in runs],
         "trace_contexts": [r.trace_context for r in runs],
+        "unique_keys": [r.unique_key for r in runs],
+        "unique_states": [None if r.unique_key is None else r.unique_states for r in runs],
     }
 
 

@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from zapjobs.errors import InvalidStateError
 from zapjobs.models import (
     CancelledRuns,
+    EnqueueResult,
     JobRun,
     NewLogEntry,
     NewRun,
@@ -27,6 +29,9 @@ from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
 #: instead of one INSERT over unnest()ed arrays. Measured through the store on the bench machine:
 #: even at 200 runs per call, about 1.2x at 500 to 1,000, 1.5x at 2,000 to 5,000.
 COPY_MIN_RUNS = 500
+#: Statements an enqueue with unique keys may take: a run whose key's holder committed after a
+#: statement's snapshot, neither inserted nor seeing the holder, is sent again (in practice once).
+UNIQUE_ATTEMPTS = 10
 #: Rows formatted and sent per write, so a huge batch never sits in memory twice as text.
 COPY_CHUNK_RUNS = 5_000
 
@@ -66,7 +71,7 @@ def copy_text(ids: Sequence[int], runs: Sequence[NewRun], clock: datetime) -> st
         f"{new.input_json.translate(_COPY_ESCAPES)}\t"
         f"{created if new.run_at is None else time_text(new.run_at)}\t{created}\t"
         f"{time_text(new.schedule_due_at)}\t{new.max_attempts}\t"
-        f"{opt_word(new.trace_context)}\n"
+        f"{opt_word(new.trace_context)}\t\\N\t\\N\n"  # no unique key: those go by INSERT
         for run_id, new in zip(ids, runs, strict=True)
     )
 
@@ -79,6 +84,9 @@ class RunWritesMixin:
     ) -> list[int]:
         if not runs:
             return []
+        if any(new.unique_key is not None for new in runs):
+            results = await self._enqueue_unique(runs, now, connection)
+            return [r.run_id for r in results]
         if len(runs) >= COPY_MIN_RUNS and connection is None:
             return await self._enqueue_by_copy(runs, now)
         if len(runs) == 1:
@@ -93,6 +101,65 @@ class RunWritesMixin:
         else:
             found = await self._db.fetch_on(connection, name, params)
         return [r["id"] for r in found]
+
+    async def enqueue_results(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[EnqueueResult]:
+        if any(new.unique_key is not None for new in runs):
+            return await self._enqueue_unique(runs, now, connection)
+        ids = await self.enqueue(runs, now=now, connection=connection)
+        return [EnqueueResult(run_id, created=True) for run_id in ids]
+
+    async def _enqueue_unique(
+        self, runs: Sequence[NewRun], now: datetime | None, connection: Any
+    ) -> list[EnqueueResult]:
+        """A batch with unique keys, by INSERT whatever its size (COPY has no ON CONFLICT). A
+        key repeated in the batch is sent once; its repeats get the first one's result."""
+        first: dict[tuple[str, str], int] = {}
+        sent: list[NewRun] = []
+        slots: list[int] = []  # the index in sent of each run's result
+        for new in runs:
+            if new.unique_key is not None:
+                key = (new.job_type, new.unique_key)
+                if key in first:
+                    slots.append(first[key])
+                    continue
+                first[key] = len(sent)
+            slots.append(len(sent))
+            sent.append(new)
+        found: dict[int, EnqueueResult] = {}
+        waiting = list(range(len(sent)))
+        for _ in range(UNIQUE_ATTEMPTS):
+            params = rows.new_run_params([sent[i] for i in waiting])
+            params.update(runs_seq=self._db.runs_seq, now=now, channel=self._db.channel)
+            if connection is None:
+                answer = await self._db.fetch("enqueue_unique_runs", params)
+            else:
+                answer = await self._db.fetch_on(connection, "enqueue_unique_runs", params)
+            unresolved: list[int] = []
+            for i, row in zip(waiting, answer, strict=True):
+                if row["created"]:
+                    found[i] = EnqueueResult(row["id"], created=True)
+                elif row["holder"] is not None:
+                    found[i] = EnqueueResult(row["holder"], created=False)
+                else:
+                    unresolved.append(i)
+            waiting = unresolved
+            if not waiting:
+                break
+        else:
+            raise InvalidStateError(
+                f"the holder of unique key {sent[waiting[0]].unique_key!r} changed "
+                f"{UNIQUE_ATTEMPTS} times while enqueuing",
+                hint="enqueue again",
+            )
+        results = [found[slot] for slot in slots]
+        seen: set[int] = set()
+        for index, slot in enumerate(slots):  # a repeat in the batch did not create a run
+            if slot in seen:
+                results[index] = EnqueueResult(results[index].run_id, created=False)
+            seen.add(slot)
+        return results
 
     async def _enqueue_by_copy(self, runs: Sequence[NewRun], now: datetime | None) -> list[int]:
         """Ids drawn (and NOTIFYs queued) first, then the rows streamed with COPY, in one

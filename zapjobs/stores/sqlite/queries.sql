@@ -80,7 +80,7 @@ INSERT INTO {prefix}migrations (version, name, applied_at) VALUES (:version, :na
 -- SELECT.
 INSERT INTO {prefix}runs (
     job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts,
-    trace_context
+    trace_context, unique_key, unique_states
 )
 SELECT json_extract(n.value, '$.job_type'),
        json_extract(n.value, '$.queue'),
@@ -90,10 +90,29 @@ SELECT json_extract(n.value, '$.job_type'),
        :now,
        json_extract(n.value, '$.schedule_due_at'),
        json_extract(n.value, '$.max_attempts'),
-       json_extract(n.value, '$.trace_context')
+       json_extract(n.value, '$.trace_context'),
+       json_extract(n.value, '$.unique_key'),
+       json_extract(n.value, '$.unique_states')
 FROM json_each(:runs) AS n
 WHERE true
 ORDER BY n.key
+
+-- fragment: unique_holder
+-- A run holding its unique key: its status is one of its unique states (a bitmask,
+-- models.UNIQUE_STATE_BITS). Word for word the predicate of the unique index of migration 0007,
+-- which an ON CONFLICT target must repeat.
+unique_key IS NOT NULL
+      AND (unique_states & CASE status WHEN 'pending' THEN 1 WHEN 'running' THEN 2
+                                       WHEN 'succeeded' THEN 4 WHEN 'failed' THEN 8
+                                       WHEN 'cancelled' THEN 16 ELSE 0 END) <> 0
+
+-- fragment: not_held_by_another
+-- Run r may become pending again (a retry): no other run holds its unique key, else the unique
+-- index would refuse the change (the run is left as it is).
+(r.unique_key IS NULL OR NOT EXISTS (
+    SELECT 1 FROM {prefix}runs
+    WHERE job_type = r.job_type AND unique_key = r.unique_key AND id <> r.id AND {unique_holder}
+))
 
 -- ==============================================================================================
 -- definitions and schedules
@@ -196,9 +215,10 @@ RETURNING job_type
 
 -- name: insert_scheduled_runs
 -- Like enqueue_runs, but the unique (job_type, schedule_due_at) index skips due times already
--- enqueued.
+-- enqueued, and the unique key index a run whose key another run holds (no conflict target:
+-- either index skips the row).
 {insert_new_runs}
-ON CONFLICT (job_type, schedule_due_at) WHERE schedule_due_at IS NOT NULL DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id, queue, schedule_due_at
 
 -- name: mark_schedule_fired
@@ -215,6 +235,17 @@ WHERE job_type = :job_type
 -- array order and AUTOINCREMENT ids only grow, so the sorted ids are in the order given.
 {insert_new_runs}
 RETURNING id
+
+-- name: enqueue_unique_run
+-- One run of a batch with unique keys (:runs holds one run): nothing is inserted when a run of
+-- its job type holds its key; unique_holder_of then finds that run.
+{insert_new_runs}
+ON CONFLICT (job_type, unique_key) WHERE {unique_holder} DO NOTHING
+RETURNING id
+
+-- name: unique_holder_of
+SELECT id FROM {prefix}runs
+WHERE job_type = :job_type AND unique_key = :unique_key AND {unique_holder}
 
 -- name: claim_candidates
 -- One queue at a time (the caller walks the queues in priority order): the partial claim index
@@ -320,6 +351,7 @@ SET status = 'pending',
 WHERE {drive}
   AND {run_filter}
   AND r.status IN ('failed', 'cancelled')
+  AND {not_held_by_another}
 RETURNING id, queue
 
 -- name: cancel_runs

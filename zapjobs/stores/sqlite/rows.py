@@ -105,6 +105,8 @@ def new_runs_param(runs: Sequence[NewRun]) -> str:
                 "schedule_due_at": opt_us(r.schedule_due_at),
                 "max_attempts": r.max_attempts,
                 "trace_context": r.trace_context,
+                "unique_key": r.unique_key,
+                "unique_states": None if r.unique_key is None else r.unique_states,
             }
             for r in runs
         ],

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from zapjobs.errors import InvalidStateError
 from zapjobs.models import (
     CancelledRuns,
+    EnqueueResult,
     JobRun,
     NewLogEntry,
     NewRun,
@@ -33,21 +35,50 @@ class RunWritesMixin:
     async def enqueue(
         self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
     ) -> list[int]:
+        results = await self.enqueue_results(runs, now=now, connection=connection)
+        return [r.run_id for r in results]
+
+    async def enqueue_results(
+        self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
+    ) -> list[EnqueueResult]:
         if not runs:
             return []
-        params = {"runs": rows.new_runs_param(runs), "now": rows.now_us(now)}
+        at = rows.now_us(now)
+        unique = any(r.unique_key is not None for r in runs)
+        params = {"runs": rows.new_runs_param(runs), "now": at}
 
-        def insert(s: Session) -> list[int]:
-            return sorted(r["id"] for r in s.rows("enqueue_runs", params))
+        def insert(s: Session) -> list[EnqueueResult]:
+            ids = sorted(r["id"] for r in s.rows("enqueue_runs", params))
+            return [EnqueueResult(i, created=True) for i in ids]
 
+        def insert_unique(s: Session) -> list[EnqueueResult]:
+            # One statement per run, in one transaction that holds the write lock: each run sees
+            # the ones before it, so a key repeated in the batch is inserted once.
+            results: list[EnqueueResult] = []
+            for new in runs:
+                one = {"runs": rows.new_runs_param([new]), "now": at}
+                row = s.one("enqueue_unique_run", one)
+                if row is not None:
+                    results.append(EnqueueResult(row["id"], created=True))
+                    continue
+                holder = s.one(
+                    "unique_holder_of", {"job_type": new.job_type, "unique_key": new.unique_key}
+                )
+                if holder is None:  # cannot happen under the write lock; never a silent run
+                    raise InvalidStateError(f"no holder of unique key {new.unique_key!r}")
+                results.append(EnqueueResult(holder["id"], created=False))
+            return results
+
+        write = insert_unique if unique else insert
         if connection is None:
-            ids = await self._db.write(insert)
+            results = await self._db.write(write)
         else:
             # The caller's transaction holds the write lock until it ends, so a worker woken now
             # waits for the commit and then sees the runs (or, after a rollback, none).
-            ids = self._db.on_connection(connection, insert)
-        notify.publish(self._db.notify_key, notify.runs_in(r.queue for r in runs))
-        return ids
+            results = self._db.on_connection(connection, write)
+        created = [new.queue for new, r in zip(runs, results, strict=True) if r.created]
+        notify.publish(self._db.notify_key, notify.runs_in(created))
+        return results
 
     async def claim(
         self,

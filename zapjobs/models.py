@@ -390,9 +390,15 @@ class MigrationStatus:
 class Notification:
     """A wake-up delivered by a store's listener.
 
-    kind "runs": runs became due in ``queue``; kind "cancel": ``run_id`` was asked to stop.
+    kind "runs": runs became pending in ``queue`` (``queue`` None: in any queue, something may
+    have changed, look again); kind "cancel": ``run_id`` was asked to stop.
+
+    ``due_in``: for "runs", how long after the write the earliest of those runs becomes due, by
+    the writer's clock (None: due at once). A relative time, so a worker whose clock differs from
+    the database server's still arms its timer right.
     """
 
     kind: str
     queue: str | None = None
     run_id: int | None = None
+    due_in: timedelta | None = None

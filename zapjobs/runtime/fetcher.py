@@ -2,7 +2,17 @@
 
 It claims again at once while the last claim came back full and slots are free; otherwise it
 sleeps until woken by a notification for one of its queues (only when it has free slots), by a
-freed slot after a full claim, or by the poll timer. It never claims more runs than free slots.
+freed slot after a full claim, by the due time of the earliest run it knows of, or by the poll
+timer (the safety net). It never claims more runs than free slots.
+
+Due times: after a claim that came back short, the fetcher asks the store once how long until
+the earliest pending run of its queues and job types that is not due yet (``Store.next_due``,
+one index lookup) and arms a timer for then. It asks again only when that time has passed, after
+the poll, or when told that anything may have changed (a notification without a queue: a
+reconnected listener, another process's commit on SQLite). Meanwhile every write that makes runs
+pending (enqueue, retry, rescue, schedule) notifies with ``due_in``: a run due later only
+re-arms the timer, without a claim. Timers are in the event loop's monotonic time, from relative
+delays computed by the store's clock, so a worker whose clock is off still wakes on time.
 """
 
 from __future__ import annotations
@@ -19,8 +29,6 @@ from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
 
-#: Poll at least this often when notifications from other processes cannot arrive (SQLite).
-LOCAL_ONLY_POLL_SECONDS = 0.1
 #: How often a fetcher held back by ``may_claim`` looks again.
 HELD_BACK_POLL_SECONDS = 1.0
 
@@ -50,8 +58,6 @@ class Fetcher:
         self._queue_set = frozenset(queues)
         self._job_types = list(job_types)
         self._concurrency = concurrency
-        if not store.cross_process_notify:
-            polling_interval = min(polling_interval, LOCAL_ONLY_POLL_SECONDS)
         self._poll = polling_interval
         self._clock = clock
         self._in_flight = in_flight
@@ -66,9 +72,14 @@ class Fetcher:
             schedule=ReconnectSchedule(first=0.5, cap=min(max(polling_interval, 0.5), 5.0)),
             describe_error=describe_error,
         )
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # something to look at: claim now, or a timer to re-arm
+        self._claim_now = False
         self._stopping = False
         self._last_claim_full = False
+        #: loop time at which the earliest known not-yet-due run becomes due (None: none known)
+        self._due_at: float | None = None
+        #: whether ``_due_at`` reflects the store (else ask it after the next short claim)
+        self._due_known = False
 
     def free_slots(self) -> int:
         return self._concurrency - self._in_flight()
@@ -77,18 +88,32 @@ class Fetcher:
     def on_notification(self, notification: Notification) -> None:
         if notification.kind != "runs":
             return
-        if notification.queue is not None and notification.queue not in self._queue_set:
+        if notification.queue is None:
+            self._due_known = False  # anything may have changed: look again
+        elif notification.queue not in self._queue_set:
             return
-        if self.free_slots() > 0:
-            self._wake.set()
+        due_in = notification.due_in
+        if due_in is not None and due_in.total_seconds() > 0:
+            self._due_by(asyncio.get_running_loop().time() + due_in.total_seconds())
+            self._wake.set()  # re-arm the timer; no claim
+        elif self.free_slots() > 0:
+            self._wake_to_claim()
 
     def on_slot_freed(self) -> None:
         if self._last_claim_full or self._burst:
-            self._wake.set()
+            self._wake_to_claim()
 
     def stop(self) -> None:
         self._stopping = True
+        self._wake_to_claim()
+
+    def _wake_to_claim(self) -> None:
+        self._claim_now = True
         self._wake.set()
+
+    def _due_by(self, when: float) -> None:
+        if self._due_at is None or when < self._due_at:
+            self._due_at = when
 
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -99,9 +124,11 @@ class Fetcher:
             if free <= 0:
                 self._last_claim_full = True
                 self._wake.clear()  # no await since free_slots(): no wake-up can be lost
+                self._claim_now = False
                 await self._sleep(None)
                 continue
             self._wake.clear()
+            self._claim_now = False
             if not self._may_claim():
                 await self._sleep(min(self._poll, HELD_BACK_POLL_SECONDS))
                 continue
@@ -129,7 +156,41 @@ class Fetcher:
                     continue
                 else:
                     return
-            await self._sleep(self._poll)
+            await self._idle()
+
+    async def _idle(self) -> None:
+        """Sleep until told to claim, until the earliest known due time, or for the polling
+        interval, whichever comes first; a notification of a run due later re-arms the timer."""
+        loop = asyncio.get_running_loop()
+        if self._claim_now:
+            return
+        if not self._due_known or (self._due_at is not None and self._due_at <= loop.time()):
+            await self._look_ahead()
+        poll_at = loop.time() + self._poll
+        while not self._stopping and not self._claim_now:
+            wake_at = poll_at if self._due_at is None else min(poll_at, self._due_at)
+            now = loop.time()
+            if wake_at <= now:
+                if poll_at <= now:
+                    self._due_known = False  # the safety net: trust nothing known before it
+                return
+            self._wake.clear()
+            await self._sleep(wake_at - now)
+
+    async def _look_ahead(self) -> None:
+        """Ask the store when the earliest run not due yet becomes due; notifications that
+        arrive meanwhile are kept (the earlier time wins)."""
+        self._due_at = None
+        self._due_known = True
+        now = self._clock.now() if self._clock is not None else None
+        try:
+            due_in = await self._store.next_due(self._queues, self._job_types, now=now)
+        except Exception as exc:
+            self._due_known = False
+            self._retry.failed(exc)  # logged like a failed claim; the poll is the net
+            return
+        if due_in is not None:
+            self._due_by(asyncio.get_running_loop().time() + due_in.total_seconds())
 
     async def _claim(self, limit: int) -> list[JobRun]:
         now = self._clock.now() if self._clock is not None else None

@@ -60,6 +60,7 @@ from zapjobs.stores.memory_records import (
     throughput_of,
     utc,
 )
+from zapjobs.stores.wakeups import runs_notifications
 
 
 class _MemoryListener:
@@ -234,7 +235,7 @@ class MemoryStore:
                 changes["last_due_at"] = self._runs[ids[-1]].schedule_due_at
                 changes["last_run_id"] = ids[-1]
             self._definitions[job_type] = replace(definition, **changes, updated_at=now)
-            self._notify_runs(fresh)
+            self._notify_pending(ids, now)
             return ids
 
     # --- runs: writing -------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class MemoryStore:
                     )
                 taken.add((run.job_type, due))
             ids = self._insert(runs, at)
-            self._notify_runs(runs)
+            self._notify_pending(ids, at)
             return ids
 
     def _insert(self, runs: Sequence[NewRun], now: datetime) -> list[int]:
@@ -314,6 +315,29 @@ class MemoryStore:
                 r.worker_id = worker_id
             return [r.view() for r in claimed]
 
+    async def next_due(
+        self,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> timedelta | None:
+        at = utc(now)
+        wanted, types = set(queues), set(job_types)
+        with self._lock:
+            due = min(
+                (
+                    r.run_at
+                    for r in self._runs.values()
+                    if r.status is RunStatus.PENDING
+                    and r.queue in wanted
+                    and r.job_type in types
+                    and r.run_at > at
+                ),
+                default=None,
+            )
+        return None if due is None else due - at
+
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
     ) -> list[int]:
@@ -345,6 +369,8 @@ class MemoryStore:
                 else:
                     raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
                 changed.append(r.id)
+            retried = [i for i in changed if self._runs[i].status is RunStatus.PENDING]
+            self._notify_pending(retried, at)
         return changed
 
     async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
@@ -601,8 +627,11 @@ class MemoryStore:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _notify_runs(self, runs: Iterable[NewRun]) -> None:
-        self._notify_queues({run.queue for run in runs})
+    def _notify_pending(self, run_ids: Iterable[int], now: datetime) -> None:
+        """Called under the lock: wake listeners of the queues of these pending runs."""
+        pairs = [(self._runs[i].queue, self._runs[i].run_at) for i in run_ids]
+        for notification in runs_notifications(pairs, now):
+            self._notify(notification)
 
     def _notify_queues(self, queues: set[str]) -> None:
         for queue in sorted(queues):

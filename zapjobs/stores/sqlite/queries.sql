@@ -222,6 +222,37 @@ WHERE r.status = 'pending'
 ORDER BY r.priority DESC, r.run_at, r.id
 LIMIT :limit
 
+-- name: data_version
+-- Changes whenever another connection (of any process) commits to the file: the listener's
+-- watcher reads it every few milliseconds, a read of the connection's own state, no I/O.
+PRAGMA data_version
+
+-- name: next_due
+-- When the earliest pending run of one queue that is not due yet becomes due (the caller walks
+-- the queues). One range of the partial claim index per priority, skipping from one priority to
+-- the next (a loose index scan), so neither the due backlog nor finished runs are read.
+WITH RECURSIVE priorities (priority) AS (
+    SELECT (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = :queue
+            ORDER BY r.priority DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = :queue AND r.priority < p.priority
+            ORDER BY r.priority DESC LIMIT 1)
+    FROM priorities p
+    WHERE p.priority IS NOT NULL
+)
+SELECT min((SELECT r.run_at FROM {prefix}runs r
+            WHERE r.status = 'pending'
+              AND r.queue = :queue
+              AND r.priority = p.priority
+              AND r.run_at > :now
+              AND r.job_type IN (SELECT value FROM json_each(:job_types))
+            ORDER BY r.run_at
+            LIMIT 1)) AS due
+FROM priorities p
+WHERE p.priority IS NOT NULL
+
 -- name: claim_mark
 UPDATE {prefix}runs
 SET status = 'running',
@@ -250,7 +281,7 @@ WHERE id = :id
   AND status = 'running'
   AND worker_id = :worker_id
   AND attempt = :attempt
-RETURNING id, queue, status
+RETURNING id, queue, status, run_at
 
 -- name: save_progress
 UPDATE {prefix}runs

@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from zapjobs.clock import Clock
+from zapjobs.clock import Clock, FakeClock
 from zapjobs.core.backoff import ReconnectSchedule
 from zapjobs.models import JobRun, Notification
 from zapjobs.runtime.backoff import Outages, Retry
@@ -118,6 +118,29 @@ class Fetcher:
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Claim until stopped; with ``burst``, return once nothing is due and nothing runs."""
+        forget = self._follow_fake_clock()
+        try:
+            await self._run()
+        finally:
+            forget()
+
+    def _follow_fake_clock(self) -> Callable[[], None]:
+        """A test's FakeClock moves without real time passing: look again when it moves."""
+        if not isinstance(self._clock, FakeClock):
+            return lambda: None
+        loop = asyncio.get_running_loop()
+
+        def moved() -> None:
+            self._due_known = False
+            self._wake_to_claim()
+
+        def from_any_thread() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(moved)
+
+        return self._clock.on_moved(from_any_thread)
+
+    async def _run(self) -> None:
         idle_checked = False
         while not self._stopping:
             free = self.free_slots()

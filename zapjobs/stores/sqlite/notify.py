@@ -31,7 +31,7 @@ logger = logging.getLogger("zapjobs.stores.sqlite")
 Key = tuple[str, str]
 
 #: How often the watcher looks for commits of other processes.
-WATCH_INTERVAL_SECONDS = 0.005
+WATCH_INTERVAL_SECONDS = 0.01
 
 _lock = threading.Lock()
 _registry: dict[Key, list[SQLiteListener]] = {}

@@ -396,9 +396,15 @@ class Notification:
     ``due_in``: for "runs", how long after the write the earliest of those runs becomes due, by
     the writer's clock (None: due at once). A relative time, so a worker whose clock differs from
     the database server's still arms its timer right.
+
+    ``count`` and ``token`` (an enqueue's runs due at once): how many runs, and a number every
+    listener sees alike, from which the workers of the queue agree which ``count`` of them claim
+    (see runtime/fetcher.py). None: every idle worker of the queue looks.
     """
 
     kind: str
     queue: str | None = None
     run_id: int | None = None
     due_in: timedelta | None = None
+    count: int | None = None
+    token: int | None = None

@@ -13,6 +13,8 @@ reconnected listener, another process's commit on SQLite). Meanwhile every write
 pending (enqueue, retry, rescue, schedule) notifies with ``due_in``: a run due later only
 re-arms the timer, without a claim. Timers are in the event loop's monotonic time, from relative
 delays computed by the store's clock, so a worker whose clock is off still wakes on time.
+
+Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from zapjobs.clock import Clock, FakeClock
 from zapjobs.core.backoff import ReconnectSchedule
 from zapjobs.models import JobRun, Notification
+from zapjobs.runtime import peers
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
 
@@ -51,6 +54,7 @@ class Fetcher:
         describe_error: Callable[[BaseException], str] = str,
         may_claim: Callable[[], bool] = lambda: True,
         outages: Outages | None = None,
+        peer_stale_after: float = 60.0,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -80,6 +84,11 @@ class Fetcher:
         self._due_at: float | None = None
         #: whether ``_due_at`` reflects the store (else ask it after the next short claim)
         self._due_known = False
+        #: queue -> live workers serving it (targeted wake-ups); empty until first read
+        self._peers: dict[str, frozenset[str]] = {}
+        self._peers_read_at: float | None = None
+        self._peer_stale_after = peer_stale_after
+        self._passing: set[asyncio.Task[None]] = set()
 
     def free_slots(self) -> int:
         return self._concurrency - self._in_flight()
@@ -96,8 +105,33 @@ class Fetcher:
         if due_in is not None and due_in.total_seconds() > 0:
             self._due_by(asyncio.get_running_loop().time() + due_in.total_seconds())
             self._wake.set()  # re-arm the timer; no claim
-        elif self.free_slots() > 0:
+            return
+        targeted = notification.count is not None and notification.token is not None
+        if targeted and not self._chosen(notification):
+            return  # other workers were chosen for these runs
+        if self.free_slots() > 0 and not self._stopping and self._may_claim():
             self._wake_to_claim()
+        elif targeted and notification.queue is not None:
+            self._pass_on(notification.queue)
+
+    def _chosen(self, notification: Notification) -> bool:
+        assert notification.count is not None and notification.token is not None
+        known = self._peers.get(notification.queue or "")
+        if not known:
+            return True  # no list yet: look, as an untargeted wake-up would
+        return peers.chosen(self._worker_id, known, notification.count, notification.token)
+
+    def _pass_on(self, queue: str) -> None:
+        """Chosen but unable to claim now: wake every idle worker of the queue instead."""
+        task = asyncio.create_task(self._wake_others(queue), name="zapjobs-wake-on")
+        self._passing.add(task)
+        task.add_done_callback(self._passing.discard)
+
+    async def _wake_others(self, queue: str) -> None:
+        try:
+            await self._store.wake(queue)
+        except Exception as exc:  # the poll of the others is the net
+            logger.debug("could not pass a wake-up of queue %r on: %s", queue, exc)
 
     def on_slot_freed(self) -> None:
         if self._last_claim_full or self._burst:
@@ -183,7 +217,8 @@ class Fetcher:
 
     async def _idle(self) -> None:
         """Sleep until told to claim, until the earliest known due time, or for the polling
-        interval, whichever comes first; a notification of a run due later re-arms the timer."""
+        interval, whichever comes first; a notification of a run due later re-arms the timer.
+        The list of peers (targeted wake-ups) is re-read meanwhile, without a claim."""
         loop = asyncio.get_running_loop()
         if self._claim_now:
             return
@@ -191,14 +226,32 @@ class Fetcher:
             await self._look_ahead()
         poll_at = loop.time() + self._poll
         while not self._stopping and not self._claim_now:
-            wake_at = poll_at if self._due_at is None else min(poll_at, self._due_at)
+            read_at = self._peers_read_at
+            if read_at is None or loop.time() - read_at >= peers.REFRESH_SECONDS:
+                await self._read_peers()
+                continue
             now = loop.time()
-            if wake_at <= now:
-                if poll_at <= now:
-                    self._due_known = False  # the safety net: trust nothing known before it
+            if poll_at <= now:
+                self._due_known = False  # the safety net: trust nothing known before it
                 return
+            if self._due_at is not None and self._due_at <= now:
+                return
+            wake_at = min(
+                poll_at,
+                read_at + peers.REFRESH_SECONDS,
+                poll_at if self._due_at is None else self._due_at,
+            )
             self._wake.clear()
             await self._sleep(wake_at - now)
+
+    async def _read_peers(self) -> None:
+        self._peers_read_at = asyncio.get_running_loop().time()
+        try:
+            workers = await self._store.list_workers()
+        except Exception as exc:  # keep the last list; untargeted wake-ups still work
+            logger.debug("could not read the workers for targeted wake-ups: %s", exc)
+            return
+        self._peers = peers.live_peers(workers, self._peer_stale_after)
 
     async def _look_ahead(self) -> None:
         """Ask the store when the earliest run not due yet becomes due; notifications that

@@ -312,6 +312,12 @@ class Store(Protocol):
         ...
 
     # --- notifications -------------------------------------------------------------------------
+    async def wake(self, queue: str) -> None:
+        """Wake every listening worker of ``queue`` to look for due runs (a "runs" notification
+        without count): what a worker chosen by a targeted wake-up sends on when it cannot
+        claim (busy, stopping)."""
+        ...
+
     async def listen(self, handler: NotificationHandler) -> Listener:
         """Deliver notifications (new runs in a queue, cancellation requests) to ``handler``
         until the returned listener is closed. The handler runs on the event loop and must not

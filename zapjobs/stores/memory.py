@@ -258,7 +258,7 @@ class MemoryStore:
                     )
                 taken.add((run.job_type, due))
             ids = self._insert(runs, at)
-            self._notify_pending(ids, at)
+            self._notify_pending(ids, at, targeted=True)
             return ids
 
     def _insert(self, runs: Sequence[NewRun], now: datetime) -> list[int]:
@@ -616,6 +616,10 @@ class MemoryStore:
         return PruneResult(len(old_runs), len(old_logs), len(old_workers))
 
     # --- notifications -------------------------------------------------------------------------
+    async def wake(self, queue: str) -> None:
+        with self._lock:
+            self._notify(Notification(kind="runs", queue=queue))
+
     async def listen(self, handler: NotificationHandler) -> Listener:
         listener = _MemoryListener(self, handler)
         with self._lock:
@@ -627,10 +631,12 @@ class MemoryStore:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _notify_pending(self, run_ids: Iterable[int], now: datetime) -> None:
+    def _notify_pending(
+        self, run_ids: Iterable[int], now: datetime, *, targeted: bool = False
+    ) -> None:
         """Called under the lock: wake listeners of the queues of these pending runs."""
-        pairs = [(self._runs[i].queue, self._runs[i].run_at) for i in run_ids]
-        for notification in runs_notifications(pairs, now):
+        pending = [(self._runs[i].queue, self._runs[i].run_at, i) for i in run_ids]
+        for notification in runs_notifications(pending, now, targeted=targeted):
             self._notify(notification)
 
     def _notify_queues(self, queues: set[str]) -> None:

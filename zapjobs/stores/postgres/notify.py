@@ -55,11 +55,20 @@ def decode(payload: str) -> Notification | None:
     queue = data.get("q")
     queue = queue if isinstance(queue, str) else None
     if data.get("k") == "runs":
-        return Notification(kind="runs", queue=queue, due_in=_due_in(data.get("d")))
+        count, token = _whole(data.get("n")), _whole(data.get("t"))
+        if count is None or token is None:
+            count = token = None
+        return Notification(
+            kind="runs", queue=queue, due_in=_due_in(data.get("d")), count=count, token=token
+        )
     run_id = data.get("r")
     if data.get("k") == "cancel" and isinstance(run_id, int) and not isinstance(run_id, bool):
         return Notification(kind="cancel", queue=queue, run_id=run_id)
     return None
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _due_in(seconds: object) -> timedelta | None:

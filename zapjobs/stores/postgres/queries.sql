@@ -101,9 +101,11 @@ pg_notify(%(channel)s,
 -- {notify} for runs that became pending, with "d": the seconds until the earliest of them is due
 -- when it is not due yet (n.due_in, NULL when due now), e.g. {"k":"runs","q":"mail","d":2.5}:
 -- woken workers arm their timer instead of claiming. Seconds from the server's now, so a worker
--- whose clock is off still wakes on time.
+-- whose clock is off still wakes on time. New runs due now add "n" (how many, n.count) and "t"
+-- (a token, n.token: the lowest id): the workers agree from it which n of them claim.
 pg_notify(%(channel)s,
-          json_strip_nulls(json_build_object('k', n.kind, 'q', n.queue, 'd', n.due_in))::text)
+          json_strip_nulls(json_build_object('k', n.kind, 'q', n.queue, 'd', n.due_in,
+                                             'n', n.count, 't', n.token))::text)
 
 -- fragment: due_in
 -- The seconds from now until run_at d, or NULL when d is due already ({notify_due}'s n.due_in).
@@ -269,7 +271,8 @@ marked AS (
 ),
 woken AS (
     SELECT {notify_due}
-    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, NULL::bigint AS count,
+                 NULL::bigint AS token
           FROM (SELECT queue, min(run_at) AS at FROM inserted GROUP BY queue) d) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
@@ -289,8 +292,10 @@ inserted AS (
 ),
 woken AS (
     SELECT {notify_due}
-    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in
-          FROM (SELECT queue, min(COALESCE(run_at, {now})) AS at
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
+          FROM (SELECT queue, min(COALESCE(run_at, {now})) AS at,
+                       count(*) FILTER (WHERE COALESCE(run_at, {now}) <= {now}) AS count,
+                       min(id) AS token
                 FROM new_runs GROUP BY queue) d) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
@@ -305,8 +310,9 @@ ORDER BY n.ord
 SELECT array_agg(nextval(%(runs_seq)s::regclass) ORDER BY g) AS ids,
        {now} AS now,
        (SELECT count({notify_due})
-        FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in
-              FROM unnest(%(queues)s::text[], %(due_ats)s::timestamptz[]) AS d (queue, at)) n)
+        FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
+              FROM unnest(%(queues)s::text[], %(due_ats)s::timestamptz[], %(counts)s::integer[],
+                          %(tokens)s::bigint[]) AS d (queue, at, count, token)) n)
            AS woken
 FROM generate_series(1, %(count)s) AS g
 
@@ -329,8 +335,9 @@ WITH inserted AS (
 ),
 woken AS (
     SELECT {notify_due}
-    FROM (SELECT 'runs' AS kind, %(queue)s::text AS queue, {due_in} AS due_in
-          FROM (SELECT COALESCE(%(run_at)s::timestamptz, {now}) AS at) d) n
+    FROM (SELECT 'runs' AS kind, %(queue)s::text AS queue, {due_in} AS due_in, 1 AS count,
+                 i.id AS token
+          FROM (SELECT COALESCE(%(run_at)s::timestamptz, {now}) AS at) d CROSS JOIN inserted i) n
 )
 SELECT i.id, (SELECT count(*) FROM woken) AS woken
 FROM inserted i
@@ -377,6 +384,11 @@ async_commit AS (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
 SELECT c.* FROM claimed c CROSS JOIN async_commit ORDER BY c.rank
+
+-- name: wake
+-- Every listening worker of the queue looks for due runs (a targeted wake-up passed on).
+SELECT {notify} AS sent
+FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
 
 -- name: next_due
 -- Seconds until the earliest pending run of the queues and job types that is not due yet becomes
@@ -451,7 +463,8 @@ changed AS (
 -- A retry wakes the queue's workers with its due time, as an enqueue does.
 woken AS (
     SELECT {notify_due}
-    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, NULL::bigint AS count,
+                 NULL::bigint AS token
           FROM (SELECT queue, min(run_at) AS at FROM changed
                 WHERE status = 'pending' GROUP BY queue) d) n
 )

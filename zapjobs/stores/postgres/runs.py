@@ -5,6 +5,7 @@ Each batch is one statement over unnest()ed arrays: one round trip however many 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -220,20 +221,31 @@ class RunWritesMixin:
         params = rows.filter_params(selection, None)
         return [r["id"] for r in await self._db.fetch("delete_runs", params)]
 
+    async def wake(self, queue: str) -> None:
+        await self._db.fetch("wake", {"queue": queue, "channel": self._db.channel})
+
     async def cancel_requested(self, worker_id: str) -> list[int]:
         found = await self._db.fetch("cancel_requested", {"worker_id": worker_id})
         return [r["id"] for r in found]
 
 
 def _earliest_per_queue(runs: Sequence[NewRun]) -> dict[str, list[Any]]:
-    """The queues of a batch with the earliest run_at of each (None: one is due now), the
+    """The queues of a batch with the earliest run_at of each (None: one is due now), the number
+    of runs due now (without run_at: this side cannot read the server's clock) and a token, the
     parameters of reserve_run_ids' notifications."""
     earliest: dict[str, datetime | None] = {}
+    counts: dict[str, int] = {}
     for new in runs:
+        counts[new.queue] = counts.get(new.queue, 0) + (new.run_at is None)
         if new.queue not in earliest:
             earliest[new.queue] = new.run_at
         else:
             known = earliest[new.queue]
             if known is not None and (new.run_at is None or new.run_at < known):
                 earliest[new.queue] = new.run_at
-    return {"queues": list(earliest), "due_ats": list(earliest.values())}
+    return {
+        "queues": list(earliest),
+        "due_ats": list(earliest.values()),
+        "counts": [counts[q] or None for q in earliest],
+        "tokens": [secrets.randbits(62) for _ in earliest],
+    }

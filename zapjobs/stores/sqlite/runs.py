@@ -48,8 +48,11 @@ class RunWritesMixin:
             # waits for the commit and then sees the runs (or, after a rollback, none).
             ids = self._db.on_connection(connection, insert)
         clock = rows.from_us(at)
-        pending = [(r.queue, clock if r.run_at is None else r.run_at) for r in runs]
-        notify.publish(self._db.notify_key, runs_notifications(pending, clock))
+        pending = [
+            (r.queue, clock if r.run_at is None else r.run_at, run_id)
+            for r, run_id in zip(runs, ids, strict=True)
+        ]
+        notify.publish(self._db.notify_key, runs_notifications(pending, clock, targeted=True))
         return ids
 
     async def claim(
@@ -124,7 +127,7 @@ class RunWritesMixin:
 
         changed = await self._db.write(complete)
         retried = [
-            (r["queue"], rows.from_us(r["run_at"]))
+            (r["queue"], rows.from_us(r["run_at"]), r["id"])
             for r in changed
             if r["status"] == RunStatus.PENDING.value
         ]
@@ -189,6 +192,9 @@ class RunWritesMixin:
         name = f"delete_runs:{rows.drive_variant(selection)}"
         deleted = await self._db.write(lambda s: s.rows(name, params))
         return sorted(r["id"] for r in deleted)
+
+    async def wake(self, queue: str) -> None:
+        notify.publish(self._db.notify_key, [Notification(kind="runs", queue=queue)])
 
     async def cancel_requested(self, worker_id: str) -> list[int]:
         found = await self._db.call(lambda s: s.rows("cancel_requested", {"worker_id": worker_id}))

@@ -7,7 +7,8 @@ retries after their backoff, with idle workers on the default polling interval (
 Scenarios, each on a fresh installation (a schema of its own on PostgreSQL, a temporary file for
 SQLite):
 - ``due``: ``--runs`` runs (500) scheduled at random times over ``--spread`` seconds (30), from
-  3 s ahead on, one ``schedule(run_at=...)`` each, for one idle worker process (concurrency 10).
+  10 s ahead on (after the enqueues are done), one ``schedule(run_at=...)`` each, for one idle
+  worker process (concurrency 10).
 - ``retry``: ``--runs`` / 5 runs due at random times over the spread that each fail once and are
   retried after a backoff of 1 to 2 s (equal jitter).
 - SQLite also ``due-same-process``: the worker in the enqueuing process (same-process wake-ups).
@@ -39,7 +40,7 @@ from psycopg.conninfo import make_conninfo
 from zapjobs import JobContext, RetryPolicy, RunFilter, RunStatus, ZapJobs
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
-LEAD_SECONDS = 3.0
+LEAD_SECONDS = 10.0
 ROOT = Path(__file__).resolve().parents[1]
 RETRY = RetryPolicy(max_retries=1, initial_delay=timedelta(seconds=2), use_jitter=True)
 
@@ -147,6 +148,18 @@ async def measure(zap: ZapJobs, job: str, runs: int, spread: float) -> dict[str,
         for r in finished
         if r is not None and r.started_at is not None
     )
+    if os.environ.get("ZAPBENCH_SHOW_LATE"):
+        ordered = sorted((r.run_at, r.started_at) for r in finished if r and r.started_at)
+        worst = sorted(
+            range(len(ordered)), key=lambda i: ordered[i][1] - ordered[i][0], reverse=True
+        )[:8]
+        for i in worst:
+            run_at, started_at = ordered[i]
+            gap = (run_at - ordered[i - 1][0]).total_seconds() * 1000 if i else 0.0
+            print(
+                f"  late {(started_at - run_at).total_seconds() * 1000:7.1f} ms at "
+                f"{(run_at - start).total_seconds():6.3f} s (previous due {gap:6.1f} ms before)"
+            )
     return {
         "runs": len(late),
         "p50_ms": late[len(late) // 2],

@@ -16,19 +16,18 @@ async def test_next_due_is_none_without_pending_runs(store: Store) -> None:
     assert await store.next_due(["default"], ["a"], now=T0) is None
 
 
-async def test_next_due_is_the_time_until_the_earliest_run_not_due_yet(store: Store) -> None:
+async def test_next_due_is_the_time_until_the_earliest_pending_run(store: Store) -> None:
     await enqueue_one(store, run_at=at(seconds=30))
     await enqueue_one(store, run_at=at(seconds=10))
     await enqueue_one(store, run_at=at(seconds=20))
     assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=10)
-    assert await store.next_due(["default"], ["a"], now=at(seconds=15)) == timedelta(seconds=5)
+    assert await store.next_due(["default"], ["a"], now=at(seconds=15)) == timedelta(seconds=-5)
 
 
-async def test_next_due_skips_due_runs_running_runs_and_what_the_worker_may_not_claim(
+async def test_next_due_skips_running_runs_and_what_the_worker_may_not_claim(
     store: Store,
 ) -> None:
     await start_one(store, now=T0)  # running
-    await enqueue_one(store)  # due now: the claim's business, not the timer's
     await enqueue_one(store, "b", run_at=at(seconds=5))  # another job type
     await enqueue_one(store, queue="other", run_at=at(seconds=6))  # another queue
     await enqueue_one(store, run_at=at(seconds=40))
@@ -39,15 +38,24 @@ async def test_next_due_skips_due_runs_running_runs_and_what_the_worker_may_not_
     assert await store.next_due([], ["a"], now=T0) is None
 
 
+async def test_next_due_of_a_run_due_already_is_zero_or_less(store: Store) -> None:
+    """A run that became due after the worker's claim is claimed at once, not at the next one."""
+    await enqueue_one(store, run_at=at(seconds=40))
+    await enqueue_one(store, run_at=at(seconds=-3))
+    assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=-3)
+    await enqueue_one(store, run_at=T0)
+    assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=-3)
+
+
 async def test_next_due_looks_at_every_priority(store: Store) -> None:
     """The claim index leads with priority: the earliest run may have any priority."""
     await enqueue_one(store, priority=9, run_at=at(seconds=50))
-    await enqueue_one(store, priority=5)  # due now, a backlog
+    await enqueue_one(store, priority=5, run_at=at(seconds=9))
     await enqueue_one(store, priority=0, run_at=at(seconds=8))
     await enqueue_one(store, priority=-3, run_at=at(seconds=3))
     await enqueue_one(store, priority=-3, run_at=at(seconds=70))
     assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=3)
-    assert await store.next_due(["default"], ["a"], now=at(seconds=4)) == timedelta(seconds=4)
+    assert await store.next_due(["default"], ["a"], now=at(seconds=2)) == timedelta(seconds=1)
 
 
 # --- due_in in notifications ---------------------------------------------------------------------

@@ -55,7 +55,7 @@ async def test_next_due_walks_the_claim_index_only_past_a_backlog(
         conn.execute(FILL)
         conn.execute("ANALYZE zapjobs_runs")
     due = await pg.next_due(["default"], ["a"])
-    assert due is not None and timedelta(minutes=50) < due <= timedelta(hours=1, seconds=1)
+    assert due is not None and due <= -timedelta(minutes=50)  # the backlog is due
     params = {"queues": ["default"], "job_types": ["a"], "now": None}
     plan = _plan(pg_url, pg.queries["session_setup"], pg.queries["next_due"], params)
     scans = {(n["Node Type"], n.get("Index Name")) for n in plan if n.get("Relation Name")}

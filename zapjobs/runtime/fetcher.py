@@ -6,8 +6,9 @@ freed slot after a full claim, by the due time of the earliest run it knows of, 
 timer (the safety net). It never claims more runs than free slots.
 
 Due times: after a claim that came back short, the fetcher asks the store once how long until
-the earliest pending run of its queues and job types that is not due yet (``Store.next_due``,
-one index lookup) and arms a timer for then. It asks again only when that time has passed, after
+the earliest pending run of its queues and job types is due (``Store.next_due``, one index
+lookup) and arms a timer for then (or claims again at once when a run became due between the
+claim and the question). It asks again only when that time has passed, after
 the poll, or when told that anything may have changed (a notification without a queue: a
 reconnected listener, another process's commit on SQLite). Meanwhile every write that makes runs
 pending (enqueue, retry, rescue, schedule) notifies with ``due_in``: a run due later only
@@ -32,6 +33,9 @@ from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
 
+#: The first wait when the store says a run is due but the claim found none (it is being
+#: claimed by another worker); doubles up to the polling interval.
+OVERDUE_FIRST_WAIT = 0.005
 #: How often a fetcher held back by ``may_claim`` looks again.
 HELD_BACK_POLL_SECONDS = 1.0
 
@@ -84,11 +88,15 @@ class Fetcher:
         self._due_at: float | None = None
         #: whether ``_due_at`` reflects the store (else ask it after the next short claim)
         self._due_known = False
+        self._last_claim_empty = False
+        self._overdue_wait = 0.0  # back-off while a due run is another worker's
         #: queue -> live workers serving it (targeted wake-ups); empty until first read
         self._peers: dict[str, frozenset[str]] = {}
         self._peers_read_at: float | None = None
         self._peer_stale_after = peer_stale_after
         self._passing: set[asyncio.Task[None]] = set()
+        #: queues of targeted wake-ups this worker accepted and no claim has served yet
+        self._owed: set[str] = set()
 
     def free_slots(self) -> int:
         return self._concurrency - self._in_flight()
@@ -110,6 +118,8 @@ class Fetcher:
         if targeted and not self._chosen(notification):
             return  # other workers were chosen for these runs
         if self.free_slots() > 0 and not self._stopping and self._may_claim():
+            if targeted and notification.queue is not None:
+                self._owed.add(notification.queue)  # passed on if this worker fills up first
             self._wake_to_claim()
         elif targeted and notification.queue is not None:
             self._pass_on(notification.queue)
@@ -120,6 +130,12 @@ class Fetcher:
         if not known:
             return True  # no list yet: look, as an untargeted wake-up would
         return peers.chosen(self._worker_id, known, notification.count, notification.token)
+
+    def _pass_on_owed(self) -> None:
+        """Targeted wake-ups accepted but not served by a claim (the slots filled meanwhile)."""
+        for queue in sorted(self._owed):
+            self._pass_on(queue)
+        self._owed.clear()
 
     def _pass_on(self, queue: str) -> None:
         """Chosen but unable to claim now: wake every idle worker of the queue instead."""
@@ -139,6 +155,7 @@ class Fetcher:
 
     def stop(self) -> None:
         self._stopping = True
+        self._pass_on_owed()
         self._wake_to_claim()
 
     def _wake_to_claim(self) -> None:
@@ -182,19 +199,29 @@ class Fetcher:
                 self._last_claim_full = True
                 self._wake.clear()  # no await since free_slots(): no wake-up can be lost
                 self._claim_now = False
+                self._pass_on_owed()
                 await self._sleep(None)
                 continue
             self._wake.clear()
             self._claim_now = False
             if not self._may_claim():
+                self._pass_on_owed()
                 await self._sleep(min(self._poll, HELD_BACK_POLL_SECONDS))
                 continue
+            covering, self._owed = self._owed, set()
             try:
                 runs = await self._claim(free)
             except Exception as exc:
+                self._owed |= covering
+                self._pass_on_owed()
                 await self._sleep(self._retry.failed(exc))
                 continue
+            if len(runs) == free:
+                self._owed |= covering  # more may be due than this claim took
             self._retry.succeeded()
+            self._last_claim_empty = not runs
+            if runs:
+                self._overdue_wait = 0.0
             for run in runs:
                 self._start_run(run)
             self._last_claim_full = len(runs) == free
@@ -265,8 +292,19 @@ class Fetcher:
             self._due_known = False
             self._retry.failed(exc)  # logged like a failed claim; the poll is the net
             return
-        if due_in is not None:
-            self._due_by(asyncio.get_running_loop().time() + due_in.total_seconds())
+        if due_in is None:
+            return
+        seconds = due_in.total_seconds()
+        if seconds <= 0:
+            # Due already: it became due after the claim's snapshot, so claim again at once;
+            # unless that claim found nothing (another worker holds it): then back off a little.
+            if self._last_claim_empty:
+                doubled = max(2 * self._overdue_wait, OVERDUE_FIRST_WAIT)
+                self._overdue_wait = min(doubled, self._poll)
+                seconds = self._overdue_wait
+            else:
+                seconds = 0.0
+        self._due_by(asyncio.get_running_loop().time() + seconds)
 
     async def _claim(self, limit: int) -> list[JobRun]:
         now = self._clock.now() if self._clock is not None else None

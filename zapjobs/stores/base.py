@@ -184,9 +184,10 @@ class Store(Protocol):
         now: datetime | None = None,
     ) -> timedelta | None:
         """How long from now until the earliest pending run of the given queues and job types
-        that is not yet due (``run_at`` > now) becomes due; None when there is none. A worker
-        sleeps until then when a claim came back short. Served by the claim index: it never
-        reads runs that are due already or finished."""
+        becomes due: zero or negative when one is due already (a run that became due after the
+        caller's claim, or one another worker is claiming); None when none is pending. A worker
+        sleeps until then when a claim came back short. Served by the claim index: a few entries
+        per priority, never a due backlog or finished runs."""
         ...
 
     async def complete(

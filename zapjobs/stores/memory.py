@@ -329,10 +329,7 @@ class MemoryStore:
                 (
                     r.run_at
                     for r in self._runs.values()
-                    if r.status is RunStatus.PENDING
-                    and r.queue in wanted
-                    and r.job_type in types
-                    and r.run_at > at
+                    if r.status is RunStatus.PENDING and r.queue in wanted and r.job_type in types
                 ),
                 default=None,
             )

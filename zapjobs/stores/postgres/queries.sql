@@ -391,10 +391,10 @@ SELECT {notify} AS sent
 FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
 
 -- name: next_due
--- Seconds until the earliest pending run of the queues and job types that is not due yet becomes
--- due (NULL: none). The claim index leads with (queue, priority DESC): a loose index scan steps
--- from one priority to the next (one index descent each, few priorities in practice), and per
--- priority one range scan from now on finds the earliest, so neither the due backlog nor
+-- Seconds until the earliest pending run of the queues and job types becomes due (zero or less:
+-- due already; NULL: none). The claim index leads with (queue, priority DESC): a loose index scan
+-- steps from one priority to the next (one index descent each, few priorities in practice), and
+-- per priority the first entry in run_at order is the earliest, so neither a due backlog nor
 -- finished runs are read.
 WITH RECURSIVE priorities AS (
     SELECT q.name AS queue,
@@ -418,7 +418,6 @@ earliest AS (
         WHERE r.status = 'pending'
           AND r.queue = p.queue
           AND r.priority = p.priority
-          AND r.run_at > {now}
           AND r.job_type = ANY (%(job_types)s::text[])
         ORDER BY r.priority DESC, r.run_at
         LIMIT 1

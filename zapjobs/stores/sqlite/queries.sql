@@ -228,9 +228,9 @@ LIMIT :limit
 PRAGMA data_version
 
 -- name: next_due
--- When the earliest pending run of one queue that is not due yet becomes due (the caller walks
--- the queues). One range of the partial claim index per priority, skipping from one priority to
--- the next (a loose index scan), so neither the due backlog nor finished runs are read.
+-- When the earliest pending run of one queue becomes due (the caller walks the queues): the first
+-- entry of the partial claim index per priority, skipping from one priority to the next (a loose
+-- index scan), so neither a due backlog nor finished runs are read.
 WITH RECURSIVE priorities (priority) AS (
     SELECT (SELECT r.priority FROM {prefix}runs r
             WHERE r.status = 'pending' AND r.queue = :queue
@@ -246,7 +246,6 @@ SELECT min((SELECT r.run_at FROM {prefix}runs r
             WHERE r.status = 'pending'
               AND r.queue = :queue
               AND r.priority = p.priority
-              AND r.run_at > :now
               AND r.job_type IN (SELECT value FROM json_each(:job_types))
             ORDER BY r.run_at
             LIMIT 1)) AS due

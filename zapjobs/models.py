@@ -502,12 +502,25 @@ class MigrationStatus:
 class Notification:
     """A wake-up delivered by a store's listener.
 
-    kind "runs": runs became due in ``queue``; kind "cancel": ``run_id`` was asked to stop.
+    kind "runs": runs became pending in ``queue`` (``queue`` None: in any queue, something may
+    have changed, look again); kind "cancel": ``run_id`` was asked to stop.
+
+    ``due_in``: for "runs", how long after the write the earliest of those runs becomes due, by
+    the writer's clock (None: due at once). A relative time, so a worker whose clock differs from
+    the database server's still arms its timer right.
+
+    ``count`` and ``token`` (an enqueue's runs due at once): how many runs, and a number every
+    listener sees alike, from which the workers of the queue agree which ``count`` of them claim
+    (see runtime/fetcher.py). None: every idle worker of the queue looks.
     """
 
     kind: str
     queue: str | None = None
     run_id: int | None = None
+    # What the wake-up says, not which one it is: left out of equality.
+    due_in: timedelta | None = field(default=None, compare=False)
+    count: int | None = field(default=None, compare=False)
+    token: int | None = field(default=None, compare=False)
 
 
 # --- diagnosis facts (``zapjobs doctor``): what stores report; core/diagnosis.py judges them ----

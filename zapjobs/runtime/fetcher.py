@@ -2,7 +2,20 @@
 
 It claims again at once while the last claim came back full and slots are free; otherwise it
 sleeps until woken by a notification for one of its queues (only when it has free slots), by a
-freed slot after a full claim, or by the poll timer. It never claims more runs than free slots.
+freed slot after a full claim, by the due time of the earliest run it knows of, or by the poll
+timer (the safety net). It never claims more runs than free slots.
+
+Due times: after a claim that came back short, the fetcher asks the store once how long until
+the earliest pending run of its queues and job types is due (``Store.next_due``, one index
+lookup) and arms a timer for then (or claims again at once when a run became due between the
+claim and the question). It asks again only when that time has passed, after
+the poll, or when told that anything may have changed (a notification without a queue: a
+reconnected listener, another process's commit on SQLite). Meanwhile every write that makes runs
+pending (enqueue, retry, rescue, schedule) notifies with ``due_in``: a run due later only
+re-arms the timer, without a claim. Timers are in the event loop's monotonic time, from relative
+delays computed by the store's clock, so a worker whose clock is off still wakes on time.
+
+Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
 """
 
 from __future__ import annotations
@@ -11,16 +24,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from zapjobs.clock import Clock
+from zapjobs.clock import Clock, FakeClock
 from zapjobs.core.backoff import ReconnectSchedule
 from zapjobs.models import JobRun, Notification
+from zapjobs.runtime import peers
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
 
 logger = logging.getLogger("zapjobs.worker")
 
-#: Poll at least this often when notifications from other processes cannot arrive (SQLite).
-LOCAL_ONLY_POLL_SECONDS = 0.1
+#: The first wait when the store says a run is due but the claim found none (it is being
+#: claimed by another worker); doubles up to the polling interval.
+OVERDUE_FIRST_WAIT = 0.005
 #: How often a fetcher held back by ``may_claim`` looks again.
 HELD_BACK_POLL_SECONDS = 1.0
 
@@ -44,6 +59,7 @@ class Fetcher:
         may_claim: Callable[[], bool] = lambda: True,
         outages: Outages | None = None,
         on_claim: Callable[[int, list[JobRun]], None] | None = None,
+        peer_stale_after: float = 60.0,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -51,8 +67,6 @@ class Fetcher:
         self._queue_set = frozenset(queues)
         self._job_types = list(job_types)
         self._concurrency = concurrency
-        if not store.cross_process_notify:
-            polling_interval = min(polling_interval, LOCAL_ONLY_POLL_SECONDS)
         self._poll = polling_interval
         self._clock = clock
         self._in_flight = in_flight
@@ -68,9 +82,23 @@ class Fetcher:
             schedule=ReconnectSchedule(first=0.5, cap=min(max(polling_interval, 0.5), 5.0)),
             describe_error=describe_error,
         )
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # something to look at: claim now, or a timer to re-arm
+        self._claim_now = False
         self._stopping = False
         self._last_claim_full = False
+        #: loop time at which the earliest known not-yet-due run becomes due (None: none known)
+        self._due_at: float | None = None
+        #: whether ``_due_at`` reflects the store (else ask it after the next short claim)
+        self._due_known = False
+        self._last_claim_empty = False
+        self._overdue_wait = 0.0  # back-off while a due run is another worker's
+        #: queue -> live workers serving it (targeted wake-ups); empty until first read
+        self._peers: dict[str, frozenset[str]] = {}
+        self._peers_read_at: float | None = None
+        self._peer_stale_after = peer_stale_after
+        self._passing: set[asyncio.Task[None]] = set()
+        #: queues of targeted wake-ups this worker accepted and no claim has served yet
+        self._owed: set[str] = set()
 
     def free_slots(self) -> int:
         return self._concurrency - self._in_flight()
@@ -79,40 +107,123 @@ class Fetcher:
     def on_notification(self, notification: Notification) -> None:
         if notification.kind != "runs":
             return
-        if notification.queue is not None and notification.queue not in self._queue_set:
+        if notification.queue is None:
+            self._due_known = False  # anything may have changed: look again
+        elif notification.queue not in self._queue_set:
             return
-        if self.free_slots() > 0:
-            self._wake.set()
+        due_in = notification.due_in
+        if due_in is not None and due_in.total_seconds() > 0:
+            self._due_by(asyncio.get_running_loop().time() + due_in.total_seconds())
+            self._wake.set()  # re-arm the timer; no claim
+            return
+        targeted = notification.count is not None and notification.token is not None
+        if targeted and not self._chosen(notification):
+            return  # other workers were chosen for these runs
+        if self.free_slots() > 0 and not self._stopping and self._may_claim():
+            if targeted and notification.queue is not None:
+                self._owed.add(notification.queue)  # passed on if this worker fills up first
+            self._wake_to_claim()
+        elif targeted and notification.queue is not None:
+            self._pass_on(notification.queue)
+
+    def _chosen(self, notification: Notification) -> bool:
+        assert notification.count is not None and notification.token is not None
+        known = self._peers.get(notification.queue or "")
+        if not known:
+            return True  # no list yet: look, as an untargeted wake-up would
+        return peers.chosen(self._worker_id, known, notification.count, notification.token)
+
+    def _pass_on_owed(self) -> None:
+        """Targeted wake-ups accepted but not served by a claim (the slots filled meanwhile)."""
+        for queue in sorted(self._owed):
+            self._pass_on(queue)
+        self._owed.clear()
+
+    def _pass_on(self, queue: str) -> None:
+        """Chosen but unable to claim now: wake every idle worker of the queue instead."""
+        task = asyncio.create_task(self._wake_others(queue), name="zapjobs-wake-on")
+        self._passing.add(task)
+        task.add_done_callback(self._passing.discard)
+
+    async def _wake_others(self, queue: str) -> None:
+        try:
+            await self._store.wake(queue)
+        except Exception as exc:  # the poll of the others is the net
+            logger.debug("could not pass a wake-up of queue %r on: %s", queue, exc)
 
     def on_slot_freed(self) -> None:
         if self._last_claim_full or self._burst:
-            self._wake.set()
+            self._wake_to_claim()
 
     def stop(self) -> None:
         self._stopping = True
+        self._pass_on_owed()
+        self._wake_to_claim()
+
+    def _wake_to_claim(self) -> None:
+        self._claim_now = True
         self._wake.set()
+
+    def _due_by(self, when: float) -> None:
+        if self._due_at is None or when < self._due_at:
+            self._due_at = when
 
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Claim until stopped; with ``burst``, return once nothing is due and nothing runs."""
+        forget = self._follow_fake_clock()
+        try:
+            await self._run()
+        finally:
+            forget()
+
+    def _follow_fake_clock(self) -> Callable[[], None]:
+        """A test's FakeClock moves without real time passing: look again when it moves."""
+        if not isinstance(self._clock, FakeClock):
+            return lambda: None
+        loop = asyncio.get_running_loop()
+
+        def moved() -> None:
+            self._due_known = False
+            self._wake_to_claim()
+
+        def from_any_thread() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(moved)
+
+        return self._clock.on_moved(from_any_thread)
+
+    async def _run(self) -> None:
         idle_checked = False
         while not self._stopping:
             free = self.free_slots()
             if free <= 0:
                 self._last_claim_full = True
                 self._wake.clear()  # no await since free_slots(): no wake-up can be lost
+                self._claim_now = False
+                self._pass_on_owed()
                 await self._sleep(None)
                 continue
             self._wake.clear()
+            self._claim_now = False
             if not self._may_claim():
+                self._pass_on_owed()
                 await self._sleep(min(self._poll, HELD_BACK_POLL_SECONDS))
                 continue
+            covering, self._owed = self._owed, set()
             try:
                 runs = await self._claim(free)
             except Exception as exc:
+                self._owed |= covering
+                self._pass_on_owed()
                 await self._sleep(self._retry.failed(exc))
                 continue
+            if len(runs) == free:
+                self._owed |= covering  # more may be due than this claim took
             self._retry.succeeded()
+            self._last_claim_empty = not runs
+            if runs:
+                self._overdue_wait = 0.0
             for run in runs:
                 self._start_run(run)
             if self._on_claim is not None:
@@ -133,7 +244,71 @@ class Fetcher:
                     continue
                 else:
                     return
-            await self._sleep(self._poll)
+            await self._idle()
+
+    async def _idle(self) -> None:
+        """Sleep until told to claim, until the earliest known due time, or for the polling
+        interval, whichever comes first; a notification of a run due later re-arms the timer.
+        The list of peers (targeted wake-ups) is re-read meanwhile, without a claim."""
+        loop = asyncio.get_running_loop()
+        if self._claim_now:
+            return
+        if not self._due_known or (self._due_at is not None and self._due_at <= loop.time()):
+            await self._look_ahead()
+        poll_at = loop.time() + self._poll
+        while not self._stopping and not self._claim_now:
+            read_at = self._peers_read_at
+            if read_at is None or loop.time() - read_at >= peers.REFRESH_SECONDS:
+                await self._read_peers()
+                continue
+            now = loop.time()
+            if poll_at <= now:
+                self._due_known = False  # the safety net: trust nothing known before it
+                return
+            if self._due_at is not None and self._due_at <= now:
+                return
+            wake_at = min(
+                poll_at,
+                read_at + peers.REFRESH_SECONDS,
+                poll_at if self._due_at is None else self._due_at,
+            )
+            self._wake.clear()
+            await self._sleep(wake_at - now)
+
+    async def _read_peers(self) -> None:
+        self._peers_read_at = asyncio.get_running_loop().time()
+        try:
+            workers = await self._store.list_workers()
+        except Exception as exc:  # keep the last list; untargeted wake-ups still work
+            logger.debug("could not read the workers for targeted wake-ups: %s", exc)
+            return
+        self._peers = peers.live_peers(workers, self._peer_stale_after)
+
+    async def _look_ahead(self) -> None:
+        """Ask the store when the earliest run not due yet becomes due; notifications that
+        arrive meanwhile are kept (the earlier time wins)."""
+        self._due_at = None
+        self._due_known = True
+        now = self._clock.now() if self._clock is not None else None
+        try:
+            due_in = await self._store.next_due(self._queues, self._job_types, now=now)
+        except Exception as exc:
+            self._due_known = False
+            self._retry.failed(exc)  # logged like a failed claim; the poll is the net
+            return
+        if due_in is None:
+            return
+        seconds = due_in.total_seconds()
+        if seconds <= 0:
+            # Due already: it became due after the claim's snapshot, so claim again at once;
+            # unless that claim found nothing (another worker holds it): then back off a little.
+            if self._last_claim_empty:
+                doubled = max(2 * self._overdue_wait, OVERDUE_FIRST_WAIT)
+                self._overdue_wait = min(doubled, self._poll)
+                seconds = self._overdue_wait
+            else:
+                seconds = 0.0
+        self._due_by(asyncio.get_running_loop().time() + seconds)
 
     async def _claim(self, limit: int) -> list[JobRun]:
         now = self._clock.now() if self._clock is not None else None

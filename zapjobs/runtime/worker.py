@@ -160,7 +160,8 @@ class Worker:
             started_at=self._started_at,
             last_seen_at=self._now(),
             running=len(self._running),
-            concurrency=self.concurrency,
+            # 0: runs nothing (no processing), so no targeted wake-up chooses it (peers.py)
+            concurrency=self.concurrency if self.settings.enable_processing else 0,
         )
 
     # --- run ----------------------------------------------------------------------------------
@@ -252,6 +253,7 @@ class Worker:
                 may_claim=completer.results_writable,
                 outages=self._outages,
                 on_claim=partial(self._observe, self._observer.claimed) if self._observer else None,
+                peer_stale_after=2 * interval,
             )
         heartbeat.start()
         try:
@@ -483,7 +485,7 @@ class Worker:
             mine = notification.run_id is None or notification.run_id in self._running
             if mine and self._cancel_checks is not None:
                 self._cancel_checks.request()
-        elif self._fetcher is not None and not self._stop.is_set():
+        elif self._fetcher is not None:  # a stopping fetcher passes targeted wake-ups on
             self._fetcher.on_notification(notification)
 
     async def _refresh(self, definitions: DefinitionCache) -> None:

@@ -162,7 +162,8 @@ class Store(Protocol):
     async def enqueue(
         self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
     ) -> list[int]:
-        """Insert pending runs in one round trip and wake listeners of their queues.
+        """Insert pending runs in one round trip and wake listeners of their queues: one
+        notification per queue, carrying ``due_in`` when none of its runs is due yet.
 
         ``connection``: the caller's own open database connection (psycopg for PostgreSQL,
         sqlite3 for SQLite); the runs are then written inside the caller's transaction and
@@ -197,14 +198,29 @@ class Store(Protocol):
         claimed by one of them only."""
         ...
 
+    async def next_due(
+        self,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> timedelta | None:
+        """How long from now until the earliest pending run of the given queues and job types
+        becomes due: zero or negative when one is due already (a run that became due after the
+        caller's claim, or one another worker is claiming); None when none is pending. A worker
+        sleeps until then when a claim came back short. Served by the claim index: a few entries
+        per priority, never a due backlog or finished runs."""
+        ...
+
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
     ) -> list[int]:
         """Apply outcomes in one round trip; returns the run ids actually changed.
 
         SUCCEEDED/FAILED/CANCELLED set ``finished_at`` = now; PENDING (a retry) sets
-        ``run_at`` = now + ``retry_delay`` and clears ``worker_id``. Output and error are stored.
-        Applied only while the run is running under the outcome's worker and attempt.
+        ``run_at`` = now + ``retry_delay`` and clears ``worker_id``, and wakes listeners of its
+        queue with its due time. Output and error are stored. Applied only while the run is
+        running under the outcome's worker and attempt.
         """
         ...
 
@@ -353,6 +369,12 @@ class Store(Protocol):
         ...
 
     # --- notifications -------------------------------------------------------------------------
+    async def wake(self, queue: str) -> None:
+        """Wake every listening worker of ``queue`` to look for due runs (a "runs" notification
+        without count): what a worker chosen by a targeted wake-up sends on when it cannot
+        claim (busy, stopping)."""
+        ...
+
     async def listen(self, handler: NotificationHandler) -> Listener:
         """Deliver notifications (new runs in a queue, cancellation requests) to ``handler``
         until the returned listener is closed. The handler runs on the event loop and must not

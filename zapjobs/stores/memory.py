@@ -75,6 +75,7 @@ from zapjobs.stores.memory_records import (
     throughput_of,
     utc,
 )
+from zapjobs.stores.wakeups import runs_notifications
 
 
 class _MemoryListener:
@@ -254,7 +255,7 @@ class MemoryStore:
                 changes["last_due_at"] = self._runs[ids[-1]].schedule_due_at
                 changes["last_run_id"] = ids[-1]
             self._definitions[job_type] = replace(definition, **changes, updated_at=now)
-            self._notify_runs(fresh)
+            self._notify_pending(ids, now)
             return ids
 
     # --- runs: writing -------------------------------------------------------------------------
@@ -284,7 +285,7 @@ class MemoryStore:
                 taken.add((run.job_type, due))
             if not any(r.unique_key for r in runs):
                 ids = self._insert(runs, at)
-                self._notify_runs(runs)
+                self._notify_pending(ids, at, targeted=True)
                 return [EnqueueResult(i, created=True) for i in ids]
             return self._insert_unique(runs, at)
 
@@ -302,7 +303,7 @@ class MemoryStore:
         self._check_new(runs)  # all or nothing, as in one INSERT statement
         held = self._held_keys()
         results: list[EnqueueResult] = []
-        created: list[NewRun] = []
+        created: list[int] = []
         for new in runs:
             key = None if new.unique_key is None else (new.job_type, new.unique_key)
             if key is not None and key in held:
@@ -312,8 +313,8 @@ class MemoryStore:
             if key is not None and UNIQUE_STATE_BITS[RunStatus.PENDING] & new.unique_states:
                 held[key] = run_id
             results.append(EnqueueResult(run_id, created=True))
-            created.append(new)
-        self._notify_runs(created)
+            created.append(run_id)
+        self._notify_pending(created, now, targeted=True)
         return results
 
     @staticmethod
@@ -378,6 +379,29 @@ class MemoryStore:
                 r.worker_id = worker_id
             return [r.view() for r in claimed]
 
+    async def next_due(
+        self,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> timedelta | None:
+        at = utc(now)
+        wanted, types = set(queues), set(job_types)
+        with self._lock:
+            due = min(
+                (
+                    r.run_at
+                    for r in self._runs.values()
+                    if r.status is RunStatus.PENDING
+                    and r.queue in wanted
+                    and r.job_type in types
+                    and not self._queues.get(r.queue, False)  # paused: cannot be claimed
+                ),
+                default=None,
+            )
+        return None if due is None else due - at
+
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
     ) -> list[int]:
@@ -409,6 +433,8 @@ class MemoryStore:
                 else:
                     raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
                 changed.append(r.id)
+            retried = [i for i in changed if self._runs[i].status is RunStatus.PENDING]
+            self._notify_pending(retried, at)
         return changed
 
     async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
@@ -726,6 +752,10 @@ class MemoryStore:
     async def notify_round_trip(self, *, timeout: timedelta) -> NotifyRoundTrip | None:
         return None
 
+    async def wake(self, queue: str) -> None:
+        with self._lock:
+            self._notify(Notification(kind="runs", queue=queue))
+
     async def listen(self, handler: NotificationHandler) -> Listener:
         listener = _MemoryListener(self, handler)
         with self._lock:
@@ -737,8 +767,13 @@ class MemoryStore:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _notify_runs(self, runs: Iterable[NewRun]) -> None:
-        self._notify_queues({run.queue for run in runs})
+    def _notify_pending(
+        self, run_ids: Iterable[int], now: datetime, *, targeted: bool = False
+    ) -> None:
+        """Called under the lock: wake listeners of the queues of these pending runs."""
+        pending = [(self._runs[i].queue, self._runs[i].run_at, i) for i in run_ids]
+        for notification in runs_notifications(pending, now, targeted=targeted):
+            self._notify(notification)
 
     def _notify_queues(self, queues: set[str]) -> None:
         for queue in sorted(queues):

@@ -11,7 +11,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import psycopg
 from psycopg import sql
@@ -42,7 +44,8 @@ def channel_name(prefix: str, schema: str | None) -> str:
 
 
 def decode(payload: str) -> Notification | None:
-    """A Notification from a payload like {"k":"runs","q":"default"}; None when unknown."""
+    """A Notification from a payload like {"k":"runs","q":"default","d":2.5}; None when
+    unknown."""
     try:
         data = json.loads(payload)
     except ValueError:
@@ -52,11 +55,33 @@ def decode(payload: str) -> Notification | None:
     queue = data.get("q")
     queue = queue if isinstance(queue, str) else None
     if data.get("k") == "runs":
-        return Notification(kind="runs", queue=queue)
+        count, token = _whole(data.get("n")), _whole(data.get("t"))
+        if count is None or token is None:
+            count = token = None
+        return Notification(
+            kind="runs", queue=queue, due_in=_due_in(data.get("d")), count=count, token=token
+        )
     run_id = data.get("r")
     if data.get("k") == "cancel" and isinstance(run_id, int) and not isinstance(run_id, bool):
         return Notification(kind="cancel", queue=queue, run_id=run_id)
     return None
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _due_in(seconds: object) -> timedelta | None:
+    """The "d" of a payload (seconds until due, only sent when positive); None when absent."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return timedelta(seconds=min(seconds, MAX_DUE_IN_SECONDS))
+
+
+#: A due time further away than this is armed as this (the poll looks again before anyway).
+MAX_DUE_IN_SECONDS = 86_400 * 365
 
 
 class PostgresListener:

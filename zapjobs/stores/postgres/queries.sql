@@ -98,6 +98,20 @@ COALESCE(%(now)s::timestamptz, now())
 pg_notify(%(channel)s,
           json_strip_nulls(json_build_object('k', n.kind, 'r', n.run_id, 'q', n.queue))::text)
 
+-- fragment: notify_due
+-- {notify} for runs that became pending, with "d": the seconds until the earliest of them is due
+-- when it is not due yet (n.due_in, NULL when due now), e.g. {"k":"runs","q":"mail","d":2.5}:
+-- woken workers arm their timer instead of claiming. Seconds from the server's now, so a worker
+-- whose clock is off still wakes on time. New runs due now add "n" (how many, n.count) and "t"
+-- (a token, n.token: the lowest id): the workers agree from it which n of them claim.
+pg_notify(%(channel)s,
+          json_strip_nulls(json_build_object('k', n.kind, 'q', n.queue, 'd', n.due_in,
+                                             'n', n.count, 't', n.token))::text)
+
+-- fragment: due_in
+-- The seconds from now until run_at d, or NULL when d is due already ({notify_due}'s n.due_in).
+CASE WHEN d.at > {now} THEN EXTRACT(EPOCH FROM d.at - {now}) END
+
 -- fragment: run_insert_columns
 -- What an enqueue writes (every other column starts at its default); the order of copy_text().
 id, job_type, queue, priority, input, run_at, created_at, schedule_due_at, max_attempts,
@@ -262,7 +276,7 @@ WITH {new_runs},
 inserted AS (
     {insert_new_runs}
     ON CONFLICT DO NOTHING
-    RETURNING id, queue
+    RETURNING id, queue, run_at
 ),
 latest AS (
     SELECT n.id, n.schedule_due_at
@@ -278,8 +292,10 @@ marked AS (
     RETURNING d.job_type
 ),
 woken AS (
-    SELECT {notify}
-    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM inserted) n
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, NULL::bigint AS count,
+                 NULL::bigint AS token
+          FROM (SELECT queue, min(run_at) AS at FROM inserted GROUP BY queue) d) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n JOIN inserted i ON i.id = n.id
@@ -290,15 +306,19 @@ ORDER BY n.ord
 -- ==============================================================================================
 
 -- name: enqueue_runs
--- One NOTIFY per queue.
+-- One NOTIFY per queue, with the due time of its earliest run.
 WITH {new_runs},
 inserted AS (
     {insert_new_runs}
     RETURNING id
 ),
 woken AS (
-    SELECT {notify}
-    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM new_runs) n
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
+          FROM (SELECT queue, min(COALESCE(run_at, {now})) AS at,
+                       count(*) FILTER (WHERE COALESCE(run_at, {now}) <= {now}) AS count,
+                       min(id) AS token
+                FROM new_runs GROUP BY queue) d) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n
@@ -336,9 +356,11 @@ ORDER BY n.ord
 -- rows.
 SELECT array_agg(nextval(%(runs_seq)s::regclass) ORDER BY g) AS ids,
        {now} AS now,
-       (SELECT count({notify})
-        FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, q.queue
-              FROM unnest(%(queues)s::text[]) AS q (queue)) n) AS woken
+       (SELECT count({notify_due})
+        FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
+              FROM unnest(%(queues)s::text[], %(due_ats)s::timestamptz[], %(counts)s::integer[],
+                          %(tokens)s::bigint[]) AS d (queue, at, count, token)) n)
+           AS woken
 FROM generate_series(1, %(count)s) AS g
 
 -- name: copy_runs
@@ -360,8 +382,10 @@ WITH inserted AS (
     RETURNING id
 ),
 woken AS (
-    SELECT {notify}
-    FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, %(queue)s::text AS queue, {due_in} AS due_in, 1 AS count,
+                 i.id AS token
+          FROM (SELECT COALESCE(%(run_at)s::timestamptz, {now}) AS at) d CROSS JOIN inserted i) n
 )
 SELECT i.id, (SELECT count(*) FROM woken) AS woken
 FROM inserted i
@@ -414,6 +438,49 @@ async_commit AS (
 )
 SELECT c.* FROM claimed c CROSS JOIN async_commit ORDER BY c.rank
 
+-- name: wake
+-- Every listening worker of the queue looks for due runs (a targeted wake-up passed on).
+SELECT {notify} AS sent
+FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
+
+-- name: next_due
+-- Seconds until the earliest pending run of the queues and job types becomes due (zero or less:
+-- due already; NULL: none). The claim index leads with (queue, priority DESC): a loose index scan
+-- steps from one priority to the next (one index descent each, few priorities in practice), and
+-- per priority the first entry in run_at order is the earliest, so neither a due backlog nor
+-- finished runs are read.
+WITH RECURSIVE priorities AS (
+    SELECT q.name AS queue,
+           (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = q.name
+            ORDER BY r.priority DESC LIMIT 1) AS priority
+    FROM unnest(%(queues)s::text[]) AS q (name)
+    -- a paused queue's runs cannot be claimed: no timer for them (resuming notifies instead)
+    WHERE NOT EXISTS (SELECT 1 FROM {prefix}queues p WHERE p.name = q.name AND p.paused)
+    UNION ALL
+    SELECT p.queue,
+           (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = p.queue AND r.priority < p.priority
+            ORDER BY r.priority DESC LIMIT 1)
+    FROM priorities p
+    WHERE p.priority IS NOT NULL
+),
+earliest AS (
+    SELECT min(e.run_at) AS at
+    FROM priorities p
+    CROSS JOIN LATERAL (
+        SELECT r.run_at FROM {prefix}runs r
+        WHERE r.status = 'pending'
+          AND r.queue = p.queue
+          AND r.priority = p.priority
+          AND r.job_type = ANY (%(job_types)s::text[])
+        ORDER BY r.priority DESC, r.run_at
+        LIMIT 1
+    ) e
+    WHERE p.priority IS NOT NULL
+)
+SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in FROM earliest e
+
 -- name: complete_runs
 -- Applied only while the run is still running under the same worker and attempt.
 WITH outcome AS (
@@ -445,9 +512,17 @@ changed AS (
       AND r.status = 'running'
       AND r.worker_id = o.worker_id
       AND r.attempt = o.attempt
-    RETURNING r.id, o.ord
+    RETURNING r.id, o.ord, r.status, r.queue, r.run_at
+),
+-- A retry wakes the queue's workers with its due time, as an enqueue does.
+woken AS (
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, NULL::bigint AS count,
+                 NULL::bigint AS token
+          FROM (SELECT queue, min(run_at) AS at FROM changed
+                WHERE status = 'pending' GROUP BY queue) d) n
 )
-SELECT id FROM changed ORDER BY ord
+SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.ord
 
 -- name: complete_succeeded
 -- complete_runs for the common batch: every outcome a success of one worker. Three arrays to

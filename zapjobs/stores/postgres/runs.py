@@ -5,8 +5,9 @@ Each batch is one statement over unnest()ed arrays: one round trip however many 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from zapjobs.errors import InvalidStateError
@@ -171,7 +172,7 @@ class RunWritesMixin:
                 "now": now,
                 "count": len(runs),
                 "channel": db.channel,
-                "queues": list(dict.fromkeys(new.queue for new in runs)),
+                **_earliest_per_queue(runs),
             }
             [drawn] = await run(conn, db.queries["reserve_run_ids"], reserve)
             ids: list[int] = drawn["ids"]
@@ -201,6 +202,24 @@ class RunWritesMixin:
             "now": now,
         }
         return [rows.run_from_row(r) for r in await self._db.fetch("claim_runs", params)]
+
+    async def next_due(
+        self,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> timedelta | None:
+        if not queues or not job_types:
+            return None
+        params = {
+            "queues": list(dict.fromkeys(queues)),
+            "job_types": list(dict.fromkeys(job_types)),
+            "now": now,
+        }
+        [row] = await self._db.fetch("next_due", params)
+        due_in = row["due_in"]
+        return None if due_in is None else timedelta(seconds=due_in)
 
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
@@ -233,6 +252,7 @@ class RunWritesMixin:
             "error_messages": [e.message if e else None for e in errors],
             "error_tracebacks": [e.traceback if e else None for e in errors],
             "retry_delays": [o.retry_delay for o in outcomes],
+            "channel": self._db.channel,
         }
         return [r["id"] for r in await self._db.fetch("complete_runs", params)]
 
@@ -276,6 +296,31 @@ class RunWritesMixin:
         params = rows.filter_params(selection, None)
         return [r["id"] for r in await self._db.fetch("delete_runs", params)]
 
+    async def wake(self, queue: str) -> None:
+        await self._db.fetch("wake", {"queue": queue, "channel": self._db.channel})
+
     async def cancel_requested(self, worker_id: str) -> list[int]:
         found = await self._db.fetch("cancel_requested", {"worker_id": worker_id})
         return [r["id"] for r in found]
+
+
+def _earliest_per_queue(runs: Sequence[NewRun]) -> dict[str, list[Any]]:
+    """The queues of a batch with the earliest run_at of each (None: one is due now), the number
+    of runs due now (without run_at: this side cannot read the server's clock) and a token, the
+    parameters of reserve_run_ids' notifications."""
+    earliest: dict[str, datetime | None] = {}
+    counts: dict[str, int] = {}
+    for new in runs:
+        counts[new.queue] = counts.get(new.queue, 0) + (new.run_at is None)
+        if new.queue not in earliest:
+            earliest[new.queue] = new.run_at
+        else:
+            known = earliest[new.queue]
+            if known is not None and (new.run_at is None or new.run_at < known):
+                earliest[new.queue] = new.run_at
+    return {
+        "queues": list(earliest),
+        "due_ats": list(earliest.values()),
+        "counts": [counts[q] or None for q in earliest],
+        "tokens": [secrets.randbits(62) for _ in earliest],
+    }

@@ -261,6 +261,38 @@ WHERE r.status = 'pending'
 ORDER BY r.priority DESC, r.run_at, r.id
 LIMIT :limit
 
+-- name: data_version
+-- Changes whenever another connection (of any process) commits to the file: the listener's
+-- watcher reads it every few milliseconds, a read of the connection's own state, no I/O.
+PRAGMA data_version
+
+-- name: next_due
+-- When the earliest pending run of one queue becomes due (the caller walks the queues): the first
+-- entry of the partial claim index per priority, skipping from one priority to the next (a loose
+-- index scan), so neither a due backlog nor finished runs are read.
+WITH RECURSIVE priorities (priority) AS (
+    SELECT (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = :queue
+            ORDER BY r.priority DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = :queue AND r.priority < p.priority
+            ORDER BY r.priority DESC LIMIT 1)
+    FROM priorities p
+    WHERE p.priority IS NOT NULL
+)
+SELECT min((SELECT r.run_at FROM {prefix}runs r
+            WHERE r.status = 'pending'
+              AND r.queue = :queue
+              AND r.priority = p.priority
+              AND r.job_type IN (SELECT value FROM json_each(:job_types))
+            ORDER BY r.run_at
+            LIMIT 1)) AS due
+FROM priorities p
+WHERE p.priority IS NOT NULL
+  -- a paused queue's runs cannot be claimed: no timer for them (resuming notifies instead)
+  AND NOT EXISTS (SELECT 1 FROM {prefix}queues q WHERE q.name = :queue AND q.paused)
+
 -- name: claim_mark
 UPDATE {prefix}runs
 SET status = 'running',
@@ -289,7 +321,7 @@ WHERE id = :id
   AND status = 'running'
   AND worker_id = :worker_id
   AND attempt = :attempt
-RETURNING id, queue, status
+RETURNING id, queue, status, run_at
 
 -- name: save_progress
 UPDATE {prefix}runs

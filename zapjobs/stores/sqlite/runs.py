@@ -27,6 +27,7 @@ from zapjobs.models import (
 from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
 from zapjobs.stores.sqlite import notify, rows
 from zapjobs.stores.sqlite.database import Database, Session
+from zapjobs.stores.wakeups import runs_notifications
 
 
 class RunWritesMixin:
@@ -76,8 +77,13 @@ class RunWritesMixin:
             # The caller's transaction holds the write lock until it ends, so a worker woken now
             # waits for the commit and then sees the runs (or, after a rollback, none).
             results = self._db.on_connection(connection, write)
-        created = [new.queue for new, r in zip(runs, results, strict=True) if r.created]
-        notify.publish(self._db.notify_key, notify.runs_in(created))
+        clock = rows.from_us(at)
+        pending = [
+            (new.queue, clock if new.run_at is None else new.run_at, r.run_id)
+            for new, r in zip(runs, results, strict=True)
+            if r.created
+        ]
+        notify.publish(self._db.notify_key, runs_notifications(pending, clock, targeted=True))
         return results
 
     async def claim(
@@ -114,6 +120,30 @@ class RunWritesMixin:
 
         return await self._db.write(claim)
 
+    async def next_due(
+        self,
+        queues: Sequence[str],
+        job_types: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> timedelta | None:
+        if not queues or not job_types:
+            return None
+        at = rows.now_us(now)
+        job_types_param = json.dumps(list(dict.fromkeys(job_types)), ensure_ascii=False)
+
+        def earliest(s: Session) -> int | None:
+            found: list[int] = []
+            for queue in dict.fromkeys(queues):
+                wanted = {"queue": queue, "now": at, "job_types": job_types_param}
+                row = s.one("next_due", wanted)
+                if row is not None and row["due"] is not None:
+                    found.append(row["due"])
+            return min(found, default=None)
+
+        due = await self._db.call(earliest)
+        return None if due is None else rows.from_us(due) - rows.from_us(at)
+
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
     ) -> list[int]:
@@ -123,10 +153,18 @@ class RunWritesMixin:
         at = rows.now_us(now)
         params = [_outcome_params(o, at) for o in outcomes]
 
-        def complete(s: Session) -> list[int]:
-            return [r["id"] for p in params if (r := s.one("complete_run", p)) is not None]
+        def complete(s: Session) -> list[Any]:
+            return [r for p in params if (r := s.one("complete_run", p)) is not None]
 
-        return await self._db.write(complete)
+        changed = await self._db.write(complete)
+        retried = [
+            (r["queue"], rows.from_us(r["run_at"]), r["id"])
+            for r in changed
+            if r["status"] == RunStatus.PENDING.value
+        ]
+        if retried:
+            notify.publish(self._db.notify_key, runs_notifications(retried, rows.from_us(at)))
+        return [r["id"] for r in changed]
 
     async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
         latest = {u.run_id: u.progress for u in updates}
@@ -187,6 +225,9 @@ class RunWritesMixin:
         name = f"delete_runs:{rows.drive_variant(selection)}"
         deleted = await self._db.write(lambda s: s.rows(name, params))
         return sorted(r["id"] for r in deleted)
+
+    async def wake(self, queue: str) -> None:
+        notify.publish(self._db.notify_key, [Notification(kind="runs", queue=queue)])
 
     async def cancel_requested(self, worker_id: str) -> list[int]:
         found = await self._db.call(lambda s: s.rows("cancel_requested", {"worker_id": worker_id}))

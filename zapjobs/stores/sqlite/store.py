@@ -34,11 +34,11 @@ class SQLiteStore(
     SQLStoreBase,
 ):
     """The Store protocol on a SQLite file (``sqlite:///relative.db``,
-    ``sqlite:////absolute/path.db``). Notifications reach this process only; workers in other
-    processes poll."""
+    ``sqlite:////absolute/path.db``). Notifications of this process carry queues and due times;
+    other processes' commits are noticed within milliseconds (see notify.py)."""
 
     backend = "sqlite"
-    cross_process_notify = False
+    cross_process_notify = True  # a watcher thread notices other processes' commits
 
     def __init__(
         self,
@@ -81,6 +81,6 @@ class SQLiteStore(
 
     async def listen(self, handler: NotificationHandler) -> Listener:
         self._db.require_open()
-        listener = notify.register(self._db.notify_key, handler)
+        listener = notify.register(self._db.notify_key, handler, self._db.queries["data_version"])
         self._listeners.add(listener)
         return TrackedListener(self._listeners, listener)

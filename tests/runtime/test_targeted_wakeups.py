@@ -1,0 +1,119 @@
+"""Targeted wake-ups: an enqueue wakes about as many workers as it made runs, not every idle
+worker of the queue, and a wake-up whose chosen worker is busy is passed on, not lost.
+
+PostgreSQL and memory, where a notification names the new runs. (SQLite: a worker in another
+process learns only that the file changed, and every idle worker looks; see runtime/peers.py.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from zapjobs import JobContext, RunStatus, ZapJobs
+from zapjobs.models import JobRun
+from zapjobs.runtime import peers
+from zapjobs.testing import store_of
+
+from .engine_helpers import RunningWorker, running_worker, wait_until
+
+IDLE_WORKERS = 5
+JOBS = 30
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def zap(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ZapJobs]:
+    monkeypatch.setattr(peers, "REFRESH_SECONDS", 0.05)  # the lists settle within the test
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("pg_url")
+    app = ZapJobs(url, auto_migrate=True, polling_interval="1h")
+
+    @app.job("tick")
+    async def tick(ctx: JobContext[None]) -> None:
+        return None
+
+    await app.open()
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+class ClaimCounter:
+    """Counts claim calls on the real store (every worker of this process shares it)."""
+
+    def __init__(self, zap: ZapJobs) -> None:
+        store = store_of(zap)
+        self.calls = 0
+        claim: Callable[..., Awaitable[list[JobRun]]] = store.claim
+
+        async def counted(*args: Any, **kwargs: Any) -> list[JobRun]:
+            self.calls += 1
+            return await claim(*args, **kwargs)
+
+        setattr(store, "claim", counted)  # noqa: B010 (a method of this instance only)
+
+
+async def run_one(zap: ZapJobs) -> None:
+    run_id = await zap.enqueue("tick")
+    run = await zap.wait_for(run_id, timeout=timedelta(seconds=10))
+    assert run.status is RunStatus.SUCCEEDED
+
+
+async def test_an_enqueue_wakes_one_of_several_idle_workers(zap: ZapJobs) -> None:
+    async with AsyncExitStack() as stack:
+        workers: list[RunningWorker] = [
+            await stack.enter_async_context(running_worker(zap, concurrency=2))
+            for _ in range(IDLE_WORKERS)
+        ]
+        await wait_until(
+            zap.list_workers, lambda ws: len(ws) == IDLE_WORKERS, what="every worker registered"
+        )
+        for _ in range(5):  # warm-up: every worker has read the full list of its peers
+            await run_one(zap)
+        claims = ClaimCounter(zap)
+        for _ in range(JOBS):
+            await run_one(zap)
+        per_job = claims.calls / JOBS
+        print(f"claims per job: {per_job:.2f}")
+        # Before: every idle worker claimed at each enqueue (5 claims per job).
+        assert per_job <= 1.5, (claims.calls, JOBS)
+    claimed = sorted(w.summary.claimed for w in workers if w.summary is not None)
+    assert sum(claimed) == JOBS + 5
+
+
+async def test_a_wake_up_chosen_for_a_busy_worker_is_passed_on(zap: ZapJobs) -> None:
+    """Each enqueue picks one worker; when the pick has no free slot, the others are woken."""
+    release = {"hold": True}
+
+    @zap.job("hold")
+    async def hold(ctx: JobContext[None]) -> None:
+        await wait_until(_released(release), what="the test to release the job")
+
+    async with AsyncExitStack() as stack:
+        for _ in range(3):
+            await stack.enter_async_context(running_worker(zap, concurrency=1))
+        await wait_until(zap.list_workers, lambda ws: len(ws) == 3, what="every worker registered")
+        held = [await zap.enqueue("hold") for _ in range(2)]  # two of three workers busy
+        for run_id in held:
+            await wait_until(
+                lambda run_id=run_id: zap.get_run(run_id),
+                lambda run: run.status is RunStatus.RUNNING,
+                what="two workers busy",
+            )
+        # Whichever worker each enqueue picks, the one idle worker runs them all.
+        for _ in range(6):
+            await run_one(zap)
+        release["hold"] = False
+
+
+def _released(release: dict[str, bool]) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return not release["hold"]
+
+    return probe

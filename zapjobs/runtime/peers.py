@@ -1,0 +1,77 @@
+"""Targeted wake-ups: an enqueue wakes about as many workers as it made runs, not every idle one.
+
+PostgreSQL signals every listening backend at each NOTIFY, and each idle worker of the queue used
+to claim once: 8 idle workers made 8 claims per job, 7 of them empty. Now a notification of new
+runs due at once carries their number ``count`` and a ``token`` (the lowest new id). Every worker
+ranks the live workers serving the queue (itself always included) by a hash of (token, worker
+id), the same order in every process (rendezvous hashing), and only the first ``count`` claim.
+The others do nothing. Then:
+
+- the chosen worker is busy (no free slot), stopping or held back: it passes the wake-up on with
+  ``Store.wake(queue)``, an untargeted notification (every idle worker of the queue looks, as
+  before): one round trip more than an idle choice, never a lost wake-up;
+- the chosen worker is dead but still in the others' lists: nobody claims at once. The run is
+  taken by the next claim of any worker of the queue (the next enqueue's chosen worker claims the
+  oldest due runs first), and at the latest at the poll (``polling_interval``, the safety net). A
+  worker leaves the lists once its heartbeat row says stopped or dead, or is older than
+  ``stale_after`` behind the freshest row (relative, so clocks need not agree);
+- lists differ between workers (a worker just started): the top-ranked live worker ranks itself
+  first in any list that holds it, so someone claims; a stale list costs at most an extra claim;
+- the membership is re-read every ``REFRESH_SECONDS`` (one ``list_workers`` read per worker); a
+  worker that knows no peers yet claims (untargeted).
+
+Alternatives considered: a jittered claim with a short back-off for all but one (still one
+claim per worker per job, only later: the back-off only helps if the others can tell the run was
+taken, which costs a query each); a per-notification token row that the first claimer consumes
+(one more write per job and still one round trip per woken worker); claiming with probability
+count / idle workers (needs the number of idle workers, and loses wake-ups when all draw "no").
+Rendezvous ranking costs no query per wake-up and keeps the pickup latency of the chosen worker.
+Not targeted: wake-ups from timers (every idle worker of the queue claims once at a due time),
+retries, rescues and operator actions (rare), and on SQLite wake-ups from another process's
+commit (the file tells that something changed, not what).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from zapjobs.models import WorkerInfo
+
+#: How often a worker re-reads which workers serve its queues.
+REFRESH_SECONDS = 10.0
+
+
+def rank(token: int, worker_id: str) -> bytes:
+    """The same order in every process (Python's own hash() is salted per process)."""
+    return hashlib.blake2b(f"{token}:{worker_id}".encode(), digest_size=8).digest()
+
+
+def chosen(me: str, peers: Iterable[str], count: int, token: int) -> bool:
+    """Whether ``me`` is among the ``count`` first of ``peers`` (and itself) by ``rank``."""
+    ids = {me, *peers}
+    if len(ids) <= count:
+        return True
+    mine = rank(token, me)
+    ahead = sum(1 for worker in ids if worker != me and rank(token, worker) < mine)
+    return ahead < count
+
+
+def live_peers(workers: Sequence[WorkerInfo], stale_after: float) -> dict[str, frozenset[str]]:
+    """Queue -> ids of the workers serving it that look alive: processing (concurrency > 0), not
+    stopped, not dead, and seen within ``stale_after`` seconds of the most recently seen
+    worker."""
+    if not workers:
+        return {}
+    newest = max(w.last_seen_at for w in workers)
+    by_queue: dict[str, set[str]] = {}
+    for worker in workers:
+        if worker.stopped_at is not None or worker.dead_at is not None:
+            continue
+        if worker.concurrency <= 0:  # a scheduler-only worker claims nothing
+            continue
+        if (newest - worker.last_seen_at).total_seconds() > stale_after:
+            continue
+        for queue in worker.queues:
+            by_queue.setdefault(queue, set()).add(worker.id)
+    return {queue: frozenset(ids) for queue, ids in by_queue.items()}

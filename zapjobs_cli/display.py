@@ -124,10 +124,16 @@ def attempt_text(run: JobRun) -> str:
     return f"{run.attempt} of {run.max_attempts}"
 
 
+def error_is_from_earlier_attempt(status: str) -> bool:
+    """A run's stored error is its outcome only when it failed or was cancelled; on any other run
+    (succeeded, running, waiting to retry) an earlier attempt left it behind."""
+    return status not in (RunStatus.FAILED.value, RunStatus.CANCELLED.value)
+
+
 def error_label(run: JobRun) -> str:
     """What a run's stored error is: the error that ended it (``error``), or one an earlier
     attempt left behind on a run that went on (retried, waiting to retry, or succeeded)."""
-    if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+    if not error_is_from_earlier_attempt(run.status.value):
         return "error"
     if run.status is RunStatus.PENDING:
         attempt, after = run.attempt, "will retry"

@@ -25,7 +25,7 @@ from zapjobs.models import (
     WorkerState,
 )
 from zapjobs.settings import format_duration
-from zapjobs_cli.display import clipped_json, display_status
+from zapjobs_cli.display import clipped_json, display_status, error_is_from_earlier_attempt
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,7 @@ class RunRow:
     def error_is_earlier(self) -> bool:
         """The error was written by an earlier attempt: the run succeeded since, or is waiting
         for (or running) its next attempt."""
-        return self.error_type is not None and self.status in {
-            "succeeded",
-            "pending",
-            "scheduled",
-            "running",
-        }
+        return self.error_type is not None and error_is_from_earlier_attempt(self.status)
 
     @property
     def waiting_to_retry(self) -> bool:

@@ -26,6 +26,7 @@ UTILITY_STATEMENTS = {
     "session_setup_hot",
     "copy_runs",
     "migrations_create_table",
+    "uninstall_functions",
     "listen",
     "uninstall",
 }
@@ -87,6 +88,13 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "message": ("text", False),
         "logged_at": ("timestamp with time zone", False),
         "fields": ("jsonb", False),
+    },
+    "zapjobs_run_counts": {
+        "queue": ("text", False),
+        "job_type": ("text", False),
+        "status": ("text", False),
+        "stripe": ("smallint", False),
+        "n": ("bigint", False),
     },
     "zapjobs_heartbeats": {
         "id": ("text", False),

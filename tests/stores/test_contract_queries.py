@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from tests.stores.helpers import T0, at, enqueue_one, finish_one, start_one
 from zapjobs.models import (
@@ -186,6 +187,41 @@ async def test_stats_count_by_status_and_split_pending_by_now(store: Store) -> N
     assert (later.pending, later.scheduled) == (4, 0)
     earlier = await store.stats(now=T0)
     assert (earlier.pending, earlier.scheduled) == (2, 2)
+
+
+async def test_stats_of_finished_runs_follow_every_write(store: Store) -> None:
+    """Finished runs are counted with the writes (not by scanning the history): the counts stay
+    exact through completion, cancel, retry, delete and prune, per queue."""
+    done = await finish_one(store, RunStatus.SUCCEEDED, "s")
+    failed = await finish_one(store, RunStatus.FAILED, "f", queue="mail")
+    await finish_one(store, RunStatus.FAILED, "f", queue="mail")
+    await enqueue_one(store, "c", run_at=T0)
+    assert await store.cancel_runs(RunFilter(job_types=("c",)), now=T0)
+    stats = await store.stats(now=T0)
+    assert (stats.succeeded, stats.failed, stats.cancelled, stats.pending) == (1, 2, 1, 0)
+    assert {q.queue: (q.succeeded, q.failed, q.cancelled) for q in stats.by_queue} == {
+        "default": (1, 0, 1),
+        "mail": (0, 2, 0),
+    }
+
+    assert await store.retry_runs(RunFilter(ids=(failed,)), now=T0) == [failed]
+    stats = await store.stats(now=T0)
+    assert (stats.failed, stats.pending) == (1, 1)
+
+    assert await store.delete_runs(RunFilter(ids=(done,))) == [done]
+    stats = await store.stats(now=T0)
+    assert (stats.succeeded, stats.failed, stats.cancelled, stats.pending) == (0, 1, 1, 1)
+
+    pruned = await store.prune(
+        run_retention=timedelta(seconds=1),
+        log_retention=timedelta(seconds=1),
+        worker_retention=timedelta(seconds=1),
+        now=at(hours=1),
+    )
+    assert pruned.runs_deleted == 2
+    stats = await store.stats(now=at(hours=1))
+    assert (stats.succeeded, stats.failed, stats.cancelled, stats.pending) == (0, 0, 0, 1)
+    assert {q.queue: q for q in stats.by_queue} == {"mail": QueueStats("mail", pending=1)}
 
 
 # --- throughput and error groups -----------------------------------------------------------------

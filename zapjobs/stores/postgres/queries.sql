@@ -44,7 +44,11 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 
 -- name: uninstall
 DROP TABLE IF EXISTS {prefix}logs, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
-    {prefix}migrations
+    {prefix}run_counts, {prefix}migrations
+
+-- name: uninstall_functions
+DROP FUNCTION IF EXISTS {prefix}count_run_changes(), {prefix}count_run_deletes(),
+    {prefix}recount_runs()
 
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
@@ -573,12 +577,25 @@ ORDER BY l.id
 LIMIT %(limit)s
 
 -- name: stats
+-- Bounded by the live workload, not the history: pending runs (due now or later) from the
+-- partial claim index, running ones from theirs, exact; finished runs from the counts the writes
+-- keep (migration 0005), summed over their stripes, also exact.
 SELECT r.queue,
-       CASE WHEN r.status = 'pending' AND r.run_at > {now}
-            THEN 'scheduled' ELSE r.status END AS bucket,
+       CASE WHEN r.run_at > {now} THEN 'scheduled' ELSE 'pending' END AS bucket,
        count(*) AS n
 FROM {prefix}runs r
+WHERE r.status = 'pending'
 GROUP BY 1, 2
+UNION ALL
+SELECT r.queue, 'running', count(*)
+FROM {prefix}runs r
+WHERE r.status = 'running'
+GROUP BY 1
+UNION ALL
+SELECT c.queue, c.status, sum(c.n)::bigint
+FROM {prefix}run_counts c
+GROUP BY 1, 2
+HAVING sum(c.n) <> 0
 
 -- name: throughput
 SELECT date_trunc('minute', r.finished_at, 'UTC') AS minute,

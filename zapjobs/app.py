@@ -717,6 +717,14 @@ class ZapJobs:
         store = await self._ensure_ready()
         return await store.list_runs(self._with_now(selection), page or Page())
 
+    async def latest_runs(self, job_types: Sequence[str]) -> dict[str, JobRun]:
+        """The newest run of each job type that has one, by job type: one indexed statement
+        for all of them (the Jobs view's "last run"), however long the history."""
+        if isinstance(job_types, str):
+            raise TypeError("job_types takes a list of job types, not one string")
+        store = await self._ensure_ready()
+        return {r.job_type: r for r in await store.latest_runs(list(job_types))}
+
     async def count_runs(self, selection: RunFilter | None = None) -> int:
         return await (await self._ensure_ready()).count_runs(self._with_now(selection))
 

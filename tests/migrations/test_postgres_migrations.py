@@ -26,7 +26,6 @@ UTILITY_STATEMENTS = {
     "session_setup_hot",
     "copy_runs",
     "migrations_create_table",
-    "uninstall_functions",
     "listen",
     "uninstall",
 }

@@ -222,6 +222,11 @@ class Store(Protocol):
         """The runs that exist among ``run_ids``, in no particular order."""
         ...
 
+    async def latest_runs(self, job_types: Sequence[str]) -> list[JobRun]:
+        """The newest run (highest id) of each of ``job_types`` that has one, in one statement
+        served by the (job_type, id) index: the Jobs view's "last run" column."""
+        ...
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         """Matching runs, newest (highest id) first, at most ``page.limit``, ids below
         ``page.before_id`` when given. Served by an index: never reads the whole table."""

@@ -56,7 +56,6 @@ class MigrationsMixin:
             await run(conn, db.queries["migrations_lock"], lock)
             try:
                 await run(conn, db.queries["uninstall"])
-                await run(conn, db.queries["uninstall_functions"])
             finally:
                 await _unlock(conn, db.queries["migrations_unlock"], lock)
 

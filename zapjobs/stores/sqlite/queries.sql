@@ -281,9 +281,16 @@ AND (:f_job_types IS NULL OR r.job_type IN (SELECT value FROM json_each(:f_job_t
 AND (:f_queues IS NULL OR r.queue IN (SELECT value FROM json_each(:f_queues)))
 AND (:f_created_after IS NULL OR r.created_at >= :f_created_after)
 AND (:f_created_before IS NULL OR r.created_at < :f_created_before)
+-- The free-text search looks at the newest f_search_window runs only, so a search that matches
+-- nothing stops there instead of reading the whole history at every refresh: the id bound is a
+-- term of its own (not inside an OR), a range on the primary key or on the drive's (x, id) index.
+AND r.id > CASE WHEN :f_search IS NULL THEN -1
+                ELSE COALESCE((SELECT max(m.id) FROM {prefix}runs m), 0) - :f_search_window END
 AND (:f_search IS NULL
      OR instr(lower(r.job_type), lower(:f_search)) > 0
-     OR instr(lower(COALESCE(r.error_message, '')), lower(:f_search)) > 0)
+     OR instr(lower(COALESCE(r.error_type, '')), lower(:f_search)) > 0
+     OR instr(lower(COALESCE(r.error_message, '')), lower(:f_search)) > 0
+     OR instr(lower(r.input), lower(:f_search)) > 0)
 AND (:f_scheduled IS NULL
      OR (r.status = 'pending' AND r.run_at > :f_now) = :f_scheduled)
 
@@ -344,6 +351,14 @@ ORDER BY r.id
 
 -- name: get_runs
 SELECT r.* FROM {prefix}runs r WHERE r.id IN (SELECT value FROM json_each(:ids)) ORDER BY r.id
+
+-- name: latest_runs
+-- The newest run of each job type: the last entry of the (job_type, id) index per type.
+SELECT r.*
+FROM json_each(:job_types) AS t
+JOIN {prefix}runs r
+  ON r.id = (SELECT max(x.id) FROM {prefix}runs x WHERE x.job_type = t.value)
+ORDER BY r.job_type
 
 -- name: list_runs
 -- Newest first by id: a backward walk of the primary key or of an (x, id) index.

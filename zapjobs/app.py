@@ -749,6 +749,8 @@ class ZapJobs:
         return await store.list_logs(run_id, after_id=after_id, min_level=min_level, limit=limit)
 
     async def stats(self) -> Stats:
+        """Exact counts by status and queue (see ``Stats``); its cost does not grow with the
+        number of finished runs."""
         return await (await self._ensure_ready()).stats(now=self._store_now())
 
     async def throughput(self, window: timedelta = timedelta(hours=1)) -> list[ThroughputPoint]:

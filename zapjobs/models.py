@@ -333,7 +333,11 @@ class QueueStats:
 
 @dataclass(frozen=True)
 class Stats:
-    """Counts by status (pending means due now; scheduled means pending and due later)."""
+    """Counts by status (pending means due now; scheduled means pending and due later), all
+    exact. Pending, scheduled and running runs are counted from the live rows (bounded by the
+    workload); succeeded, failed and cancelled ones from counts kept with the writes, so reading
+    them costs the same however long the history (runs written finished by hand, bypassing
+    zapjobs, are not counted)."""
 
     pending: int = 0
     scheduled: int = 0

@@ -245,7 +245,11 @@ class Store(Protocol):
         """A run's log entries in the order written (by id), after the cursor ``after_id``."""
         ...
 
-    async def stats(self, *, now: datetime | None = None) -> Stats: ...
+    async def stats(self, *, now: datetime | None = None) -> Stats:
+        """Exact counts by queue and status. Never reads the finished history: live runs come
+        from their partial indexes, finished ones from the counts the writing statements keep
+        (migration 0005)."""
+        ...
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 -- name: uninstall
 DROP TABLE IF EXISTS {prefix}logs, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
     {prefix}run_counts, {prefix}migrations
+
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
 

@@ -26,6 +26,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -115,6 +116,7 @@ async def measure(url: str, rows: int, repeat: int) -> dict[str, float]:
                 ("overview", overview),
                 ("jobs", jobs),
                 ("search", search),
+                *_parts(zap),
             ):
                 figures[f"{name}_ms"] = round(await median_ms(call, repeat), 1)
             await source.close()
@@ -134,6 +136,16 @@ def _after_fill(conn: psycopg.Connection[Any]) -> None:
             "SELECT queue, job_type, status, 0, count(*) FROM zapjobs_runs "
             "WHERE status IN ('succeeded', 'failed', 'cancelled') GROUP BY 1, 2, 3"
         )
+
+
+def _parts(zap: ZapJobs) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+    """The reads of status and the Overview one by one, to see which part costs what."""
+    return [
+        ("stats", zap.stats),
+        ("throughput_1h", lambda: zap.throughput(timedelta(hours=1))),
+        ("error_groups_24h", lambda: zap.error_groups(timedelta(hours=24), limit=8)),
+        ("latest_failures", lambda: zap.list_runs(RunFilter(statuses=("failed",)), Page(limit=5))),
+    ]
 
 
 def _noop() -> None:
@@ -157,6 +169,8 @@ def main() -> None:
             f"{f['jobs_ms']:>9} {f['search_ms']:>9}",
             flush=True,
         )
+        parts = ("stats", "throughput_1h", "error_groups_24h", "latest_failures")
+        print(" " * 15 + "  ".join(f"{p} {f[p + '_ms']}" for p in parts), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@
 -- here by (queue, job_type, status), by triggers in the writing transaction. SQLite has one
 -- writer at a time, so one row per key needs no striping (the column matches PostgreSQL's).
 
+-- The Overview's error groups read the failures of the last 24 hours: a partial index of failed
+-- runs by finish time serves them without reading the succeeded runs of that window.
+CREATE INDEX {prefix}runs_failed_idx ON {prefix}runs (finished_at) WHERE status = 'failed';
+
 CREATE TABLE {prefix}run_counts (
     queue     TEXT NOT NULL,
     job_type  TEXT NOT NULL,

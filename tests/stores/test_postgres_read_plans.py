@@ -131,3 +131,16 @@ def test_a_search_reads_an_id_range_of_the_newest_runs(
     assert history, kinds
     for scan in history:
         assert "id >" in scan.get("Index Cond", ""), kinds
+
+
+def test_error_groups_read_only_the_failures_of_the_window(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    """The Overview's error groups (last 24 hours) must not read the window's succeeded runs,
+    the bulk of it: the failures come from their own partial index."""
+    url, queries = filled
+    plan = plan_of(url, queries["error_groups"], {"since": "-infinity", "limit": 8})
+    kinds = [(n["Node Type"], n.get("Index Name"), n.get("Relation Name")) for n in plan]
+    assert not any(n["Node Type"] == "Seq Scan" for n in plan), kinds
+    scans = {n.get("Index Name") for n in runs_scans(plan)}
+    assert scans == {"zapjobs_runs_failed_idx", "zapjobs_runs_pkey"}, kinds

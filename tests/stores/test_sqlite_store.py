@@ -452,6 +452,8 @@ async def test_operator_reads_are_bounded_by_indexes(store: SQLiteStore, db_path
     partial = ("zapjobs_runs_claim_idx", "zapjobs_runs_running_idx")  # pending / running only
     assert len(runs_steps) == 2, stats
     assert all(any(index in step for index in partial) for step in runs_steps), stats
+    groups = _plan(db_path, store.queries["error_groups"], {"since": 0, "limit": 8})
+    assert any("zapjobs_runs_failed_idx" in step for step in groups), groups
     latest = _plan(db_path, store.queries["latest_runs"], {"job_types": '["a"]'})
     assert any("zapjobs_runs_job_type_idx" in step for step in latest), latest
     assert not any(step.startswith("SCAN r") or step.startswith("SCAN x") for step in latest)

@@ -416,12 +416,13 @@ ORDER BY 1
 -- name: error_groups
 -- SQLite fills the bare column error_message from the row that holds max(r.id): the message
 -- of the latest failure of each type.
+-- The failures of the window only, from their partial index (migration 0005).
 SELECT r.error_type,
        count(*) AS n,
        max(r.id) AS last_run_id,
        r.error_message AS last_message
-FROM {prefix}runs r
-WHERE +r.status = 'failed'
+FROM {prefix}runs r INDEXED BY {prefix}runs_failed_idx
+WHERE r.status = 'failed'
   AND r.error_type IS NOT NULL
   AND r.finished_at >= :since
 GROUP BY r.error_type

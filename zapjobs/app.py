@@ -955,6 +955,14 @@ class ZapJobs:
         store = await self._ensure_ready()
         return await store.list_runs(self._with_now(selection), page or Page())
 
+    async def latest_runs(self, job_types: Sequence[str]) -> dict[str, JobRun]:
+        """The newest run of each job type that has one, by job type: one indexed statement
+        for all of them (the Jobs view's "last run"), however long the history."""
+        if isinstance(job_types, str):
+            raise TypeError("job_types takes a list of job types, not one string")
+        store = await self._ensure_ready()
+        return {r.job_type: r for r in await store.latest_runs(list(job_types))}
+
     async def count_runs(self, selection: RunFilter | None = None) -> int:
         return await (await self._ensure_ready()).count_runs(self._with_now(selection))
 
@@ -979,6 +987,8 @@ class ZapJobs:
         return await store.list_logs(run_id, after_id=after_id, min_level=min_level, limit=limit)
 
     async def stats(self) -> Stats:
+        """Exact counts by status and queue (see ``Stats``); its cost does not grow with the
+        number of finished runs."""
         return await (await self._ensure_ready()).stats(now=self._store_now())
 
     async def throughput(self, window: timedelta = timedelta(hours=1)) -> list[ThroughputPoint]:

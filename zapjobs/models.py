@@ -347,6 +347,10 @@ _FILTER_LISTS = (
 )
 
 
+#: How many of the newest runs a free-text search looks at (``RunFilter.search``).
+SEARCH_WINDOW = 100_000
+
+
 @dataclass(frozen=True)
 class RunFilter:
     """A typed filter over runs; every field narrows (AND). Stores turn it into parameters."""
@@ -357,15 +361,23 @@ class RunFilter:
     queues: tuple[str, ...] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-    search: str | None = None  # substring of the job type, the error type or its message
+    # A case-insensitive substring of the job type, the error type, the error message or the
+    # input's JSON text, looked for among the newest ``search_window`` runs only (by id), so a
+    # search costs the same however long the history is; the other fields are exact.
+    search: str | None = None
     scheduled: bool | None = None  # with PENDING: True only due later, False only due now
     now: datetime | None = None  # the "now" that ``scheduled`` compares with
+    search_window: int = SEARCH_WINDOW
 
     def __post_init__(self) -> None:
         for name, example in _FILTER_LISTS:  # a list becomes a tuple; a bare string is refused
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, sequence_argument(value, name=name, example=example))
+        if isinstance(self.search_window, bool) or not isinstance(self.search_window, int):
+            raise ValidationError("search_window must be a whole number of runs")
+        if self.search_window < 1:
+            raise ValidationError("search_window must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -389,7 +401,11 @@ class QueueStats:
 
 @dataclass(frozen=True)
 class Stats:
-    """Counts by status (pending means due now; scheduled means pending and due later)."""
+    """Counts by status (pending means due now; scheduled means pending and due later), all
+    exact. Pending, scheduled and running runs are counted from the live rows (bounded by the
+    workload); succeeded, failed and cancelled ones from counts kept with the writes, so reading
+    them costs the same however long the history (runs written finished by hand, bypassing
+    zapjobs, are not counted)."""
 
     pending: int = 0
     scheduled: int = 0

@@ -9,8 +9,9 @@ import pytest
 
 from tests.cli.conftest import Cli, migrate
 from zapjobs import ZapJobs
-from zapjobs.models import RunStatus
+from zapjobs.models import NewRun, RunError, RunOutcome, RunStatus
 from zapjobs.stores.migrate import load_migrations
+from zapjobs.testing import store_of
 
 
 def statuses(cli: Cli, *run_ids: int) -> dict[int, str]:
@@ -148,3 +149,28 @@ def test_cancel_a_running_run(pg_app: Cli, processes: list) -> None:
     code, _, err = stop(worker)
     assert code == 0, err
     assert "1 cancelled" in err
+
+
+def test_search_finds_the_error_type_and_says_how_far_it_looked(sqlite_cli: Cli) -> None:
+    """The Error column shows the error type: `--search RuntimeError` must find the run; the
+    search is bounded to the newest runs and the output says so."""
+    migrate(sqlite_cli.url)
+
+    async def fail_one(zap: ZapJobs) -> int:
+        await zap.open()
+        store = store_of(zap)
+        [run_id] = await store.enqueue([NewRun("sync")])
+        [run] = await store.claim("w1", ["default"], ["sync"], 1)
+        error = RunError("RuntimeError", "upstream said no")
+        await store.complete([RunOutcome(run.id, "w1", run.attempt, RunStatus.FAILED, error=error)])
+        return run_id
+
+    run_id = sqlite_cli.query(fail_one)
+    found = sqlite_cli("runs", "list", "--search", "runtimeerror", "--json")
+    assert found.code == 0, str(found)
+    assert [r["id"] for r in json.loads(found.stdout)] == [run_id]
+    shown = sqlite_cli("runs", "list", "--search", "RuntimeError")
+    assert shown.code == 0 and str(run_id) in shown.stdout, str(shown)
+    assert "searched the newest 100,000 runs" in shown.stderr, str(shown)
+    missed = sqlite_cli("runs", "list", "--search", "no such text")
+    assert missed.code == 0 and "searched the newest 100,000 runs" in missed.stderr, str(missed)

@@ -91,6 +91,13 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "logged_at": ("timestamp with time zone", False),
         "fields": ("jsonb", False),
     },
+    "zapjobs_run_counts": {
+        "queue": ("text", False),
+        "job_type": ("text", False),
+        "status": ("text", False),
+        "stripe": ("smallint", False),
+        "n": ("bigint", False),
+    },
     "zapjobs_heartbeats": {
         "id": ("text", False),
         "host": ("text", False),

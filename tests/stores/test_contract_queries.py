@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from tests.stores.helpers import T0, at, enqueue_one, finish_one, start_one
 from zapjobs.models import (
@@ -126,9 +127,24 @@ async def test_search_matches_the_job_type_or_the_error_message(store: Store) ->
     assert await _matching(store, RunFilter(search="no such text")) == set()
 
 
-async def test_search_matches_the_error_type_as_the_error_column_shows_it(store: Store) -> None:
+async def test_search_matches_the_error_type_and_the_input(store: Store) -> None:
+    """The Error column shows the error type: searching for it finds the run."""
     s = await _sample(store)
     assert await _matching(store, RunFilter(search="oserror")) == {s.failed_resize}
+    tagged = await enqueue_one(store, "x", input_json='{"customer": "ACME-42"}')
+    assert await _matching(store, RunFilter(search="acme-42")) == {tagged}
+
+
+async def test_search_looks_at_the_newest_runs_only(store: Store) -> None:
+    """A search is bounded (never a scan of the whole history): only the newest
+    ``search_window`` runs by id are looked at; the other filters still see every run."""
+    old = await finish_one(store, RunStatus.FAILED, "a", error=RunError("KeyError", "old"))
+    newer = [await enqueue_one(store, "b") for _ in range(3)]
+    found = await finish_one(store, RunStatus.FAILED, "a", error=RunError("KeyError", "new"))
+    window = RunFilter(search="keyerror", search_window=3)
+    assert await _matching(store, window) == {found}
+    assert await _matching(store, RunFilter(search="keyerror")) == {old, found}
+    assert await _matching(store, RunFilter(search="b", search_window=3)) == set(newer[1:])
 
 
 async def test_scheduled_splits_pending_runs_by_now(store: Store) -> None:
@@ -157,6 +173,20 @@ async def test_paging_applies_to_the_filtered_runs(store: Store) -> None:
     rest = await store.list_runs(selection, Page(limit=2, before_id=first[-1].id))
     assert [r.job_type for r in first + rest] == ["a", "a", "a"]
     assert [r.id for r in first + rest] == sorted((r.id for r in first + rest), reverse=True)
+
+
+async def test_latest_runs_gives_the_newest_run_of_each_job_type(store: Store) -> None:
+    """The Jobs view's "last run" for every job type at once, running runs included."""
+    await finish_one(store, RunStatus.SUCCEEDED, "a")
+    newest_a = await finish_one(store, RunStatus.FAILED, "a")
+    await finish_one(store, RunStatus.SUCCEEDED, "b")
+    running_b = await start_one(store, "b")
+    await enqueue_one(store, "c")
+    newest_c = await enqueue_one(store, "c", run_at=at(hours=1))
+    found = await store.latest_runs(["a", "b", "c", "never-ran", "a"])
+    assert {r.job_type: r.id for r in found} == {"a": newest_a, "b": running_b, "c": newest_c}
+    assert {r.job_type: r.status for r in found}["b"] is RunStatus.RUNNING
+    assert await store.latest_runs([]) == []
 
 
 # --- stats ---------------------------------------------------------------------------------------
@@ -191,6 +221,48 @@ async def test_stats_count_by_status_and_split_pending_by_now(store: Store) -> N
     assert (later.pending, later.scheduled) == (4, 0)
     earlier = await store.stats(now=T0)
     assert (earlier.pending, earlier.scheduled) == (2, 2)
+
+
+async def test_stats_of_finished_runs_follow_every_write(store: Store) -> None:
+    """Finished runs are counted with the writes (not by scanning the history): the counts stay
+    exact through completion, cancel, retry, delete and prune, per queue."""
+    done = await finish_one(store, RunStatus.SUCCEEDED, "s")
+    failed = await finish_one(store, RunStatus.FAILED, "f", queue="mail")
+    await finish_one(store, RunStatus.FAILED, "f", queue="mail")
+    await enqueue_one(store, "c", run_at=T0)
+    assert await store.cancel_runs(RunFilter(job_types=("c",)), now=T0)
+    stats = await store.stats(now=T0)
+    assert (stats.succeeded, stats.failed, stats.cancelled, stats.pending) == (1, 2, 1, 0)
+    assert {q.queue: (q.succeeded, q.failed, q.cancelled) for q in stats.by_queue} == {
+        "default": (1, 0, 1),
+        "mail": (0, 2, 0),
+    }
+
+    assert await store.retry_runs(RunFilter(ids=(failed,)), now=T0) == [failed]
+    stats = await store.stats(now=T0)
+    assert (stats.failed, stats.pending) == (1, 1)
+
+    assert await store.delete_runs(RunFilter(ids=(done,))) == [done]
+    stats = await store.stats(now=T0)
+    assert (stats.succeeded, stats.failed, stats.cancelled, stats.pending) == (0, 1, 1, 1)
+
+    pruned = await store.prune(
+        run_retention=timedelta(seconds=1),
+        log_retention=timedelta(seconds=1),
+        worker_retention=timedelta(seconds=1),
+        now=at(hours=1),
+    )
+    assert pruned.runs_deleted == 2
+    stats = await store.stats(now=at(hours=1))
+    assert (stats.succeeded, stats.failed, stats.cancelled, stats.pending) == (0, 0, 0, 1)
+    assert {q.queue: q for q in stats.by_queue} == {"mail": QueueStats("mail", pending=1)}
+
+    # A run whose worker vanished, with no attempt left, is failed by the rescue.
+    await start_one(store, "z", worker_id="gone", max_attempts=1)
+    rescued = await store.rescue_stale(stale_after=timedelta(minutes=1), now=at(hours=2))
+    assert len(rescued.runs_failed) == 1
+    stats = await store.stats(now=at(hours=2))
+    assert (stats.failed, stats.running, stats.pending) == (1, 0, 1)
 
 
 # --- throughput and error groups -----------------------------------------------------------------

@@ -430,7 +430,8 @@ async def test_claim_and_keyset_listing_are_served_by_indexes(
         "list_runs:status": (RunFilter(statuses=(RunStatus.FAILED,)), "zapjobs_runs_status_idx"),
         "list_runs:job_type": (RunFilter(job_types=("a",)), "zapjobs_runs_job_type_idx"),
         "list_runs:queue": (RunFilter(queues=("mail",)), "zapjobs_runs_queue_idx"),
-        "list_runs:all": (RunFilter(), "SCAN r"),
+        # The primary key, walked from the search window's id bound (-1 without a search).
+        "list_runs:all": (RunFilter(), "SEARCH r USING INTEGER PRIMARY KEY (rowid>?)"),
     }
     for name, (selection, index) in listings.items():
         params = {**filter_params(selection, 0), "before_id": None, "limit": 10}
@@ -441,6 +442,31 @@ async def test_claim_and_keyset_listing_are_served_by_indexes(
         for name, (s, _) in listings.items()
     ]:
         assert not any("TEMP B-TREE" in step for step in steps), steps
+
+
+async def test_operator_reads_are_bounded_by_indexes(store: SQLiteStore, db_path: Path) -> None:
+    """stats reads the live runs from their partial indexes and the kept counts, never the
+    history; latest_runs seeks one index entry per job type; a search is an id range."""
+    stats = _plan(db_path, store.queries["stats"], {"now": 0})
+    runs_steps = [step for step in stats if step.startswith(("SCAN r", "SEARCH r"))]
+    partial = ("zapjobs_runs_claim_idx", "zapjobs_runs_running_idx")  # pending / running only
+    assert len(runs_steps) == 2, stats
+    assert all(any(index in step for index in partial) for step in runs_steps), stats
+    groups = _plan(db_path, store.queries["error_groups"], {"since": 0, "limit": 8})
+    assert any("zapjobs_runs_failed_idx" in step for step in groups), groups
+    latest = _plan(db_path, store.queries["latest_runs"], {"job_types": '["a"]'})
+    assert any("zapjobs_runs_job_type_idx" in step for step in latest), latest
+    assert not any(step.startswith("SCAN r") or step.startswith("SCAN x") for step in latest)
+    for variant, selection in {
+        "all": RunFilter(search="nothing"),
+        "status": RunFilter(search="nothing", statuses=(RunStatus.FAILED,)),
+        "job_type": RunFilter(search="nothing", job_types=("a",)),
+    }.items():
+        for statement in ("list_runs", "count_runs"):
+            params = {**filter_params(selection, 0), "before_id": None, "limit": 10}
+            plan = _plan(db_path, store.queries[f"{statement}:{variant}"], params)
+            walk = [step for step in plan if step.startswith(("SCAN r", "SEARCH r"))]
+            assert walk and all("id>?" in step or "rowid>?" in step for step in walk), plan
 
 
 # --- the same schema as PostgreSQL ----------------------------------------------------------------

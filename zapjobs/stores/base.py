@@ -263,6 +263,11 @@ class Store(Protocol):
         """The runs that exist among ``run_ids``, in no particular order."""
         ...
 
+    async def latest_runs(self, job_types: Sequence[str]) -> list[JobRun]:
+        """The newest run (highest id) of each of ``job_types`` that has one, in one statement
+        served by the (job_type, id) index: the Jobs view's "last run" column."""
+        ...
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         """Matching runs, newest (highest id) first, at most ``page.limit``, ids below
         ``page.before_id`` when given. Served by an index: never reads the whole table."""
@@ -281,7 +286,11 @@ class Store(Protocol):
         """A run's log entries in the order written (by id), after the cursor ``after_id``."""
         ...
 
-    async def stats(self, *, now: datetime | None = None) -> Stats: ...
+    async def stats(self, *, now: datetime | None = None) -> Stats:
+        """Exact counts by queue and status. Never reads the finished history: live runs come
+        from their partial indexes, finished ones from the counts the writing statements keep
+        (migration 0005)."""
+        ...
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None

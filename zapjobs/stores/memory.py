@@ -534,6 +534,17 @@ class MemoryStore:
         with self._lock:
             return [self._runs[i].view() for i in dict.fromkeys(run_ids) if i in self._runs]
 
+    async def latest_runs(self, job_types: Sequence[str]) -> list[JobRun]:
+        wanted = set(job_types)
+        with self._lock:
+            newest: dict[str, RunRecord] = {}
+            for r in self._runs.values():
+                if r.job_type in wanted and (
+                    r.job_type not in newest or r.id > newest[r.job_type].id
+                ):
+                    newest[r.job_type] = r
+            return [r.view() for r in newest.values()]
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         with self._lock:
             found: list[JobRun] = []
@@ -549,7 +560,8 @@ class MemoryStore:
             return len(self._select(selection, utc(None)))
 
     def _select(self, f: RunFilter, now: datetime) -> list[RunRecord]:
-        return [r for r in self._runs.values() if matches(r, f, now)]
+        newest = max(self._runs, default=0)
+        return [r for r in self._runs.values() if matches(r, f, now, newest)]
 
     async def list_logs(
         self,

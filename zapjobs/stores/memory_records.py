@@ -135,8 +135,20 @@ def schedule_timing(schedule: Schedule) -> tuple[str, str, str]:
     return (schedule.kind.value, schedule.expression, schedule.timezone)
 
 
-def matches(r: RunRecord, f: RunFilter, now: datetime) -> bool:
-    """Every field of the filter narrows; created_after is inclusive, created_before is not."""
+def _found_by_search(r: RunRecord, search: str, above_id: int) -> bool:
+    """Among the newest runs only (ids above ``above_id``), as the SQL stores bound it."""
+    if r.id <= above_id:
+        return False
+    needle = search.lower()
+    texts = [r.job_type, r.input_json]
+    if r.error is not None:
+        texts += [r.error.type, r.error.message]
+    return any(needle in text.lower() for text in texts)
+
+
+def matches(r: RunRecord, f: RunFilter, now: datetime, newest_id: int = 0) -> bool:
+    """Every field of the filter narrows; created_after is inclusive, created_before is not.
+    ``newest_id`` is the highest run id stored (the free-text search's window ends there)."""
     if f.ids is not None and r.id not in f.ids:
         return False
     if f.statuses is not None and r.status not in f.statuses:
@@ -149,11 +161,8 @@ def matches(r: RunRecord, f: RunFilter, now: datetime) -> bool:
         return False
     if f.created_before is not None and r.created_at >= utc(f.created_before):
         return False
-    if f.search:
-        needle = f.search.lower()
-        error = f"{r.error.type}\n{r.error.message}".lower() if r.error else ""
-        if needle not in r.job_type.lower() and needle not in error:
-            return False
+    if f.search and not _found_by_search(r, f.search, newest_id - f.search_window):
+        return False
     if f.scheduled is not None:
         at = now if f.now is None else utc(f.now)
         if r.is_scheduled(at) != f.scheduled:

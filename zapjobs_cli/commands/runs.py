@@ -10,7 +10,7 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import ValidationError
-from zapjobs.models import JobRun, LogEntry, LogLevel, Page, RunStatus
+from zapjobs.models import SEARCH_WINDOW, JobRun, LogEntry, LogLevel, Page, RunStatus
 from zapjobs_cli.commands import run_actions
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.display import attempt_text, one_line
@@ -65,7 +65,11 @@ def list_runs(
     since: SinceOption = None,
     search: Annotated[
         str | None,
-        typer.Option("--search", help="Substring of the job type, the error type or message."),
+        typer.Option(
+            "--search",
+            help=f"Substring of the job type, error type, error message or input, among the "
+            f"newest {SEARCH_WINDOW:,} runs.",
+        ),
     ] = None,
     limit: Annotated[
         int,
@@ -98,12 +102,17 @@ def list_runs(
     if as_json:
         print_json([run_dict(run, now) for run in runs])
         return
+    searched = f"searched the newest {selection.search_window:,} runs" if search else None
     if not runs:
-        state.note(f"no runs ({describe_filter(selection)})")
+        state.note(
+            f"no runs ({describe_filter(selection)})" + (f"; {searched}" if searched else "")
+        )
         return
     state.out.print(runs_table(runs, now, local=local))
     if total > len(runs):
         state.note(f"showing the newest {len(runs)} of {total} runs (use --limit)")
+    if searched:
+        state.note(searched)
 
 
 @app.command("show")

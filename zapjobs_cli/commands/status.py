@@ -88,7 +88,8 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Runs by status and queue, throughput of the last 15 minutes, workers alive and stale,
-    the next recurring runs and the latest failures.
+    the next recurring runs and the latest failures. Every count is exact, and costs the same
+    however many finished runs the database holds.
 
     JSON: {"now", "database", "runs": {counts, "by_queue"}, "throughput": [{"minute",
     "succeeded", "failed"}], "workers": {"alive", "stale", "dead", "stopped", "active":

@@ -159,12 +159,15 @@ class ZapJobsSource:
         )
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
+        """The definitions and the newest run of every job type: two statements, not one per
+        job type."""
         zap = await self._ready()
-        rows = []
-        for definition in await zap.list_definitions():
-            last = await zap.list_runs(RunFilter(job_types=(definition.job_type,)), Page(limit=1))
-            rows.append(job_row(definition, run_row(last[0], now) if last else None))
-        return tuple(rows)
+        definitions = await zap.list_definitions()
+        latest = await zap.latest_runs([d.job_type for d in definitions])
+        return tuple(
+            job_row(d, run_row(latest[d.job_type], now) if d.job_type in latest else None)
+            for d in definitions
+        )
 
     async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:
         """One page; one extra row is asked for to know whether an older page exists."""

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 
 -- name: uninstall
 DROP TABLE IF EXISTS {prefix}logs, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
-    {prefix}queues, {prefix}migrations
+    {prefix}queues, {prefix}run_counts, {prefix}migrations
 
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
@@ -481,6 +481,22 @@ earliest AS (
 )
 SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in FROM earliest e
 
+-- fragment: count_finished
+-- Keeps the counts of finished runs (migration 0005) in the writing statement: the deltas of the
+-- CTE "deltas" (queue, job_type, status, delta), one grouped upsert per statement, on the stripe
+-- of this connection (its backend pid modulo 64), so concurrent completers rarely wait on one row
+-- until the other commits; rows in key order, so two of the same stripe cannot deadlock.
+counted AS (
+    INSERT INTO {prefix}run_counts AS c (queue, job_type, status, stripe, n)
+    SELECT d.queue, d.job_type, d.status, mod(pg_backend_pid(), 64), sum(d.delta)
+    FROM deltas d
+    WHERE d.status IN ('succeeded', 'failed', 'cancelled')
+    GROUP BY d.queue, d.job_type, d.status
+    HAVING sum(d.delta) <> 0
+    ORDER BY d.queue, d.job_type, d.status
+    ON CONFLICT (queue, job_type, status, stripe) DO UPDATE SET n = c.n + excluded.n
+)
+
 -- name: complete_runs
 -- Applied only while the run is still running under the same worker and attempt.
 WITH outcome AS (
@@ -512,8 +528,10 @@ changed AS (
       AND r.status = 'running'
       AND r.worker_id = o.worker_id
       AND r.attempt = o.attempt
-    RETURNING r.id, o.ord, r.status, r.queue, r.run_at
+    RETURNING r.id, o.ord, r.status, r.queue, r.job_type, r.run_at
 ),
+deltas AS (SELECT queue, job_type, status, 1 AS delta FROM changed),
+{count_finished},
 -- A retry wakes the queue's workers with its due time, as an enqueue does.
 woken AS (
     SELECT {notify_due}
@@ -538,8 +556,10 @@ WITH changed AS (
       AND r.status = 'running'
       AND r.worker_id = %(worker_id)s
       AND r.attempt = o.attempt
-    RETURNING r.id, o.ord
-)
+    RETURNING r.id, o.ord, r.queue, r.job_type
+),
+deltas AS (SELECT queue, job_type, 'succeeded' AS status, 1 AS delta FROM changed),
+{count_finished}
 SELECT id FROM changed ORDER BY ord
 
 -- name: save_progress
@@ -594,16 +614,29 @@ AND (%(f_created_after)s::timestamptz IS NULL
      OR r.created_at >= %(f_created_after)s::timestamptz)
 AND (%(f_created_before)s::timestamptz IS NULL
      OR r.created_at < %(f_created_before)s::timestamptz)
+-- The free-text search looks at the newest f_search_window runs only (an id range the primary
+-- key or the drive index bounds), so a search that matches nothing stops there instead of
+-- reading the whole history at every refresh.
 AND (%(f_search)s::text IS NULL
-     OR strpos(lower(r.job_type), lower(%(f_search)s::text)) > 0
-     OR strpos(lower(COALESCE(r.error_message, '')), lower(%(f_search)s::text)) > 0
-     OR strpos(lower(COALESCE(r.error_type, '')), lower(%(f_search)s::text)) > 0)
+     OR (r.id > (SELECT COALESCE(max(m.id), 0) FROM {prefix}runs m)
+                - %(f_search_window)s::bigint
+         AND (strpos(lower(r.job_type), lower(%(f_search)s::text)) > 0
+              OR strpos(lower(COALESCE(r.error_type, '')), lower(%(f_search)s::text)) > 0
+              OR strpos(lower(COALESCE(r.error_message, '')), lower(%(f_search)s::text)) > 0
+              OR strpos(lower(r.input::text), lower(%(f_search)s::text)) > 0)))
 AND (%(f_scheduled)s::boolean IS NULL
      OR (r.status = 'pending' AND r.run_at > COALESCE(%(f_now)s::timestamptz, now()))
         = %(f_scheduled)s::boolean)
 
 -- name: retry_runs
-WITH changed AS (
+-- "target" locks the runs first so the status they leave (failed or cancelled) is known.
+WITH target AS (
+    SELECT r.id, r.status FROM {prefix}runs r
+    WHERE {run_filter}
+      AND r.status IN ('failed', 'cancelled')
+    FOR UPDATE OF r
+),
+changed AS (
     UPDATE {prefix}runs r
     SET status = 'pending',
         run_at = {now},
@@ -611,11 +644,14 @@ WITH changed AS (
         finished_at = NULL,
         worker_id = NULL,
         cancel_requested = false
-    WHERE {run_filter}
+    FROM target t
+    WHERE r.id = t.id
       AND r.status IN ('failed', 'cancelled')
       AND {not_held_by_another}
-    RETURNING r.id, r.queue
+    RETURNING r.id, r.queue, r.job_type, t.status AS left_status
 ),
+deltas AS (SELECT queue, job_type, left_status AS status, -1 AS delta FROM changed),
+{count_finished},
 woken AS (
     SELECT {notify}
     FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM changed) n
@@ -632,8 +668,10 @@ WITH changed AS (
         cancel_requested = r.cancel_requested OR r.status = 'running'
     WHERE {run_filter}
       AND (r.status = 'pending' OR (r.status = 'running' AND NOT r.cancel_requested))
-    RETURNING r.id, r.queue, r.status
+    RETURNING r.id, r.queue, r.job_type, r.status
 ),
+deltas AS (SELECT queue, job_type, status, 1 AS delta FROM changed),
+{count_finished},
 woken AS (
     SELECT {notify}
     FROM (SELECT 'cancel' AS kind, c.id AS run_id, c.queue FROM changed c
@@ -646,8 +684,10 @@ WITH deleted AS (
     DELETE FROM {prefix}runs r
     WHERE {run_filter}
       AND r.status <> 'running'
-    RETURNING r.id
-)
+    RETURNING r.id, r.queue, r.job_type, r.status
+),
+deltas AS (SELECT queue, job_type, status, -1 AS delta FROM deleted),
+{count_finished}
 SELECT id FROM deleted ORDER BY id
 
 -- name: cancel_requested
@@ -657,6 +697,31 @@ ORDER BY r.id
 
 -- name: get_runs
 SELECT {run_columns} FROM {prefix}runs r WHERE r.id = ANY (%(ids)s::bigint[]) ORDER BY r.id
+
+-- name: latest_runs
+-- The newest run of each job type: per type, the last entry of the (job_type, id) index, which
+-- leaves running runs out (migration 0002), against the newest running one of that type (few).
+-- The job type is a range and a sort key (as in run_filter's drive), so the planner must walk
+-- that index: a backward primary key scan would read the whole history for a type that has not
+-- run for long, or never.
+SELECT {run_columns}
+FROM unnest(%(job_types)s::text[]) AS t (job_type)
+CROSS JOIN LATERAL (
+    SELECT x.id FROM (
+        (SELECT o.id FROM {prefix}runs o
+         WHERE o.job_type >= t.job_type AND o.job_type <= t.job_type
+           AND o.status <> 'running'
+         ORDER BY o.job_type DESC, o.id DESC LIMIT 1)
+        UNION ALL
+        (SELECT w.id FROM {prefix}runs w
+         WHERE w.job_type = t.job_type AND w.status = 'running'
+         ORDER BY w.id DESC LIMIT 1)
+    ) x
+    ORDER BY x.id DESC
+    LIMIT 1
+) newest
+JOIN {prefix}runs r ON r.id = newest.id
+ORDER BY r.job_type
 
 -- name: list_runs
 -- Newest first by id. The (x, id) listing indexes leave running runs out (migration 0002: a
@@ -703,12 +768,25 @@ ORDER BY l.id
 LIMIT %(limit)s
 
 -- name: stats
+-- Bounded by the live workload, not the history: pending runs (due now or later) from the
+-- partial claim index, running ones from theirs, exact; finished runs from the counts the writing
+-- statements keep (count_finished, migration 0005), summed over their stripes, also exact.
 SELECT r.queue,
-       CASE WHEN r.status = 'pending' AND r.run_at > {now}
-            THEN 'scheduled' ELSE r.status END AS bucket,
+       CASE WHEN r.run_at > {now} THEN 'scheduled' ELSE 'pending' END AS bucket,
        count(*) AS n
 FROM {prefix}runs r
+WHERE r.status = 'pending'
 GROUP BY 1, 2
+UNION ALL
+SELECT r.queue, 'running', count(*)
+FROM {prefix}runs r
+WHERE r.status = 'running'
+GROUP BY 1
+UNION ALL
+SELECT c.queue, c.status, sum(c.n)::bigint
+FROM {prefix}run_counts c
+GROUP BY 1, 2
+HAVING sum(c.n) <> 0
 
 -- name: throughput
 SELECT date_trunc('minute', r.finished_at, 'UTC') AS minute,
@@ -748,17 +826,21 @@ WHERE r.finished_at >= %(since)s::timestamptz
 GROUP BY r.queue, r.job_type
 
 -- name: error_groups
-SELECT r.error_type,
-       count(*) AS n,
-       max(r.id) AS last_run_id,
-       (array_agg(r.error_message ORDER BY r.id DESC))[1] AS last_message
-FROM {prefix}runs r
-WHERE r.status = 'failed'
-  AND r.error_type IS NOT NULL
-  AND r.finished_at >= %(since)s::timestamptz
-GROUP BY r.error_type
-ORDER BY n DESC, last_run_id DESC
-LIMIT %(limit)s
+-- The failures of the window only, from their partial index (migration 0005); the latest
+-- message of each group is fetched by id afterwards rather than sorted out of every failure.
+SELECT g.error_type, g.n, g.last_run_id, l.error_message AS last_message
+FROM (
+    SELECT r.error_type, count(*) AS n, max(r.id) AS last_run_id
+    FROM {prefix}runs r
+    WHERE r.status = 'failed'
+      AND r.error_type IS NOT NULL
+      AND r.finished_at >= %(since)s::timestamptz
+    GROUP BY r.error_type
+    ORDER BY n DESC, last_run_id DESC
+    LIMIT %(limit)s
+) g
+JOIN {prefix}runs l ON l.id = g.last_run_id
+ORDER BY g.n DESC, g.last_run_id DESC
 
 -- ==============================================================================================
 -- workers
@@ -898,8 +980,10 @@ rescued AS (
         cancel_requested = false
     FROM lost l
     WHERE r.id = l.id
-    RETURNING r.id, r.status, r.queue
+    RETURNING r.id, r.status, r.queue, r.job_type
 ),
+deltas AS (SELECT queue, job_type, status, 1 AS delta FROM rescued),
+{count_finished},
 woken AS (
     SELECT {notify}
     FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM rescued
@@ -922,8 +1006,11 @@ WITH batch AS (
     FOR UPDATE SKIP LOCKED
 ),
 deleted AS (
-    DELETE FROM {prefix}runs r USING batch b WHERE r.id = b.id RETURNING 1
-)
+    DELETE FROM {prefix}runs r USING batch b WHERE r.id = b.id
+    RETURNING r.queue, r.job_type, r.status
+),
+deltas AS (SELECT queue, job_type, status, -1 AS delta FROM deleted),
+{count_finished}
 SELECT count(*) AS n FROM deleted
 
 -- name: prune_logs

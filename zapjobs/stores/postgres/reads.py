@@ -36,6 +36,12 @@ class RunReadsMixin:
         found = await self._db.fetch("get_runs", {"ids": list(dict.fromkeys(run_ids))})
         return [rows.run_from_row(r) for r in found]
 
+    async def latest_runs(self, job_types: Sequence[str]) -> list[JobRun]:
+        if not job_types:
+            return []
+        found = await self._db.fetch("latest_runs", {"job_types": list(dict.fromkeys(job_types))})
+        return [rows.run_from_row(r) for r in found]
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         if page.limit <= 0:
             return []

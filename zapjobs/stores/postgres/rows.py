@@ -112,6 +112,7 @@ def filter_params(selection: RunFilter, now: datetime | None) -> dict[str, Any]:
         "f_created_after": selection.created_after,
         "f_created_before": selection.created_before,
         "f_search": selection.search or None,
+        "f_search_window": selection.search_window,
         "f_scheduled": selection.scheduled,
         "f_now": selection.now if selection.now is not None else now,
     }

@@ -14,7 +14,15 @@ from zapjobs.stores.sqlite.database import Database, Session
 from zapjobs.stores.sqlite.errors import one_line
 
 #: Tables in the order they can be dropped (logs reference runs).
-UNINSTALL_ORDER = ("logs", "runs", "heartbeats", "definitions", "queues", "migrations")
+UNINSTALL_ORDER = (
+    "logs",
+    "runs",
+    "run_counts",
+    "heartbeats",
+    "definitions",
+    "queues",
+    "migrations",
+)
 
 
 class MigrationsMixin:

@@ -61,6 +61,9 @@ DROP TABLE IF EXISTS {prefix}definitions
 -- name: uninstall_queues
 DROP TABLE IF EXISTS {prefix}queues
 
+-- name: uninstall_run_counts
+DROP TABLE IF EXISTS {prefix}run_counts
+
 -- name: uninstall_migrations
 DROP TABLE IF EXISTS {prefix}migrations
 
@@ -349,10 +352,16 @@ AND (:f_job_types IS NULL OR r.job_type IN (SELECT value FROM json_each(:f_job_t
 AND (:f_queues IS NULL OR r.queue IN (SELECT value FROM json_each(:f_queues)))
 AND (:f_created_after IS NULL OR r.created_at >= :f_created_after)
 AND (:f_created_before IS NULL OR r.created_at < :f_created_before)
+-- The free-text search looks at the newest f_search_window runs only, so a search that matches
+-- nothing stops there instead of reading the whole history at every refresh: the id bound is a
+-- term of its own (not inside an OR), a range on the primary key or on the drive's (x, id) index.
+AND r.id > CASE WHEN :f_search IS NULL THEN -1
+                ELSE COALESCE((SELECT max(m.id) FROM {prefix}runs m), 0) - :f_search_window END
 AND (:f_search IS NULL
      OR instr(lower(r.job_type), lower(:f_search)) > 0
+     OR instr(lower(COALESCE(r.error_type, '')), lower(:f_search)) > 0
      OR instr(lower(COALESCE(r.error_message, '')), lower(:f_search)) > 0
-     OR instr(lower(COALESCE(r.error_type, '')), lower(:f_search)) > 0)
+     OR instr(lower(r.input), lower(:f_search)) > 0)
 AND (:f_scheduled IS NULL
      OR (r.status = 'pending' AND r.run_at > :f_now) = :f_scheduled)
 
@@ -415,6 +424,14 @@ ORDER BY r.id
 -- name: get_runs
 SELECT r.* FROM {prefix}runs r WHERE r.id IN (SELECT value FROM json_each(:ids)) ORDER BY r.id
 
+-- name: latest_runs
+-- The newest run of each job type: the last entry of the (job_type, id) index per type.
+SELECT r.*
+FROM json_each(:job_types) AS t
+JOIN {prefix}runs r
+  ON r.id = (SELECT max(x.id) FROM {prefix}runs x WHERE x.job_type = t.value)
+ORDER BY r.job_type
+
 -- name: list_runs
 -- Newest first by id: a backward walk of the primary key or of an (x, id) index.
 SELECT r.* FROM {prefix}runs r
@@ -436,12 +453,25 @@ ORDER BY l.id
 LIMIT :limit
 
 -- name: stats
+-- Bounded by the live workload, not the history: pending runs (due now or later) from the
+-- partial claim index, running ones from theirs, exact; finished runs from the counts the
+-- triggers of migration 0005 keep, also exact.
 SELECT r.queue,
-       CASE WHEN r.status = 'pending' AND r.run_at > :now
-            THEN 'scheduled' ELSE r.status END AS bucket,
+       CASE WHEN r.run_at > :now THEN 'scheduled' ELSE 'pending' END AS bucket,
        count(*) AS n
-FROM {prefix}runs r
+FROM {prefix}runs r INDEXED BY {prefix}runs_claim_idx
+WHERE r.status = 'pending'
 GROUP BY 1, 2
+UNION ALL
+SELECT r.queue, 'running', count(*)
+FROM {prefix}runs r INDEXED BY {prefix}runs_running_idx
+WHERE r.status = 'running'
+GROUP BY 1
+UNION ALL
+SELECT c.queue, c.status, sum(c.n)
+FROM {prefix}run_counts c
+GROUP BY 1, 2
+HAVING sum(c.n) <> 0
 
 -- name: throughput
 -- "+r.status" (here and in error_groups): the finished_at range is the narrow term.
@@ -484,12 +514,13 @@ GROUP BY r.queue, r.job_type
 -- name: error_groups
 -- SQLite fills the bare column error_message from the row that holds max(r.id): the message
 -- of the latest failure of each type.
+-- The failures of the window only, from their partial index (migration 0005).
 SELECT r.error_type,
        count(*) AS n,
        max(r.id) AS last_run_id,
        r.error_message AS last_message
-FROM {prefix}runs r
-WHERE +r.status = 'failed'
+FROM {prefix}runs r INDEXED BY {prefix}runs_failed_idx
+WHERE r.status = 'failed'
   AND r.error_type IS NOT NULL
   AND r.finished_at >= :since
 GROUP BY r.error_type

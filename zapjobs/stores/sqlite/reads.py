@@ -38,6 +38,13 @@ class RunReadsMixin:
         found = await self._db.call(lambda s: s.rows("get_runs", params))
         return [rows.run_from_row(r) for r in found]
 
+    async def latest_runs(self, job_types: Sequence[str]) -> list[JobRun]:
+        if not job_types:
+            return []
+        params = {"job_types": json.dumps(list(dict.fromkeys(job_types)))}
+        found = await self._db.call(lambda s: s.rows("latest_runs", params))
+        return [rows.run_from_row(r) for r in found]
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         if page.limit <= 0:
             return []

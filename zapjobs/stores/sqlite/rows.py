@@ -139,6 +139,7 @@ def filter_params(selection: RunFilter, now: int) -> dict[str, Any]:
         "f_created_after": opt_us(selection.created_after),
         "f_created_before": opt_us(selection.created_before),
         "f_search": selection.search or None,
+        "f_search_window": selection.search_window,
         "f_scheduled": None if selection.scheduled is None else int(selection.scheduled),
         "f_now": now if selection.now is None else to_us(selection.now),
         "d_status": statuses[0] if statuses and len(set(statuses)) == 1 else None,

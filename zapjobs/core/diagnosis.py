@@ -497,8 +497,8 @@ def effective_timeout(
     """The timeout a worker arms for a job type: the operator's override, else the code's,
     else ``default_timeout``."""
     for d in definitions:
-        if d.job_type == job_type and d.effective_timeout_seconds is not None:
-            return timedelta(seconds=d.effective_timeout_seconds)
+        if d.job_type == job_type:
+            return timedelta(seconds=d.timeout_seconds_enforced(default.total_seconds()))
     return default
 
 

@@ -6,15 +6,13 @@ on any machine."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
-from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
+from tests.stores.plans import explain, filled_schema
 from zapjobs.models import Page, RunFilter, RunStatus
 from zapjobs.stores.postgres import PostgresStore
 from zapjobs.stores.postgres import rows as pg_rows
@@ -45,32 +43,8 @@ RUNNING_IDX = "zapjobs_runs_running_idx"
 @pytest.fixture(scope="module")
 def filled() -> Iterator[tuple[str, str]]:
     """(conninfo, list_runs SQL) of one migrated schema holding ROWS finished runs."""
-    require_postgres()
-    schema, url = new_pg_schema()
-    try:
-
-        async def migrate() -> str:
-            store = PostgresStore(url, min_size=1, max_size=1)
-            await store.open()
-            try:
-                await store.migrate()
-                return store.queries["list_runs"]
-            finally:
-                await store.close()
-
-        sql = asyncio.run(migrate())
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(FILL, {"rows": ROWS})
-            conn.execute("ANALYZE zapjobs_runs")
-        yield url, sql
-    finally:
-        drop_pg_schema(schema)
-
-
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
+    with filled_schema(FILL, ROWS) as (url, queries):
+        yield url, queries["list_runs"]
 
 
 def unbounded_scans(plan: dict[str, Any]) -> set[str | None]:
@@ -92,11 +66,7 @@ def plan_of(url: str, sql: str, selection: RunFilter, page: Page) -> list[dict[s
         "limit": page.limit,
         **pg_rows.filter_params(selection, None),
     }
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        row = cur.fetchone()
-    assert row is not None
-    return list(nodes(row["QUERY PLAN"][0]["Plan"]))
+    return explain(url, sql, params)
 
 
 @pytest.mark.parametrize(

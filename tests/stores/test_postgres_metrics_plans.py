@@ -4,17 +4,13 @@ neither scans the table. Plans, not timings: the check holds on any machine."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
-from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
-from tests.stores.test_postgres_listing_plans import nodes
+from tests.stores.plans import explain, filled_schema
 from zapjobs.stores.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -44,34 +40,12 @@ STATEMENTS = ("run_backlog", "failures_since")
 @pytest.fixture(scope="module")
 def filled() -> Iterator[tuple[str, dict[str, str]]]:
     """(conninfo, the statements' SQL) of one migrated schema holding ROWS runs."""
-    require_postgres()
-    schema, url = new_pg_schema()
-    try:
-
-        async def migrate() -> dict[str, str]:
-            store = PostgresStore(url, min_size=1, max_size=1)
-            await store.open()
-            try:
-                await store.migrate()
-                return {name: store.queries[name] for name in STATEMENTS}
-            finally:
-                await store.close()
-
-        sql = asyncio.run(migrate())
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(FILL, {"rows": ROWS})
-            conn.execute("ANALYZE zapjobs_runs")
-        yield url, sql
-    finally:
-        drop_pg_schema(schema)
+    with filled_schema(FILL, ROWS) as (url, queries):
+        yield url, {name: queries[name] for name in STATEMENTS}
 
 
 def plan_of(url: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        row = cur.fetchone()
-    assert row is not None
-    return list(nodes(row["QUERY PLAN"][0]["Plan"]))
+    return explain(url, sql, params)
 
 
 def scans(plan: list[dict[str, Any]]) -> list[tuple[str, str | None]]:

@@ -5,14 +5,12 @@ Plans, not timings: the check holds on any machine."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 
-from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
+from tests.stores.plans import filled_schema
 from tests.stores.test_postgres_metrics_plans import FILL, ROWS, plan_of, scans
 from zapjobs.stores.postgres import PostgresStore
 
@@ -22,26 +20,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def filled() -> Iterator[tuple[str, str]]:
     """(conninfo, the finished_per_queue SQL) of one migrated schema holding ROWS runs."""
-    require_postgres()
-    schema, url = new_pg_schema()
-    try:
-
-        async def migrate() -> str:
-            store = PostgresStore(url, min_size=1, max_size=1)
-            await store.open()
-            try:
-                await store.migrate()
-                return store.queries["finished_per_queue"]
-            finally:
-                await store.close()
-
-        sql = asyncio.run(migrate())
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(FILL, {"rows": ROWS})
-            conn.execute("ANALYZE zapjobs_runs")
-        yield url, sql
-    finally:
-        drop_pg_schema(schema)
+    with filled_schema(FILL, ROWS) as (url, queries):
+        yield url, queries["finished_per_queue"]
 
 
 def test_the_last_minute_per_queue_reads_a_range_of_the_finished_index(

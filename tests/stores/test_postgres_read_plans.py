@@ -6,18 +6,14 @@ not timings (EXPLAIN on a table of many finished runs): the checks hold on any m
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
-from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
-from tests.stores.test_postgres_listing_plans import FILL, RUNNING_IDX, nodes, unbounded_scans
+from tests.stores.plans import explain, filled_schema
+from tests.stores.test_postgres_listing_plans import FILL, RUNNING_IDX, unbounded_scans
 from zapjobs.models import RunFilter, RunStatus
-from zapjobs.stores.postgres import PostgresStore
 from zapjobs.stores.postgres import rows as pg_rows
 
 pytestmark = pytest.mark.postgres
@@ -30,34 +26,12 @@ STATUS_IDX = "zapjobs_runs_status_idx"
 @pytest.fixture(scope="module")
 def filled() -> Iterator[tuple[str, dict[str, str]]]:
     """(conninfo, the store's statements) of one migrated schema holding ROWS runs."""
-    require_postgres()
-    schema, url = new_pg_schema()
-    try:
-
-        async def migrate() -> dict[str, str]:
-            store = PostgresStore(url, min_size=1, max_size=1)
-            await store.open()
-            try:
-                await store.migrate()
-                return dict(store.queries)
-            finally:
-                await store.close()
-
-        queries = asyncio.run(migrate())
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(FILL, {"rows": ROWS})
-            conn.execute("ANALYZE zapjobs_runs")
+    with filled_schema(FILL, ROWS) as (url, queries):
         yield url, queries
-    finally:
-        drop_pg_schema(schema)
 
 
 def plan_of(url: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        row = cur.fetchone()
-    assert row is not None
-    return list(nodes(row["QUERY PLAN"][0]["Plan"]))
+    return explain(url, sql, params)
 
 
 def runs_scans(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,56 @@
+"""Shared pieces of the PostgreSQL plan tests: a migrated schema filled with many runs, and
+EXPLAIN's plan as a flat list of nodes. Each test file keeps its own data (FILL) on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
+from zapjobs.stores.postgres import PostgresStore
+
+
+@contextmanager
+def filled_schema(fill: str, rows: int) -> Iterator[tuple[str, dict[str, str]]]:
+    """(conninfo, every statement of the store) of one migrated schema where ``fill`` (with its
+    ``rows`` parameter) inserted the runs, analyzed; the schema is dropped afterwards."""
+    require_postgres()
+    schema, url = new_pg_schema()
+    try:
+
+        async def migrate() -> dict[str, str]:
+            store = PostgresStore(url, min_size=1, max_size=1)
+            await store.open()
+            try:
+                await store.migrate()
+                return dict(store.queries)
+            finally:
+                await store.close()
+
+        queries = asyncio.run(migrate())
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(fill, {"rows": rows})
+            conn.execute("ANALYZE zapjobs_runs")
+        yield url, queries
+    finally:
+        drop_pg_schema(schema)
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+def explain(url: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of the plan the server picks for ``sql`` with ``params``."""
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        row = cur.fetchone()
+    assert row is not None
+    return list(nodes(row["QUERY PLAN"][0]["Plan"]))

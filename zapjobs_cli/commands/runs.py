@@ -41,7 +41,7 @@ StatusOption = Annotated[
     typer.Option(
         "--status",
         "-s",
-        help="pending, scheduled, running, succeeded, failed or cancelled (repeatable).",
+        help="waiting, pending, scheduled, running, succeeded, failed or cancelled (repeatable).",
     ),
 ]
 JobOption = Annotated[list[str] | None, typer.Option("--job", "-j", help="Job type (repeatable).")]

@@ -64,6 +64,15 @@ class ParentFailure(StrEnum):
     RUN = "run"
 
 
+class InputFrom(StrEnum):
+    """Where a workflow step's input comes from, read when it runs: its only parent's output
+    (a chain's next step) or the list of its parents' outputs, in parent order (a group's
+    callback)."""
+
+    PARENT = "parent"
+    PARENTS = "parents"
+
+
 #: The longest unique key accepted (characters).
 MAX_UNIQUE_KEY_LENGTH = 255
 
@@ -227,9 +236,14 @@ class NewRun:
     #: WAITING until all of them succeeded, then pending (see ParentFailure for the rest)
     parents: tuple[int, ...] = ()
     on_parent_failure: ParentFailure = ParentFailure.CANCEL
+    #: set only with parents: the input is read from them when the run starts (input_json is
+    #: then "null")
+    input_from: InputFrom | None = None
 
     def __post_init__(self) -> None:
         if not self.parents:
+            if self.input_from is not None:
+                raise ValidationError("a run without parents has no parent output to read")
             return
         parents = sequence_argument(self.parents, name="after", example="[12, 13]")
         if any(isinstance(p, bool) or not isinstance(p, int) or p < 1 for p in parents):
@@ -260,6 +274,16 @@ class RunLink:
 
     run_id: int
     parent_id: int
+
+
+@dataclass(frozen=True)
+class RunLinks:
+    """A run's place in a workflow: the runs it waits (or waited) for and the runs that wait
+    (or waited) for it, by id; ``deleted_parents`` were deleted since (their edges stay)."""
+
+    parents: tuple[JobRun, ...] = ()
+    children: tuple[JobRun, ...] = ()
+    deleted_parents: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,6 +328,7 @@ class JobRun:
     parents_left: int | None = None
     on_parent_failure: ParentFailure | None = None
     cancelled_by: int | None = None
+    input_from: InputFrom | None = None
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now

@@ -6,7 +6,8 @@
 -- the child: parents_left, the parents not yet applied (the release is one conditional UPDATE of
 -- this counter under the child's row lock, however many parents finish at once); its policy for a
 -- parent that fails for good or is cancelled; and cancelled_by, the parent whose end cancelled
--- it, so a retry of that parent re-arms exactly these runs. On the parent: child_stamp, bumped by
+-- it, so a retry of that parent re-arms exactly these runs; input_from, where a workflow step's
+-- input comes from. On the parent: child_stamp, bumped by
 -- every enqueue of a child of it, which lets a completion notice a child enqueued after its
 -- snapshot (it then starts over, see queries.sql: release_guard). Every new column is NULL or
 -- has a constant default: no row is rewritten.
@@ -22,6 +23,9 @@ ALTER TABLE {prefix}runs
     ADD COLUMN parents_left integer,
     ADD COLUMN on_parent_failure text CHECK (on_parent_failure IN ('cancel', 'run')),
     ADD COLUMN cancelled_by bigint,
+    -- a step of a chain or a group's callback: its input is its parent's output ('parent') or
+    -- the list of its parents' outputs ('parents'), read when it runs (zapjobs.workflows)
+    ADD COLUMN input_from text CHECK (input_from IN ('parent', 'parents')),
     ADD COLUMN child_stamp integer NOT NULL DEFAULT 0;
 
 CREATE TABLE {prefix}run_parents (

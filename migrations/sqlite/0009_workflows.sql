@@ -50,6 +50,7 @@ CREATE TABLE {prefix}runs (
     parents_left        INTEGER,
     on_parent_failure   TEXT CHECK (on_parent_failure IN ('cancel', 'run')),
     cancelled_by        INTEGER,
+    input_from          TEXT CHECK (input_from IN ('parent', 'parents')),
     child_stamp         INTEGER NOT NULL DEFAULT 0
 );
 

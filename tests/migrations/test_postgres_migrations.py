@@ -85,6 +85,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "parents_left": ("integer", True),
         "on_parent_failure": ("text", True),
         "cancelled_by": ("bigint", True),
+        "input_from": ("text", True),
         "child_stamp": ("integer", False),
     },
     "zapjobs_run_parents": {

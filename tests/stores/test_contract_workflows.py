@@ -15,6 +15,7 @@ from tests.stores.helpers import T0, at, enqueue_one, finish_one, start_one, wai
 from zapjobs.errors import ValidationError
 from zapjobs.models import (
     MAX_PARENTS,
+    InputFrom,
     NewRun,
     Notification,
     Page,
@@ -362,3 +363,13 @@ async def test_a_parent_named_twice_counts_once(store: Store) -> None:
     assert run is not None
     assert run.parents_left == 1
     assert await store.run_links([child]) == [RunLink(child, parent)]
+
+
+async def test_a_step_keeps_where_its_input_comes_from(store: Store) -> None:
+    parent = await enqueue_one(store)
+    step = NewRun("child", parents=(parent,), input_from=InputFrom.PARENTS)
+    [child] = await store.enqueue([step], now=T0)
+    run = await store.get_run(child)
+    assert run is not None
+    assert run.input_from is InputFrom.PARENTS
+    assert (await store.get_runs([parent]))[0].input_from is None

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from zapjobs.models import (
     CatchUp,
+    InputFrom,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -100,6 +101,7 @@ def run_from_row(row: Row, d: Decoders) -> JobRun:
             None if row["on_parent_failure"] is None else ParentFailure(row["on_parent_failure"])
         ),
         cancelled_by=row["cancelled_by"],
+        input_from=None if row["input_from"] is None else InputFrom(row["input_from"]),
     )
 
 

@@ -17,6 +17,7 @@ from zapjobs.models import (
     Backlog,
     ErrorGroup,
     FailureCount,
+    InputFrom,
     JobRun,
     LogEntry,
     LogLevel,
@@ -61,6 +62,7 @@ class RunRecord:
     parents_left: int | None = None
     on_parent_failure: ParentFailure | None = None
     cancelled_by: int | None = None
+    input_from: InputFrom | None = None
 
     def view(self) -> JobRun:
         """A fresh frozen copy; the decoded JSON is new on every call, so never shared."""
@@ -89,6 +91,7 @@ class RunRecord:
             parents_left=self.parents_left,
             on_parent_failure=self.on_parent_failure,
             cancelled_by=self.cancelled_by,
+            input_from=self.input_from,
         )
 
     def is_scheduled(self, now: datetime) -> bool:

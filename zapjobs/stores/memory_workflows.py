@@ -45,6 +45,7 @@ class WorkflowGraph:
                 bad.append(parent_id)
         self.parents[record.id] = edges
         record.on_parent_failure = new.on_parent_failure
+        record.input_from = new.input_from
         record.parents_left = sum(not done for done in edges.values())
         if bad and new.on_parent_failure is ParentFailure.CANCEL:
             record.status, record.finished_at, record.cancelled_by = (

@@ -74,7 +74,8 @@ r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type
 r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
 r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts, r.trace_context,
-r.unique_key, r.unique_states, r.parents_left, r.on_parent_failure, r.cancelled_by
+r.unique_key, r.unique_states, r.parents_left, r.on_parent_failure, r.cancelled_by,
+r.input_from
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -424,7 +425,8 @@ state AS (
 ),
 inserted AS (
     INSERT INTO {prefix}runs (
-        {run_insert_columns}, status, parents_left, on_parent_failure, cancelled_by, finished_at
+        {run_insert_columns}, status, parents_left, on_parent_failure, cancelled_by, finished_at,
+        input_from
     )
     SELECT nextval(%(runs_seq)s::regclass), %(job_type)s::text, %(queue)s::text,
            %(priority)s::integer, %(input)s::jsonb,
@@ -436,7 +438,8 @@ inserted AS (
                 ELSE 'waiting' END,
            s.open, %(policy)s::text,
            CASE WHEN %(policy)s::text = 'cancel' THEN s.bad END,
-           CASE WHEN s.bad IS NOT NULL AND %(policy)s::text = 'cancel' THEN {now} END
+           CASE WHEN s.bad IS NOT NULL AND %(policy)s::text = 'cancel' THEN {now} END,
+           %(input_from)s::text
     FROM state s
     WHERE (SELECT sum(m.g) FROM missing m) IS NULL
     RETURNING id, status, queue, job_type, run_at

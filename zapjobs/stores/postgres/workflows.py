@@ -50,6 +50,7 @@ def child_params(new: NewRun, db: Database, now: datetime | None) -> dict[str, A
     params.update(
         parents=list(new.parents),
         policy=new.on_parent_failure.value,
+        input_from=None if new.input_from is None else new.input_from.value,
         runs_seq=db.runs_seq,
         now=now,
         channel=db.channel,

@@ -266,11 +266,11 @@ WHERE job_type = :job_type AND unique_key = :unique_key AND {unique_holder}
 -- from its parents' under the write lock).
 INSERT INTO {prefix}runs (
     job_type, queue, priority, input, run_at, created_at, max_attempts, trace_context, status,
-    parents_left, on_parent_failure, cancelled_by, finished_at
+    parents_left, on_parent_failure, cancelled_by, finished_at, input_from
 )
 VALUES (
     :job_type, :queue, :priority, :input, COALESCE(:run_at, :now), :now, :max_attempts,
-    :trace_context, :status, :parents_left, :policy, :cancelled_by, :finished_at
+    :trace_context, :status, :parents_left, :policy, :cancelled_by, :finished_at, :input_from
 )
 RETURNING id, queue, run_at, status
 

@@ -54,6 +54,7 @@ def insert_child(s: Session, new: NewRun, now: int) -> tuple[int, Released | Non
         "policy": new.on_parent_failure.value,
         "cancelled_by": min(bad) if cancel else None,
         "finished_at": now if cancel else None,
+        "input_from": None if new.input_from is None else new.input_from.value,
     }
     row = s.one("enqueue_child", params)
     assert row is not None  # an INSERT ... VALUES returns its row

@@ -50,8 +50,8 @@ UNIQUE_STATE_BITS = {
     # well-formed; the unique index gives 'waiting' no bit, so it never holds a key
     RunStatus.WAITING: 32,
 }
-#: The most parents one run may wait for (``after=``); a larger fan-in goes through a group of
-#: groups (each callback waits for its own group).
+#: The most parents one run may wait for (``after=``); a larger fan-in goes through intermediate
+#: callbacks (a group of ``group([...]).then(step)`` chains, each waiting for its own group).
 MAX_PARENTS = 1000
 
 
@@ -254,7 +254,7 @@ class NewRun:
         if len(unique) > MAX_PARENTS:
             raise ValidationError(
                 f"a run may wait for at most {MAX_PARENTS} parents, got {len(unique)}",
-                hint="wait for groups of parents through intermediate runs",
+                hint="wait for intermediate runs that each wait for a part of them",
             )
         if self.unique_key is not None:
             raise ValidationError("a run enqueued after= other runs cannot have a unique key")

@@ -37,7 +37,6 @@ async def child_of(
     *parents: int,
     job_type: str = "child",
     policy: ParentFailure = ParentFailure.CANCEL,
-    now: object = T0,
 ) -> int:
     new = NewRun(job_type, parents=tuple(parents), on_parent_failure=policy)
     [run_id] = await store.enqueue([new], now=T0)
@@ -373,3 +372,12 @@ async def test_a_step_keeps_where_its_input_comes_from(store: Store) -> None:
     assert run is not None
     assert run.input_from is InputFrom.PARENTS
     assert (await store.get_runs([parent]))[0].input_from is None
+
+
+async def test_an_operators_retry_budget_reaches_waiting_runs(store: Store) -> None:
+    parent = await enqueue_one(store)
+    child = await child_of(store, parent)
+    await store.set_overrides("child", max_retries=7, timeout_seconds=None)
+    run = await store.get_run(child)
+    assert run is not None
+    assert run.max_attempts == 8

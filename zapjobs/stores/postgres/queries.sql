@@ -233,7 +233,7 @@ rebudgeted AS (
     SET max_attempts = COALESCE(c.max_retries_override, c.max_retries) + 1
     FROM changed c
     WHERE r.job_type = c.job_type
-      AND r.status IN ('pending', 'running')
+      AND r.status IN ('waiting', 'pending', 'running')
       AND r.max_attempts <> COALESCE(c.max_retries_override, c.max_retries) + 1
     RETURNING r.id
 )

@@ -187,7 +187,7 @@ RETURNING *
 UPDATE {prefix}runs
 SET max_attempts = :max_attempts
 WHERE job_type = :job_type
-  AND status IN ('pending', 'running')
+  AND status IN ('waiting', 'pending', 'running')
   AND max_attempts <> :max_attempts
 
 -- name: set_enabled

@@ -6,7 +6,7 @@ release_guard).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +84,18 @@ async def enqueue_with_parents(
 
     if connection is not None:
         return await each(connection, True)
+    for _ in range(SETTLE_ATTEMPTS - 1):
+        try:
+            return await _in_transaction(db, each)
+        except ZapJobsError as error:  # a deadlock with a completion: sent again, whole
+            if getattr(error.__cause__, "sqlstate", None) != _DEADLOCK:
+                raise
+    return await _in_transaction(db, each)
+
+
+async def _in_transaction(
+    db: Database, each: Callable[[Any, bool], Awaitable[list[int]]]
+) -> list[int]:
     async with db.connection() as conn, conn.transaction():
         try:
             return await each(conn, False)

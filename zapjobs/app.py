@@ -555,6 +555,7 @@ class ZapJobs:
         after: tuple[int, ...],
         policy: ParentFailure,
         input_from: InputFrom | None,
+        connection: Any,
     ) -> int:
         [result] = await self._enqueue(
             job,
@@ -563,7 +564,7 @@ class ZapJobs:
             priority,
             None,
             None,
-            None,
+            connection,
             parents=_parents_argument(after) if after else (),
             policy=policy,
             input_from=input_from,

@@ -81,9 +81,10 @@ class Workflow:
         return self.run_ids[-1]
 
 
-#: What enqueues one step: (job, input, queue, priority, after, policy, input_from) -> run id.
+#: What enqueues one step: (job, input, queue, priority, after, policy, input_from, connection)
+#: -> run id.
 EnqueueStep = Callable[
-    [Any, Any, "str | None", int, tuple[int, ...], ParentFailure, "InputFrom | None"],
+    [Any, Any, "str | None", int, tuple[int, ...], ParentFailure, "InputFrom | None", Any],
     Awaitable[int],
 ]
 
@@ -118,6 +119,7 @@ async def enqueue_part(
     after: tuple[int, ...] = (),
     fan_in: bool = False,
     policy: ParentFailure = ParentFailure.CANCEL,
+    connection: Any = None,
 ) -> Workflow:
     """Enqueue a part after the runs ``after`` (a group's when ``fan_in``), depth first, in
     order: ids grow along the parts, so a group's outputs come in the group's order."""
@@ -127,7 +129,7 @@ async def enqueue_part(
             source = InputFrom.PARENTS if fan_in else InputFrom.PARENT
         run_input = None if part.input is FROM_PARENTS else part.input
         run_id = await enqueue_step(
-            part.job, run_input, part.queue, part.priority, after, policy, source
+            part.job, run_input, part.queue, part.priority, after, policy, source, connection
         )
         return Workflow((run_id,), (run_id,))
     if isinstance(part, Chain):
@@ -135,14 +137,21 @@ async def enqueue_part(
         tails, group_before = after, fan_in
         for child in part.parts:
             done = await enqueue_part(
-                child, enqueue_step, after=tails, fan_in=group_before, policy=policy
+                child,
+                enqueue_step,
+                after=tails,
+                fan_in=group_before,
+                policy=policy,
+                connection=connection,
             )
             ids.extend(done.run_ids)
             tails, group_before = done.tails, done.fan_in
         return Workflow(tuple(ids), tails, group_before)
     ids, ends = [], list[int]()
     for child in part.parts:
-        done = await enqueue_part(child, enqueue_step, after=after, fan_in=fan_in, policy=policy)
+        done = await enqueue_part(
+            child, enqueue_step, after=after, fan_in=fan_in, policy=policy, connection=connection
+        )
         ids.extend(done.run_ids)
         ends.extend(done.tails)
     return Workflow(tuple(ids), tuple(ends), fan_in=True)
@@ -166,15 +175,20 @@ class WorkflowBuilder:
         *,
         after: Sequence[int] = (),
         on_parent_failure: ParentFailure | str = ParentFailure.CANCEL,
+        connection: Any = None,
     ) -> Workflow:
-        """Enqueue every run (the first ones after ``after``); each step is its own enqueue."""
+        """Enqueue every run (the first ones after ``after``), one enqueue per step; with
+        ``connection`` (your open PostgreSQL or SQLite connection) all of them in your
+        transaction, so the workflow exists whole or not at all."""
         try:
             policy = ParentFailure(on_parent_failure)
         except ValueError:
             raise ValidationError(
                 f"on_parent_failure must be 'cancel' or 'run', got {on_parent_failure!r}"
             ) from None
-        return await enqueue_part(self.spec, self._enqueue_step, after=tuple(after), policy=policy)
+        return await enqueue_part(
+            self.spec, self._enqueue_step, after=tuple(after), policy=policy, connection=connection
+        )
 
     def __await__(self) -> Generator[Any, None, Workflow]:
         return self.enqueue().__await__()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 
 from zapjobs import JobContext, RunStatus, ValidationError, ZapJobs
@@ -124,3 +125,21 @@ async def test_bad_after_arguments_are_refused_and_nothing_is_written(store_url:
         with pytest.raises(ValidationError, match="at most 1000 parents"):
             await zap.enqueue("note", 1, after=list(range(1, 1002)))
         assert await zap.count_runs() == 0
+
+
+@pytest.mark.postgres
+async def test_a_workflow_in_the_callers_transaction_exists_whole_or_not_at_all(
+    pg_url: str,
+) -> None:
+    zap, _ = make_app(pg_url)
+    async with zap:
+        async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+            flow = zap.chain(zap.step("add", 1), zap.group(["double", "add"]).then("total"))
+            await flow.enqueue(connection=conn)
+            await conn.rollback()
+            assert await zap.count_runs() == 0
+            done = await flow.enqueue(connection=conn)
+            await conn.commit()
+        assert await zap.count_runs() == len(done.run_ids) == 4
+        await drain(zap)
+        assert (await zap.get_run(done.last)).output == 7  # 1 + 1 = 2, then [2 * 2, 2 + 1]

@@ -553,8 +553,11 @@ SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in FROM earliest e
 -- fragment: stamp_raced
 -- In a RETURNING of runs r: an enqueue of a child of r committed after this statement's snapshot
 -- (it bumped r's child_stamp; the UPDATE waited for it and returns the newest row, the subquery
--- reads the snapshot), so the child's edge is not in the snapshot (release_guard).
-(SELECT x.child_stamp FROM {prefix}runs x WHERE x.id = r.id) <> r.child_stamp
+-- reads the snapshot), so the child's edge is not in the snapshot (release_guard). A run that
+-- never had a child (child_stamp 0, the common case) skips the read.
+CASE WHEN r.child_stamp = 0 THEN false
+     ELSE (SELECT x.child_stamp FROM {prefix}runs x WHERE x.id = r.id) <> r.child_stamp END
+AS raced, r.child_stamp > 0 AS has_children
 
 -- fragment: release_guard
 -- A statement that ended a run whose child was enqueued after its snapshot (ended.raced) fails
@@ -567,7 +570,8 @@ guard AS MATERIALIZED (
 
 -- fragment: release_children
 -- Workflows: applies the end of the runs of CTE "ended" (id, status, raced: runs this statement
--- made final) to the runs waiting for them, in the same statement. "doomed": the waiting runs a
+-- made final that ever had a child, see stamp_raced) to the runs waiting for them, in the same
+-- statement. "doomed": the waiting runs a
 -- failed or cancelled parent cancels (policy 'cancel'), transitively; "dropped" cancels them;
 -- "spent" marks each edge of an ended or dropped parent done, once (under the edge's row lock, so
 -- two statements never apply one edge); "released" takes those edges off each other waiting
@@ -739,10 +743,11 @@ changed AS (
       AND r.status = 'running'
       AND r.worker_id = o.worker_id
       AND r.attempt = o.attempt
-    RETURNING r.id, o.ord, r.status, r.queue, r.job_type, r.run_at, {stamp_raced} AS raced
+    RETURNING r.id, o.ord, r.status, r.queue, r.job_type, r.run_at, {stamp_raced}
 ),
 ended AS (
-    SELECT id, status, raced FROM changed WHERE status IN ('succeeded', 'failed', 'cancelled')
+    SELECT id, status, raced FROM changed
+    WHERE has_children AND status IN ('succeeded', 'failed', 'cancelled')
 ),
 {release_guard},
 {release_children},
@@ -779,9 +784,9 @@ WITH RECURSIVE changed AS (
       AND r.status = 'running'
       AND r.worker_id = %(worker_id)s
       AND r.attempt = o.attempt
-    RETURNING r.id, o.ord, r.queue, r.job_type, {stamp_raced} AS raced
+    RETURNING r.id, o.ord, r.queue, r.job_type, {stamp_raced}
 ),
-ended AS (SELECT id, 'succeeded' AS status, raced FROM changed),
+ended AS (SELECT id, 'succeeded' AS status, raced FROM changed WHERE has_children),
 {release_guard},
 {release_children},
 {released_woken},
@@ -910,9 +915,9 @@ WITH RECURSIVE changed AS (
     WHERE {run_filter}
       AND (r.status IN ('pending', 'waiting')
            OR (r.status = 'running' AND NOT r.cancel_requested))
-    RETURNING r.id, r.queue, r.job_type, r.status, {stamp_raced} AS raced
+    RETURNING r.id, r.queue, r.job_type, r.status, {stamp_raced}
 ),
-ended AS (SELECT id, status, raced FROM changed WHERE status = 'cancelled'),
+ended AS (SELECT id, status, raced FROM changed WHERE has_children AND status = 'cancelled'),
 {release_guard},
 {release_children},
 {released_woken},
@@ -1247,9 +1252,9 @@ rescued AS (
         cancel_requested = false
     FROM lost l
     WHERE r.id = l.id
-    RETURNING r.id, r.status, r.queue, r.job_type, {stamp_raced} AS raced
+    RETURNING r.id, r.status, r.queue, r.job_type, {stamp_raced}
 ),
-ended AS (SELECT id, status, raced FROM rescued WHERE status = 'failed'),
+ended AS (SELECT id, status, raced FROM rescued WHERE has_children AND status = 'failed'),
 {release_guard},
 {release_children},
 {released_woken},

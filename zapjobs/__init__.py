@@ -42,6 +42,7 @@ from zapjobs.events import (
 )
 from zapjobs.job import Job, JobContext
 from zapjobs.models import (
+    MAX_PARENTS,
     CatchUp,
     EnqueueResult,
     JobDefinition,
@@ -49,20 +50,25 @@ from zapjobs.models import (
     LogEntry,
     LogLevel,
     Page,
+    ParentFailure,
     Progress,
     QueueInfo,
     RunError,
     RunFilter,
+    RunLinks,
     RunStatus,
     WorkerInfo,
 )
 from zapjobs.settings import Settings
 from zapjobs.typed import MAX_INPUT_BYTES
+from zapjobs.workflows import FROM_PARENTS, Step, Workflow, WorkflowBuilder
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FROM_PARENTS",
     "MAX_INPUT_BYTES",
+    "MAX_PARENTS",
     "CatchUp",
     "Check",
     "Clock",
@@ -84,17 +90,20 @@ __all__ = [
     "NotMigratedError",
     "Outcome",
     "Page",
+    "ParentFailure",
     "Progress",
     "QueueInfo",
     "RetryPolicy",
     "RunError",
     "RunFilter",
     "RunFinished",
+    "RunLinks",
     "RunNotFoundError",
     "RunStarted",
     "RunStatus",
     "ScheduleError",
     "Settings",
+    "Step",
     "StoreError",
     "SystemClock",
     "UnknownJobTypeError",
@@ -107,6 +116,8 @@ __all__ = [
     "WorkerStopped",
     "WorkerStopping",
     "WorkerSummary",
+    "Workflow",
+    "WorkflowBuilder",
     "ZapJobs",
     "ZapJobsError",
     "__version__",

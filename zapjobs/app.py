@@ -40,6 +40,7 @@ from zapjobs.models import (
     EnqueueResult,
     ErrorGroup,
     FailureCount,
+    InputFrom,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -47,10 +48,12 @@ from zapjobs.models import (
     MigrationStatus,
     NewRun,
     Page,
+    ParentFailure,
     PruneResult,
     QueueInfo,
     RescueResult,
     RunFilter,
+    RunLinks,
     RunStatus,
     Stats,
     ThroughputPoint,
@@ -80,6 +83,14 @@ from zapjobs.settings import (
 from zapjobs.stores import create_store, store_backend
 from zapjobs.stores.base import Store
 from zapjobs.typed import Codec, check_json_text, encode_input
+from zapjobs.workflows import (
+    FROM_PARENTS,
+    Chain,
+    Group,
+    Step,
+    WorkflowBuilder,
+    parts_of,
+)
 
 #: A job type as callers name it: its id, the @zap.job function, or the Job subclass. Parameters
 #: called ``job`` take a JobRef; parameters called ``job_type`` are always the id (a str).
@@ -333,9 +344,30 @@ class ZapJobs:
         run_at: datetime | None = None,
         unique_key: str | None = None,
         connection: Any = None,
+        after: Sequence[int] = (),
+        on_parent_failure: ParentFailure | str = ParentFailure.CANCEL,
     ) -> int:
         """Add a run; its id. With ``unique_key`` (or a job type declared unique), the id of
-        the run already holding the key when there is one: ``enqueue_unique`` tells which."""
+        the run already holding the key when there is one: ``enqueue_unique`` tells which.
+
+        With ``after`` (run ids, at most MAX_PARENTS), the run waits until every one of them
+        finished, then is pending; ``on_parent_failure`` says what a parent failing for good
+        or being cancelled does to it: "cancel" it (the default) or "run" it anyway."""
+        if after:
+            if unique_key is not None:
+                raise ValidationError("after= and unique_key= cannot be combined")
+            [result] = await self._enqueue(
+                job,
+                [input],
+                queue,
+                priority,
+                delay,
+                run_at,
+                connection,
+                parents=_parents_argument(after),
+                policy=_policy_argument(on_parent_failure),
+            )
+            return result.run_id
         result = await self.enqueue_unique(
             job,
             input,
@@ -404,17 +436,30 @@ class ZapJobs:
         priority: int = 0,
         delay: timedelta | None = None,
         connection: Any = None,
+        after: Sequence[int] = (),
+        on_parent_failure: ParentFailure | str = ParentFailure.CANCEL,
     ) -> list[int]:
         """Add runs in one round trip; their ids in order. A job type declared unique
         (unique_by_input, unique_for) applies per input: an input whose key a run holds (or an
-        earlier input of the same call took) gives that run's id."""
+        earlier input of the same call took) gives that run's id. With ``after``, every run
+        waits for those runs (a fan-out after them; one transaction, one statement per run)."""
         if isinstance(inputs, str | bytes | dict) or not isinstance(inputs, Sequence):
             raise ValidationError(
                 "enqueue_many() takes a list of inputs", hint="use enqueue() for one run"
             )
         if not inputs:
             return []
-        results = await self._enqueue(job, list(inputs), queue, priority, delay, None, connection)
+        results = await self._enqueue(
+            job,
+            list(inputs),
+            queue,
+            priority,
+            delay,
+            None,
+            connection,
+            parents=_parents_argument(after),
+            policy=_policy_argument(on_parent_failure),
+        )
         return [r.run_id for r in results]
 
     async def enqueue_json(
@@ -427,9 +472,26 @@ class ZapJobs:
         delay: timedelta | None = None,
         run_at: datetime | None = None,
         unique_key: str | None = None,
+        after: Sequence[int] = (),
+        on_parent_failure: ParentFailure | str = ParentFailure.CANCEL,
     ) -> int:
         """Enqueue with the input given as JSON text (the CLI): parsed, then validated against
         the job's declared type when this process knows the job type."""
+        if after:
+            job_type, local = self._resolve(job)
+            parsed = check_json_text(input_json, job_type=job_type)
+            value = _Json(parsed) if local is None else json.loads(parsed)
+            return await self.enqueue(
+                job_type,
+                value,
+                queue=queue,
+                priority=priority,
+                delay=delay,
+                run_at=run_at,
+                unique_key=unique_key,
+                after=after,
+                on_parent_failure=on_parent_failure,
+            )
         result = await self.enqueue_json_unique(
             job,
             input_json,
@@ -466,6 +528,62 @@ class ZapJobs:
             unique_key=unique_key,
         )
 
+    # --- workflows -----------------------------------------------------------------------------
+    def step(
+        self, job: JobRef, input: Any = FROM_PARENTS, *, queue: str | None = None, priority: int = 0
+    ) -> Step:
+        """One step of a workflow; without ``input`` it reads its input, when it starts, from
+        what it waits for (the step before it, or the list of a group's outputs)."""
+        return Step(job, input, queue, priority)
+
+    def chain(self, *parts: Any) -> WorkflowBuilder:
+        """Parts one after the other (steps, bare jobs, chains, groups); ``await`` it to
+        enqueue it: a Workflow with every run id."""
+        return WorkflowBuilder(Chain(parts_of(parts, what="chain()")), self._enqueue_step)
+
+    def group(self, parts: Sequence[Any]) -> WorkflowBuilder:
+        """Parts side by side; ``.then(callback)`` adds one run after all of them that
+        receives the list of their outputs, in this order. ``await`` it to enqueue it."""
+        return WorkflowBuilder(Group(parts_of(parts, what="group()")), self._enqueue_step)
+
+    async def _enqueue_step(
+        self,
+        job: JobRef,
+        input: Any,
+        queue: str | None,
+        priority: int,
+        after: tuple[int, ...],
+        policy: ParentFailure,
+        input_from: InputFrom | None,
+        connection: Any,
+    ) -> int:
+        [result] = await self._enqueue(
+            job,
+            [input],
+            queue,
+            priority,
+            None,
+            None,
+            connection,
+            parents=_parents_argument(after) if after else (),
+            policy=policy,
+            input_from=input_from,
+        )
+        return result.run_id
+
+    async def run_links(self, run_id: int) -> RunLinks:
+        """A run's parents and children (workflows), as runs, ordered by id."""
+        store = await self._ensure_ready()
+        links = await store.run_links([run_id])
+        parent_ids = [link.parent_id for link in links if link.run_id == run_id]
+        child_ids = [link.run_id for link in links if link.parent_id == run_id]
+        found = {r.id: r for r in await store.get_runs(parent_ids + child_ids)}
+        return RunLinks(
+            parents=tuple(found[i] for i in sorted(parent_ids) if i in found),
+            children=tuple(found[i] for i in sorted(child_ids) if i in found),
+            deleted_parents=tuple(sorted(i for i in parent_ids if i not in found)),
+        )
+
     async def _enqueue(
         self,
         job: JobRef,
@@ -477,6 +595,9 @@ class ZapJobs:
         connection: Any,
         *,
         unique_key: str | None = None,
+        parents: tuple[int, ...] = (),
+        policy: ParentFailure = ParentFailure.CANCEL,
+        input_from: InputFrom | None = None,
     ) -> list[EnqueueResult]:
         job_type, local = self._resolve(job)
         store = await self._ensure_ready()
@@ -498,11 +619,12 @@ class ZapJobs:
         with tracing.publishing(job_type, run_queue, len(inputs)) as published:
             runs: list[NewRun] = []
             for value in inputs:
-                input_json = (
-                    value.text
-                    if isinstance(value, _Json)
-                    else encode_input(codec, value, job_type=job_type)
-                )
+                if input_from is not None:
+                    input_json = "null"  # read from the parents when the run starts
+                elif isinstance(value, _Json):
+                    input_json = value.text
+                else:
+                    input_json = encode_input(codec, value, job_type=job_type)
                 key, states = (
                     run_uniqueness(uniqueness, unique_key, input_json, now)
                     if now is not None
@@ -519,6 +641,9 @@ class ZapJobs:
                         trace_context=published.context,
                         unique_key=key,
                         unique_states=states,
+                        parents=parents,
+                        on_parent_failure=policy,
+                        input_from=input_from,
                     )
                 )
             if keyed:
@@ -1097,6 +1222,22 @@ class _Json:
 
 def _deprecated(old: str, new: str) -> None:
     warn_deprecated(f"{old} is deprecated; use {new}")
+
+
+def _parents_argument(after: Sequence[int]) -> tuple[int, ...]:
+    """``after=`` as run ids: a list of whole numbers (a bare id or string is refused)."""
+    if isinstance(after, int) and not isinstance(after, bool):
+        raise ValidationError(f"after= must be a list of run ids, got {after!r}", hint="after=[12]")
+    return tuple(sequence_argument(after, name="after", example="[12, 13]"))
+
+
+def _policy_argument(value: ParentFailure | str) -> ParentFailure:
+    try:
+        return ParentFailure(value)
+    except ValueError:
+        raise ValidationError(
+            f"on_parent_failure must be 'cancel' or 'run', got {value!r}"
+        ) from None
 
 
 def _check_priority(priority: int) -> None:

@@ -173,8 +173,12 @@ class JobContext(Generic[InputT]):
         progress: ProgressTracker,
         queue: str = "default",
         scheduled_at: datetime | None = None,
+        parent_outputs: dict[int, Any] | None = None,
     ) -> None:
         self.input = input
+        #: workflows: the outputs (decoded JSON) of the runs this one waited for, by run id in
+        #: id order; empty for a run enqueued without ``after``
+        self.parent_outputs: dict[int, Any] = dict(parent_outputs or {})
         self.run_id = run_id
         self.attempt = attempt
         self.job_type_id = job_type_id

@@ -17,8 +17,11 @@ from zapjobs.errors import ValidationError
 
 
 class RunStatus(StrEnum):
-    """The stored state of a run. "Scheduled" is not a state: it is a pending run due later."""
+    """The stored state of a run. "Scheduled" is not a state: it is a pending run due later.
+    "Waiting" is a run enqueued ``after`` other runs (its parents) that some are still holding
+    back; it becomes pending, once, when the last of them finishes (workflows)."""
 
+    WAITING = "waiting"
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -43,7 +46,33 @@ UNIQUE_STATE_BITS = {
     RunStatus.SUCCEEDED: 4,
     RunStatus.FAILED: 8,
     RunStatus.CANCELLED: 16,
+    # a waiting run (workflows) has no unique key: the bit exists so a mask of every state is
+    # well-formed; the unique index gives 'waiting' no bit, so it never holds a key
+    RunStatus.WAITING: 32,
 }
+#: The most parents one run may wait for (``after=``); a larger fan-in goes through intermediate
+#: callbacks (a group of ``group([...]).then(step)`` chains, each waiting for its own group).
+MAX_PARENTS = 1000
+
+
+class ParentFailure(StrEnum):
+    """What a waiting run does when one of its parents fails for good or is cancelled: CANCEL
+    it (the default; its own dependents then follow their policies), or RUN it anyway once
+    every parent is final."""
+
+    CANCEL = "cancel"
+    RUN = "run"
+
+
+class InputFrom(StrEnum):
+    """Where a workflow step's input comes from, read when it runs: its only parent's output
+    (a chain's next step) or the list of its parents' outputs, in parent order (a group's
+    callback)."""
+
+    PARENT = "parent"
+    PARENTS = "parents"
+
+
 #: The longest unique key accepted (characters).
 MAX_UNIQUE_KEY_LENGTH = 255
 
@@ -203,6 +232,58 @@ class NewRun:
     #: enqueue returns that run's id. Enforced by a unique index of the database.
     unique_key: str | None = None
     unique_states: int = 3  # unique_states_mask(DEFAULT_UNIQUE_STATES); used only with a key
+    #: the runs this one waits for (existing run ids, deduplicated, at most MAX_PARENTS): it is
+    #: WAITING until all of them succeeded, then pending (see ParentFailure for the rest)
+    parents: tuple[int, ...] = ()
+    on_parent_failure: ParentFailure = ParentFailure.CANCEL
+    #: set only with parents: the input is read from them when the run starts (input_json is
+    #: then "null")
+    input_from: InputFrom | None = None
+
+    def __post_init__(self) -> None:
+        if not self.parents:
+            if self.input_from is not None:
+                raise ValidationError("a run without parents has no parent output to read")
+            return
+        parents = sequence_argument(self.parents, name="after", example="[12, 13]")
+        if any(isinstance(p, bool) or not isinstance(p, int) or p < 1 for p in parents):
+            raise ValidationError(
+                f"after= takes run ids (whole numbers from 1), got {list(parents)!r}"
+            )
+        unique = tuple(dict.fromkeys(parents))  # a parent named twice is waited for once
+        if len(unique) > MAX_PARENTS:
+            raise ValidationError(
+                f"a run may wait for at most {MAX_PARENTS} parents, got {len(unique)}",
+                hint="wait for intermediate runs that each wait for a part of them",
+            )
+        if self.unique_key is not None:
+            raise ValidationError("a run enqueued after= other runs cannot have a unique key")
+        try:
+            policy = ParentFailure(self.on_parent_failure)
+        except ValueError:
+            raise ValidationError(
+                f"on_parent_failure must be 'cancel' or 'run', got {self.on_parent_failure!r}"
+            ) from None
+        object.__setattr__(self, "parents", unique)
+        object.__setattr__(self, "on_parent_failure", policy)
+
+
+@dataclass(frozen=True)
+class RunLink:
+    """One edge of a workflow: ``run_id`` waits for (or waited for) ``parent_id``."""
+
+    run_id: int
+    parent_id: int
+
+
+@dataclass(frozen=True)
+class RunLinks:
+    """A run's place in a workflow: the runs it waits (or waited) for and the runs that wait
+    (or waited) for it, by id; ``deleted_parents`` were deleted since (their edges stay)."""
+
+    parents: tuple[JobRun, ...] = ()
+    children: tuple[JobRun, ...] = ()
+    deleted_parents: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -242,6 +323,12 @@ class JobRun:
     #: the unique key the run holds while its status is one of ``unique_states``; None if none
     unique_key: str | None = None
     unique_states: frozenset[RunStatus] = frozenset()
+    #: workflows: None for a run enqueued without parents; else how many of its parents it
+    #: still waits for, its policy, and the parent whose failure or cancellation cancelled it
+    parents_left: int | None = None
+    on_parent_failure: ParentFailure | None = None
+    cancelled_by: int | None = None
+    input_from: InputFrom | None = None
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now
@@ -391,6 +478,7 @@ class Page:
 @dataclass(frozen=True)
 class QueueStats:
     queue: str
+    waiting: int = 0
     pending: int = 0
     scheduled: int = 0
     running: int = 0
@@ -407,6 +495,7 @@ class Stats:
     them costs the same however long the history (runs written finished by hand, bypassing
     zapjobs, are not counted)."""
 
+    waiting: int = 0
     pending: int = 0
     scheduled: int = 0
     running: int = 0
@@ -418,7 +507,8 @@ class Stats:
     @property
     def total(self) -> int:
         return (
-            self.pending
+            self.waiting
+            + self.pending
             + self.scheduled
             + self.running
             + self.succeeded

@@ -21,6 +21,7 @@ from rich.text import Text
 from zapjobs.models import JobRun, LogLevel, Progress, RunStatus
 
 STATUS_STYLES = {
+    "waiting": "cyan",
     "pending": "bold cyan",
     "scheduled": "blue",
     "running": "bold yellow",

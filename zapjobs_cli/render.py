@@ -218,7 +218,7 @@ def log_dict(entry: LogEntry) -> dict[str, Any]:
 
 
 def stats_dict(stats: Stats) -> dict[str, Any]:
-    """``{"pending", "scheduled", "running", "succeeded", "failed", "cancelled", "total",
+    """``{"waiting", "pending", "scheduled", "running", "succeeded", "failed", "cancelled", "total",
     "by_queue": [{"queue", "pending", ...}]}``"""
     counts = {name: getattr(stats, name) for name in _STAT_NAMES}
     return {
@@ -231,7 +231,7 @@ def stats_dict(stats: Stats) -> dict[str, Any]:
     }
 
 
-_STAT_NAMES = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
+_STAT_NAMES = ("waiting", "pending", "scheduled", "running", "succeeded", "failed", "cancelled")
 
 
 def throughput_dict(point: ThroughputPoint) -> dict[str, Any]:

@@ -4,8 +4,8 @@
         [--polling-interval 15s] [--shutdown-timeout 30s]
 
 Jobs write rows into the test's own ``engine_marks`` table (run_id, pid, kind), so the test can
-check from outside what ran, where, and how often. Prints "ready <worker id>" once the worker
-listens, and "stopped <claimed> <succeeded>" at exit.
+check from outside what ran, where, and how often ("collect" is a workflow's callback). Prints
+"ready <worker id>" once the worker listens, and "stopped <claimed> <succeeded>" at exit.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ def build(url: str, polling_interval: str) -> tuple[ZapJobs, AsyncConnectionPool
     async def insert_row(ctx: JobContext[int]) -> int:
         await mark(ctx.run_id, "done")
         return ctx.input
+
+    @zap.job("collect")
+    async def collect(ctx: JobContext[list[int]]) -> int:
+        """A workflow's callback (tests/runtime/test_workflow_processes.py)."""
+        await mark(ctx.run_id, "callback")
+        return sum(ctx.input)
 
     @zap.job("slow", max_retries=3)
     async def slow(ctx: JobContext[None]) -> None:

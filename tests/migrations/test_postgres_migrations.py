@@ -82,6 +82,16 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "trace_context": ("text", True),
         "unique_key": ("text", True),
         "unique_states": ("smallint", True),
+        "parents_left": ("integer", True),
+        "on_parent_failure": ("text", True),
+        "cancelled_by": ("bigint", True),
+        "input_from": ("text", True),
+        "child_stamp": ("integer", False),
+    },
+    "zapjobs_run_parents": {
+        "run_id": ("bigint", False),
+        "parent_id": ("bigint", False),
+        "done": ("boolean", False),
     },
     "zapjobs_logs": {
         "id": ("bigint", False),

@@ -26,7 +26,7 @@ T = TypeVar("T")
 JOB_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 JOB_TYPE_HINT = "use 1-200 letters, digits, '_', '-', '.' or ':', e.g. email-sender"
 
-STATUS_WORDS = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
+STATUS_WORDS = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled", "waiting")
 STATUS_ALIASES = {"success": "succeeded", "ok": "succeeded", "canceled": "cancelled"}
 QUALIFIERS = ("status", "job", "queue", "since", "until", "id")
 _EXAMPLES = {

@@ -29,7 +29,7 @@ from zapjobs.core.retry import next_retry_delay
 from zapjobs.core.storable import storable_json, storable_text, storable_value
 from zapjobs.errors import ValidationError
 from zapjobs.job import JobContext, ProgressTracker, RunLogger
-from zapjobs.models import JobDefinition, JobRun, RunError, RunOutcome, RunStatus
+from zapjobs.models import InputFrom, JobDefinition, JobRun, RunError, RunOutcome, RunStatus
 from zapjobs.registry import JobType, Registry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import RunFinished, RunStarted
@@ -160,7 +160,9 @@ class Executor:
         thread_pool: ThreadPoolExecutor,
         emit: Callable[[Any], None],
         rng: random.Random | None = None,
+        store: Store | None = None,
     ) -> None:
+        self._store = store  # reads the outputs of a workflow step's parents
         self._registry = registry
         self._settings = settings
         self._completer = completer
@@ -252,8 +254,14 @@ class Executor:
 
     async def _run_job(self, attempt: Attempt, job_type: JobType, progress: ProgressTracker) -> str:
         run = attempt.run
+        parents = await self._parent_outputs(run)
+        raw = run.input
+        if run.input_from is InputFrom.PARENTS:
+            raw = list(parents.values())
+        elif run.input_from is InputFrom.PARENT:
+            raw = next(iter(parents.values()), None)
         try:
-            value = job_type.input_codec.decode(run.input, job_type=job_type.id)
+            value = job_type.input_codec.decode(raw, job_type=job_type.id)
         except ValidationError as exc:
             raise _Failure(run_error("ValidationError", str(exc)), final=True) from None
         log = RunLogger(
@@ -268,6 +276,7 @@ class Executor:
             progress=progress,
             queue=run.queue,
             scheduled_at=run.schedule_due_at,
+            parent_outputs=parents,
         )
         try:
             fn = job_type.bind()
@@ -288,6 +297,16 @@ class Executor:
         finally:
             timer.cancel()
         return self._output_json(result, job_type)
+
+    async def _parent_outputs(self, run: JobRun) -> dict[int, Any]:
+        """A workflow step's parents' outputs (JSON values) by run id, in id order: read once
+        when it starts (a run without parents reads nothing)."""
+        if run.parents_left is None or self._store is None:
+            return {}
+        links = await self._store.run_links([run.id])
+        parent_ids = sorted(link.parent_id for link in links if link.run_id == run.id)
+        found = {r.id: r.output for r in await self._store.get_runs(parent_ids)}
+        return {i: found[i] for i in parent_ids if i in found}
 
     def _output_json(self, result: Any, job_type: JobType) -> str:
         """The output as JSON text a store can keep, or a failed attempt saying why not."""

@@ -234,6 +234,7 @@ class Worker:
             clock=self.clock,
             thread_pool=pool,
             emit=self._emit,
+            store=self.store,
         )
         processing = self.settings.enable_processing
         if processing:

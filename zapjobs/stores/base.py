@@ -38,6 +38,7 @@ from zapjobs.models import (
     RescueResult,
     RetentionFacts,
     RunFilter,
+    RunLink,
     RunningJobType,
     RunOutcome,
     Schedule,
@@ -165,6 +166,16 @@ class Store(Protocol):
         """Insert pending runs in one round trip and wake listeners of their queues: one
         notification per queue, carrying ``due_in`` when none of its runs is due yet.
 
+        Workflows: a run with ``parents`` (existing run ids; an unknown one raises
+        ValidationError and nothing is written) starts WAITING until every parent is final and
+        then becomes pending exactly once, in the statement or transaction that ends its last
+        parent (see ParentFailure for a parent that fails or is cancelled); pending at once if
+        every parent succeeded already, cancelled at once under policy CANCEL if one failed or
+        was cancelled. Each of complete, cancel_runs and rescue_stale applies the end of a run
+        to the runs waiting for it, transitively; retry_runs re-arms the runs its run cancelled
+        (``JobRun.cancelled_by``); delete_runs and prune keep a run while a child of it is
+        unfinished, and prune deletes a run only once each child is past retention too.
+
         ``connection``: the caller's own open database connection (psycopg for PostgreSQL,
         sqlite3 for SQLite); the runs are then written inside the caller's transaction and
         become visible only if it commits. Returns ids in the order given: for a run with a
@@ -246,6 +257,11 @@ class Store(Protocol):
         ``cancel_requested`` set and their worker is notified (it ends them as CANCELLED).
         Final runs are left alone. Returns the ids changed, split by what the same statement
         did to each (cancelled, or stop requested)."""
+        ...
+
+    async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
+        """Workflows: every edge (child, parent) to or from the runs, by child then parent. An
+        edge stays while its child exists, even once its parent was deleted."""
         ...
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:

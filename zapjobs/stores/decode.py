@@ -11,10 +11,12 @@ from typing import Any, Protocol
 
 from zapjobs.models import (
     CatchUp,
+    InputFrom,
     JobDefinition,
     JobRun,
     LogEntry,
     LogLevel,
+    ParentFailure,
     Progress,
     RunError,
     RunStatus,
@@ -94,6 +96,12 @@ def run_from_row(row: Row, d: Decoders) -> JobRun:
         trace_context=row["trace_context"],
         unique_key=row["unique_key"],
         unique_states=unique_states_from_mask(row["unique_states"]),
+        parents_left=row["parents_left"],
+        on_parent_failure=(
+            None if row["on_parent_failure"] is None else ParentFailure(row["on_parent_failure"])
+        ),
+        cancelled_by=row["cancelled_by"],
+        input_from=None if row["input_from"] is None else InputFrom(row["input_from"]),
     )
 
 

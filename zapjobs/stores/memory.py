@@ -48,6 +48,7 @@ from zapjobs.models import (
     RetentionFacts,
     RunError,
     RunFilter,
+    RunLink,
     RunningJobType,
     RunOutcome,
     RunStatus,
@@ -75,6 +76,7 @@ from zapjobs.stores.memory_records import (
     throughput_of,
     utc,
 )
+from zapjobs.stores.memory_workflows import WorkflowGraph
 from zapjobs.stores.wakeups import runs_notifications
 
 
@@ -102,6 +104,7 @@ class MemoryStore:
         self._definitions: dict[str, JobDefinition] = {}
         self._workers: dict[str, WorkerInfo] = {}
         self._queues: dict[str, bool] = {}  # name -> paused
+        self._graph = WorkflowGraph()
         self._listeners: list[_MemoryListener] = []
         self._next_run_id = 1
         self._next_log_id = 1
@@ -285,7 +288,8 @@ class MemoryStore:
                 taken.add((run.job_type, due))
             if not any(r.unique_key for r in runs):
                 ids = self._insert(runs, at)
-                self._notify_pending(ids, at, targeted=True)
+                pending = [i for i in ids if self._runs[i].status is RunStatus.PENDING]
+                self._notify_pending(pending, at, targeted=True)
                 return [EnqueueResult(i, created=True) for i in ids]
             return self._insert_unique(runs, at)
 
@@ -326,6 +330,7 @@ class MemoryStore:
 
     def _insert(self, runs: Sequence[NewRun], now: datetime) -> list[int]:
         self._check_new(runs)  # all or nothing, as in one INSERT statement
+        self._graph.check(self._runs, runs)
         ids: list[int] = []
         for new in runs:
             record = RunRecord(
@@ -342,6 +347,7 @@ class MemoryStore:
                 unique_key=new.unique_key,
                 unique_states=new.unique_states if new.unique_key is not None else 0,
             )
+            self._graph.attach(self._runs, record, new, now)
             self._runs[record.id] = record
             self._next_run_id += 1
             ids.append(record.id)
@@ -434,7 +440,9 @@ class MemoryStore:
                     raise InvalidStateError(f"a run cannot end as {outcome.status.value}")
                 changed.append(r.id)
             retried = [i for i in changed if self._runs[i].status is RunStatus.PENDING]
-            self._notify_pending(retried, at)
+            ended = [i for i in changed if self._runs[i].status.is_final]
+            released = self._graph.settle(self._runs, ended, at)
+            self._notify_pending(retried + released, at)
         return changed
 
     async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
@@ -481,6 +489,8 @@ class MemoryStore:
                 r.finished_at = None
                 r.worker_id = None
                 r.cancel_requested = False
+                r.cancelled_by = None
+            self._graph.rearm(self._runs, [r.id for r in chosen])
             self._notify_queues({r.queue for r in chosen})
             return sorted(r.id for r in chosen)
 
@@ -492,7 +502,7 @@ class MemoryStore:
         stop_requested: list[int] = []
         with self._lock:
             for r in self._select(selection, at):
-                if r.status is RunStatus.PENDING:
+                if r.status in (RunStatus.PENDING, RunStatus.WAITING):
                     r.status = RunStatus.CANCELLED
                     r.finished_at = at
                     cancelled.append(r.id)
@@ -500,12 +510,17 @@ class MemoryStore:
                     r.cancel_requested = True
                     self._notify(Notification(kind="cancel", queue=r.queue, run_id=r.id))
                     stop_requested.append(r.id)
+            released = self._graph.settle(self._runs, cancelled, at)
+            self._notify_pending(released, at)
         return CancelledRuns(cancelled, stop_requested)
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         with self._lock:
             doomed = {
-                r.id for r in self._select(selection, utc(None)) if r.status != RunStatus.RUNNING
+                r.id
+                for r in self._select(selection, utc(None))
+                if r.status != RunStatus.RUNNING
+                and not self._graph.has_unfinished_child(self._runs, r.id)
             }
             self._delete_runs(doomed)
             return sorted(doomed)
@@ -513,6 +528,7 @@ class MemoryStore:
     def _delete_runs(self, run_ids: set[int]) -> None:
         for run_id in run_ids:
             del self._runs[run_id]
+        self._graph.forget(run_ids)
         for log_id in [i for i, log in self._logs.items() if log.run_id in run_ids]:
             del self._logs[log_id]
 
@@ -529,6 +545,10 @@ class MemoryStore:
         with self._lock:
             r = self._runs.get(run_id)
             return None if r is None else r.view()
+
+    async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
+        with self._lock:
+            return self._graph.links(run_ids)
 
     async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
         with self._lock:
@@ -692,7 +712,9 @@ class MemoryStore:
                 else:
                     r.status, r.finished_at = RunStatus.FAILED, at
                     failed.append(r.id)
+            released = self._graph.settle(self._runs, failed, at)
             self._notify_queues({self._runs[i].queue for i in retried})
+            self._notify_pending(released, at)
         return RescueResult(tuple(sorted(marked)), tuple(retried), tuple(failed))
 
     def _is_lost(self, r: RunRecord, cutoff: datetime) -> bool:
@@ -720,7 +742,10 @@ class MemoryStore:
             old_runs = {
                 r.id
                 for r in self._runs.values()
-                if r.status.is_final and r.finished_at is not None and r.finished_at < run_cutoff
+                if r.status.is_final
+                and r.finished_at is not None
+                and r.finished_at < run_cutoff
+                and self._graph.children_finished_before(self._runs, r.id, run_cutoff)
             }
             self._delete_runs(old_runs)
             old_workers = [

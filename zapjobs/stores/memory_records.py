@@ -17,9 +17,11 @@ from zapjobs.models import (
     Backlog,
     ErrorGroup,
     FailureCount,
+    InputFrom,
     JobRun,
     LogEntry,
     LogLevel,
+    ParentFailure,
     Progress,
     QueueStats,
     RunError,
@@ -57,6 +59,10 @@ class RunRecord:
     trace_context: str | None = None
     unique_key: str | None = None
     unique_states: int = 0  # the mask of models.UNIQUE_STATE_BITS; 0 without a key
+    parents_left: int | None = None
+    on_parent_failure: ParentFailure | None = None
+    cancelled_by: int | None = None
+    input_from: InputFrom | None = None
 
     def view(self) -> JobRun:
         """A fresh frozen copy; the decoded JSON is new on every call, so never shared."""
@@ -82,6 +88,10 @@ class RunRecord:
             trace_context=self.trace_context,
             unique_key=self.unique_key,
             unique_states=unique_states_from_mask(self.unique_states),
+            parents_left=self.parents_left,
+            on_parent_failure=self.on_parent_failure,
+            cancelled_by=self.cancelled_by,
+            input_from=self.input_from,
         )
 
     def is_scheduled(self, now: datetime) -> bool:

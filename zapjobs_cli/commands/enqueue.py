@@ -10,7 +10,7 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import UnknownJobTypeError, ValidationError
-from zapjobs.models import JobRun, RunStatus, WorkerState
+from zapjobs.models import EnqueueResult, JobRun, RunStatus, WorkerState
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.display import attempt_text, one_line, span
 from zapjobs_cli.errors import OperationFailed
@@ -73,6 +73,22 @@ def enqueue(
             "else print that run's id (and say so on stderr).",
         ),
     ] = None,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            "--after",
+            metavar="IDS",
+            help="Wait for these runs (comma-separated ids, e.g. 12,13) to finish first.",
+        ),
+    ] = None,
+    on_parent_failure: Annotated[
+        str,
+        typer.Option(
+            "--on-parent-failure",
+            metavar="POLICY",
+            help="With --after: cancel (default) or run this run when a parent fails.",
+        ),
+    ] = "cancel",
     as_json: JsonOption = False,
 ) -> None:
     """Enqueue a run of JOB_TYPE and print its id (stdout).
@@ -92,18 +108,39 @@ def enqueue(
     wait_limit = duration_option(timeout, "--timeout")
     if timeout is not None and not wait:
         raise ValidationError("--timeout only applies with --wait")
+    parents = run_ids_option(after, "--after") if after is not None else ()
+    if on_parent_failure not in ("cancel", "run"):
+        raise ValidationError(
+            f"--on-parent-failure must be cancel or run, got {on_parent_failure!r}"
+        )
+    if after is None and on_parent_failure != "cancel":
+        raise ValidationError("--on-parent-failure only applies with --after")
 
     async def work(zap: ZapJobs) -> JobRun | int:
         try:
-            enqueued = await zap.enqueue_json_unique(
-                job_type,
-                input_json,
-                queue=queue,
-                priority=priority,
-                delay=delay_value,
-                run_at=run_at,
-                unique_key=unique_key,
-            )
+            if parents:
+                run_id = await zap.enqueue_json(
+                    job_type,
+                    input_json,
+                    queue=queue,
+                    priority=priority,
+                    delay=delay_value,
+                    run_at=run_at,
+                    unique_key=unique_key,
+                    after=parents,
+                    on_parent_failure=on_parent_failure,
+                )
+                enqueued = EnqueueResult(run_id, created=True)
+            else:
+                enqueued = await zap.enqueue_json_unique(
+                    job_type,
+                    input_json,
+                    queue=queue,
+                    priority=priority,
+                    delay=delay_value,
+                    run_at=run_at,
+                    unique_key=unique_key,
+                )
         except UnknownJobTypeError:
             raise await unknown_job_type(zap, job_type) from None
         run_id = enqueued.run_id
@@ -128,6 +165,16 @@ def enqueue(
         print_outcome(state, result)
     if wait:
         raise_if_failed(result)
+
+
+def run_ids_option(text: str, option: str) -> tuple[int, ...]:
+    """``12,13`` as run ids; anything else is a usage error naming the option."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() and p.isascii() and int(p) > 0 for p in parts):
+        raise ValidationError(
+            f"{option} takes run ids separated by commas, got {text!r}", hint=f"{option} 12,13"
+        )
+    return tuple(int(p) for p in parts)
 
 
 def note_retry(state: CliState, zap: ZapJobs, run: JobRun) -> None:

@@ -10,7 +10,15 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import ValidationError
-from zapjobs.models import SEARCH_WINDOW, JobRun, LogEntry, LogLevel, Page, RunStatus
+from zapjobs.models import (
+    SEARCH_WINDOW,
+    JobRun,
+    LogEntry,
+    LogLevel,
+    Page,
+    RunLinks,
+    RunStatus,
+)
 from zapjobs_cli.commands import run_actions
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.display import attempt_text, one_line
@@ -32,6 +40,7 @@ from zapjobs_cli.render import (
     run_dict,
     runs_table,
 )
+from zapjobs_cli.workflow_view import workflow_dict, workflow_view
 
 app = typer.Typer(help="List, inspect, retry, cancel and delete runs.", no_args_is_help=True)
 run_actions.register(app)
@@ -41,7 +50,7 @@ StatusOption = Annotated[
     typer.Option(
         "--status",
         "-s",
-        help="pending, scheduled, running, succeeded, failed or cancelled (repeatable).",
+        help="waiting, pending, scheduled, running, succeeded, failed or cancelled (repeatable).",
     ),
 ]
 JobOption = Annotated[list[str] | None, typer.Option("--job", "-j", help="Job type (repeatable).")]
@@ -122,21 +131,25 @@ def show(
     local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one run: status, attempts, input, output, error and progress.
+    """Show one run: status, attempts, input, output, error and progress, and in a workflow
+    its parents and children with their statuses.
 
     Example: `zapjobs runs show 42 --json`
     """
     state = get_state(ctx)
 
-    async def work(zap: ZapJobs) -> JobRun:
-        return await zap.get_run(run_id)
+    async def work(zap: ZapJobs) -> tuple[JobRun, RunLinks]:
+        return await zap.get_run(run_id), await zap.run_links(run_id)
 
-    run = state.run(work)
+    run, links = state.run(work)
     now = datetime.now(UTC)
     if as_json:
-        print_json(run_dict(run, now))
+        print_json({**run_dict(run, now), **workflow_dict(run, links, now)})
         return
     state.out.print(run_detail(run, now, local=local), highlight=False)
+    graph = workflow_view(run, links, now)
+    if graph is not None:
+        state.out.print(graph, highlight=False)
 
 
 @app.command("logs")

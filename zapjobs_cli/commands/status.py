@@ -248,7 +248,7 @@ def render(snap: Snapshot) -> RenderableType:
 
 
 def _runs_table(stats: Stats) -> RenderableType:
-    names = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
+    names = ("waiting", "pending", "scheduled", "running", "succeeded", "failed", "cancelled")
     table = new_table("QUEUE", *(n.upper() for n in names))
     for queue in stats.by_queue:
         table.add_row(untrusted(queue.queue), *(str(getattr(queue, n)) for n in names))

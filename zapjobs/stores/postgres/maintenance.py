@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from zapjobs.models import RescueResult, RunStatus, WorkerInfo
-from zapjobs.stores.postgres import rows
+from zapjobs.stores.postgres import rows, workflows
 from zapjobs.stores.postgres.database import Database
 
 
@@ -49,7 +49,7 @@ class MaintenanceMixin:
         marked: list[str] = []
         retried: list[int] = []
         failed: list[int] = []
-        for row in await self._db.fetch("rescue_stale", params):
+        for row in await workflows.fetch_settling(self._db, "rescue_stale", params):
             if row["kind"] == "worker":
                 marked.append(row["worker_id"])
             elif row["kind"] == "run" and row["status"] == RunStatus.PENDING.value:

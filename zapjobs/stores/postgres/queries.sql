@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 )
 
 -- name: uninstall
-DROP TABLE IF EXISTS {prefix}logs, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
+DROP TABLE IF EXISTS {prefix}logs, {prefix}run_parents, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
     {prefix}queues, {prefix}run_counts, {prefix}migrations
 
 -- name: migrations_applied
@@ -74,7 +74,8 @@ r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type
 r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
 r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts, r.trace_context,
-r.unique_key, r.unique_states
+r.unique_key, r.unique_states, r.parents_left, r.on_parent_failure, r.cancelled_by,
+r.input_from
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -151,6 +152,14 @@ SELECT n.id, n.job_type, n.queue, n.priority, n.input::jsonb,
 FROM new_runs n
 ORDER BY n.ord
 
+-- fragment: needed_by_a_child
+-- Run r has a child that is not final: a waiting run still waits for it, or a released one reads
+-- its output (parent_outputs). Deletes and retention keep it.
+EXISTS (
+    SELECT 1 FROM {prefix}run_parents e JOIN {prefix}runs c ON c.id = e.run_id
+    WHERE e.parent_id = r.id AND c.status NOT IN ('succeeded', 'failed', 'cancelled')
+)
+
 -- fragment: not_held_by_another
 -- Run r may become pending again (a retry): no other run holds its unique key, else the unique
 -- index would refuse the change (the run is left as it is).
@@ -224,7 +233,7 @@ rebudgeted AS (
     SET max_attempts = COALESCE(c.max_retries_override, c.max_retries) + 1
     FROM changed c
     WHERE r.job_type = c.job_type
-      AND r.status IN ('pending', 'running')
+      AND r.status IN ('waiting', 'pending', 'running')
       AND r.max_attempts <> COALESCE(c.max_retries_override, c.max_retries) + 1
     RETURNING r.id
 )
@@ -390,6 +399,66 @@ woken AS (
 SELECT i.id, (SELECT count(*) FROM woken) AS woken
 FROM inserted i
 
+-- name: enqueue_child
+-- One run enqueued after parents (workflows). "touched" bumps each parent's child_stamp: the row
+-- lock orders this enqueue with the parent's end. If the parent ended first, this sees its final
+-- status (the UPDATE re-reads the row it waited for) and counts it; if this came first, the
+-- ending statement sees the bump and starts over with a snapshot holding this run
+-- (release_guard). An unknown parent fails the statement ("missing"), so nothing is written. The
+-- run starts cancelled (a parent failed or was cancelled, policy 'cancel'), pending (every parent
+-- is final) or waiting.
+WITH touched AS (
+    UPDATE {prefix}runs p
+    SET child_stamp = p.child_stamp + 1
+    WHERE p.id = ANY (%(parents)s::bigint[])
+    RETURNING p.id, p.status
+),
+missing AS MATERIALIZED (
+    SELECT ('zapjobs-unknown-parent ' || x.id)::integer AS g
+    FROM unnest(%(parents)s::bigint[]) AS x (id)
+    WHERE NOT EXISTS (SELECT 1 FROM touched t WHERE t.id = x.id)
+),
+state AS (
+    SELECT count(*) FILTER (WHERE t.status NOT IN ('succeeded', 'failed', 'cancelled')) AS open,
+           min(t.id) FILTER (WHERE t.status IN ('failed', 'cancelled')) AS bad
+    FROM touched t
+),
+inserted AS (
+    INSERT INTO {prefix}runs (
+        {run_insert_columns}, status, parents_left, on_parent_failure, cancelled_by, finished_at,
+        input_from
+    )
+    SELECT nextval(%(runs_seq)s::regclass), %(job_type)s::text, %(queue)s::text,
+           %(priority)s::integer, %(input)s::jsonb,
+           COALESCE(%(run_at)s::timestamptz, %(now)s::timestamptz, now()),
+           {now},
+           NULL, %(max_attempts)s::integer, %(trace_context)s::text, NULL, NULL,
+           CASE WHEN s.bad IS NOT NULL AND %(policy)s::text = 'cancel' THEN 'cancelled'
+                WHEN s.open = 0 THEN 'pending'
+                ELSE 'waiting' END,
+           s.open, %(policy)s::text,
+           CASE WHEN %(policy)s::text = 'cancel' THEN s.bad END,
+           CASE WHEN s.bad IS NOT NULL AND %(policy)s::text = 'cancel' THEN {now} END,
+           %(input_from)s::text
+    FROM state s
+    WHERE (SELECT sum(m.g) FROM missing m) IS NULL
+    RETURNING id, status, queue, job_type, run_at
+),
+edges AS (
+    INSERT INTO {prefix}run_parents (run_id, parent_id, done)
+    SELECT i.id, t.id, t.status IN ('succeeded', 'failed', 'cancelled')
+    FROM inserted i CROSS JOIN touched t
+),
+deltas AS (SELECT queue, job_type, status, 1 AS delta FROM inserted),
+{count_finished},
+woken AS (
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, 1 AS count, d.id AS token
+          FROM (SELECT i.queue, i.run_at AS at, i.id FROM inserted i
+                WHERE i.status = 'pending') d) n
+)
+SELECT i.id, i.status, (SELECT count(*) FROM woken) AS woken FROM inserted i
+
 -- name: claim_runs
 -- Per queue (in the caller's order) one LATERAL scan of the partial claim index, locking with
 -- SKIP LOCKED so concurrent claimers neither wait nor take the same run. Prepared with a generic
@@ -481,6 +550,152 @@ earliest AS (
 )
 SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in FROM earliest e
 
+-- fragment: stamp_raced
+-- In a RETURNING of runs r: an enqueue of a child of r committed after this statement's snapshot
+-- (it bumped r's child_stamp; the UPDATE waited for it and returns the newest row, the subquery
+-- reads the snapshot), so the child's edge is not in the snapshot (release_guard). A run that
+-- never had a child (child_stamp 0, the common case) skips the read.
+CASE WHEN r.child_stamp = 0 THEN false
+     ELSE (SELECT x.child_stamp FROM {prefix}runs x WHERE x.id = r.id) <> r.child_stamp END
+AS raced, r.child_stamp > 0 AS has_children
+
+-- fragment: release_guard
+-- A statement that ended a run whose child was enqueued after its snapshot (ended.raced) fails
+-- whole with this marker, and the store runs it again (runs.py: RACE_MARK): the new snapshot
+-- sees the child, so its release is in the same transaction as its parent's end. sum() makes the
+-- cast run; the id keeps it from being folded at plan time.
+guard AS MATERIALIZED (
+    SELECT ('zapjobs-workflow-race ' || f.id)::integer AS g FROM ended f WHERE f.raced
+)
+
+-- fragment: release_children
+-- Workflows: applies the end of the runs of CTE "ended" (id, status, raced: runs this statement
+-- made final that ever had a child, see stamp_raced) to the runs waiting for them, in the same
+-- statement. "doomed": the waiting runs a
+-- failed or cancelled parent cancels (policy 'cancel'), transitively; "dropped" cancels them;
+-- "spent" marks each edge of an ended or dropped parent done, once (under the edge's row lock, so
+-- two statements never apply one edge); "released" takes those edges off each other waiting
+-- child's parents_left under the child's row lock (a concurrent parent's decrement is re-read),
+-- and the child whose count reaches 0 is pending, due at its run_at or now: exactly one statement
+-- sees that. Needs WITH RECURSIVE.
+doomed (id, cause) AS (
+    SELECT e.run_id, e.parent_id
+    FROM ended f
+    JOIN {prefix}run_parents e ON e.parent_id = f.id AND NOT e.done
+    JOIN {prefix}runs c ON c.id = e.run_id
+    WHERE f.status IN ('failed', 'cancelled')
+      AND c.status = 'waiting'
+      AND c.on_parent_failure = 'cancel'
+    UNION
+    SELECT e.run_id, e.parent_id
+    FROM doomed d
+    JOIN {prefix}run_parents e ON e.parent_id = d.id AND NOT e.done
+    JOIN {prefix}runs c ON c.id = e.run_id
+    WHERE c.status = 'waiting'
+      AND c.on_parent_failure = 'cancel'
+),
+dropped AS (
+    UPDATE {prefix}runs c
+    SET status = 'cancelled', finished_at = {now}, cancelled_by = d.cause
+    FROM (SELECT id, min(cause) AS cause FROM doomed GROUP BY id) d
+    WHERE c.id = d.id
+      AND c.status = 'waiting'
+    RETURNING c.id, c.queue, c.job_type
+),
+spent AS (
+    UPDATE {prefix}run_parents e
+    SET done = true
+    FROM (SELECT id FROM ended UNION ALL SELECT id FROM dropped) p
+    WHERE e.parent_id = p.id
+      AND NOT e.done
+    RETURNING e.run_id
+),
+released AS (
+    UPDATE {prefix}runs c
+    SET parents_left = c.parents_left - s.n,
+        status = CASE WHEN c.parents_left - s.n <= 0 THEN 'pending' ELSE 'waiting' END,
+        run_at = CASE WHEN c.parents_left - s.n <= 0
+            THEN GREATEST(c.run_at, {now}) ELSE c.run_at END
+    FROM (SELECT run_id, count(*) AS n FROM spent GROUP BY run_id) s
+    WHERE c.id = s.run_id
+      AND c.status = 'waiting'
+      AND NOT EXISTS (SELECT 1 FROM doomed d WHERE d.id = c.id)
+    RETURNING c.id, c.queue, c.status, c.run_at
+)
+
+-- fragment: notify_released
+-- {notify_due} for the runs "released" made pending, one per queue.
+pg_notify(%(channel)s,
+          json_strip_nulls(json_build_object('k', 'runs', 'q', d.queue, 'd', {due_in}))::text)
+
+-- fragment: released_woken
+released_woken AS (
+    SELECT {notify_released}
+    FROM (SELECT queue, min(run_at) AS at FROM released
+          WHERE status = 'pending' GROUP BY queue) d
+)
+
+-- fragment: failed_elsewhere
+-- Run c has a parent, other than the runs of "changed" (retried now), that failed or was
+-- cancelled on its own (not by a parent of its own): a retry does not re-arm c.
+EXISTS (
+    SELECT 1 FROM {prefix}run_parents e JOIN {prefix}runs p ON p.id = e.parent_id
+    WHERE e.run_id = c.id
+      AND (p.status = 'failed' OR (p.status = 'cancelled' AND p.cancelled_by IS NULL))
+      AND p.id NOT IN (SELECT id FROM changed)
+)
+
+-- fragment: rearm_children
+-- Workflows, retry: the runs that the retried runs of "changed" cancelled (cancelled_by), and the
+-- ones those cancelled, transitively ("rearm"), wait again ("armed"), for every parent that is
+-- not final or is waiting again; edges from a run that is unfinished again to a run that waits
+-- (again) are not done any more ("reopened"), and a run that was still waiting waits for such a
+-- parent again ("rewaited"). A dependent that another parent failed stays cancelled.
+rearm (id) AS (
+    SELECT c.id FROM {prefix}runs c
+    WHERE c.cancelled_by IN (SELECT id FROM changed)
+      AND c.status = 'cancelled'
+      AND NOT {failed_elsewhere}
+    UNION
+    SELECT c.id FROM rearm a JOIN {prefix}runs c ON c.cancelled_by = a.id
+    WHERE c.status = 'cancelled'
+      AND NOT {failed_elsewhere}
+),
+reopened AS (
+    UPDATE {prefix}run_parents e
+    SET done = false
+    FROM {prefix}runs c
+    WHERE e.done
+      AND e.parent_id IN (SELECT id FROM changed UNION ALL SELECT id FROM rearm)
+      AND c.id = e.run_id
+      AND (c.status = 'waiting' OR c.id IN (SELECT id FROM rearm))
+    RETURNING e.run_id
+),
+armed AS (
+    UPDATE {prefix}runs c
+    SET status = 'waiting',
+        finished_at = NULL,
+        cancelled_by = NULL,
+        parents_left = (
+            SELECT count(*) FROM {prefix}run_parents e JOIN {prefix}runs p ON p.id = e.parent_id
+            WHERE e.run_id = c.id
+              AND (p.status NOT IN ('succeeded', 'failed', 'cancelled')
+                   OR p.id IN (SELECT id FROM changed UNION ALL SELECT id FROM rearm))
+        )
+    WHERE c.id IN (SELECT id FROM rearm)
+      AND c.status = 'cancelled'
+    RETURNING c.id, c.queue, c.job_type
+),
+rewaited AS (
+    UPDATE {prefix}runs c
+    SET parents_left = c.parents_left + x.n
+    FROM (SELECT run_id, count(*) AS n FROM reopened GROUP BY run_id) x
+    WHERE c.id = x.run_id
+      AND c.status = 'waiting'
+      AND c.id NOT IN (SELECT id FROM rearm)
+    RETURNING c.id
+)
+
 -- fragment: count_finished
 -- Keeps the counts of finished runs (migration 0005) in the writing statement: the deltas of the
 -- CTE "deltas" (queue, job_type, status, delta), one grouped upsert per statement, on the stripe
@@ -499,7 +714,7 @@ counted AS (
 
 -- name: complete_runs
 -- Applied only while the run is still running under the same worker and attempt.
-WITH outcome AS (
+WITH RECURSIVE outcome AS (
     SELECT *
     FROM unnest(
         %(ids)s::bigint[], %(worker_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
@@ -528,9 +743,20 @@ changed AS (
       AND r.status = 'running'
       AND r.worker_id = o.worker_id
       AND r.attempt = o.attempt
-    RETURNING r.id, o.ord, r.status, r.queue, r.job_type, r.run_at
+    RETURNING r.id, o.ord, r.status, r.queue, r.job_type, r.run_at, {stamp_raced}
 ),
-deltas AS (SELECT queue, job_type, status, 1 AS delta FROM changed),
+ended AS (
+    SELECT id, status, raced FROM changed
+    WHERE has_children AND status IN ('succeeded', 'failed', 'cancelled')
+),
+{release_guard},
+{release_children},
+{released_woken},
+deltas AS (
+    SELECT queue, job_type, status, 1 AS delta FROM changed
+    UNION ALL
+    SELECT queue, job_type, 'cancelled', 1 FROM dropped
+),
 {count_finished},
 -- A retry wakes the queue's workers with its due time, as an enqueue does.
 woken AS (
@@ -540,12 +766,14 @@ woken AS (
           FROM (SELECT queue, min(run_at) AS at FROM changed
                 WHERE status = 'pending' GROUP BY queue) d) n
 )
-SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.ord
+SELECT c.id, (SELECT count(*) FROM woken) AS woken,
+       (SELECT count(*) FROM released_woken) AS released, (SELECT sum(g) FROM guard) AS guard
+FROM changed c ORDER BY c.ord
 
 -- name: complete_succeeded
 -- complete_runs for the common batch: every outcome a success of one worker. Three arrays to
 -- send instead of nine; the same effect (errors of earlier attempts are kept, as there).
-WITH changed AS (
+WITH RECURSIVE changed AS (
     UPDATE {prefix}runs r
     SET status = 'succeeded',
         output = COALESCE(o.output::jsonb, r.output),
@@ -556,11 +784,21 @@ WITH changed AS (
       AND r.status = 'running'
       AND r.worker_id = %(worker_id)s
       AND r.attempt = o.attempt
-    RETURNING r.id, o.ord, r.queue, r.job_type
+    RETURNING r.id, o.ord, r.queue, r.job_type, {stamp_raced}
 ),
-deltas AS (SELECT queue, job_type, 'succeeded' AS status, 1 AS delta FROM changed),
+ended AS (SELECT id, 'succeeded' AS status, raced FROM changed WHERE has_children),
+{release_guard},
+{release_children},
+{released_woken},
+deltas AS (
+    SELECT queue, job_type, 'succeeded' AS status, 1 AS delta FROM changed
+    UNION ALL
+    SELECT queue, job_type, 'cancelled', 1 FROM dropped
+),
 {count_finished}
-SELECT id FROM changed ORDER BY ord
+SELECT id, (SELECT count(*) FROM released_woken) AS released,
+       (SELECT sum(g) FROM guard) AS guard
+FROM changed ORDER BY ord
 
 -- name: save_progress
 UPDATE {prefix}runs r
@@ -629,8 +867,9 @@ AND (%(f_scheduled)s::boolean IS NULL
         = %(f_scheduled)s::boolean)
 
 -- name: retry_runs
--- "target" locks the runs first so the status they leave (failed or cancelled) is known.
-WITH target AS (
+-- "target" locks the runs first so the status they leave (failed or cancelled) is known. The
+-- runs they cancelled wait for them again ({rearm_children}).
+WITH RECURSIVE target AS (
     SELECT r.id, r.status FROM {prefix}runs r
     WHERE {run_filter}
       AND r.status IN ('failed', 'cancelled')
@@ -643,14 +882,20 @@ changed AS (
         attempt = 0,
         finished_at = NULL,
         worker_id = NULL,
-        cancel_requested = false
+        cancel_requested = false,
+        cancelled_by = NULL
     FROM target t
     WHERE r.id = t.id
       AND r.status IN ('failed', 'cancelled')
       AND {not_held_by_another}
     RETURNING r.id, r.queue, r.job_type, t.status AS left_status
 ),
-deltas AS (SELECT queue, job_type, left_status AS status, -1 AS delta FROM changed),
+{rearm_children},
+deltas AS (
+    SELECT queue, job_type, left_status AS status, -1 AS delta FROM changed
+    UNION ALL
+    SELECT queue, job_type, 'cancelled', -1 FROM armed
+),
 {count_finished},
 woken AS (
     SELECT {notify}
@@ -659,31 +904,44 @@ woken AS (
 SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
 -- name: cancel_runs
--- Pending runs end at once; running ones get a request and their worker a NOTIFY.
-WITH changed AS (
+-- Pending and waiting runs end at once (and the runs waiting for them follow their policies);
+-- running ones get a request and their worker a NOTIFY.
+WITH RECURSIVE changed AS (
     UPDATE {prefix}runs r
-    SET status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
-        finished_at = CASE WHEN r.status = 'pending'
+    SET status = CASE WHEN r.status IN ('pending', 'waiting') THEN 'cancelled' ELSE r.status END,
+        finished_at = CASE WHEN r.status IN ('pending', 'waiting')
             THEN {now} ELSE r.finished_at END,
         cancel_requested = r.cancel_requested OR r.status = 'running'
     WHERE {run_filter}
-      AND (r.status = 'pending' OR (r.status = 'running' AND NOT r.cancel_requested))
-    RETURNING r.id, r.queue, r.job_type, r.status
+      AND (r.status IN ('pending', 'waiting')
+           OR (r.status = 'running' AND NOT r.cancel_requested))
+    RETURNING r.id, r.queue, r.job_type, r.status, {stamp_raced}
 ),
-deltas AS (SELECT queue, job_type, status, 1 AS delta FROM changed),
+ended AS (SELECT id, status, raced FROM changed WHERE has_children AND status = 'cancelled'),
+{release_guard},
+{release_children},
+{released_woken},
+deltas AS (
+    SELECT queue, job_type, status, 1 AS delta FROM changed
+    UNION ALL
+    SELECT queue, job_type, 'cancelled', 1 FROM dropped
+),
 {count_finished},
 woken AS (
     SELECT {notify}
     FROM (SELECT 'cancel' AS kind, c.id AS run_id, c.queue FROM changed c
           WHERE c.status = 'running') n
 )
-SELECT c.id, c.status, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
+SELECT c.id, c.status, (SELECT count(*) FROM woken) AS woken,
+       (SELECT count(*) FROM released_woken) AS released, (SELECT sum(g) FROM guard) AS guard
+FROM changed c ORDER BY c.id
 
 -- name: delete_runs
 WITH deleted AS (
     DELETE FROM {prefix}runs r
     WHERE {run_filter}
       AND r.status <> 'running'
+      AND NOT {needed_by_a_child}
     RETURNING r.id, r.queue, r.job_type, r.status
 ),
 deltas AS (SELECT queue, job_type, status, -1 AS delta FROM deleted),
@@ -694,6 +952,15 @@ SELECT id FROM deleted ORDER BY id
 SELECT r.id FROM {prefix}runs r
 WHERE r.status = 'running' AND r.worker_id = %(worker_id)s AND r.cancel_requested
 ORDER BY r.id
+
+-- name: run_links
+-- Workflows: every edge to or from the runs, by (child, parent).
+SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
+WHERE e.run_id = ANY (%(ids)s::bigint[])
+UNION
+SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
+WHERE e.parent_id = ANY (%(ids)s::bigint[])
+ORDER BY 1, 2
 
 -- name: get_runs
 SELECT {run_columns} FROM {prefix}runs r WHERE r.id = ANY (%(ids)s::bigint[]) ORDER BY r.id
@@ -781,6 +1048,11 @@ UNION ALL
 SELECT r.queue, 'running', count(*)
 FROM {prefix}runs r
 WHERE r.status = 'running'
+GROUP BY 1
+UNION ALL
+SELECT r.queue, 'waiting', count(*)
+FROM {prefix}runs r
+WHERE r.status = 'waiting'
 GROUP BY 1
 UNION ALL
 SELECT c.queue, c.status, sum(c.n)::bigint
@@ -940,7 +1212,7 @@ GROUP BY r.queue
 -- A run is lost when its worker was last seen before the cutoff, or, with no worker row, when
 -- it started before the cutoff. Attempts left (attempt < the run's max_attempts): back to
 -- pending, due now; otherwise failed.
-WITH stale AS (
+WITH RECURSIVE stale AS (
     SELECT w.id FROM {prefix}heartbeats w
     WHERE w.stopped_at IS NULL
       AND w.dead_at IS NULL
@@ -980,9 +1252,17 @@ rescued AS (
         cancel_requested = false
     FROM lost l
     WHERE r.id = l.id
-    RETURNING r.id, r.status, r.queue, r.job_type
+    RETURNING r.id, r.status, r.queue, r.job_type, {stamp_raced}
 ),
-deltas AS (SELECT queue, job_type, status, 1 AS delta FROM rescued),
+ended AS (SELECT id, status, raced FROM rescued WHERE has_children AND status = 'failed'),
+{release_guard},
+{release_children},
+{released_woken},
+deltas AS (
+    SELECT queue, job_type, status, 1 AS delta FROM rescued
+    UNION ALL
+    SELECT queue, job_type, 'cancelled', 1 FROM dropped
+),
 {count_finished},
 woken AS (
     SELECT {notify}
@@ -995,6 +1275,10 @@ UNION ALL
 SELECT 'run', NULL, x.id, x.status FROM rescued x
 UNION ALL
 SELECT 'notify', NULL, NULL, NULL FROM woken
+UNION ALL
+SELECT 'released', NULL, NULL, NULL FROM released_woken
+UNION ALL
+SELECT 'guard', NULL, (SELECT sum(g) FROM guard), NULL
 
 -- name: prune_runs
 -- One short batch; the caller loops until a batch comes back short. Logs go by cascade.
@@ -1002,6 +1286,13 @@ WITH batch AS (
     SELECT r.id FROM {prefix}runs r
     WHERE r.status IN ('succeeded', 'failed', 'cancelled')
       AND r.finished_at < {now} - %(retention)s::interval
+      -- workflows: a run goes with or after its children, once each is final and past retention
+      AND NOT EXISTS (
+          SELECT 1 FROM {prefix}run_parents e JOIN {prefix}runs c ON c.id = e.run_id
+          WHERE e.parent_id = r.id
+            AND (c.status NOT IN ('succeeded', 'failed', 'cancelled')
+                 OR c.finished_at >= {now} - %(retention)s::interval)
+      )
     LIMIT %(batch_size)s
     FOR UPDATE SKIP LOCKED
 ),

@@ -19,10 +19,11 @@ from zapjobs.models import (
     NewRun,
     ProgressUpdate,
     RunFilter,
+    RunLink,
     RunOutcome,
     RunStatus,
 )
-from zapjobs.stores.postgres import rows
+from zapjobs.stores.postgres import rows, workflows
 from zapjobs.stores.postgres.database import Database, run
 from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
 
@@ -85,6 +86,8 @@ class RunWritesMixin:
     ) -> list[int]:
         if not runs:
             return []
+        if any(new.parents for new in runs):
+            return await workflows.enqueue_with_parents(self._db, runs, now, connection)
         if any(new.unique_key is not None for new in runs):
             results = await self._enqueue_unique(runs, now, connection)
             return [r.run_id for r in results]
@@ -238,8 +241,10 @@ class RunWritesMixin:
                 "ids": [o.run_id for o in outcomes],
                 "attempts": [o.attempt for o in outcomes],
                 "outputs": [o.output_json for o in outcomes],
+                "channel": self._db.channel,
             }
-            return [r["id"] for r in await self._db.fetch("complete_succeeded", lean)]
+            found = await workflows.fetch_settling(self._db, "complete_succeeded", lean)
+            return [r["id"] for r in found]
         errors = [o.error for o in outcomes]
         params = {
             "now": now,
@@ -254,7 +259,8 @@ class RunWritesMixin:
             "retry_delays": [o.retry_delay for o in outcomes],
             "channel": self._db.channel,
         }
-        return [r["id"] for r in await self._db.fetch("complete_runs", params)]
+        found = await workflows.fetch_settling(self._db, "complete_runs", params)
+        return [r["id"] for r in found]
 
     async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
         latest = {u.run_id: u.progress for u in updates}
@@ -289,8 +295,11 @@ class RunWritesMixin:
         self, selection: RunFilter, *, now: datetime | None = None
     ) -> CancelledRuns:
         params = {"now": now, "channel": self._db.channel, **rows.filter_params(selection, now)}
-        changed = await self._db.fetch("cancel_runs", params)
+        changed = await workflows.fetch_settling(self._db, "cancel_runs", params)
         return cancelled_runs((r["id"], r["status"]) for r in changed)
+
+    async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
+        return await workflows.run_links(self._db, run_ids)
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         params = rows.filter_params(selection, None)

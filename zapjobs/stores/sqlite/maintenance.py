@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from zapjobs.models import RescueResult, WorkerInfo
-from zapjobs.stores.sqlite import notify, rows
+from zapjobs.models import RescueResult, RunStatus, WorkerInfo
+from zapjobs.stores.sqlite import notify, rows, workflows
 from zapjobs.stores.sqlite.database import Database, Session
+from zapjobs.stores.wakeups import runs_notifications
 
 
 class MaintenanceMixin:
@@ -60,6 +61,8 @@ class MaintenanceMixin:
             fail = [r["id"] for r in lost if not r["retry"]]
             retried = s.rows("rescue_retry_runs", {"ids": json.dumps(retry), "now": at})
             failed = s.rows("rescue_fail_runs", {"ids": json.dumps(fail), "now": at})
+            ended = [(r["id"], RunStatus.FAILED.value) for r in failed]
+            released.extend(workflows.settle(s, ended, at))
             result = RescueResult(
                 tuple(sorted(marked)),
                 tuple(sorted(r["id"] for r in retried)),
@@ -67,8 +70,10 @@ class MaintenanceMixin:
             )
             return result, {r["queue"] for r in retried}
 
+        released: list[workflows.Released] = []
         result, queues = await self._db.write(rescue)
         notify.publish(self._db.notify_key, notify.runs_in(queues))
+        notify.publish(self._db.notify_key, runs_notifications(released, rows.from_us(at)))
         return result
 
     async def _prune_batch(

@@ -16,6 +16,7 @@ from zapjobs.stores.sqlite.errors import one_line
 #: Tables in the order they can be dropped (logs reference runs).
 UNINSTALL_ORDER = (
     "logs",
+    "run_parents",
     "runs",
     "run_counts",
     "heartbeats",

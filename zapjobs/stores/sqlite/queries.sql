@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 -- name: uninstall_logs
 DROP TABLE IF EXISTS {prefix}logs
 
+-- name: uninstall_run_parents
+DROP TABLE IF EXISTS {prefix}run_parents
+
 -- name: uninstall_runs
 DROP TABLE IF EXISTS {prefix}runs
 
@@ -108,6 +111,14 @@ unique_key IS NOT NULL
       AND (unique_states & CASE status WHEN 'pending' THEN 1 WHEN 'running' THEN 2
                                        WHEN 'succeeded' THEN 4 WHEN 'failed' THEN 8
                                        WHEN 'cancelled' THEN 16 ELSE 0 END) <> 0
+
+-- fragment: needed_by_a_child
+-- Run r has a child that is not final: a waiting run still waits for it, or a released one reads
+-- its output (parent_outputs). Deletes and retention keep it.
+EXISTS (
+    SELECT 1 FROM {prefix}run_parents e JOIN {prefix}runs c ON c.id = e.run_id
+    WHERE e.parent_id = r.id AND c.status NOT IN ('succeeded', 'failed', 'cancelled')
+)
 
 -- fragment: not_held_by_another
 -- Run r may become pending again (a retry): no other run holds its unique key, else the unique
@@ -176,7 +187,7 @@ RETURNING *
 UPDATE {prefix}runs
 SET max_attempts = :max_attempts
 WHERE job_type = :job_type
-  AND status IN ('pending', 'running')
+  AND status IN ('waiting', 'pending', 'running')
   AND max_attempts <> :max_attempts
 
 -- name: set_enabled
@@ -249,6 +260,73 @@ RETURNING id
 -- name: unique_holder_of
 SELECT id FROM {prefix}runs
 WHERE job_type = :job_type AND unique_key = :unique_key AND {unique_holder}
+
+-- name: enqueue_child
+-- One run enqueued after parents (workflows; sqlite/workflows.py decides its starting state
+-- from its parents' under the write lock).
+INSERT INTO {prefix}runs (
+    job_type, queue, priority, input, run_at, created_at, max_attempts, trace_context, status,
+    parents_left, on_parent_failure, cancelled_by, finished_at, input_from
+)
+VALUES (
+    :job_type, :queue, :priority, :input, COALESCE(:run_at, :now), :now, :max_attempts,
+    :trace_context, :status, :parents_left, :policy, :cancelled_by, :finished_at, :input_from
+)
+RETURNING id, queue, run_at, status
+
+-- name: parent_states
+SELECT r.id, r.status, r.cancelled_by FROM {prefix}runs r
+WHERE r.id IN (SELECT value FROM json_each(:ids))
+
+-- name: add_parent
+INSERT INTO {prefix}run_parents (run_id, parent_id, done) VALUES (:run_id, :parent_id, :done)
+
+-- name: child_edges
+-- The runs waiting (or that waited) for a parent, with the state of their edge from it.
+SELECT e.run_id, e.done, c.status, c.on_parent_failure, c.cancelled_by
+FROM {prefix}run_parents e JOIN {prefix}runs c ON c.id = e.run_id
+WHERE e.parent_id = :parent_id
+ORDER BY e.run_id
+
+-- name: parents_of
+SELECT e.parent_id, e.done, p.status, p.cancelled_by
+FROM {prefix}run_parents e LEFT JOIN {prefix}runs p ON p.id = e.parent_id
+WHERE e.run_id = :run_id
+
+-- name: set_edge_done
+UPDATE {prefix}run_parents SET done = :done WHERE run_id = :run_id AND parent_id = :parent_id
+
+-- name: cancel_waiting
+-- A waiting run a parent's failure or cancellation cancels (policy 'cancel').
+UPDATE {prefix}runs
+SET status = 'cancelled', finished_at = :now, cancelled_by = :cause
+WHERE id = :id AND status = 'waiting'
+
+-- name: release_one
+-- One parent of a waiting run finished: the run that was waiting for this one only is pending,
+-- due at its run_at or now.
+UPDATE {prefix}runs
+SET parents_left = parents_left - 1,
+    status = CASE WHEN parents_left - 1 <= 0 THEN 'pending' ELSE 'waiting' END,
+    run_at = CASE WHEN parents_left - 1 <= 0 THEN max(run_at, :now) ELSE run_at END
+WHERE id = :id AND status = 'waiting'
+RETURNING id, queue, run_at, status
+
+-- name: wait_again
+UPDATE {prefix}runs SET parents_left = parents_left + 1 WHERE id = :id AND status = 'waiting'
+
+-- name: rearm_run
+UPDATE {prefix}runs
+SET status = 'waiting', finished_at = NULL, cancelled_by = NULL, parents_left = :parents_left
+WHERE id = :id AND status = 'cancelled'
+
+-- name: run_links
+SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
+WHERE e.run_id IN (SELECT value FROM json_each(:ids))
+UNION
+SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
+WHERE e.parent_id IN (SELECT value FROM json_each(:ids))
+ORDER BY 1, 2
 
 -- name: claim_candidates
 -- One queue at a time (the caller walks the queues in priority order): the partial claim index
@@ -388,7 +466,8 @@ SET status = 'pending',
     attempt = 0,
     finished_at = NULL,
     worker_id = NULL,
-    cancel_requested = 0
+    cancel_requested = 0,
+    cancelled_by = NULL
 WHERE {drive}
   AND {run_filter}
   AND r.status IN ('failed', 'cancelled')
@@ -400,12 +479,13 @@ RETURNING id, queue
 -- "+r.status" keeps the planner on the driving term's index (a cancel by id must not walk
 -- every pending run through the status index).
 UPDATE {prefix}runs AS r
-SET status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
-    finished_at = CASE WHEN r.status = 'pending' THEN :now ELSE r.finished_at END,
+SET status = CASE WHEN r.status IN ('pending', 'waiting') THEN 'cancelled' ELSE r.status END,
+    finished_at = CASE WHEN r.status IN ('pending', 'waiting') THEN :now ELSE r.finished_at END,
     cancel_requested = CASE WHEN r.status = 'running' THEN 1 ELSE r.cancel_requested END
 WHERE {drive}
   AND {run_filter}
-  AND (+r.status = 'pending' OR (+r.status = 'running' AND r.cancel_requested = 0))
+  AND (+r.status IN ('pending', 'waiting')
+       OR (+r.status = 'running' AND r.cancel_requested = 0))
 RETURNING id, queue, status
 
 -- name: delete_runs
@@ -414,6 +494,7 @@ DELETE FROM {prefix}runs AS r
 WHERE {drive}
   AND {run_filter}
   AND r.status <> 'running'
+  AND NOT {needed_by_a_child}
 RETURNING id
 
 -- name: cancel_requested
@@ -466,6 +547,11 @@ UNION ALL
 SELECT r.queue, 'running', count(*)
 FROM {prefix}runs r INDEXED BY {prefix}runs_running_idx
 WHERE r.status = 'running'
+GROUP BY 1
+UNION ALL
+SELECT r.queue, 'waiting', count(*)
+FROM {prefix}runs r INDEXED BY {prefix}runs_waiting_idx
+WHERE r.status = 'waiting'
 GROUP BY 1
 UNION ALL
 SELECT c.queue, c.status, sum(c.n)
@@ -643,6 +729,12 @@ WHERE id IN (
     SELECT r.id FROM {prefix}runs r
     WHERE +r.status IN ('succeeded', 'failed', 'cancelled')
       AND r.finished_at < :cutoff
+      -- workflows: a run goes with or after its children, once each is final and past retention
+      AND NOT EXISTS (
+          SELECT 1 FROM {prefix}run_parents e JOIN {prefix}runs c ON c.id = e.run_id
+          WHERE e.parent_id = r.id
+            AND (c.status NOT IN ('succeeded', 'failed', 'cancelled') OR c.finished_at >= :cutoff)
+      )
     LIMIT :batch_size
 )
 

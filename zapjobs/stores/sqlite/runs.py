@@ -21,13 +21,16 @@ from zapjobs.models import (
     Notification,
     ProgressUpdate,
     RunFilter,
+    RunLink,
     RunOutcome,
     RunStatus,
 )
 from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
-from zapjobs.stores.sqlite import notify, rows
+from zapjobs.stores.sqlite import notify, rows, workflows
 from zapjobs.stores.sqlite.database import Database, Session
 from zapjobs.stores.wakeups import runs_notifications
+
+_FINAL = frozenset(s.value for s in RunStatus if s.is_final)
 
 
 class RunWritesMixin:
@@ -48,9 +51,29 @@ class RunWritesMixin:
         unique = any(r.unique_key is not None for r in runs)
         params = {"runs": rows.new_runs_param(runs), "now": at}
 
+        released: list[workflows.Released] = []
+
         def insert(s: Session) -> list[EnqueueResult]:
             ids = sorted(r["id"] for r in s.rows("enqueue_runs", params))
             return [EnqueueResult(i, created=True) for i in ids]
+
+        def insert_with_parents(s: Session) -> list[EnqueueResult]:
+            # One run at a time, in order, in one transaction: a child may name an earlier run.
+            results: list[EnqueueResult] = []
+            for new in runs:
+                if new.parents:
+                    run_id, pending = workflows.insert_child(s, new, at)
+                    released.extend([pending] if pending else [])
+                else:
+                    one = {"runs": rows.new_runs_param([new]), "now": at}
+                    [row] = s.rows("enqueue_runs", one)
+                    run_id = row["id"]
+                    clock = rows.from_us(at)
+                    released.append(
+                        (new.queue, clock if new.run_at is None else new.run_at, run_id)
+                    )
+                results.append(EnqueueResult(run_id, created=True))
+            return results
 
         def insert_unique(s: Session) -> list[EnqueueResult]:
             # One statement per run, in one transaction that holds the write lock: each run sees
@@ -71,6 +94,8 @@ class RunWritesMixin:
             return results
 
         write = insert_unique if unique else insert
+        if any(new.parents for new in runs):
+            write = insert_with_parents
         if connection is None:
             results = await self._db.write(write)
         else:
@@ -83,6 +108,8 @@ class RunWritesMixin:
             for new, r in zip(runs, results, strict=True)
             if r.created
         ]
+        if write is insert_with_parents:
+            pending = released
         notify.publish(self._db.notify_key, runs_notifications(pending, clock, targeted=True))
         return results
 
@@ -153,15 +180,20 @@ class RunWritesMixin:
         at = rows.now_us(now)
         params = [_outcome_params(o, at) for o in outcomes]
 
+        released: list[workflows.Released] = []
+
         def complete(s: Session) -> list[Any]:
-            return [r for p in params if (r := s.one("complete_run", p)) is not None]
+            done = [r for p in params if (r := s.one("complete_run", p)) is not None]
+            ended = [(r["id"], r["status"]) for r in done if r["status"] in _FINAL]
+            released.extend(workflows.settle(s, ended, at))
+            return done
 
         changed = await self._db.write(complete)
         retried = [
             (r["queue"], rows.from_us(r["run_at"]), r["id"])
             for r in changed
             if r["status"] == RunStatus.PENDING.value
-        ]
+        ] + released
         if retried:
             notify.publish(self._db.notify_key, runs_notifications(retried, rows.from_us(at)))
         return [r["id"] for r in changed]
@@ -201,7 +233,13 @@ class RunWritesMixin:
         at = rows.now_us(now)
         params = {"now": at, **rows.filter_params(selection, at)}
         name = f"retry_runs:{rows.drive_variant(selection)}"
-        changed = await self._db.write(lambda s: s.rows(name, params))
+
+        def retry(s: Session) -> list[Any]:
+            found = s.rows(name, params)
+            workflows.rearm(s, [r["id"] for r in found])
+            return found
+
+        changed = await self._db.write(retry)
         notify.publish(self._db.notify_key, notify.runs_in(r["queue"] for r in changed))
         return sorted(r["id"] for r in changed)
 
@@ -211,7 +249,16 @@ class RunWritesMixin:
         at = rows.now_us(now)
         params = {"now": at, **rows.filter_params(selection, at)}
         name = f"cancel_runs:{rows.drive_variant(selection)}"
-        changed = await self._db.write(lambda s: s.rows(name, params))
+        released: list[workflows.Released] = []
+
+        def cancel(s: Session) -> list[Any]:
+            found = s.rows(name, params)
+            ended = [(r["id"], r["status"]) for r in found if r["status"] in _FINAL]
+            released.extend(workflows.settle(s, ended, at))
+            return found
+
+        changed = await self._db.write(cancel)
+        notify.publish(self._db.notify_key, runs_notifications(released, rows.from_us(at)))
         requests = [
             Notification(kind="cancel", queue=r["queue"], run_id=r["id"])
             for r in sorted(changed, key=lambda r: r["id"])
@@ -219,6 +266,13 @@ class RunWritesMixin:
         ]
         notify.publish(self._db.notify_key, requests)
         return cancelled_runs((r["id"], r["status"]) for r in changed)
+
+    async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
+        if not run_ids:
+            return []
+        params = {"ids": json.dumps(list(dict.fromkeys(run_ids)))}
+        found = await self._db.call(lambda s: s.rows("run_links", params))
+        return [RunLink(r["run_id"], r["parent_id"]) for r in found]
 
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         params = rows.filter_params(selection, rows.now_us(None))

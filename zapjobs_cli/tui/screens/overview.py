@@ -27,7 +27,7 @@ from zapjobs_cli.tui.viewmodels import Overview
 from zapjobs_cli.tui.widgets.chart import ThroughputChart
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
 
-STATUS_ORDER = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled")
+STATUS_ORDER = ("waiting", "pending", "scheduled", "running", "succeeded", "failed", "cancelled")
 
 
 class OverviewScreen(LiveScreen):
@@ -123,6 +123,8 @@ def _status_table(overview: Overview) -> Table:
     table.add_column(justify="right")
     stats = overview.stats
     for status in STATUS_ORDER:
+        if status == "waiting" and not stats.waiting:
+            continue  # shown once a workflow waits (installations without any keep their layout)
         table.add_row(Text(status, style=STATUS_STYLES[status]), f"{getattr(stats, status):,}")
     table.add_row(Text("total", style="bold"), Text(f"{stats.total:,}", style="bold"))
     return table

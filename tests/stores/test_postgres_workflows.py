@@ -1,0 +1,46 @@
+"""PostgreSQL: the release of a child enqueued while its parent completes. The enqueue holds the
+parent's row until it commits; the completion waits for it, and its snapshot predates the child,
+so it must start over and release the child in its own statement (queries.sql: release_guard)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+
+from tests.stores.helpers import T0, at, start_one
+from zapjobs.models import NewRun, RunOutcome, RunStatus
+from zapjobs.stores.postgres import PostgresStore
+
+
+async def _blocked_on_a_lock(url: str, deadline: float = 10.0) -> None:
+    """Until some backend of this database waits for a row lock."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        while loop.time() < end:
+            cur = await conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            row = await cur.fetchone()
+            if row is not None and row[0] > 0:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError("the completion never waited for the enqueue")
+
+
+async def test_a_child_enqueued_while_its_parent_completes_is_released(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    parent = await start_one(pg, now=T0)
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        [child] = await pg.enqueue([NewRun("child", parents=(parent,))], now=T0, connection=conn)
+        done = RunOutcome(parent, "w1", 1, RunStatus.SUCCEEDED, output_json="1")
+        completing = asyncio.create_task(pg.complete([done], now=at(minutes=1)))
+        await _blocked_on_a_lock(pg_url)
+        await conn.commit()
+        assert await asyncio.wait_for(completing, 10) == [parent]
+    run = await pg.get_run(child)
+    assert run is not None
+    assert (run.status, run.parents_left) == (RunStatus.PENDING, 0)

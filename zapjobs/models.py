@@ -621,3 +621,61 @@ class NotifyRoundTrip:
 
     delivered: bool
     seconds: float  # until it arrived, or the time waited in vain
+
+
+# --- flow control (zapjobs.core.flow): concurrency caps and rate limits ----------------------
+
+#: The period of a rate limit (seconds) as it is written: "10/s", "600/m", "1000/h".
+RATE_PERIOD_NAMES = {1: "s", 60: "m", 3600: "h"}
+
+
+class LimitScope(StrEnum):
+    """What a limit applies to: the runs of one job type, or of one queue."""
+
+    JOB = "job"
+    QUEUE = "queue"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` starts per window of ``period_seconds``."""
+
+    count: int
+    period_seconds: int
+
+    def __str__(self) -> str:
+        unit = RATE_PERIOD_NAMES.get(self.period_seconds, f"{self.period_seconds}s")
+        return f"{self.count}/{unit}"
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(seconds=self.period_seconds)
+
+
+@dataclass(frozen=True)
+class FlowLimit:
+    """The limits of one job type or queue: declared (code or settings) and the operator's
+    overrides, which win when set. None: no such limit."""
+
+    scope: LimitScope
+    name: str
+    max_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
+    max_concurrency_override: int | None = None
+    rate_limit_override: RateLimit | None = None
+
+    @property
+    def effective_max_concurrency(self) -> int | None:
+        if self.max_concurrency_override is not None:
+            return self.max_concurrency_override
+        return self.max_concurrency
+
+    @property
+    def effective_rate_limit(self) -> RateLimit | None:
+        if self.rate_limit_override is not None:
+            return self.rate_limit_override
+        return self.rate_limit
+
+    @property
+    def limited(self) -> bool:
+        return self.effective_max_concurrency is not None or self.effective_rate_limit is not None

@@ -460,7 +460,8 @@ class QueueInfo:
     """One queue as operators see it (``ZapJobs.list_queues``): whether it is paused (its runs
     are not claimed), its pending (due now), scheduled and running runs, ``lag`` (how long the
     oldest pending run has been due; None: none pending), the live workers serving it, and the
-    runs that finished (succeeded or failed) in the last minute."""
+    runs that finished (succeeded or failed) in the last minute; its effective concurrency cap
+    and rate limit (None: none)."""
 
     name: str
     paused: bool = False
@@ -470,6 +471,8 @@ class QueueInfo:
     lag: timedelta | None = None
     workers: tuple[str, ...] = ()
     finished_last_minute: int = 0
+    max_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
 
     @property
     def served(self) -> bool:

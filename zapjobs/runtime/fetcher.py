@@ -16,6 +16,11 @@ re-arms the timer, without a claim. Timers are in the event loop's monotonic tim
 delays computed by the store's clock, so a worker whose clock is off still wakes on time.
 
 Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
+
+Flow control: runs held back by a concurrency cap are not due (``next_due`` leaves them out);
+while a cap or rate limit applies to its queues or job types, a worker claims again whenever one
+of its slots frees (the run that ended may have held the cap), and a used-up rate window is due
+when it ends.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from zapjobs.clock import Clock, FakeClock
 from zapjobs.core.backoff import ReconnectSchedule
-from zapjobs.models import JobRun, Notification
+from zapjobs.models import JobRun, LimitScope, Notification
 from zapjobs.runtime import peers
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
@@ -66,6 +71,7 @@ class Fetcher:
         self._queues = list(queues)
         self._queue_set = frozenset(queues)
         self._job_types = list(job_types)
+        self._job_type_set = frozenset(job_types)
         self._concurrency = concurrency
         self._poll = polling_interval
         self._clock = clock
@@ -99,6 +105,10 @@ class Fetcher:
         self._passing: set[asyncio.Task[None]] = set()
         #: queues of targeted wake-ups this worker accepted and no claim has served yet
         self._owed: set[str] = set()
+        #: whether a concurrency cap or rate limit applies to this worker's queues or job types
+        #: (re-read with the peers): a slot freed then claims again at once, since the run that
+        #: ended may have held a capped job type's slot, which no notification announces
+        self._limited = False
 
     def free_slots(self) -> int:
         return self._concurrency - self._in_flight()
@@ -152,7 +162,7 @@ class Fetcher:
             logger.debug("could not pass a wake-up of queue %r on: %s", queue, exc)
 
     def on_slot_freed(self) -> None:
-        if self._last_claim_full or self._burst:
+        if self._last_claim_full or self._burst or self._limited:
             self._wake_to_claim()
 
     def stop(self) -> None:
@@ -283,6 +293,16 @@ class Fetcher:
             logger.debug("could not read the workers for targeted wake-ups: %s", exc)
             return
         self._peers = peers.live_peers(workers, self._peer_stale_after)
+        try:
+            limits = await self._store.list_flow_limits()
+        except Exception as exc:  # keep the last answer; the poll is the net
+            logger.debug("could not read the flow limits: %s", exc)
+            return
+        self._limited = any(
+            x.limited
+            and x.name in (self._queue_set if x.scope is LimitScope.QUEUE else self._job_type_set)
+            for x in limits
+        )
 
     async def _look_ahead(self) -> None:
         """Ask the store when the earliest run not due yet becomes due; notifications that

@@ -189,6 +189,11 @@ class Worker:
     async def _run(self) -> WorkerSummary:
         if self.settings.enable_processing:
             self._warn_unserved_queues()
+            # The settings' queue limits, declared by the workers serving each queue (a queue
+            # whose limits left the settings is cleared by its next worker's start).
+            await self.store.declare_flow_limits(
+                [self.settings.queue_limit(q) for q in self.queues], now=self._store_now()
+            )
         definitions = DefinitionCache(self.store)
         await definitions.refresh()
         completer = Completer(

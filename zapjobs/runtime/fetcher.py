@@ -18,9 +18,9 @@ delays computed by the store's clock, so a worker whose clock is off still wakes
 Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
 
 Flow control: runs held back by a concurrency cap are not due (``next_due`` leaves them out);
-while a cap or rate limit applies to its queues or job types, a worker claims again whenever one
-of its slots frees (the run that ended may have held the cap), and a used-up rate window is due
-when it ends.
+while a cap or rate limit applies to its queues or job types (read at the start and with the
+peers), a worker claims again whenever one of its slots frees and when its outcomes are written
+(the run that ended may have held the cap), and a used-up rate window is due when it ends.
 """
 
 from __future__ import annotations
@@ -165,6 +165,11 @@ class Fetcher:
         if self._last_claim_full or self._burst or self._limited:
             self._wake_to_claim()
 
+    def on_outcomes_written(self) -> None:
+        """Outcomes reached the store: under a cap, the slots they held are free only now."""
+        if self._limited and not self._stopping and self.free_slots() > 0:
+            self._wake_to_claim()
+
     def stop(self) -> None:
         self._stopping = True
         self._pass_on_owed()
@@ -205,6 +210,7 @@ class Fetcher:
 
     async def _run(self) -> None:
         idle_checked = False
+        await self._read_limits()
         while not self._stopping:
             free = self.free_slots()
             if free <= 0:
@@ -293,6 +299,9 @@ class Fetcher:
             logger.debug("could not read the workers for targeted wake-ups: %s", exc)
             return
         self._peers = peers.live_peers(workers, self._peer_stale_after)
+        await self._read_limits()
+
+    async def _read_limits(self) -> None:
         try:
             limits = await self._store.list_flow_limits()
         except Exception as exc:  # keep the last answer; the poll is the net

@@ -19,8 +19,9 @@ Wake-ups of new runs are targeted: only about as many workers as new runs claim 
 
 Flow control: runs held back by a concurrency cap are not due (``next_due`` leaves them out);
 while a cap or rate limit applies to its queues or job types (read at the start and with the
-peers), a worker claims again whenever one of its slots frees and when its outcomes are written
-(the run that ended may have held the cap), and a used-up rate window is due when it ends.
+peers), a worker whose last claim came back short claims again when its outcomes are written
+(the run that ended may have held the cap: its slot is free for the store only then), and a
+used-up rate window is due when it ends.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ class Fetcher:
         #: queues of targeted wake-ups this worker accepted and no claim has served yet
         self._owed: set[str] = set()
         #: whether a concurrency cap or rate limit applies to this worker's queues or job types
-        #: (re-read with the peers): a slot freed then claims again at once, since the run that
-        #: ended may have held a capped job type's slot, which no notification announces
+        #: (re-read with the peers): written outcomes then make it claim again, since the run
+        #: that ended may have held a capped job type's slot, which no notification announces
         self._limited = False
 
     def free_slots(self) -> int:
@@ -162,12 +163,14 @@ class Fetcher:
             logger.debug("could not pass a wake-up of queue %r on: %s", queue, exc)
 
     def on_slot_freed(self) -> None:
-        if self._last_claim_full or self._burst or self._limited:
+        if self._last_claim_full or self._burst:
             self._wake_to_claim()
 
     def on_outcomes_written(self) -> None:
-        """Outcomes reached the store: under a cap, the slots they held are free only now."""
-        if self._limited and not self._stopping and self.free_slots() > 0:
+        """Outcomes reached the store: under a cap, the slots they held are free only now, so
+        a worker whose last claim came back short (maybe held back by the cap) looks again."""
+        limited = self._limited and not self._last_claim_full
+        if limited and not self._stopping and self.free_slots() > 0:
             self._wake_to_claim()
 
     def stop(self) -> None:

@@ -1017,9 +1017,9 @@ budgets AS (
 -- finishing meanwhile only make the count too high (a claim too small, never too large). Per
 -- queue one scan of the claim index over the job types with starts left, so a job type at its
 -- cap never blocks the runs behind it; the budgets of job types then cut the candidates in claim
--- order. The scan reads the claim's limit plus each limited job type's budget (at most the
--- limit): a claim cut short by a job type's budget leaves that type without starts, so the next
--- claim skips it. The same statement counts the starts in the rate windows and bumps "claims".
+-- order. The scan reads the claim's limit plus the budget of each job type whose budget is below
+-- it (the runs it may cut): a claim cut short by a job type's budget leaves that type without
+-- starts, so the next claim skips it. The same statement counts the starts in the rate windows and bumps "claims".
 WITH lim AS (
     SELECT l.scope, l.name, l.claims, {flow_effective},
            l.window_index AS stored_window, l.window_used AS stored_used
@@ -1037,8 +1037,9 @@ gate AS (
 {flow_budgets},
 allowed AS (
     SELECT array_agg(t.name) AS job_types,
-           %(limit)s + COALESCE((SELECT sum(LEAST(b.budget, %(limit)s)) FROM budgets b
-                                 WHERE b.scope = 'job'), 0) AS scan_limit
+           %(limit)s + COALESCE((SELECT sum(b.budget) FROM budgets b
+                                 WHERE b.scope = 'job' AND b.budget < %(limit)s), 0)
+               AS scan_limit
     FROM unnest(%(job_types)s::text[]) AS t (name)
     WHERE NOT EXISTS (
         SELECT 1 FROM budgets b WHERE b.scope = 'job' AND b.name = t.name AND b.budget <= 0

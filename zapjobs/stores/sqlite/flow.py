@@ -92,7 +92,7 @@ def claim_limited(
     types = [t for t in job_types if allowed.jobs.get(t, 1) > 0]
     if not types:
         return []
-    scan = limit + sum(min(budget, limit) for budget in allowed.jobs.values())
+    scan = limit + sum(budget for budget in allowed.jobs.values() if budget < limit)
     candidates: list[tuple[int, str, str]] = []
     for queue in queues:
         wanted = {

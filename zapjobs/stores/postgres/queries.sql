@@ -1037,9 +1037,9 @@ gate AS (
 {flow_budgets},
 allowed AS (
     SELECT array_agg(t.name) AS job_types,
-           %(limit)s + COALESCE((SELECT sum(b.budget) FROM budgets b
-                                 WHERE b.scope = 'job' AND b.budget < %(limit)s), 0)
-               AS scan_limit
+           %(limit)s::bigint + COALESCE((SELECT sum(b.budget)::bigint FROM budgets b
+                                         WHERE b.scope = 'job' AND b.budget < %(limit)s::bigint),
+                                        0) AS scan_limit
     FROM unnest(%(job_types)s::text[]) AS t (name)
     WHERE NOT EXISTS (
         SELECT 1 FROM budgets b WHERE b.scope = 'job' AND b.name = t.name AND b.budget <= 0

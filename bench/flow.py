@@ -5,11 +5,12 @@
 
 Scenarios, each on a fresh schema of its own:
 - ``claim``: drain 1x10 (``--n`` no-op runs, one worker at concurrency 10, in this process) in
-  three installations, alternated ``--repeat`` times: ``uncapped``; ``others-limited`` (a cap
-  and a rate limit on another job type and another queue: the claim probes the limits and takes
-  its unlimited path); ``limited`` (the drained job type itself has a cap of 1,000 and a rate
-  limit of 1,000,000/s, never reached: every claim takes the limited path, locks the limits
-  row and counts running runs). jobs/s (medians) and the ratio to ``uncapped``.
+  three installations, alternated ``--repeat`` times (each first in turn): ``uncapped``;
+  ``others-limited`` (a cap and a rate limit on a job type and a queue this worker does not
+  serve: the claim probes the limits and takes its unlimited path); ``limited`` (the drained
+  job type itself has a cap of 1,000 and a rate limit of 1,000,000/s, never reached: every
+  claim takes the limited path, locks the limits row, counts running runs and counts its starts
+  in the window). jobs/s (medians) and the time each takes more than ``uncapped``.
 - ``cap``: 8 worker processes (concurrency 4 each) and ``--cap-runs`` runs (300) of a job type
   with a cap of 3, each sleeping 50 ms; the running runs of that type sampled in the database
   every few ms while any is pending: the most seen, and the mean while work waits (3 is ideal).
@@ -38,7 +39,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from zapjobs import FlowLimit, JobContext, LimitScope, RunFilter, RunStatus, ZapJobs
+from zapjobs import FlowLimit, JobContext, LimitScope, RateLimit, RunFilter, RunStatus, ZapJobs
 from zapjobs.testing import store_of
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -119,10 +120,13 @@ async def drain_once(base: str, n: int, setting: str) -> float:
         zap = build(url)
         try:
             await zap.open()
-            if setting == "others-limited":
-                await zap.set_job_limits("capped", max_concurrency=3, rate_limit="10/s")
-                other = FlowLimit(LimitScope.QUEUE, "other", max_concurrency=2)
-                await store_of(zap).declare_flow_limits([other])
+            if setting == "others-limited":  # job types and queues this worker does not serve
+                await store_of(zap).declare_flow_limits(
+                    [
+                        FlowLimit(LimitScope.JOB, "elsewhere", 3, RateLimit(10, 1)),
+                        FlowLimit(LimitScope.QUEUE, "other", max_concurrency=2),
+                    ]
+                )
             elif setting == "limited":
                 await zap.set_job_limits("noop", max_concurrency=1000, rate_limit="1000000/s")
             for offset in range(0, n, 1000):
@@ -142,7 +146,7 @@ async def claim_cost(base: str, n: int, repeat: int) -> None:
     settings = ("uncapped", "others-limited", "limited")
     rates: dict[str, list[float]] = {s: [] for s in settings}
     for r in range(repeat):
-        for setting in settings:
+        for setting in settings[r % 3 :] + settings[: r % 3]:  # each goes first in turn
             rates[setting].append(await drain_once(base, n, setting))
             print(f"  claim r{r} {setting:15} {rates[setting][-1]:8,.0f} jobs/s", flush=True)
     base_rate = statistics.median(rates["uncapped"])

@@ -109,10 +109,17 @@ class LimitState:
     window_used: int = 0
 
 
+#: How often a worker whose runs are held back by a concurrency cap looks again at most: the run
+#: that frees the cap may end on another worker, whose outcome notifies no one. Its own worker
+#: claims again at once; this bounds the wait of the others (instead of the polling interval).
+CAP_RECHECK = timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class Budgets:
     """Starts allowed now per limited job type and queue (absent: unlimited), those with none
-    left ("held"), and when the earliest used-up rate window among them ends."""
+    left ("held"), and when to look again at the earliest: a used-up rate window's end, or
+    CAP_RECHECK from now for a cap reached."""
 
     jobs: dict[str, int]
     queues: dict[str, int]
@@ -130,9 +137,9 @@ class Budgets:
 def limit_budget(
     state: LimitState, running: int, now: datetime
 ) -> tuple[int | None, datetime | None]:
-    """(starts allowed now, or None when unlimited; when the rate window ends, if the rate
-    limit is used up) of one job type's or queue's limits, with ``running`` of its runs
-    running."""
+    """(starts allowed now, or None when unlimited; when to look again if none: the rate
+    window's end when the rate is used up, else CAP_RECHECK from now) of one job type's or
+    queue's limits, with ``running`` of its runs running."""
     limit = state.limit
     budget: int | None = None
     reopens = None
@@ -145,6 +152,8 @@ def limit_budget(
         budget = left if budget is None else min(budget, left)
         if left == 0:
             reopens = end
+    if budget == 0 and reopens is None:
+        reopens = now + CAP_RECHECK
     return budget, reopens
 
 

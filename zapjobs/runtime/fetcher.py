@@ -17,7 +17,7 @@ delays computed by the store's clock, so a worker whose clock is off still wakes
 
 Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
 
-Flow control: runs held back by a concurrency cap are not due (``next_due`` leaves them out);
+Flow control: runs held back by a concurrency cap are due again after ``CAP_RECHECK`` (1 s);
 while a cap or rate limit applies to its queues or job types (read at the start and with the
 peers), a worker whose last claim came back short claims again when its outcomes are written
 (the run that ended may have held the cap: its slot is free for the store only then), and a

@@ -217,8 +217,9 @@ class Store(Protocol):
         becomes due: zero or negative when one is due already (a run that became due after the
         caller's claim, or one another worker is claiming); None when none is pending. A worker
         sleeps until then when a claim came back short. Runs held back by flow control do not
-        count as due: a job type or queue at its cap is left out (a freed slot wakes its
-        workers), and one whose rate window is used up counts as due when the window ends.
+        count as due: one whose rate window is used up counts as due when the window ends,
+        one at its cap after ``core.flow.CAP_RECHECK`` (the worker whose run frees the cap
+        claims at once; the others look again then).
         Served by the claim index: a few entries per priority, never a due backlog or finished
         runs."""
         ...

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from zapjobs.core.flow import CAP_RECHECK
 from zapjobs.models import FlowLimit, JobRun, LimitScope, RateLimit
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database
@@ -67,6 +68,7 @@ async def next_due(
     db: Database, limited: LimitedClaims, params: dict[str, Any]
 ) -> timedelta | None:
     key: ClaimKey = (tuple(params["queues"]), tuple(params["job_types"]))
+    params = {**params, "cap_recheck": CAP_RECHECK.total_seconds()}
     [row] = await db.fetch("next_due_limited" if key in limited else "next_due", params)
     if row["limited"] and key not in limited:
         [row] = await db.fetch("next_due_limited", params)

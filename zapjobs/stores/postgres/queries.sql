@@ -1114,8 +1114,9 @@ ORDER BY c.rank
 
 -- name: next_due_limited
 -- next_due when a limit applies to the job types or queues: as next_due, leaving out the job
--- types and queues with no start left now (a cap reached: a freed slot wakes their workers; a
--- rate window used up: due when it ends, "reopens"). A plain read of the limits, no lock.
+-- types and queues with no start left now, which are due again when their rate window ends
+-- ("reopens"), or, held by a cap, in core.flow.CAP_RECHECK (%(cap_recheck)s seconds: the worker
+-- whose run frees the cap claims at once; others look again then). A plain read, no lock.
 WITH RECURSIVE lim AS (
     SELECT l.scope, l.name, l.claims, {flow_effective},
            l.window_index AS stored_window, l.window_used AS stored_used
@@ -1124,7 +1125,11 @@ WITH RECURSIVE lim AS (
 ),
 {flow_budgets},
 held AS (
-    SELECT b.scope, b.name, b.reopens FROM budgets b WHERE b.budget <= 0
+    SELECT b.scope, b.name,
+           COALESCE(b.reopens, {now} + make_interval(secs => %(cap_recheck)s::double precision))
+               AS reopens
+    FROM budgets b
+    WHERE b.budget <= 0
 ),
 priorities AS (
     SELECT q.name AS queue,

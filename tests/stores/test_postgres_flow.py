@@ -6,6 +6,7 @@ statement's snapshot)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import psycopg
 import pytest
@@ -90,3 +91,38 @@ async def test_a_claim_that_waited_for_another_limited_claim_counts_its_runs(
         first.commit()
     assert await second == []
     assert await pg.count_runs(RunFilter(statuses=(RunStatus.RUNNING,))) == 3
+
+
+def _rows_read(url: str, sql: str, params: dict[str, object]) -> int:
+    """Index entries the statement read from the claim index (EXPLAIN ANALYZE, rolled back)."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        cur = psycopg.ClientCursor(conn)
+        [(plan,)] = cur.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchall()
+        conn.rollback()
+
+    def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
+
+    return sum(
+        n.get("Actual Rows", 0) * n.get("Actual Loops", 1)
+        for n in nodes(plan[0]["Plan"])
+        if n.get("Index Name") == "zapjobs_runs_claim_idx"
+    )
+
+
+async def test_a_held_job_type_costs_no_scan_of_its_backlog(pg: PostgresStore, pg_url: str) -> None:
+    """At its cap, a job type's backlog is not read by the claim nor by next_due."""
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=2)])
+    await pg.enqueue([NewRun("report") for _ in range(5000)], now=T0)
+    assert len(await pg.claim("w", ["default"], ["report"], 10, now=T0)) == 2
+    params: dict[str, object] = {
+        "worker_id": "w",
+        "queues": ["default"],
+        "job_types": ["report"],
+        "limit": 10,
+        "now": T0,
+        "cap_recheck": 1.0,
+    }
+    assert _rows_read(pg_url, pg.queries["claim_limited"], params) == 0
+    assert _rows_read(pg_url, pg.queries["next_due_limited"], params) < 10

@@ -993,11 +993,15 @@ budgets AS (
            END AS reopens
     FROM (
         SELECT y.*,
+               -- the running runs up to the cap (more would not change the budget)
                CASE WHEN y.cap IS NULL THEN NULL ELSE (
-                   SELECT count(*) FROM {prefix}runs r
-                   WHERE r.status = 'running'
-                     AND CASE WHEN y.scope = 'job' THEN r.job_type = y.name
-                              ELSE r.queue = y.name END
+                   SELECT count(*) FROM (
+                       SELECT 1 FROM {prefix}runs r
+                       WHERE r.status = 'running'
+                         AND CASE WHEN y.scope = 'job' THEN r.job_type = y.name
+                                  ELSE r.queue = y.name END
+                       LIMIT y.cap
+                   ) c
                ) END AS running,
                floor(EXTRACT(EPOCH FROM {now}) / y.rate_period)::bigint AS window_now,
                CASE WHEN y.stored_window
@@ -1065,7 +1069,9 @@ picked AS (
         LIMIT LEAST(qb.budget, a.scan_limit)
         FOR UPDATE OF r SKIP LOCKED
     ) c
-    WHERE NOT (SELECT g.stale FROM gate g)
+    -- no job type with starts left: no scan (it would read the whole backlog for nothing)
+    WHERE a.job_types IS NOT NULL
+      AND NOT (SELECT g.stale FROM gate g)
 ),
 chosen AS (
     SELECT k.id, k.ctid, k.rank
@@ -1139,6 +1145,11 @@ priorities AS (
     FROM unnest(%(queues)s::text[]) AS q (name)
     WHERE NOT EXISTS (SELECT 1 FROM {prefix}queues p WHERE p.name = q.name AND p.paused)
       AND NOT EXISTS (SELECT 1 FROM held h WHERE h.scope = 'queue' AND h.name = q.name)
+      -- some job type not held (else the scans below would read every pending run for nothing)
+      AND EXISTS (
+          SELECT 1 FROM unnest(%(job_types)s::text[]) AS t (name)
+          WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.scope = 'job' AND h.name = t.name)
+      )
     UNION ALL
     SELECT p.queue,
            (SELECT r.priority FROM {prefix}runs r

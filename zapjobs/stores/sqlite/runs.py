@@ -145,7 +145,7 @@ class RunWritesMixin:
             held_jobs, held_queues, reopens = flow.held_back(s, queues_param, job_types_param, at)
             types = json.dumps([t for t in wanted_types if t not in held_jobs], ensure_ascii=False)
             found: list[int] = [] if reopens is None else [reopens]
-            for queue in wanted_queues:
+            for queue in wanted_queues if types != "[]" else []:  # every job type held
                 if queue in held_queues:
                     continue
                 wanted = {"queue": queue, "now": at, "job_types": types}

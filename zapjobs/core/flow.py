@@ -2,7 +2,8 @@
 
 The rules are enforced by the claim of each store, in the database (queries.sql: claim_limited);
 this module holds what every store shares: the parser of rate limits ("10/s"), the validation of
-caps, and the arithmetic of rate windows, which the memory store calls and the SQL repeats.
+caps, and the arithmetic of budgets and rate windows, which the memory and SQLite stores call
+and PostgreSQL's SQL repeats.
 
 - a **concurrency cap** of N (per job type, or per queue): at most N runs of it running at once
   across every worker;

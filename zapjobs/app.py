@@ -19,6 +19,7 @@ from typing import Any
 from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.diagnosis import Diagnosis, diagnose, unreachable
+from zapjobs.core.flow import check_max_concurrency, parse_rate_limit
 from zapjobs.core.queues import queue_infos
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import next_due_after
@@ -40,9 +41,11 @@ from zapjobs.models import (
     EnqueueResult,
     ErrorGroup,
     FailureCount,
+    FlowLimit,
     InputFrom,
     JobDefinition,
     JobRun,
+    LimitScope,
     LogEntry,
     LogLevel,
     MigrationStatus,
@@ -51,6 +54,7 @@ from zapjobs.models import (
     ParentFailure,
     PruneResult,
     QueueInfo,
+    RateLimit,
     RescueResult,
     RunFilter,
     RunLinks,
@@ -147,13 +151,18 @@ class ZapJobs:
         unique_by_input: bool = False,
         unique_for: timedelta | None = None,
         unique_states: Iterable[str] | None = None,
+        max_concurrency: int | None = None,
+        rate_limit: str | None = None,
     ) -> Callable[[Callable[..., Any]], Any]:
         """Register a function as a job type; ``input`` is the recurring schedule's input.
 
         ``unique_by_input``: an enqueue whose input equals that of a pending or running run of
         this job type returns that run; ``unique_for``: at most one run per window of that
         length, finished or not; ``unique_states``: the states in which a run holds its key
-        (zapjobs.core.unique)."""
+        (zapjobs.core.unique). ``max_concurrency``: at most that many runs of this job type
+        running at once across every worker; ``rate_limit``: at most N starts per period
+        ("10/s", "600/m", "1000/h"), enforced by the database at claim time
+        (zapjobs.core.flow)."""
 
         def register(fn: Callable[..., Any]) -> Any:
             registered = job_type_from_function(
@@ -171,6 +180,8 @@ class ZapJobs:
                 unique_by_input=unique_by_input,
                 unique_for=unique_for,
                 unique_states=unique_states,
+                max_concurrency=max_concurrency,
+                rate_limit=rate_limit,
             )
             self._registry.add(registered)
             with contextlib.suppress(AttributeError, TypeError):  # then enqueue it by its id
@@ -277,6 +288,9 @@ class ZapJobs:
         new = [jt for jt in self._registry if jt.id not in self._registered]
         if new:
             await self._store.register_definitions([jt.definition(self._settings) for jt in new])
+            await self._store.declare_flow_limits(
+                [jt.flow_limit() for jt in new], now=self._store_now()
+            )
             self._registered.update(jt.id for jt in new)
 
     async def _ensure_ready(self) -> Store:
@@ -987,9 +1001,11 @@ class ZapJobs:
         known = {d.queue for d in definitions} | {
             t.queue or self._settings.default_queue for t in self._registry
         }
+        limits = {x.name: x for x in await store.list_flow_limits() if x.scope is LimitScope.QUEUE}
         return queue_infos(
             backlog=backlog,
             paused=paused,
+            limits=limits,
             workers=workers,
             finished_last_minute=finished,
             known=known,
@@ -1196,6 +1212,56 @@ class ZapJobs:
         self._remote_definitions.pop(job_type, None)
         return await store.set_overrides(job_type, max_retries=max_retries, timeout_seconds=seconds)
 
+    # --- flow control: concurrency caps and rate limits (zapjobs.core.flow) --------------------
+    async def list_flow_limits(self) -> list[FlowLimit]:
+        """The stored limits of every job type and queue that has a limits row: declared (code,
+        settings) and the operator's overrides; ``effective_*`` is what claims enforce."""
+        return await (await self._ensure_ready()).list_flow_limits()
+
+    async def job_limits(self, job: JobRef) -> FlowLimit:
+        """A job type's limits as stored, else as this process's code declares them."""
+        job_type, local = self._resolve(job)
+        for limit in await self.list_flow_limits():
+            if limit.scope is LimitScope.JOB and limit.name == job_type:
+                return limit
+        return local.flow_limit() if local is not None else FlowLimit(LimitScope.JOB, job_type)
+
+    async def set_job_limits(
+        self,
+        job: JobRef,
+        *,
+        max_concurrency: int | None,
+        rate_limit: str | RateLimit | None,
+    ) -> FlowLimit:
+        """Override (or with None clear the override of) a job type's concurrency cap and rate
+        limit at run time, like ``set_overrides`` for retries: every worker's next claim
+        enforces them. Raises UnknownJobTypeError for a job type nobody registered."""
+        job_type, local = self._resolve(job)
+        cap, rate = _flow_arguments(max_concurrency, rate_limit)
+        store = await self._ensure_ready()
+        if local is None:
+            await self._remote_definition(job_type)
+        return await store.set_flow_override(
+            LimitScope.JOB, job_type, max_concurrency=cap, rate_limit=rate, now=self._store_now()
+        )
+
+    async def set_queue_limits(
+        self,
+        queue: str,
+        *,
+        max_concurrency: int | None,
+        rate_limit: str | RateLimit | None,
+    ) -> FlowLimit:
+        """Override (or with None clear the override of) a queue's concurrency cap and rate
+        limit: they count the runs of every job type in the queue. Settings declare them too
+        (``queue_limits``); this wins. Raises ValidationError for an unknown queue."""
+        cap, rate = _flow_arguments(max_concurrency, rate_limit)
+        name = await self._known_queue(queue)
+        store = await self._ensure_ready()
+        return await store.set_flow_override(
+            LimitScope.QUEUE, name, max_concurrency=cap, rate_limit=rate, now=self._store_now()
+        )
+
     async def prune(self) -> PruneResult:
         store = await self._ensure_ready()
         return await maintenance.prune(store, self._settings, self._store_now())
@@ -1246,3 +1312,11 @@ def _check_priority(priority: int) -> None:
         raise ValidationError(
             f"priority must be a whole number in [{low}, {high}], got {priority!r}"
         )
+
+
+def _flow_arguments(
+    max_concurrency: int | None, rate_limit: str | RateLimit | None
+) -> tuple[int | None, RateLimit | None]:
+    cap = None if max_concurrency is None else check_max_concurrency(max_concurrency)
+    rate = None if rate_limit is None else parse_rate_limit(rate_limit)
+    return cap, rate

@@ -232,6 +232,10 @@ class Job(Generic[InputT, OutputT]):
     unique_by_input: ClassVar[bool] = False
     unique_for: ClassVar[timedelta | None] = None
     unique_states: ClassVar[frozenset[str] | None] = None
+    #: flow control (zapjobs.core.flow): at most this many runs running at once across every
+    #: worker; at most N starts per period ("10/s", "600/m", "1000/h")
+    max_concurrency: ClassVar[int | None] = None
+    rate_limit: ClassVar[str | None] = None
 
     async def execute(self, ctx: JobContext[InputT]) -> OutputT:
         raise NotImplementedError(f"{type(self).__qualname__} must define execute(self, ctx)")

@@ -550,7 +550,8 @@ class QueueInfo:
     """One queue as operators see it (``ZapJobs.list_queues``): whether it is paused (its runs
     are not claimed), its pending (due now), scheduled and running runs, ``lag`` (how long the
     oldest pending run has been due; None: none pending), the live workers serving it, and the
-    runs that finished (succeeded or failed) in the last minute."""
+    runs that finished (succeeded or failed) in the last minute; its effective concurrency cap
+    and rate limit (None: none)."""
 
     name: str
     paused: bool = False
@@ -560,6 +561,8 @@ class QueueInfo:
     lag: timedelta | None = None
     workers: tuple[str, ...] = ()
     finished_last_minute: int = 0
+    max_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
 
     @property
     def served(self) -> bool:
@@ -711,3 +714,61 @@ class NotifyRoundTrip:
 
     delivered: bool
     seconds: float  # until it arrived, or the time waited in vain
+
+
+# --- flow control (zapjobs.core.flow): concurrency caps and rate limits ----------------------
+
+#: The period of a rate limit (seconds) as it is written: "10/s", "600/m", "1000/h".
+RATE_PERIOD_NAMES = {1: "s", 60: "m", 3600: "h"}
+
+
+class LimitScope(StrEnum):
+    """What a limit applies to: the runs of one job type, or of one queue."""
+
+    JOB = "job"
+    QUEUE = "queue"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` starts per window of ``period_seconds``."""
+
+    count: int
+    period_seconds: int
+
+    def __str__(self) -> str:
+        unit = RATE_PERIOD_NAMES.get(self.period_seconds, f"{self.period_seconds}s")
+        return f"{self.count}/{unit}"
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(seconds=self.period_seconds)
+
+
+@dataclass(frozen=True)
+class FlowLimit:
+    """The limits of one job type or queue: declared (code or settings) and the operator's
+    overrides, which win when set. None: no such limit."""
+
+    scope: LimitScope
+    name: str
+    max_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
+    max_concurrency_override: int | None = None
+    rate_limit_override: RateLimit | None = None
+
+    @property
+    def effective_max_concurrency(self) -> int | None:
+        if self.max_concurrency_override is not None:
+            return self.max_concurrency_override
+        return self.max_concurrency
+
+    @property
+    def effective_rate_limit(self) -> RateLimit | None:
+        if self.rate_limit_override is not None:
+            return self.rate_limit_override
+        return self.rate_limit
+
+    @property
+    def limited(self) -> bool:
+        return self.effective_max_concurrency is not None or self.effective_rate_limit is not None

@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from zapjobs.core.filters import JOB_TYPE_HINT, JOB_TYPE_RE
+from zapjobs.core.flow import check_max_concurrency, parse_rate_limit
 from zapjobs.core.retry import RetryPolicy, validate_max_retries
 from zapjobs.core.schedule import make_schedule
 from zapjobs.core.unique import NO_UNIQUENESS, UniqueOptions, unique_options
 from zapjobs.errors import ConfigurationError, UnknownJobTypeError, ValidationError
-from zapjobs.models import CatchUp, JobDefinition, Schedule
+from zapjobs.models import CatchUp, FlowLimit, JobDefinition, LimitScope, RateLimit, Schedule
 from zapjobs.settings import Settings, duration_argument, queue_argument
 from zapjobs.typed import Codec, encode_input, function_types, job_class_types
 
@@ -48,6 +49,18 @@ class JobType:
     retry: RetryPolicy | None = None
     schedule: Schedule | None = None
     unique: UniqueOptions = NO_UNIQUENESS
+    #: flow control (zapjobs.core.flow): a global cap on running runs, a rate of starts
+    max_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
+
+    def flow_limit(self) -> FlowLimit:
+        """The declared limits, stored so every worker's claim enforces them."""
+        return FlowLimit(
+            LimitScope.JOB,
+            self.id,
+            max_concurrency=self.max_concurrency,
+            rate_limit=self.rate_limit,
+        )
 
     def retry_policy(self, settings: Settings) -> RetryPolicy:
         return self.retry or settings.default_retry_policy
@@ -96,6 +109,19 @@ def _check_options(
     return parsed
 
 
+def flow_options(
+    *, max_concurrency: object, rate_limit: object, job_type: str
+) -> tuple[int | None, RateLimit | None]:
+    """The validated flow control options of a job type's declaration."""
+    cap = None
+    if max_concurrency is not None:
+        cap = check_max_concurrency(max_concurrency, what=f"job {job_type!r}: max_concurrency")
+    rate = None
+    if rate_limit is not None:
+        rate = parse_rate_limit(rate_limit, what=f"job {job_type!r}: rate_limit")
+    return cap, rate
+
+
 def build_schedule(
     *,
     job_type: str,
@@ -135,6 +161,8 @@ def job_type_from_function(
     unique_by_input: bool = False,
     unique_for: timedelta | None = None,
     unique_states: Iterable[str] | None = None,
+    max_concurrency: int | None = None,
+    rate_limit: str | None = None,
 ) -> JobType:
     validate_job_type_id(job_type)
     if not callable(fn) or inspect.isclass(fn):
@@ -143,6 +171,9 @@ def job_type_from_function(
         raise ValidationError(f"job {job_type!r} must be a function, not a generator")
     parsed_timeout = _check_options(
         queue=queue, max_retries=max_retries, timeout=timeout, retry=retry
+    )
+    cap, rate = flow_options(
+        max_concurrency=max_concurrency, rate_limit=rate_limit, job_type=job_type
     )
     input_type, output_type = function_types(fn)
     input_codec = Codec(input_type, what="input")
@@ -170,6 +201,8 @@ def job_type_from_function(
         unique=unique_options(
             by_input=unique_by_input, period=unique_for, states=unique_states, job_type=job_type
         ),
+        max_concurrency=cap,
+        rate_limit=rate,
     )
 
 
@@ -188,6 +221,11 @@ def job_type_from_class(cls: type[Any]) -> JobType:
     retry = getattr(cls, "retry", None)
     parsed_timeout = _check_options(
         queue=queue, max_retries=max_retries, timeout=getattr(cls, "timeout", None), retry=retry
+    )
+    cap, rate = flow_options(
+        max_concurrency=getattr(cls, "max_concurrency", None),
+        rate_limit=getattr(cls, "rate_limit", None),
+        job_type=job_type,
     )
     input_type, output_type = job_class_types(cls)
     input_codec = Codec(input_type, what="input")
@@ -218,6 +256,8 @@ def job_type_from_class(cls: type[Any]) -> JobType:
             states=getattr(cls, "unique_states", None),
             job_type=job_type,
         ),
+        max_concurrency=cap,
+        rate_limit=rate,
     )
 
 

@@ -6,6 +6,7 @@ Config discovery (zapjobs.toml, pyproject.toml, ZAPJOBS_* environment variables)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -16,9 +17,10 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from zapjobs.core.flow import check_max_concurrency, parse_rate_limit
 from zapjobs.core.retry import RetryPolicy
 from zapjobs.errors import ConfigurationError, ValidationError
-from zapjobs.models import sequence_argument
+from zapjobs.models import FlowLimit, LimitScope, sequence_argument
 
 _PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_]{0,29}$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -130,6 +132,50 @@ def parse_queues(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if not queues:
         raise ConfigurationError("no queue given", hint="name at least one queue, e.g. default")
     return tuple(queues)
+
+
+def parse_queue_limits(value: object) -> tuple[FlowLimit, ...]:
+    """Per-queue flow control, ``{"mail": {"max_concurrency": 2, "rate_limit": "10/s"}}`` (a
+    toml table, or its JSON text from the environment), as declared limits by queue name."""
+    if isinstance(value, tuple) and all(isinstance(x, FlowLimit) for x in value):
+        return value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise ConfigurationError(
+            "queue_limits must be a table of queues",
+            hint='e.g. [zapjobs.queue_limits.mail] max_concurrency = 2, rate_limit = "10/s"',
+        )
+    limits = []
+    for queue, options in sorted(value.items()):
+        name = validate_queue(str(queue))
+        where = f"queue_limits.{name}"
+        if not isinstance(options, dict) or not set(options) <= {"max_concurrency", "rate_limit"}:
+            raise ConfigurationError(
+                f"{where} takes max_concurrency and rate_limit",
+                hint='e.g. {max_concurrency = 2, rate_limit = "10/s"}',
+            )
+        try:
+            cap = options.get("max_concurrency")
+            rate = options.get("rate_limit")
+            limits.append(
+                FlowLimit(
+                    LimitScope.QUEUE,
+                    name,
+                    max_concurrency=None
+                    if cap is None
+                    else check_max_concurrency(cap, what=f"{where}.max_concurrency"),
+                    rate_limit=None
+                    if rate is None
+                    else parse_rate_limit(rate, what=f"{where}.rate_limit"),
+                )
+            )
+        except ValidationError as exc:
+            raise ConfigurationError(exc.message, hint=exc.hint) from None
+    return tuple(limits)
 
 
 # --- the same checks for values passed to a call: a wrong one is a ValidationError -------------
@@ -346,12 +392,16 @@ class Settings:
     #: serve Prometheus metrics from each worker on this port (None: off; zapjobs[metrics])
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"  # where the worker's /metrics listens
+    #: per-queue concurrency caps and rate limits, declared by the workers serving each queue
+    #: ({"mail": {"max_concurrency": 2, "rate_limit": "10/s"}}; zapjobs.core.flow)
+    queue_limits: tuple[FlowLimit, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", libpq_dsn(self.database_url))
         validate_prefix(self.table_prefix)
         validate_queue(self.default_queue)
         object.__setattr__(self, "queues", parse_queues(self.queues))  # never a bare string
+        object.__setattr__(self, "queue_limits", parse_queue_limits(self.queue_limits))
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.max_output_bytes < 1:
@@ -369,6 +419,13 @@ class Settings:
         object.__setattr__(
             self, "metrics_host", validate_host(self.metrics_host, name="metrics_host")
         )
+
+    def queue_limit(self, queue: str) -> FlowLimit:
+        """The limits these settings declare for ``queue`` (none: an unlimited FlowLimit)."""
+        for limit in self.queue_limits:
+            if limit.name == queue:
+                return limit
+        return FlowLimit(LimitScope.QUEUE, queue)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **coerce_settings(changes))
@@ -483,6 +540,8 @@ def coerce_settings(values: dict[str, Any]) -> dict[str, Any]:
                 ) from None
         elif name == "queues":
             result[name] = parse_queues(value)
+        elif name == "queue_limits":
+            result[name] = parse_queue_limits(value)
         elif name == "metrics_port":
             result[name] = parse_port(value, name=name)
         elif name == "metrics_host":

@@ -106,6 +106,19 @@ def test_bench_run_quick_zapjobs(tmp_path: Path) -> None:
     assert "drain_1x10" in done.stdout  # the table
 
 
+# --- bench/flow.py -------------------------------------------------------------------------------
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_bench_flow_prints_every_figure() -> None:
+    require_postgres()
+    argv = [sys.executable, str(ROOT / "bench" / "flow.py"), "--url", PG_BASE_URL, "--n", "200"]
+    argv += ["--repeat", "1", "--cap-runs", "12", "--rate-runs", "250"]
+    done = run(argv, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    for figure in ("uncapped", "others-limited", "limited", "max running", "starts per"):
+        assert figure in done.stdout, done.stdout
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.skipif(not BENCH_PYTHON.exists(), reason="no bench/.venv (run bench/setup.sh)")

@@ -12,6 +12,8 @@ JOB_KEYS = {
     "max_retries_override", "timeout_seconds_override", "effective_max_retries",
     "effective_timeout_seconds", "schedule",
     "next_due_at", "last_due_at", "last_run_id", "updated_at",
+    "max_concurrency", "rate_limit", "max_concurrency_override", "rate_limit_override",
+    "effective_max_concurrency", "effective_rate_limit",
 }  # fmt: skip
 WORKER_KEYS = {
     "id", "host", "pid", "queues", "state", "concurrency", "running", "started_at",

@@ -10,7 +10,7 @@ from zapjobs.models import NewRun, RunFilter, RunStatus, WorkerInfo
 
 QUEUE_KEYS = {
     "name", "paused", "pending", "scheduled", "running", "lag_seconds", "workers", "served",
-    "finished_last_minute",
+    "finished_last_minute", "max_concurrency", "rate_limit",
 }  # fmt: skip
 
 

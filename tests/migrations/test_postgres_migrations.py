@@ -125,6 +125,20 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "paused": ("boolean", False),
         "updated_at": ("timestamp with time zone", False),
     },
+    "zapjobs_flow_limits": {
+        "scope": ("text", False),
+        "name": ("text", False),
+        "max_concurrency": ("integer", True),
+        "rate_count": ("integer", True),
+        "rate_period": ("integer", True),
+        "max_concurrency_override": ("integer", True),
+        "rate_count_override": ("integer", True),
+        "rate_period_override": ("integer", True),
+        "window_index": ("bigint", True),
+        "window_used": ("integer", False),
+        "claims": ("bigint", False),
+        "updated_at": ("timestamp with time zone", False),
+    },
 }
 
 

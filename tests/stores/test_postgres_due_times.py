@@ -63,6 +63,7 @@ async def test_next_due_walks_the_claim_index_only_past_a_backlog(
         ("Index Scan", "zapjobs_runs_claim_idx"),
         ("Index Only Scan", "zapjobs_runs_claim_idx"),
         ("Index Scan", "zapjobs_queues_pkey"),  # is the queue paused: one probe per queue
+        ("Index Scan", "zapjobs_flow_limits_pkey"),  # does a cap or rate limit apply
     }, scans
     # A handful of index entries per priority, not the 20,000 due ones.
     rows_read = sum(n.get("Actual Rows", 0) * n.get("Actual Loops", 1) for n in plan)

@@ -123,11 +123,49 @@ async def test_the_generic_claim_plan_never_scans_the_table(
     assert scans == {
         ("Index Scan", "zapjobs_runs_claim_idx"),
         ("Index Scan", "zapjobs_queues_pkey"),
+        ("Index Scan", "zapjobs_flow_limits_pkey"),  # does a cap or rate limit apply
         ("Tid Scan", None),
         ("ModifyTable", None),
     }, scans
     # The pause gates the scan (read once per queue), not a filter applied to each row.
     assert any("NOT" in n.get("One-Time Filter", "") for n in plan), plan
+
+
+@pytest.mark.parametrize("pending", [0, 20_000], ids=["new-table", "backlog"])
+async def test_the_generic_limited_claim_plan_never_scans_the_table(
+    pg: PostgresStore, pg_url: str, pending: int
+) -> None:
+    """The limited claim (a cap or rate limit applies) reads the limits by primary key, counts
+    running runs from their partial index, walks the claim index and updates by ctid."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at)"
+            " SELECT 'a', 'default', '{}', now(), now() FROM generate_series(1, %s)",
+            (pending,),
+        )
+        conn.execute("ANALYZE zapjobs_runs")
+    params = {
+        "worker_id": "w1",
+        "queues": ["default", "other"],
+        "job_types": ["a"],
+        "limit": 10,
+        "now": None,
+    }
+    setup = pg.queries["session_setup_hot"]
+    plan = _generic_plan(pg_url, setup, pg.queries["claim_limited"], params)
+    runs = {
+        (n["Node Type"], n.get("Index Name"))
+        for n in plan
+        if n.get("Relation Name") == "zapjobs_runs"
+    }
+    assert runs == {
+        ("Index Scan", "zapjobs_runs_claim_idx"),
+        ("Index Scan", "zapjobs_runs_running_idx"),  # the running runs a cap counts
+        ("Tid Scan", None),
+        ("ModifyTable", None),
+    }, runs
+    others = {n["Relation Name"] for n in plan if n.get("Relation Name")} - {"zapjobs_runs"}
+    assert others == {"zapjobs_flow_limits", "zapjobs_queues"}, others
 
 
 async def test_the_unique_enqueue_runs_on_a_generic_plan(pg: PostgresStore) -> None:

@@ -11,13 +11,16 @@ from zapjobs import ZapJobs
 from zapjobs.errors import RunNotFoundError, StoreError
 from zapjobs.models import (
     ErrorGroup,
+    FlowLimit,
     JobDefinition,
     JobRun,
+    LimitScope,
     LogEntry,
     LogLevel,
     Page,
     Progress,
     QueueStats,
+    RateLimit,
     RunError,
     RunFilter,
     RunStatus,
@@ -133,6 +136,14 @@ DEFINITIONS = (
                   next_due_at=NOW + timedelta(minutes=7)),
 )  # fmt: skip
 
+#: concurrency caps and rate limits (the Jobs view's Limits column, shown from 130 columns)
+LIMITS = {
+    "email-sender": FlowLimit(LimitScope.JOB, "email-sender", rate_limit=RateLimit(10, 1)),
+    "generate-report": FlowLimit(
+        LimitScope.JOB, "generate-report", max_concurrency=1, max_concurrency_override=2
+    ),
+}
+
 WORKERS = (
     WorkerInfo("web-1-1234-ab12", "web-1", 1234, ("critical", "default"), NOW - timedelta(hours=3),
                NOW - timedelta(seconds=12), running=1, concurrency=8),
@@ -237,7 +248,8 @@ class FakeSource:
         rows = []
         for definition in DEFINITIONS:
             last = self._matching(RunFilter(job_types=(definition.job_type,)), now)[:1]
-            rows.append(job_row(definition, run_row(last[0], now) if last else None))
+            limits = LIMITS.get(definition.job_type)
+            rows.append(job_row(definition, run_row(last[0], now) if last else None, limits))
         return tuple(rows)
 
     async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:

@@ -16,6 +16,12 @@ re-arms the timer, without a claim. Timers are in the event loop's monotonic tim
 delays computed by the store's clock, so a worker whose clock is off still wakes on time.
 
 Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
+
+Flow control: runs held back by a concurrency cap are due again after ``CAP_RECHECK`` (1 s);
+while a cap or rate limit applies to its queues or job types (read at the start and with the
+peers), a worker whose last claim came back short claims again when its outcomes are written
+(the run that ended may have held the cap: its slot is free for the store only then), and a
+used-up rate window is due when it ends.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from zapjobs.clock import Clock, FakeClock
 from zapjobs.core.backoff import ReconnectSchedule
-from zapjobs.models import JobRun, Notification
+from zapjobs.models import JobRun, LimitScope, Notification
 from zapjobs.runtime import peers
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
@@ -66,6 +72,7 @@ class Fetcher:
         self._queues = list(queues)
         self._queue_set = frozenset(queues)
         self._job_types = list(job_types)
+        self._job_type_set = frozenset(job_types)
         self._concurrency = concurrency
         self._poll = polling_interval
         self._clock = clock
@@ -99,6 +106,10 @@ class Fetcher:
         self._passing: set[asyncio.Task[None]] = set()
         #: queues of targeted wake-ups this worker accepted and no claim has served yet
         self._owed: set[str] = set()
+        #: whether a concurrency cap or rate limit applies to this worker's queues or job types
+        #: (re-read with the peers): written outcomes then make it claim again, since the run
+        #: that ended may have held a capped job type's slot, which no notification announces
+        self._limited = False
 
     def free_slots(self) -> int:
         return self._concurrency - self._in_flight()
@@ -155,6 +166,13 @@ class Fetcher:
         if self._last_claim_full or self._burst:
             self._wake_to_claim()
 
+    def on_outcomes_written(self) -> None:
+        """Outcomes reached the store: under a cap, the slots they held are free only now, so
+        a worker whose last claim came back short (maybe held back by the cap) looks again."""
+        limited = self._limited and not self._last_claim_full
+        if limited and not self._stopping and self.free_slots() > 0:
+            self._wake_to_claim()
+
     def stop(self) -> None:
         self._stopping = True
         self._pass_on_owed()
@@ -195,6 +213,7 @@ class Fetcher:
 
     async def _run(self) -> None:
         idle_checked = False
+        await self._read_limits()
         while not self._stopping:
             free = self.free_slots()
             if free <= 0:
@@ -283,6 +302,19 @@ class Fetcher:
             logger.debug("could not read the workers for targeted wake-ups: %s", exc)
             return
         self._peers = peers.live_peers(workers, self._peer_stale_after)
+        await self._read_limits()
+
+    async def _read_limits(self) -> None:
+        try:
+            limits = await self._store.list_flow_limits()
+        except Exception as exc:  # keep the last answer; the poll is the net
+            logger.debug("could not read the flow limits: %s", exc)
+            return
+        self._limited = any(
+            x.limited
+            and x.name in (self._queue_set if x.scope is LimitScope.QUEUE else self._job_type_set)
+            for x in limits
+        )
 
     async def _look_ahead(self) -> None:
         """Ask the store when the earliest run not due yet becomes due; notifications that

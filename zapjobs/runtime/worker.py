@@ -189,6 +189,11 @@ class Worker:
     async def _run(self) -> WorkerSummary:
         if self.settings.enable_processing:
             self._warn_unserved_queues()
+            # The settings' queue limits, declared by the workers serving each queue (a queue
+            # whose limits left the settings is cleared by its next worker's start).
+            await self.store.declare_flow_limits(
+                [self.settings.queue_limit(q) for q in self.queues], now=self._store_now()
+            )
         definitions = DefinitionCache(self.store)
         await definitions.refresh()
         completer = Completer(
@@ -196,9 +201,7 @@ class Worker:
             clock=self.clock,
             describe_error=self._describe_error,
             outages=self._outages,
-            on_outcomes_written=(
-                partial(self._observe, self._observer.outcomes_written) if self._observer else None
-            ),
+            on_outcomes_written=self._outcomes_written,
         )
         interval = self.settings.heartbeat_interval.total_seconds()
         cancel_checks = CancelChecks(
@@ -395,6 +398,12 @@ class Worker:
         )
 
     # --- runs ---------------------------------------------------------------------------------
+    def _outcomes_written(self, seconds: float, outcomes: int) -> None:
+        if self._observer is not None:
+            self._observe(self._observer.outcomes_written, seconds, outcomes)
+        if self._fetcher is not None:
+            self._fetcher.on_outcomes_written()
+
     def _start(self, run: JobRun, executor: Executor) -> None:
         attempt = Attempt(run)
         self._running[run.id] = attempt

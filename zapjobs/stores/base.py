@@ -22,8 +22,10 @@ from zapjobs.models import (
     EnqueueResult,
     ErrorGroup,
     FailureCount,
+    FlowLimit,
     JobDefinition,
     JobRun,
+    LimitScope,
     LogEntry,
     LogLevel,
     MigrationStatus,
@@ -35,6 +37,7 @@ from zapjobs.models import (
     ProgressUpdate,
     PruneResult,
     QueueBacklog,
+    RateLimit,
     RescueResult,
     RetentionFacts,
     RunFilter,
@@ -206,7 +209,12 @@ class Store(Protocol):
         priority order (earlier first), then higher ``priority``, then earlier ``run_at``, then
         lower id. Claimed runs become running under ``worker_id`` with ``attempt`` incremented
         and ``started_at`` = now. Safe under any number of concurrent claimers: a run is
-        claimed by one of them only."""
+        claimed by one of them only.
+
+        Flow control: no run starts while its job type or queue is at its concurrency cap (runs
+        running, across every worker) or has no start left in its rate window; the runs behind
+        it (other job types, other queues) are claimed instead. Enforced by the database under
+        any number of concurrent claimers."""
         ...
 
     async def next_due(
@@ -219,8 +227,12 @@ class Store(Protocol):
         """How long from now until the earliest pending run of the given queues and job types
         becomes due: zero or negative when one is due already (a run that became due after the
         caller's claim, or one another worker is claiming); None when none is pending. A worker
-        sleeps until then when a claim came back short. Served by the claim index: a few entries
-        per priority, never a due backlog or finished runs."""
+        sleeps until then when a claim came back short. Runs held back by flow control do not
+        count as due: one whose rate window is used up counts as due when the window ends,
+        one at its cap after ``core.flow.CAP_RECHECK`` (the worker whose run frees the cap
+        claims at once; the others look again then).
+        Served by the claim index: a few entries per priority, never a due backlog or finished
+        runs."""
         ...
 
     async def complete(
@@ -348,6 +360,35 @@ class Store(Protocol):
     ) -> dict[str, int]:
         """Runs that succeeded or failed from ``since`` to now, per queue (queues without any
         are left out). A range of the finished-time index, never a scan of the table."""
+        ...
+
+    # --- flow control: concurrency caps and rate limits (zapjobs.core.flow) ---------------------
+    async def declare_flow_limits(
+        self, limits: Sequence[FlowLimit], *, now: datetime | None = None
+    ) -> None:
+        """Record the declared limits (code for job types, settings for queues) of each given
+        job type or queue: its declared cap and rate become the given ones (None clears them);
+        the operator's overrides are kept. A given one without limits and without a row gets no
+        row, so the claims of unlimited job types and queues never read one. A changed rate
+        starts a new count of its window."""
+        ...
+
+    async def set_flow_override(
+        self,
+        scope: LimitScope,
+        name: str,
+        *,
+        max_concurrency: int | None,
+        rate_limit: RateLimit | None,
+        now: datetime | None = None,
+    ) -> FlowLimit:
+        """Set (or with None clear) the operator's overrides of one job type's or queue's cap
+        and rate limit, which win over the declared ones; takes effect at every worker's next
+        claim. Running runs above a lowered cap are left to finish."""
+        ...
+
+    async def list_flow_limits(self) -> list[FlowLimit]:
+        """Every job type and queue with a limits row (limited or not), by scope then name."""
         ...
 
     # --- workers -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from zapjobs.core.flow import budgets, choose_runs, spend
 from zapjobs.core.storable import is_storable_json, is_storable_text
 from zapjobs.errors import (
     ConfigurationError,
@@ -31,8 +32,10 @@ from zapjobs.models import (
     EnqueueResult,
     ErrorGroup,
     FailureCount,
+    FlowLimit,
     JobDefinition,
     JobRun,
+    LimitScope,
     LogEntry,
     LogLevel,
     MigrationStatus,
@@ -44,6 +47,7 @@ from zapjobs.models import (
     ProgressUpdate,
     PruneResult,
     QueueBacklog,
+    RateLimit,
     RescueResult,
     RetentionFacts,
     RunError,
@@ -62,6 +66,7 @@ from zapjobs.models import (
 from zapjobs.settings import validate_prefix
 from zapjobs.stores import memory_diagnosis
 from zapjobs.stores.base import Listener, NotificationHandler
+from zapjobs.stores.memory_flow import FlowBook
 from zapjobs.stores.memory_records import (
     LogRecord,
     RunRecord,
@@ -105,6 +110,7 @@ class MemoryStore:
         self._workers: dict[str, WorkerInfo] = {}
         self._queues: dict[str, bool] = {}  # name -> paused
         self._graph = WorkflowGraph()
+        self._flow = FlowBook()
         self._listeners: list[_MemoryListener] = []
         self._next_run_id = 1
         self._next_log_id = 1
@@ -137,6 +143,7 @@ class MemoryStore:
             self._definitions.clear()
             self._workers.clear()
             self._queues.clear()
+            self._flow.clear()
 
     async def server_version(self) -> str:
         return "memory"
@@ -376,7 +383,19 @@ class MemoryStore:
                 and r.run_at <= at
             ]
             due.sort(key=lambda r: (rank[r.queue], -r.priority, r.run_at, r.id))
-            claimed = due[: max(limit, 0)]
+            limits = self._flow.applying(rank, types)
+            if limits:
+                allowed = budgets(limits, self._running_pairs(), at)
+                claimed = choose_runs(
+                    due,
+                    key=lambda r: (r.job_type, r.queue),
+                    job_budgets=allowed.jobs,
+                    queue_budgets=allowed.queues,
+                    limit=max(limit, 0),
+                )
+                self._flow.store(spend(limits, ((r.job_type, r.queue) for r in claimed), at))
+            else:
+                claimed = due[: max(limit, 0)]
             for r in claimed:
                 r.status = RunStatus.RUNNING
                 r.attempt += 1
@@ -384,6 +403,9 @@ class MemoryStore:
                 r.finished_at = None
                 r.worker_id = worker_id
             return [r.view() for r in claimed]
+
+    def _running_pairs(self) -> list[tuple[str, str]]:
+        return [(r.job_type, r.queue) for r in self._runs.values() if r.status is RunStatus.RUNNING]
 
     async def next_due(
         self,
@@ -395,6 +417,10 @@ class MemoryStore:
         at = utc(now)
         wanted, types = set(queues), set(job_types)
         with self._lock:
+            limits = self._flow.applying(wanted, types)
+            allowed = budgets(limits, self._running_pairs(), at) if limits else None
+            held_jobs = allowed.held_jobs if allowed else frozenset()
+            held_queues = allowed.held_queues if allowed else frozenset()
             due = min(
                 (
                     r.run_at
@@ -403,9 +429,13 @@ class MemoryStore:
                     and r.queue in wanted
                     and r.job_type in types
                     and not self._queues.get(r.queue, False)  # paused: cannot be claimed
+                    and r.job_type not in held_jobs
+                    and r.queue not in held_queues
                 ),
                 default=None,
             )
+        if allowed is not None and allowed.reopens is not None:
+            due = allowed.reopens if due is None else min(due, allowed.reopens)
         return None if due is None else due - at
 
     async def complete(
@@ -636,6 +666,31 @@ class MemoryStore:
             self._queues[queue] = paused
             if not paused:
                 self._notify_queues({queue})
+
+    async def declare_flow_limits(
+        self, limits: Sequence[FlowLimit], *, now: datetime | None = None
+    ) -> None:
+        with self._lock:
+            self._flow.declare(limits)
+
+    async def set_flow_override(
+        self,
+        scope: LimitScope,
+        name: str,
+        *,
+        max_concurrency: int | None,
+        rate_limit: RateLimit | None,
+        now: datetime | None = None,
+    ) -> FlowLimit:
+        with self._lock:
+            changed = self._flow.override(LimitScope(scope), name, max_concurrency, rate_limit)
+        if changed.scope is LimitScope.QUEUE:
+            self._notify_queues({name})  # a raised limit may let waiting runs start
+        return changed
+
+    async def list_flow_limits(self) -> list[FlowLimit]:
+        with self._lock:
+            return self._flow.limits()
 
     async def queue_states(self) -> dict[str, bool]:
         with self._lock:

@@ -1,4 +1,4 @@
-"""``zapjobs jobs list|show|trigger|pause|resume``: job types as the store knows them."""
+"""``zapjobs jobs list|show|limit|trigger|pause|resume``: job types as the store knows them."""
 
 from __future__ import annotations
 
@@ -9,12 +9,22 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from zapjobs import ZapJobs
+from zapjobs import FlowLimit, LimitScope, ZapJobs
 from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.display import due_text, untrusted, when_text
+from zapjobs_cli.limits import (
+    ClearOption,
+    MaxConcurrencyOption,
+    RateLimitOption,
+    cap_text,
+    limits_dict,
+    merged,
+    rate_text,
+    summary,
+)
 from zapjobs_cli.options import InputOption, JsonOption, read_input
 from zapjobs_cli.render import (
     job_dict,
@@ -50,15 +60,24 @@ def list_jobs(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """
     state = get_state(ctx)
 
-    async def work(zap: ZapJobs) -> list[JobDefinition]:
-        return await zap.list_definitions()
+    async def work(zap: ZapJobs) -> tuple[list[JobDefinition], list[FlowLimit]]:
+        return await zap.list_definitions(), await zap.list_flow_limits()
 
-    stored = state.run(work)
+    stored, flow = state.run(work)
     known = {d.job_type for d in stored}
     code_only = [d for d in state.code_definitions.values() if d.job_type not in known]
     definitions = sorted([*stored, *code_only], key=lambda d: d.job_type)
+    limits = {x.name: x for x in flow if x.scope is LimitScope.JOB}
     if as_json:
-        print_json([job_dict(d, _default_timeout(state)) for d in definitions])
+        print_json(
+            [
+                {
+                    **job_dict(d, _default_timeout(state)),
+                    **limits_dict(limits.get(d.job_type, FlowLimit(LimitScope.JOB, d.job_type))),
+                }
+                for d in definitions
+            ]
+        )
     elif not definitions:
         state.note("no job types yet: start a worker with --app, or enqueue from your code")
     else:
@@ -73,14 +92,15 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
     """
     state = get_state(ctx)
 
-    async def work(zap: ZapJobs) -> tuple[JobDefinition, list[JobRun]]:
+    async def work(zap: ZapJobs) -> tuple[JobDefinition, FlowLimit, list[JobRun]]:
         definition = await known_definition(zap, job, state.code_definitions)
+        limits = await zap.job_limits(job)
         runs = await zap.list_runs(RunFilter(job_types=(job,)), Page(limit=5))
-        return definition, runs
+        return definition, limits, runs
 
-    definition, runs = state.run(work)
+    definition, limits, runs = state.run(work)
     if as_json:
-        print_json(job_dict(definition, _default_timeout(state)))
+        print_json({**job_dict(definition, _default_timeout(state)), **limits_dict(limits)})
         return
     now = datetime.now(UTC)
     grid = Table.grid(padding=(0, 2))
@@ -92,6 +112,8 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
         ("queue", definition.queue),
         ("max retries", _with_override(definition.max_retries, definition.max_retries_override)),
         ("timeout", timeout_text(definition, _default_timeout(state))),
+        ("max concurrency", cap_text(limits.max_concurrency, limits.max_concurrency_override)),
+        ("rate limit", rate_text(limits.rate_limit, limits.rate_limit_override)),
         ("schedule", schedule_text(definition)),
         (
             "next run",
@@ -108,6 +130,35 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
 
 def _with_override(code: int, override: int | None) -> str:
     return str(code) if override is None else f"{override} (operator override; code says {code})"
+
+
+@app.command("limit")
+def limit(
+    ctx: typer.Context,
+    job: JobArgument,
+    max_concurrency: MaxConcurrencyOption = None,
+    rate_limit: RateLimitOption = None,
+    clear: ClearOption = False,
+) -> None:
+    """Cap JOB's running runs and limit its starts, across every worker, overriding what its
+    code declares (from every worker's next claim on); --clear removes the override. Runs
+    already running above a lowered cap finish.
+
+    Example: `zapjobs jobs limit report --max-concurrency 2 --rate-limit 10/s`
+    """
+    state = get_state(ctx)
+    if max_concurrency is None and rate_limit is None and not clear:
+        raise typer.BadParameter(
+            "give --max-concurrency, --rate-limit or --clear", param_hint="options"
+        )
+
+    async def work(zap: ZapJobs) -> FlowLimit:
+        await known_definition(zap, job, state.code_definitions)
+        cap, rate = merged(await zap.job_limits(job), max_concurrency, rate_limit, clear)
+        return await zap.set_job_limits(job, max_concurrency=cap, rate_limit=rate)
+
+    changed = state.run(work, register=True)
+    state.note(f"{job}: {summary(changed)}")
 
 
 @app.command("trigger")

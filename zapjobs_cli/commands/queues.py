@@ -1,4 +1,5 @@
-"""``zapjobs queues list|pause|resume|purge``: see queues and stop, restart or empty one.
+"""``zapjobs queues list|pause|resume|limit|purge``: see queues; stop, restart, limit or empty
+one.
 
 Pausing a queue stops every worker from claiming its runs; ``zapjobs jobs pause`` is another
 thing: it stops one job type's recurring schedule from enqueuing runs.
@@ -12,11 +13,12 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from zapjobs import QueueInfo, ZapJobs
+from zapjobs import FlowLimit, LimitScope, QueueInfo, ZapJobs
 from zapjobs.models import RunFilter, RunStatus
 from zapjobs_cli.context import get_state
 from zapjobs_cli.display import span, untrusted
 from zapjobs_cli.errors import OperationFailed
+from zapjobs_cli.limits import ClearOption, MaxConcurrencyOption, RateLimitOption, merged, summary
 from zapjobs_cli.options import JsonOption, YesOption
 from zapjobs_cli.render import new_table, print_json
 
@@ -52,11 +54,15 @@ def queue_dict(queue: QueueInfo) -> dict[str, Any]:
         "workers": list(queue.workers),
         "served": queue.served,
         "finished_last_minute": queue.finished_last_minute,
+        "max_concurrency": queue.max_concurrency,
+        "rate_limit": None if queue.rate_limit is None else str(queue.rate_limit),
     }
 
 
 def queues_table(queues: list[QueueInfo]) -> Any:
-    table = new_table("QUEUE", "STATE", "PENDING", "SCHEDULED", "RUNNING", "LAG", "WORKERS", "/MIN")
+    table = new_table(
+        "QUEUE", "STATE", "PENDING", "SCHEDULED", "RUNNING", "LAG", "WORKERS", "/MIN", "CAP", "RATE"
+    )
     for q in queues:
         state = Text("paused", style="yellow") if q.paused else Text("active", style="green")
         workers = untrusted(",".join(q.workers)) if q.workers else Text(UNSERVED, style="bold red")
@@ -69,6 +75,8 @@ def queues_table(queues: list[QueueInfo]) -> Any:
             "-" if q.lag is None else span(q.lag.total_seconds(), tenths=False),
             workers,
             str(q.finished_last_minute),
+            "-" if q.max_concurrency is None else str(q.max_concurrency),
+            "-" if q.rate_limit is None else str(q.rate_limit),
         )
     return table
 
@@ -125,6 +133,36 @@ def resume(ctx: typer.Context, queue: QueueArgument) -> None:
 
     state.run(work)
     state.note(f"resumed queue {queue}")
+
+
+@app.command("limit")
+def limit(
+    ctx: typer.Context,
+    queue: QueueArgument,
+    max_concurrency: MaxConcurrencyOption = None,
+    rate_limit: RateLimitOption = None,
+    clear: ClearOption = False,
+) -> None:
+    """Cap QUEUE's running runs and limit its starts (every job type of the queue counts),
+    across every worker, overriding its `queue_limits` setting (from every worker's next claim
+    on); --clear removes the override. Runs already running above a lowered cap finish.
+
+    Example: `zapjobs queues limit mail --max-concurrency 5 --rate-limit 100/s`
+    """
+    state = get_state(ctx)
+    if max_concurrency is None and rate_limit is None and not clear:
+        raise typer.BadParameter(
+            "give --max-concurrency, --rate-limit or --clear", param_hint="options"
+        )
+
+    async def work(zap: ZapJobs) -> FlowLimit:
+        stored = {x.name: x for x in await zap.list_flow_limits() if x.scope is LimitScope.QUEUE}
+        current = stored.get(queue, FlowLimit(LimitScope.QUEUE, queue))
+        cap, rate = merged(current, max_concurrency, rate_limit, clear)
+        return await zap.set_queue_limits(queue, max_concurrency=cap, rate_limit=rate)
+
+    changed = state.run(work, register=True)
+    state.note(f"queue {queue}: {summary(changed)}")
 
 
 @app.command("purge")

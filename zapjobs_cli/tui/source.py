@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from zapjobs.errors import InvalidStateError, NotMigratedError, StoreError, ZapJobsError
-from zapjobs.models import LogLevel, Page, RunFilter, RunStatus
+from zapjobs.models import LimitScope, LogLevel, Page, RunFilter, RunStatus
 from zapjobs.settings import mask_dsn, scrub
 from zapjobs_cli.tui.viewmodels import (
     JobRow,
@@ -159,13 +159,18 @@ class ZapJobsSource:
         )
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
-        """The definitions and the newest run of every job type: two statements, not one per
-        job type."""
+        """The definitions, the newest run of every job type and the limits: three statements,
+        not one per job type."""
         zap = await self._ready()
         definitions = await zap.list_definitions()
         latest = await zap.latest_runs([d.job_type for d in definitions])
+        limits = {x.name: x for x in await zap.list_flow_limits() if x.scope is LimitScope.JOB}
         return tuple(
-            job_row(d, run_row(latest[d.job_type], now) if d.job_type in latest else None)
+            job_row(
+                d,
+                run_row(latest[d.job_type], now) if d.job_type in latest else None,
+                limits.get(d.job_type),
+            )
             for d in definitions
         )
 

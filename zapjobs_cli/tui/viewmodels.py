@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from zapjobs.models import (
     ErrorGroup,
+    FlowLimit,
     JobDefinition,
     JobRun,
     LogEntry,
@@ -103,6 +104,10 @@ class JobRow:
     retries_overridden: bool
     timeout_seconds: float | None
     last_run: RunRow | None = None
+    #: flow control: the effective cap and rate limit ("10/s"), and whether an operator set them
+    max_concurrency: int | None = None
+    rate_limit: str | None = None
+    limits_overridden: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,10 @@ def schedule_text(definition: JobDefinition) -> str | None:
     return f"cron {schedule.expression}{zone}"
 
 
-def job_row(definition: JobDefinition, last_run: RunRow | None) -> JobRow:
+def job_row(
+    definition: JobDefinition, last_run: RunRow | None, limits: FlowLimit | None = None
+) -> JobRow:
+    rate = limits.effective_rate_limit if limits else None
     return JobRow(
         job_type=definition.job_type,
         queue=definition.queue,
@@ -215,6 +223,10 @@ def job_row(definition: JobDefinition, last_run: RunRow | None) -> JobRow:
         retries_overridden=definition.max_retries_override is not None,
         timeout_seconds=definition.effective_timeout_seconds,
         last_run=last_run,
+        max_concurrency=limits.effective_max_concurrency if limits else None,
+        rate_limit=None if rate is None else str(rate),
+        limits_overridden=limits is not None
+        and (limits.max_concurrency_override is not None or limits.rate_limit_override is not None),
     )
 
 

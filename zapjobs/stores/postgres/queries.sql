@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 
 -- name: uninstall
 DROP TABLE IF EXISTS {prefix}logs, {prefix}run_parents, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
-    {prefix}queues, {prefix}run_counts, {prefix}migrations
+    {prefix}queues, {prefix}run_counts, {prefix}flow_limits, {prefix}migrations
 
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
@@ -464,7 +464,11 @@ SELECT i.id, i.status, (SELECT count(*) FROM woken) AS woken FROM inserted i
 -- SKIP LOCKED so concurrent claimers neither wait nor take the same run. Prepared with a generic
 -- plan (sql.PREPARED), which cannot know how few rows the LIMIT leaves: the update finds the
 -- locked rows by ctid (a TID scan per row), so no plan joins them against a scan of the table.
-WITH picked AS (
+-- The unlimited path: when a concurrency cap or rate limit (migration 0010) applies to one of the
+-- job types or queues, it claims nothing and says so ("limited"), and the store runs
+-- claim_limited instead. One probe of the (usually empty) limits table, once per claim.
+WITH {flow_applying},
+picked AS (
     SELECT c.id, c.ctid,
            row_number() OVER (ORDER BY q.ord, c.priority DESC, c.run_at, c.id) AS rank
     FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q (name, ord)
@@ -484,6 +488,7 @@ WITH picked AS (
         LIMIT %(limit)s
         FOR UPDATE OF r SKIP LOCKED
     ) c
+    WHERE NOT (SELECT f.limited FROM flow_applying f)
     ORDER BY rank
     LIMIT %(limit)s
 ),
@@ -505,7 +510,11 @@ claimed AS (
 async_commit AS (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
-SELECT c.* FROM claimed c CROSS JOIN async_commit ORDER BY c.rank
+-- One row at least: the claimed runs with the flag, or the flag alone (a NULL id).
+SELECT c.*, f.limited
+FROM flow_applying f CROSS JOIN async_commit
+LEFT JOIN claimed c ON true
+ORDER BY c.rank
 
 -- name: wake
 -- Every listening worker of the queue looks for due runs (a targeted wake-up passed on).
@@ -517,8 +526,10 @@ FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
 -- due already; NULL: none). The claim index leads with (queue, priority DESC): a loose index scan
 -- steps from one priority to the next (one index descent each, few priorities in practice), and
 -- per priority the first entry in run_at order is the earliest, so neither a due backlog nor
--- finished runs are read.
-WITH RECURSIVE priorities AS (
+-- finished runs are read. "limited": a cap or rate limit applies to the queues or job types (the
+-- store then asks next_due_limited, which leaves out those with no start left).
+WITH RECURSIVE {flow_applying},
+priorities AS (
     SELECT q.name AS queue,
            (SELECT r.priority FROM {prefix}runs r
             WHERE r.status = 'pending' AND r.queue = q.name
@@ -548,7 +559,9 @@ earliest AS (
     ) e
     WHERE p.priority IS NOT NULL
 )
-SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in FROM earliest e
+SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in,
+       (SELECT f.limited FROM flow_applying f) AS limited
+FROM earliest e
 
 -- fragment: stamp_raced
 -- In a RETURNING of runs r: an enqueue of a child of r committed after this statement's snapshot
@@ -1202,6 +1215,308 @@ WHERE r.finished_at >= %(since)s::timestamptz
   AND r.finished_at <= {now}
   AND r.status IN ('succeeded', 'failed')
 GROUP BY r.queue
+
+-- ==============================================================================================
+-- flow control: concurrency caps and rate limits (migration 0010, zapjobs.core.flow)
+-- ==============================================================================================
+
+-- fragment: flow_effective
+-- A limits row's effective values (the operator's override wins): cap, rate count and period.
+COALESCE(l.max_concurrency_override, l.max_concurrency) AS cap,
+CASE WHEN l.rate_count_override IS NOT NULL
+     THEN l.rate_count_override ELSE l.rate_count END AS rate_count,
+CASE WHEN l.rate_count_override IS NOT NULL
+     THEN l.rate_period_override ELSE l.rate_period END AS rate_period
+
+-- fragment: flow_limited
+-- A limits row that limits anything (a row whose values are all NULL does not).
+(l.max_concurrency IS NOT NULL OR l.max_concurrency_override IS NOT NULL
+ OR l.rate_count IS NOT NULL OR l.rate_count_override IS NOT NULL)
+
+-- fragment: flow_of_claim
+-- The limits rows of the claim's job types and queues (primary-key probes).
+((l.scope = 'job' AND l.name = ANY (%(job_types)s::text[]))
+ OR (l.scope = 'queue' AND l.name = ANY (%(queues)s::text[])))
+
+-- fragment: flow_applying
+-- Whether any limit applies to the claim's job types or queues: primary-key probes of the
+-- limits table (usually empty).
+flow_applying AS (
+    SELECT EXISTS (
+               SELECT 1 FROM {prefix}flow_limits l
+               WHERE l.scope = 'job' AND l.name = ANY (%(job_types)s::text[]) AND {flow_limited}
+           )
+           OR EXISTS (
+               SELECT 1 FROM {prefix}flow_limits l
+               WHERE l.scope = 'queue' AND l.name = ANY (%(queues)s::text[]) AND {flow_limited}
+           ) AS limited
+)
+
+-- fragment: flow_budgets
+-- The starts each limit of the claim allows now (NULL: none of its kind; LEAST ignores NULLs):
+-- the cap minus its running runs, the rate count minus the starts of the current window. Reads
+-- the limits as "lim" gives them (the claim's locked rows, or next_due's plain read). "reopens":
+-- when a used-up rate window ends.
+budgets AS (
+    SELECT x.scope, x.name, x.rate_count, x.window_now, x.window_used,
+           GREATEST(LEAST(x.cap - x.running, x.rate_count - x.window_used), 0) AS budget,
+           CASE WHEN x.rate_count - x.window_used <= 0
+                THEN to_timestamp(((x.window_now + 1) * x.rate_period)::double precision)
+           END AS reopens
+    FROM (
+        SELECT y.*,
+               -- the running runs up to the cap (more would not change the budget)
+               CASE WHEN y.cap IS NULL THEN NULL ELSE (
+                   SELECT count(*) FROM (
+                       SELECT 1 FROM {prefix}runs r
+                       WHERE r.status = 'running'
+                         AND CASE WHEN y.scope = 'job' THEN r.job_type = y.name
+                                  ELSE r.queue = y.name END
+                       LIMIT y.cap
+                   ) c
+               ) END AS running,
+               floor(EXTRACT(EPOCH FROM {now}) / y.rate_period)::bigint AS window_now,
+               CASE WHEN y.stored_window
+                         = floor(EXTRACT(EPOCH FROM {now}) / y.rate_period)::bigint
+                    THEN y.stored_used ELSE 0 END AS window_used
+        FROM lim y
+    ) x
+)
+
+-- name: claim_limited
+-- The claim when a cap or rate limit applies (claim_runs said "limited"). "lim" locks the limits
+-- rows of the claim's job types and queues in key order (concurrent limited claimers of one job
+-- type or queue take turns) and reads their latest version; the running runs are counted from
+-- this statement's snapshot. A limited claim that committed after that snapshot (its "claims" as
+-- locked differ from "claims" as of the snapshot) may have started runs this count misses: then
+-- "stale", nothing is claimed and the store runs the statement again, in a newer snapshot. Runs
+-- finishing meanwhile only make the count too high (a claim too small, never too large). Per
+-- queue one scan of the claim index over the job types with starts left, so a job type at its
+-- cap never blocks the runs behind it; the budgets of job types then cut the candidates in claim
+-- order. The scan reads the claim's limit plus the budget of each job type whose budget is below
+-- it (the runs it may cut): a claim cut short by a job type's budget leaves that type without
+-- starts, so the next claim skips it. The same statement counts the starts in the rate windows and bumps "claims".
+WITH lim AS (
+    SELECT l.scope, l.name, l.claims, {flow_effective},
+           l.window_index AS stored_window, l.window_used AS stored_used
+    FROM {prefix}flow_limits l
+    WHERE {flow_of_claim} AND {flow_limited}
+    ORDER BY l.scope, l.name
+    FOR UPDATE
+),
+gate AS (
+    SELECT count(*) > 0 AS limited,
+           COALESCE(bool_or(s.claims IS DISTINCT FROM x.claims), false) AS stale
+    FROM lim x
+    LEFT JOIN {prefix}flow_limits s ON s.scope = x.scope AND s.name = x.name
+),
+{flow_budgets},
+allowed AS (
+    SELECT array_agg(t.name) AS job_types,
+           %(limit)s::bigint + COALESCE((SELECT sum(b.budget)::bigint FROM budgets b
+                                         WHERE b.scope = 'job' AND b.budget < %(limit)s::bigint),
+                                        0) AS scan_limit
+    FROM unnest(%(job_types)s::text[]) AS t (name)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM budgets b WHERE b.scope = 'job' AND b.name = t.name AND b.budget <= 0
+    )
+),
+picked AS (
+    SELECT c.id, c.ctid, c.job_type,
+           row_number() OVER (ORDER BY q.ord, c.priority DESC, c.run_at, c.id) AS rank
+    FROM unnest(%(queues)s::text[]) WITH ORDINALITY AS q (name, ord)
+    LEFT JOIN budgets qb ON qb.scope = 'queue' AND qb.name = q.name
+    CROSS JOIN allowed a
+    CROSS JOIN LATERAL (
+        SELECT r.id, r.ctid, r.priority, r.run_at, r.job_type
+        FROM {prefix}runs r
+        WHERE r.status = 'pending'
+          AND r.queue = q.name
+          AND r.run_at <= {now}
+          AND r.job_type = ANY (a.job_types)
+          AND NOT EXISTS (
+              SELECT 1 FROM {prefix}queues p WHERE p.name = q.name AND p.paused
+          )
+        ORDER BY r.priority DESC, r.run_at, r.id
+        LIMIT LEAST(qb.budget, a.scan_limit)
+        FOR UPDATE OF r SKIP LOCKED
+    ) c
+    -- no job type with starts left: no scan (it would read the whole backlog for nothing)
+    WHERE a.job_types IS NOT NULL
+      AND NOT (SELECT g.stale FROM gate g)
+),
+chosen AS (
+    SELECT k.id, k.ctid, k.rank
+    FROM (
+        SELECT p.*, row_number() OVER (PARTITION BY p.job_type ORDER BY p.rank) AS nth
+        FROM picked p
+    ) k
+    LEFT JOIN budgets b ON b.scope = 'job' AND b.name = k.job_type
+    WHERE b.budget IS NULL OR k.nth <= b.budget
+    ORDER BY k.rank
+    LIMIT %(limit)s
+),
+claimed AS (
+    UPDATE {prefix}runs r
+    SET status = 'running',
+        attempt = r.attempt + 1,
+        started_at = {now},
+        finished_at = NULL,
+        worker_id = %(worker_id)s,
+        cancel_requested = false
+    FROM chosen p
+    WHERE r.ctid = p.ctid
+    RETURNING {run_columns}, p.rank
+),
+spent AS (
+    UPDATE {prefix}flow_limits l
+    SET claims = l.claims + 1,
+        window_index = CASE WHEN b.rate_count IS NULL THEN l.window_index ELSE b.window_now END,
+        window_used = CASE WHEN b.rate_count IS NULL THEN l.window_used
+                           ELSE b.window_used + n.started END
+    FROM budgets b
+    JOIN LATERAL (
+        SELECT count(*) AS started FROM claimed c
+        WHERE CASE WHEN b.scope = 'job' THEN c.job_type = b.name ELSE c.queue = b.name END
+    ) n ON n.started > 0
+    WHERE l.scope = b.scope AND l.name = b.name
+    RETURNING l.name
+),
+async_commit AS (
+    SELECT set_config('synchronous_commit', 'off', true) AS setting
+)
+SELECT c.*, g.limited, g.stale, (SELECT count(*) FROM spent) AS spent
+FROM gate g CROSS JOIN async_commit
+LEFT JOIN claimed c ON true
+ORDER BY c.rank
+
+-- name: next_due_limited
+-- next_due when a limit applies to the job types or queues: as next_due, leaving out the job
+-- types and queues with no start left now, which are due again when their rate window ends
+-- ("reopens"), or, held by a cap, in core.flow.CAP_RECHECK (%(cap_recheck)s seconds: the worker
+-- whose run frees the cap claims at once; others look again then). A plain read, no lock.
+WITH RECURSIVE lim AS (
+    SELECT l.scope, l.name, l.claims, {flow_effective},
+           l.window_index AS stored_window, l.window_used AS stored_used
+    FROM {prefix}flow_limits l
+    WHERE {flow_of_claim} AND {flow_limited}
+),
+{flow_budgets},
+held AS (
+    SELECT b.scope, b.name,
+           COALESCE(b.reopens, {now} + make_interval(secs => %(cap_recheck)s::double precision))
+               AS reopens
+    FROM budgets b
+    WHERE b.budget <= 0
+),
+priorities AS (
+    SELECT q.name AS queue,
+           (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = q.name
+            ORDER BY r.priority DESC LIMIT 1) AS priority
+    FROM unnest(%(queues)s::text[]) AS q (name)
+    WHERE NOT EXISTS (SELECT 1 FROM {prefix}queues p WHERE p.name = q.name AND p.paused)
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE h.scope = 'queue' AND h.name = q.name)
+      -- some job type not held (else the scans below would read every pending run for nothing)
+      AND EXISTS (
+          SELECT 1 FROM unnest(%(job_types)s::text[]) AS t (name)
+          WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.scope = 'job' AND h.name = t.name)
+      )
+    UNION ALL
+    SELECT p.queue,
+           (SELECT r.priority FROM {prefix}runs r
+            WHERE r.status = 'pending' AND r.queue = p.queue AND r.priority < p.priority
+            ORDER BY r.priority DESC LIMIT 1)
+    FROM priorities p
+    WHERE p.priority IS NOT NULL
+),
+earliest AS (
+    SELECT min(e.run_at) AS at
+    FROM priorities p
+    CROSS JOIN LATERAL (
+        SELECT r.run_at FROM {prefix}runs r
+        WHERE r.status = 'pending'
+          AND r.queue = p.queue
+          AND r.priority = p.priority
+          AND r.job_type = ANY (%(job_types)s::text[])
+          AND NOT EXISTS (
+              SELECT 1 FROM held h WHERE h.scope = 'job' AND h.name = r.job_type
+          )
+        ORDER BY r.priority DESC, r.run_at
+        LIMIT 1
+    ) e
+    WHERE p.priority IS NOT NULL
+)
+SELECT EXTRACT(EPOCH FROM LEAST(e.at, (SELECT min(h.reopens) FROM held h)) - {now})::float8
+           AS due_in,
+       (SELECT count(*) FROM lim) > 0 AS limited
+FROM earliest e
+
+-- name: declare_flow_limits
+-- The declared values of the given job types and queues: rows that exist take them (NULL clears
+-- them), new rows are made only for those that declare a limit. A changed effective rate starts
+-- a new count.
+WITH given AS (
+    SELECT *
+    FROM unnest(%(scopes)s::text[], %(names)s::text[], %(caps)s::integer[],
+                %(rate_counts)s::integer[], %(rate_periods)s::integer[])
+        AS g (scope, name, cap, rate_count, rate_period)
+),
+updated AS (
+    UPDATE {prefix}flow_limits l
+    SET max_concurrency = g.cap,
+        rate_count = g.rate_count,
+        rate_period = g.rate_period,
+        window_index = CASE
+            WHEN l.rate_count_override IS NULL
+             AND (l.rate_count, l.rate_period) IS DISTINCT FROM (g.rate_count, g.rate_period)
+            THEN NULL ELSE l.window_index END,
+        updated_at = {now}
+    FROM given g
+    WHERE l.scope = g.scope AND l.name = g.name
+      AND (l.max_concurrency, l.rate_count, l.rate_period)
+          IS DISTINCT FROM (g.cap, g.rate_count, g.rate_period)
+    RETURNING l.name
+)
+INSERT INTO {prefix}flow_limits AS l (
+    scope, name, max_concurrency, rate_count, rate_period, updated_at
+)
+SELECT g.scope, g.name, g.cap, g.rate_count, g.rate_period, {now}
+FROM given g
+WHERE g.cap IS NOT NULL OR g.rate_count IS NOT NULL
+ON CONFLICT (scope, name) DO NOTHING
+
+-- name: set_flow_override
+-- Limits rows of queues wake the queue's workers: a raised limit may let waiting runs start.
+WITH changed AS (
+    INSERT INTO {prefix}flow_limits AS l (
+        scope, name, max_concurrency_override, rate_count_override, rate_period_override,
+        updated_at
+    )
+    VALUES (%(scope)s, %(name)s, %(cap)s::integer, %(rate_count)s::integer,
+            %(rate_period)s::integer, {now})
+    ON CONFLICT (scope, name) DO UPDATE SET
+        max_concurrency_override = EXCLUDED.max_concurrency_override,
+        rate_count_override = EXCLUDED.rate_count_override,
+        rate_period_override = EXCLUDED.rate_period_override,
+        window_index = NULL,
+        window_used = 0,
+        updated_at = EXCLUDED.updated_at
+    RETURNING {flow_columns}
+),
+woken AS (
+    SELECT {notify}
+    FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, c.name AS queue FROM changed c
+          WHERE c.scope = 'queue') n
+)
+SELECT c.*, (SELECT count(*) FROM woken) AS woken FROM changed c
+
+-- fragment: flow_columns
+l.scope, l.name, l.max_concurrency, l.rate_count, l.rate_period, l.max_concurrency_override,
+l.rate_count_override, l.rate_period_override
+
+-- name: list_flow_limits
+SELECT {flow_columns} FROM {prefix}flow_limits l ORDER BY l.scope, l.name COLLATE "C"
 
 -- ==============================================================================================
 -- maintenance

@@ -23,9 +23,10 @@ from zapjobs.models import (
     RunOutcome,
     RunStatus,
 )
-from zapjobs.stores.postgres import rows, workflows
+from zapjobs.stores.postgres import flow, rows, workflows
 from zapjobs.stores.postgres.database import Database, run
 from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
+from zapjobs.stores.sql_flow import LimitedClaims
 
 #: From this many runs on, an enqueue streams them with COPY (two statements in one transaction)
 #: instead of one INSERT over unnest()ed arrays. Measured through the store on the bench machine:
@@ -80,6 +81,7 @@ def copy_text(ids: Sequence[int], runs: Sequence[NewRun], clock: datetime) -> st
 
 class RunWritesMixin:
     _db: Database
+    _limited_claims: LimitedClaims
 
     async def enqueue(
         self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
@@ -204,7 +206,7 @@ class RunWritesMixin:
             "limit": limit,
             "now": now,
         }
-        return [rows.run_from_row(r) for r in await self._db.fetch("claim_runs", params)]
+        return await flow.claim(self._db, self._limited_claims, params)
 
     async def next_due(
         self,
@@ -220,9 +222,7 @@ class RunWritesMixin:
             "job_types": list(dict.fromkeys(job_types)),
             "now": now,
         }
-        [row] = await self._db.fetch("next_due", params)
-        due_in = row["due_in"]
-        return None if due_in is None else timedelta(seconds=due_in)
+        return await flow.next_due(self._db, self._limited_claims, params)
 
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None

@@ -17,7 +17,9 @@ _LATE_PLACEHOLDERS = frozenset({"channel"})
 #: connection, so the server neither parses nor plans them at each call; tests pin their generic
 #: plans as index-bound. Every other statement goes through the general pool unprepared, so the
 #: server plans it with its values each time.
-PREPARED = frozenset({"enqueue_run", "enqueue_runs", "enqueue_unique_runs", "claim_runs"})
+PREPARED = frozenset(
+    {"enqueue_run", "enqueue_runs", "enqueue_unique_runs", "claim_runs", "claim_limited"}
+)
 
 
 def render_queries(qualified_prefix: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from zapjobs.stores.base import Listener, NotificationHandler
 from zapjobs.stores.postgres.database import Database
 from zapjobs.stores.postgres.definitions import DefinitionsMixin
 from zapjobs.stores.postgres.diagnosis import DiagnosisMixin
+from zapjobs.stores.postgres.flow import FlowMixin
 from zapjobs.stores.postgres.maintenance import MaintenanceMixin
 from zapjobs.stores.postgres.migrations import MigrationsMixin
 from zapjobs.stores.postgres.notify import PostgresListener
@@ -20,6 +21,7 @@ from zapjobs.stores.postgres.queues import QueuesMixin
 from zapjobs.stores.postgres.reads import RunReadsMixin
 from zapjobs.stores.postgres.runs import RunWritesMixin
 from zapjobs.stores.sql_common import SQLStoreBase, TrackedListener
+from zapjobs.stores.sql_flow import LimitedClaims
 
 
 class PostgresStore(
@@ -30,6 +32,7 @@ class PostgresStore(
     MaintenanceMixin,
     DiagnosisMixin,
     QueuesMixin,
+    FlowMixin,
     SQLStoreBase,
 ):
     """The Store protocol on PostgreSQL; ``cross_process_notify`` through LISTEN/NOTIFY."""
@@ -53,6 +56,7 @@ class PostgresStore(
         )
         self.prefix = self._db.prefix
         self._listeners: set[PostgresListener] = set()
+        self._limited_claims = LimitedClaims()
 
     async def open(self) -> None:
         """Connect: probe once (a one-line ConnectionFailedError on failure), then the pool."""

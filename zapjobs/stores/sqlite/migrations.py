@@ -15,6 +15,7 @@ from zapjobs.stores.sqlite.errors import one_line
 
 #: Tables in the order they can be dropped (logs reference runs).
 UNINSTALL_ORDER = (
+    "flow_limits",
     "logs",
     "run_parents",
     "runs",

@@ -67,6 +67,9 @@ DROP TABLE IF EXISTS {prefix}queues
 -- name: uninstall_run_counts
 DROP TABLE IF EXISTS {prefix}run_counts
 
+-- name: uninstall_flow_limits
+DROP TABLE IF EXISTS {prefix}flow_limits
+
 -- name: uninstall_migrations
 DROP TABLE IF EXISTS {prefix}migrations
 
@@ -616,6 +619,87 @@ LIMIT :limit
 -- ==============================================================================================
 -- queues
 -- ==============================================================================================
+
+-- ==============================================================================================
+-- flow control: concurrency caps and rate limits (migration 0010, zapjobs.core.flow)
+-- ==============================================================================================
+
+-- fragment: flow_columns
+l.scope, l.name, l.max_concurrency, l.rate_count, l.rate_period, l.max_concurrency_override,
+l.rate_count_override, l.rate_period_override
+
+-- name: flow_applying
+-- The limits rows that limit the claim's job types or queues (primary-key probes), read in the
+-- claim's write transaction: the claim computes the budgets (zapjobs.core.flow) from them and
+-- the running runs, with no other writer in between.
+SELECT {flow_columns}, l.window_index, l.window_used
+FROM {prefix}flow_limits l
+WHERE ((l.scope = 'job' AND l.name IN (SELECT value FROM json_each(:job_types)))
+       OR (l.scope = 'queue' AND l.name IN (SELECT value FROM json_each(:queues))))
+  AND (l.max_concurrency IS NOT NULL OR l.max_concurrency_override IS NOT NULL
+       OR l.rate_count IS NOT NULL OR l.rate_count_override IS NOT NULL)
+ORDER BY l.scope, l.name
+
+-- name: running_pairs
+-- Every running run's job type and queue, from the partial running index (a limited claim only).
+SELECT r.job_type, r.queue, count(*) AS n FROM {prefix}runs r
+WHERE r.status = 'running'
+GROUP BY r.job_type, r.queue
+
+-- name: claim_candidates_limited
+-- claim_candidates for a limited claim: only the job types with starts left (:job_types), the
+-- job type of each candidate for the budgets to cut them in claim order.
+SELECT r.id, r.job_type, r.queue FROM {prefix}runs r
+WHERE r.status = 'pending'
+  AND r.queue = :queue
+  AND r.run_at <= :now
+  AND r.job_type IN (SELECT value FROM json_each(:job_types))
+  AND NOT EXISTS (SELECT 1 FROM {prefix}queues p WHERE p.name = :queue AND p.paused)
+ORDER BY r.priority DESC, r.run_at, r.id
+LIMIT :limit
+
+-- name: flow_spend
+-- The rate window state after a limited claim's starts.
+UPDATE {prefix}flow_limits
+SET window_index = :window_index, window_used = :window_used, claims = claims + 1
+WHERE scope = :scope AND name = :name
+
+-- name: declare_flow_limit
+-- One job type's or queue's declared values: an existing row takes them (NULL clears them); a
+-- new row is made only when it declares a limit. A changed effective rate starts a new count.
+INSERT INTO {prefix}flow_limits AS l (
+    scope, name, max_concurrency, rate_count, rate_period, updated_at
+)
+SELECT :scope, :name, :cap, :rate_count, :rate_period, :now
+WHERE :cap IS NOT NULL OR :rate_count IS NOT NULL
+   OR EXISTS (SELECT 1 FROM {prefix}flow_limits x WHERE x.scope = :scope AND x.name = :name)
+ON CONFLICT (scope, name) DO UPDATE SET
+    max_concurrency = excluded.max_concurrency,
+    rate_count = excluded.rate_count,
+    rate_period = excluded.rate_period,
+    window_index = CASE
+        WHEN l.rate_count_override IS NULL
+         AND (l.rate_count IS NOT excluded.rate_count OR l.rate_period IS NOT excluded.rate_period)
+        THEN NULL ELSE l.window_index END,
+    updated_at = excluded.updated_at
+
+-- name: set_flow_override
+INSERT INTO {prefix}flow_limits AS l (
+    scope, name, max_concurrency_override, rate_count_override, rate_period_override, updated_at
+)
+VALUES (:scope, :name, :cap, :rate_count, :rate_period, :now)
+ON CONFLICT (scope, name) DO UPDATE SET
+    max_concurrency_override = excluded.max_concurrency_override,
+    rate_count_override = excluded.rate_count_override,
+    rate_period_override = excluded.rate_period_override,
+    window_index = NULL,
+    window_used = 0,
+    updated_at = excluded.updated_at
+RETURNING scope, name, max_concurrency, rate_count, rate_period, max_concurrency_override,
+          rate_count_override, rate_period_override
+
+-- name: list_flow_limits
+SELECT {flow_columns} FROM {prefix}flow_limits l ORDER BY l.scope, l.name
 
 -- name: set_queue_paused
 INSERT INTO {prefix}queues (name, paused, updated_at)

@@ -26,7 +26,7 @@ from zapjobs.models import (
     RunStatus,
 )
 from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
-from zapjobs.stores.sqlite import notify, rows, workflows
+from zapjobs.stores.sqlite import flow, notify, rows, workflows
 from zapjobs.stores.sqlite.database import Database, Session
 from zapjobs.stores.wakeups import runs_notifications
 
@@ -125,11 +125,17 @@ class RunWritesMixin:
         if limit <= 0 or not queues or not job_types:
             return []
         at = rows.now_us(now)
-        job_types_param = json.dumps(list(dict.fromkeys(job_types)), ensure_ascii=False)
+        wanted_queues = list(dict.fromkeys(queues))
+        wanted_types = list(dict.fromkeys(job_types))
+        job_types_param = json.dumps(wanted_types, ensure_ascii=False)
+        queues_param = json.dumps(wanted_queues, ensure_ascii=False)
 
         def claim(s: Session) -> list[JobRun]:
             picked: list[int] = []
-            for queue in dict.fromkeys(queues):
+            states = flow.applying(s, queues_param, job_types_param)
+            if states:  # a cap or rate limit applies (sqlite/flow.py)
+                picked = flow.claim_limited(s, states, wanted_queues, wanted_types, limit, at)
+            for queue in [] if states else wanted_queues:
                 wanted = {
                     "queue": queue,
                     "now": at,
@@ -157,12 +163,19 @@ class RunWritesMixin:
         if not queues or not job_types:
             return None
         at = rows.now_us(now)
-        job_types_param = json.dumps(list(dict.fromkeys(job_types)), ensure_ascii=False)
+        wanted_queues = list(dict.fromkeys(queues))
+        wanted_types = list(dict.fromkeys(job_types))
+        job_types_param = json.dumps(wanted_types, ensure_ascii=False)
+        queues_param = json.dumps(wanted_queues, ensure_ascii=False)
 
         def earliest(s: Session) -> int | None:
-            found: list[int] = []
-            for queue in dict.fromkeys(queues):
-                wanted = {"queue": queue, "now": at, "job_types": job_types_param}
+            held_jobs, held_queues, reopens = flow.held_back(s, queues_param, job_types_param, at)
+            types = json.dumps([t for t in wanted_types if t not in held_jobs], ensure_ascii=False)
+            found: list[int] = [] if reopens is None else [reopens]
+            for queue in wanted_queues if types != "[]" else []:  # every job type held
+                if queue in held_queues:
+                    continue
+                wanted = {"queue": queue, "now": at, "job_types": types}
                 row = s.one("next_due", wanted)
                 if row is not None and row["due"] is not None:
                     found.append(row["due"])

@@ -16,6 +16,7 @@ from zapjobs.stores.sqlite import notify
 from zapjobs.stores.sqlite.database import BUSY_TIMEOUT_SECONDS, Database
 from zapjobs.stores.sqlite.definitions import DefinitionsMixin
 from zapjobs.stores.sqlite.diagnosis import DiagnosisMixin
+from zapjobs.stores.sqlite.flow import FlowMixin
 from zapjobs.stores.sqlite.maintenance import MaintenanceMixin
 from zapjobs.stores.sqlite.migrations import MigrationsMixin
 from zapjobs.stores.sqlite.queues import QueuesMixin
@@ -31,6 +32,7 @@ class SQLiteStore(
     MaintenanceMixin,
     DiagnosisMixin,
     QueuesMixin,
+    FlowMixin,
     SQLStoreBase,
 ):
     """The Store protocol on a SQLite file (``sqlite:///relative.db``,

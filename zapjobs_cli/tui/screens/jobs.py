@@ -28,6 +28,7 @@ COLUMNS = [
     Column("state", "Sched. state", 12),
     Column("retries", "Retry", 5, drop_below=100),
     Column("timeout", "Timeout", 7, drop_below=110),
+    Column("limits", "Limits", 12, drop_below=130),
 ]
 
 
@@ -145,7 +146,22 @@ def _cells(row: JobRow, now: datetime) -> tuple[Any, ...]:
         _schedule_state(row),
         retries,
         timeout,
+        _limits(row),
     )
+
+
+def _limits(row: JobRow) -> Text:
+    """The cap and rate limit every worker's claim enforces ("max 2, 10/s"); * when an operator
+    overrides the code."""
+    parts = [f"max {row.max_concurrency}"] if row.max_concurrency is not None else []
+    if row.rate_limit is not None:
+        parts.append(row.rate_limit)
+    if not parts:
+        return Text("-", style="dim")
+    text = Text(", ".join(parts), style="bold" if row.limits_overridden else "")
+    if row.limits_overridden:
+        text.append("*", style="yellow")
+    return text
 
 
 def _schedule_state(row: JobRow) -> Text:

@@ -40,7 +40,7 @@ from zapjobs.events import (
     WorkerStopping,
     WorkerSummary,
 )
-from zapjobs.job import Job, JobContext
+from zapjobs.job import Job, JobContext, Snooze
 from zapjobs.models import (
     CatchUp,
     EnqueueResult,
@@ -95,6 +95,7 @@ __all__ = [
     "RunStatus",
     "ScheduleError",
     "Settings",
+    "Snooze",
     "StoreError",
     "SystemClock",
     "UnknownJobTypeError",

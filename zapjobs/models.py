@@ -242,6 +242,8 @@ class JobRun:
     #: the unique key the run holds while its status is one of ``unique_states``; None if none
     unique_key: str | None = None
     unique_states: frozenset[RunStatus] = frozenset()
+    #: times the job snoozed the run (``Snooze``): back to pending, the attempt not consumed
+    snoozes: int = 0
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now
@@ -275,6 +277,14 @@ class RunOutcome:
     output_json: str | None = None
     error: RunError | None = None
     retry_delay: timedelta | None = None
+    #: with PENDING: the job snoozed (``Snooze``), not a failure: the run is due after
+    #: ``retry_delay``, its attempt is given back (not counted against max_attempts) and its
+    #: ``snoozes`` count grows by one
+    snoozed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.snoozed and self.status is not RunStatus.PENDING:
+            raise ValueError(f"a snoozed attempt ends as pending, not {self.status.value}")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ run::
      "finished_at": "...Z" | null, "duration_seconds": 1.25 | null, "worker_id": "..." | null,
      "cancel_requested": false, "schedule_due_at": "...Z" | null,
      "trace_context": "{\"traceparent\": \"00-...\"}" | null,
-     "unique_key": "invoice-42" | null}
+     "unique_key": "invoice-42" | null, "snoozes": 0}
+
+``snoozes``: times the job snoozed the run (each gave its attempt back).
 
 ``status`` is the stored state; ``scheduled`` is true for a pending run due later.
 
@@ -151,6 +153,7 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
         "schedule_due_at": iso(run.schedule_due_at),
         "trace_context": run.trace_context,
         "unique_key": run.unique_key,
+        "snoozes": run.snoozes,
     }
 
 
@@ -436,6 +439,7 @@ def run_detail(run: JobRun, now: datetime, *, local: bool = False) -> Renderable
         ("status", status_text(display_status(run, now))),
         ("queue", untrusted(run.queue).append(f" (priority {run.priority})")),
         ("attempt", attempt_text(run)),
+        *([("snoozed", f"{run.snoozes} times (attempts not counted)")] if run.snoozes else []),
         ("created", zoned_text(run.created_at, local=local)),
         ("due", f"{zoned_text(run.run_at, local=local)} ({relative(run.run_at, now)})"),
         ("started", zoned_text(run.started_at, local=local)),

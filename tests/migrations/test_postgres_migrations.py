@@ -80,6 +80,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "schedule_due_at": ("timestamp with time zone", True),
         "max_attempts": ("integer", False),
         "trace_context": ("text", True),
+        "snoozes": ("integer", False),
         "unique_key": ("text", True),
         "unique_states": ("smallint", True),
     },

@@ -93,6 +93,7 @@ def run_from_row(row: Row, d: Decoders) -> JobRun:
         max_attempts=row["max_attempts"],
         trace_context=row["trace_context"],
         unique_key=row["unique_key"],
+        snoozes=row["snoozes"],
         unique_states=unique_states_from_mask(row["unique_states"]),
     )
 

@@ -427,6 +427,9 @@ class MemoryStore:
                     r.status = RunStatus.PENDING
                     r.run_at = at + (outcome.retry_delay or timedelta(0))
                     r.worker_id = None
+                    if outcome.snoozed:  # the attempt is given back, counted as a snooze
+                        r.attempt -= 1
+                        r.snoozes += 1
                 elif outcome.status.is_final:
                     r.status = outcome.status
                     r.finished_at = at

@@ -56,6 +56,7 @@ class RunRecord:
     cancel_requested: bool = False
     trace_context: str | None = None
     unique_key: str | None = None
+    snoozes: int = 0
     unique_states: int = 0  # the mask of models.UNIQUE_STATE_BITS; 0 without a key
 
     def view(self) -> JobRun:
@@ -81,6 +82,7 @@ class RunRecord:
             max_attempts=self.max_attempts,
             trace_context=self.trace_context,
             unique_key=self.unique_key,
+            snoozes=self.snoozes,
             unique_states=unique_states_from_mask(self.unique_states),
         )
 

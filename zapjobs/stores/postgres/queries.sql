@@ -74,7 +74,7 @@ r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type
 r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started_at,
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
 r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts, r.trace_context,
-r.unique_key, r.unique_states
+r.unique_key, r.unique_states, r.snoozes
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -504,9 +504,9 @@ WITH outcome AS (
     FROM unnest(
         %(ids)s::bigint[], %(worker_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
         %(outputs)s::text[], %(error_types)s::text[], %(error_messages)s::text[],
-        %(error_tracebacks)s::text[], %(retry_delays)s::interval[]
+        %(error_tracebacks)s::text[], %(retry_delays)s::interval[], %(snoozed)s::boolean[]
     ) WITH ORDINALITY AS o (id, worker_id, attempt, status, output, error_type, error_message,
-                             error_traceback, retry_delay, ord)
+                             error_traceback, retry_delay, snoozed, ord)
 ),
 changed AS (
     UPDATE {prefix}runs r
@@ -522,7 +522,10 @@ changed AS (
         run_at = CASE WHEN o.status = 'pending'
             THEN {now} + COALESCE(o.retry_delay, interval '0')
             ELSE r.run_at END,
-        worker_id = CASE WHEN o.status = 'pending' THEN NULL ELSE r.worker_id END
+        worker_id = CASE WHEN o.status = 'pending' THEN NULL ELSE r.worker_id END,
+        -- A snooze gives the attempt back (the claim counted it) and is counted on its own.
+        attempt = CASE WHEN o.snoozed THEN r.attempt - 1 ELSE r.attempt END,
+        snoozes = r.snoozes + CASE WHEN o.snoozed THEN 1 ELSE 0 END
     FROM outcome o
     WHERE r.id = o.id
       AND r.status = 'running'

@@ -319,7 +319,10 @@ SET status = :status,
         THEN error_traceback ELSE :error_traceback END,
     finished_at = CASE WHEN :status = 'pending' THEN NULL ELSE :now END,
     run_at = CASE WHEN :status = 'pending' THEN :retry_at ELSE run_at END,
-    worker_id = CASE WHEN :status = 'pending' THEN NULL ELSE worker_id END
+    worker_id = CASE WHEN :status = 'pending' THEN NULL ELSE worker_id END,
+    -- A snooze gives the attempt back (the claim counted it) and is counted on its own.
+    attempt = CASE WHEN :snoozed = 1 THEN attempt - 1 ELSE attempt END,
+    snoozes = snoozes + :snoozed
 WHERE id = :id
   AND status = 'running'
   AND worker_id = :worker_id

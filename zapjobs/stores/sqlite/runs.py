@@ -247,5 +247,6 @@ def _outcome_params(outcome: RunOutcome, now: int) -> dict[str, Any]:
         "error_message": error.message if error else None,
         "error_traceback": error.traceback if error else None,
         "retry_at": now + rows.duration_us(outcome.retry_delay or timedelta(0)),
+        "snoozed": 1 if outcome.snoozed else 0,
         "now": now,
     }

@@ -133,6 +133,17 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class UniqueSettings:
+    """A job type's declared uniqueness, as stored with its definition (zapjobs.core.unique):
+    ``by_input`` (the input is the key), ``period_seconds`` (one run per window of that length)
+    and the effective ``states`` a run holds its key in."""
+
+    by_input: bool = False
+    period_seconds: float | None = None
+    states: frozenset[RunStatus] = DEFAULT_UNIQUE_STATES
+
+
+@dataclass(frozen=True)
 class JobDefinition:
     """A job type as stored: code defaults, operator overrides and the recurring schedule.
 
@@ -152,6 +163,8 @@ class JobDefinition:
     last_due_at: datetime | None = None
     last_run_id: int | None = None
     updated_at: datetime | None = None
+    #: the uniqueness its code declared (shown to operators); None: none declared
+    unique: UniqueSettings | None = None
 
     @property
     def schedule_paused(self) -> bool:

@@ -30,7 +30,11 @@ job (a job type as stored)::
      "schedule": {"kind": "cron" | "interval", "expression": "0 * * * *",
                   "timezone": "UTC", "catch_up": "latest", "input": ...} | null,
      "next_due_at": "...Z" | null, "last_due_at": "...Z" | null, "last_run_id": 7 | null,
-     "updated_at": "...Z" | null}
+     "updated_at": "...Z" | null,
+     "unique": {"by_input": true, "period_seconds": 600.0 | null,
+                "states": ["pending", "running"]} | null}
+
+``unique``: the uniqueness the job type's code declared (null: none).
 
 worker::
 
@@ -69,8 +73,10 @@ from zapjobs.models import (
     JobRun,
     LogEntry,
     MigrationStatus,
+    RunStatus,
     Stats,
     ThroughputPoint,
+    UniqueSettings,
     WorkerInfo,
     WorkerState,
 )
@@ -186,6 +192,17 @@ def job_dict(definition: JobDefinition, default_timeout: float) -> dict[str, Any
         "last_due_at": iso(definition.last_due_at),
         "last_run_id": definition.last_run_id,
         "updated_at": iso(definition.updated_at),
+        "unique": unique_dict(definition.unique),
+    }
+
+
+def unique_dict(unique: UniqueSettings | None) -> dict[str, Any] | None:
+    if unique is None:
+        return None
+    return {
+        "by_input": unique.by_input,
+        "period_seconds": unique.period_seconds,
+        "states": [s.value for s in RunStatus if s in unique.states],
     }
 
 

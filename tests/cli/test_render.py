@@ -120,6 +120,7 @@ def test_job_shape() -> None:
         "last_due_at": None,
         "last_run_id": None,
         "updated_at": None,
+        "unique": None,
     }
 
 

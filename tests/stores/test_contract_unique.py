@@ -10,12 +10,14 @@ from tests.stores.helpers import T0, at
 from zapjobs.models import (
     DEFAULT_UNIQUE_STATES,
     EnqueueResult,
+    JobDefinition,
     NewRun,
     RunFilter,
     RunOutcome,
     RunStatus,
     Schedule,
     ScheduleKind,
+    UniqueSettings,
     unique_states_mask,
 )
 from zapjobs.stores import Store
@@ -159,3 +161,30 @@ async def test_a_retry_leaves_a_run_whose_key_another_run_holds(store: Store) ->
     assert run.status is RunStatus.FAILED
     await finish(store, holder, RunStatus.SUCCEEDED)
     assert await store.retry_runs(RunFilter(ids=(first,)), now=T0) == [first]
+
+
+# --- the declared settings, stored with the definition ----------------------------------------
+
+
+async def test_a_definition_keeps_the_unique_settings_its_code_declared(store: Store) -> None:
+    every = frozenset(RunStatus)
+    await store.register_definitions(
+        [
+            JobDefinition("by-input", unique=UniqueSettings(by_input=True)),
+            JobDefinition("periodic", unique=UniqueSettings(False, 600.0, every)),
+            JobDefinition("plain"),
+        ]
+    )
+    found = {d.job_type: d.unique for d in await store.list_definitions()}
+    assert found == {
+        "by-input": UniqueSettings(True, None, frozenset({RunStatus.PENDING, RunStatus.RUNNING})),
+        "periodic": UniqueSettings(False, 600.0, every),
+        "plain": None,
+    }
+
+
+async def test_registering_again_replaces_the_unique_settings(store: Store) -> None:
+    await store.register_definitions([JobDefinition("a", unique=UniqueSettings(by_input=True))])
+    await store.register_definitions([JobDefinition("a")])  # the code dropped them
+    definition = await store.get_definition("a")
+    assert definition is not None and definition.unique is None

@@ -28,6 +28,7 @@ from zapjobs.models import (
     DEFAULT_UNIQUE_STATES,
     MAX_UNIQUE_KEY_LENGTH,
     RunStatus,
+    UniqueSettings,
     unique_states_mask,
 )
 
@@ -52,6 +53,13 @@ class UniqueOptions:
         if self.states is not None:
             return self.states
         return frozenset(RunStatus) if self.period is not None else DEFAULT_UNIQUE_STATES
+
+    def settings(self) -> UniqueSettings | None:
+        """What a definition stores for operators; None when nothing was declared."""
+        if not self.any and self.states is None:
+            return None
+        period = None if self.period is None else self.period.total_seconds()
+        return UniqueSettings(self.by_input, period, self.effective_states())
 
 
 NO_UNIQUENESS = UniqueOptions()

@@ -152,6 +152,7 @@ class MemoryStore:
                         timeout_seconds=given.timeout_seconds,
                         schedule=given.schedule,
                         updated_at=now,
+                        unique=given.unique,
                     )
                     continue
                 schedule, next_due = old.schedule, old.next_due_at
@@ -169,6 +170,7 @@ class MemoryStore:
                     schedule=schedule,
                     next_due_at=next_due,
                     updated_at=now,
+                    unique=given.unique,
                 )
 
     async def get_definition(self, job_type: str) -> JobDefinition | None:

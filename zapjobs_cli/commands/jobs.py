@@ -14,7 +14,7 @@ from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
 from zapjobs_cli.context import CliState, get_state
-from zapjobs_cli.display import due_text, untrusted, when_text
+from zapjobs_cli.display import due_text, unique_text, untrusted, when_text
 from zapjobs_cli.options import InputOption, JsonOption, read_input
 from zapjobs_cli.render import (
     job_dict,
@@ -93,6 +93,7 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
         ("max retries", _with_override(definition.max_retries, definition.max_retries_override)),
         ("timeout", timeout_text(definition, _default_timeout(state))),
         ("schedule", schedule_text(definition)),
+        ("unique", unique_text(definition.unique)),
         (
             "next run",
             f"{when_text(definition.next_due_at)} ({due_text(definition.next_due_at, now)})",

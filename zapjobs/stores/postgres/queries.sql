@@ -67,7 +67,7 @@ SELECT 1 AS ok
 d.job_type, d.queue, d.max_retries, d.timeout_seconds, d.max_retries_override,
 d.timeout_seconds_override, d.enabled, d.schedule_kind, d.schedule_expression,
 d.schedule_timezone, d.schedule_catch_up, d.schedule_input_json, d.next_due_at, d.last_due_at,
-d.last_run_id, d.updated_at
+d.last_run_id, d.updated_at, d.unique_by_input, d.unique_for_seconds, d.unique_states
 
 -- fragment: run_columns
 r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type,
@@ -168,18 +168,25 @@ ORDER BY n.ord
 -- (kind, expression, time zone) clears next_due_at so the scheduler recomputes it.
 INSERT INTO {prefix}definitions AS d (
     job_type, queue, max_retries, timeout_seconds, schedule_kind, schedule_expression,
-    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at
+    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at, unique_by_input,
+    unique_for_seconds, unique_states
 )
 SELECT t.job_type, t.queue, t.max_retries, t.timeout_seconds, t.kind, t.expression,
-       t.timezone, t.catch_up, t.input_json, now()
+       t.timezone, t.catch_up, t.input_json, now(), t.unique_by_input, t.unique_for_seconds,
+       t.unique_states
 FROM unnest(
     %(job_types)s::text[], %(queues)s::text[], %(max_retries)s::integer[],
     %(timeouts)s::double precision[], %(kinds)s::text[], %(expressions)s::text[],
-    %(timezones)s::text[], %(catch_ups)s::text[], %(inputs)s::text[]
+    %(timezones)s::text[], %(catch_ups)s::text[], %(inputs)s::text[],
+    %(unique_by_input)s::boolean[], %(unique_for_seconds)s::double precision[],
+    %(unique_states)s::smallint[]
 ) AS t (job_type, queue, max_retries, timeout_seconds, kind, expression, timezone, catch_up,
-        input_json)
+        input_json, unique_by_input, unique_for_seconds, unique_states)
 ON CONFLICT (job_type) DO UPDATE SET
     queue = EXCLUDED.queue,
+    unique_by_input = EXCLUDED.unique_by_input,
+    unique_for_seconds = EXCLUDED.unique_for_seconds,
+    unique_states = EXCLUDED.unique_states,
     max_retries = EXCLUDED.max_retries,
     timeout_seconds = EXCLUDED.timeout_seconds,
     next_due_at = CASE

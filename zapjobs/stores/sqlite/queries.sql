@@ -126,14 +126,18 @@ unique_key IS NOT NULL
 -- (kind, expression, time zone) clears next_due_at so the scheduler recomputes it.
 INSERT INTO {prefix}definitions AS d (
     job_type, queue, max_retries, timeout_seconds, schedule_kind, schedule_expression,
-    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at
+    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at, unique_by_input,
+    unique_for_seconds, unique_states
 )
 VALUES (
     :job_type, :queue, :max_retries, :timeout_seconds, :kind, :expression, :timezone,
-    :catch_up, :input_json, :now
+    :catch_up, :input_json, :now, :unique_by_input, :unique_for_seconds, :unique_states
 )
 ON CONFLICT (job_type) DO UPDATE SET
     queue = excluded.queue,
+    unique_by_input = excluded.unique_by_input,
+    unique_for_seconds = excluded.unique_for_seconds,
+    unique_states = excluded.unique_states,
     max_retries = excluded.max_retries,
     timeout_seconds = excluded.timeout_seconds,
     next_due_at = CASE

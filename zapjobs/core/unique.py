@@ -143,3 +143,15 @@ def run_uniqueness(
     if options.period is not None:
         key = f"{key}@{period_start(options.period, now).isoformat()}"
     return key, unique_states_mask(options.effective_states())
+
+
+def superseded_by_newer(keyed: Iterable[tuple[int, str, str]]) -> list[int]:
+    """Of the (id, job type, unique key) runs one retry would put back, those a newer one of
+    the same key supersedes: both would hold the key, so only the newest is retried."""
+    newest: dict[tuple[str, str], int] = {}
+    ids = []
+    for run_id, job_type, key in keyed:
+        ids.append(run_id)
+        newest[(job_type, key)] = max(run_id, newest.get((job_type, key), run_id))
+    kept = set(newest.values())
+    return sorted(i for i in ids if i not in kept)

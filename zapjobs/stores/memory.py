@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zapjobs.core.storable import is_storable_json, is_storable_text
+from zapjobs.core.unique import superseded_by_newer
 from zapjobs.errors import (
     ConfigurationError,
     InvalidStateError,
@@ -473,12 +474,18 @@ class MemoryStore:
         at = utc(now)
         with self._lock:
             held = self._held_keys()
-            chosen = [
+            retriable = [
                 r
                 for r in self._select(selection, at)
                 if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)
                 and (r.unique_key is None or held.get((r.job_type, r.unique_key), r.id) == r.id)
             ]
+            superseded = set(
+                superseded_by_newer(
+                    (r.id, r.job_type, r.unique_key) for r in retriable if r.unique_key is not None
+                )
+            )
+            chosen = [r for r in retriable if r.id not in superseded]
             for r in chosen:
                 r.status = RunStatus.PENDING
                 r.run_at = at

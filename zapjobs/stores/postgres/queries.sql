@@ -640,8 +640,9 @@ AND (%(f_scheduled)s::boolean IS NULL
 
 -- name: retry_runs
 -- "target" locks the runs first so the status they leave (failed or cancelled) is known.
+-- Of target runs sharing a unique key, only the newest is retried: both would hold the key.
 WITH target AS (
-    SELECT r.id, r.status FROM {prefix}runs r
+    SELECT r.id, r.status, r.job_type, r.unique_key FROM {prefix}runs r
     WHERE {run_filter}
       AND r.status IN ('failed', 'cancelled')
     FOR UPDATE OF r
@@ -658,6 +659,10 @@ changed AS (
     WHERE r.id = t.id
       AND r.status IN ('failed', 'cancelled')
       AND {not_held_by_another}
+      AND NOT EXISTS (
+          SELECT 1 FROM target n
+          WHERE n.job_type = t.job_type AND n.unique_key = t.unique_key AND n.id > t.id
+      )
     RETURNING r.id, r.queue, r.job_type, t.status AS left_status
 ),
 deltas AS (SELECT queue, job_type, left_status AS status, -1 AS delta FROM changed),

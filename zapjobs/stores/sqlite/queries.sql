@@ -400,7 +400,17 @@ WHERE {drive}
   AND {run_filter}
   AND r.status IN ('failed', 'cancelled')
   AND {not_held_by_another}
+  AND r.id NOT IN (SELECT value FROM json_each(:superseded))
 RETURNING id, queue
+
+-- name: retry_keyed
+-- The keyed runs retry_runs would put back: of those sharing a key, only the newest is
+-- retried (both would hold the key); the caller passes the others as "superseded".
+SELECT r.id, r.job_type, r.unique_key FROM {prefix}runs r
+WHERE {drive}
+  AND {run_filter}
+  AND r.status IN ('failed', 'cancelled')
+  AND r.unique_key IS NOT NULL
 
 -- name: cancel_runs
 -- Pending runs end at once; running ones get a request (the caller wakes their worker).

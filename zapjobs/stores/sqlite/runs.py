@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from zapjobs.core.unique import superseded_by_newer
 from zapjobs.errors import InvalidStateError
 from zapjobs.models import (
     CancelledRuns,
@@ -200,8 +201,16 @@ class RunWritesMixin:
     async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
         at = rows.now_us(now)
         params = {"now": at, **rows.filter_params(selection, at)}
-        name = f"retry_runs:{rows.drive_variant(selection)}"
-        changed = await self._db.write(lambda s: s.rows(name, params))
+        variant = rows.drive_variant(selection)
+
+        def retry(s: Session) -> list[Any]:
+            keyed = s.rows(f"retry_keyed:{variant}", params)
+            superseded = json.dumps(
+                superseded_by_newer((r["id"], r["job_type"], r["unique_key"]) for r in keyed)
+            )
+            return s.rows(f"retry_runs:{variant}", {**params, "superseded": superseded})
+
+        changed = await self._db.write(retry)
         notify.publish(self._db.notify_key, notify.runs_in(r["queue"] for r in changed))
         return sorted(r["id"] for r in changed)
 

@@ -40,7 +40,7 @@ from zapjobs.events import (
     WorkerStopping,
     WorkerSummary,
 )
-from zapjobs.job import Job, JobContext
+from zapjobs.job import Job, JobContext, Snooze
 from zapjobs.models import (
     MAX_PARENTS,
     CatchUp,
@@ -109,6 +109,7 @@ __all__ = [
     "RunStatus",
     "ScheduleError",
     "Settings",
+    "Snooze",
     "Step",
     "StoreError",
     "SystemClock",

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar
 
 from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
@@ -159,6 +159,24 @@ class ProgressTracker:
         return DONE
 
 
+class Snooze(Exception):
+    """Raised by a job to run again later without counting a failure: the run goes back to
+    pending, due after ``delay``, and the attempt is not consumed (it does not count against
+    max_retries; the run's ``snoozes`` count grows instead). ``delay`` is a ``timedelta`` from
+    zero up to ``MAX_SNOOZE``; anything else fails the run with a ``SnoozeError``."""
+
+    def __init__(self, delay: timedelta) -> None:
+        super().__init__(delay)
+        self.delay = delay
+
+    def __str__(self) -> str:
+        return f"snooze for {self.delay!r}"
+
+
+#: The longest snooze a job may ask for.
+MAX_SNOOZE = timedelta(days=365)
+
+
 class JobContext(Generic[InputT]):
     """The argument of every job: its typed input, identity, logger and progress counters."""
 
@@ -188,6 +206,11 @@ class JobContext(Generic[InputT]):
         self.progress = progress
         self.queue = queue
         self.scheduled_at = scheduled_at
+
+    def snooze(self, delay: timedelta) -> NoReturn:
+        """Stop this attempt and run again after ``delay``, without counting a failure or
+        consuming the attempt: ``raise Snooze(delay)``, from an async or a plain ``def`` job."""
+        raise Snooze(delay)
 
     def increment_processed(self, n: int = 1) -> Done:
         return self.progress._update(processed=_count(n))

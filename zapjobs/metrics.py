@@ -199,8 +199,8 @@ class WorkerMetrics:
         core = prometheus().core
         finished = core.CounterMetricFamily(
             "zapjobs_runs_finished",
-            "Attempts ended, by outcome: succeeded, failed, cancelled, retried (will run again) "
-            "or requeued (put back by a stopping worker).",
+            "Attempts ended, by outcome: succeeded, failed, cancelled, retried (will run again), "
+            "requeued (put back by a stopping worker) or snoozed (the job asked to run later).",
             labels=["job_type", "queue", "outcome"],
         )
         for labels, count in sorted(dict(self._finished).items()):

@@ -162,6 +162,17 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class UniqueSettings:
+    """A job type's declared uniqueness, as stored with its definition (zapjobs.core.unique):
+    ``by_input`` (the input is the key), ``period_seconds`` (one run per window of that length)
+    and the effective ``states`` a run holds its key in."""
+
+    by_input: bool = False
+    period_seconds: float | None = None
+    states: frozenset[RunStatus] = DEFAULT_UNIQUE_STATES
+
+
+@dataclass(frozen=True)
 class JobDefinition:
     """A job type as stored: code defaults, operator overrides and the recurring schedule.
 
@@ -181,6 +192,8 @@ class JobDefinition:
     last_due_at: datetime | None = None
     last_run_id: int | None = None
     updated_at: datetime | None = None
+    #: the uniqueness its code declared (shown to operators); None: none declared
+    unique: UniqueSettings | None = None
 
     @property
     def schedule_paused(self) -> bool:
@@ -329,6 +342,8 @@ class JobRun:
     on_parent_failure: ParentFailure | None = None
     cancelled_by: int | None = None
     input_from: InputFrom | None = None
+    #: times the job snoozed the run (``Snooze``): back to pending, the attempt not consumed
+    snoozes: int = 0
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now
@@ -362,6 +377,14 @@ class RunOutcome:
     output_json: str | None = None
     error: RunError | None = None
     retry_delay: timedelta | None = None
+    #: with PENDING: the job snoozed (``Snooze``), not a failure: the run is due after
+    #: ``retry_delay``, its attempt is given back (not counted against max_attempts) and its
+    #: ``snoozes`` count grows by one
+    snoozed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.snoozed and self.status is not RunStatus.PENDING:
+            raise ValueError(f"a snoozed attempt ends as pending, not {self.status.value}")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class JobType:
             max_retries=self.code_max_retries(settings),
             timeout_seconds=self.timeout.total_seconds() if self.timeout else None,
             schedule=self.schedule,
+            unique=self.unique.settings(),
         )
 
     def bind(self) -> Callable[[Any], Any]:

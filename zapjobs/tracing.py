@@ -226,6 +226,9 @@ async def traced_attempt(run: JobRun, attempt: Awaitable[RunOutcome]) -> RunOutc
 
 def _record_outcome(span: Span, outcome: RunOutcome) -> None:
     error = outcome.error
+    if outcome.snoozed:  # the job asked to run later: not a failure, nothing to record
+        span.set_attribute("zapjobs.outcome", "snoozed")
+        return
     if outcome.status is RunStatus.SUCCEEDED or error is None:
         span.set_attribute("zapjobs.outcome", outcome.status.value)
         return

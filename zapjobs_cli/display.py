@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from zapjobs.models import JobRun, LogLevel, Progress, RunStatus
+from zapjobs.models import JobRun, LogLevel, Progress, RunStatus, UniqueSettings
+from zapjobs.settings import format_duration
 
 STATUS_STYLES = {
     "waiting": "cyan",
@@ -123,6 +124,18 @@ def display_status(run: JobRun, now: datetime) -> str:
 def attempt_text(run: JobRun) -> str:
     """``2 of 4``: attempts started so far out of the budget stored on the run."""
     return f"{run.attempt} of {run.max_attempts}"
+
+
+def unique_text(unique: UniqueSettings | None) -> str:
+    """A job type's declared uniqueness in one line, e.g. "by input, one per 10m window; a run
+    holds its key while pending, running"; "-" when it declares none."""
+    if unique is None:
+        return "-"
+    parts = ["by input" if unique.by_input else "by unique_key only"]
+    if unique.period_seconds is not None:
+        parts.append(f"one per {format_duration(timedelta(seconds=unique.period_seconds))} window")
+    held = ", ".join(s.value for s in RunStatus if s in unique.states)
+    return f"{', '.join(parts)}; a run holds its key while {held}"
 
 
 def error_is_from_earlier_attempt(status: str) -> bool:

@@ -14,7 +14,9 @@ run::
      "finished_at": "...Z" | null, "duration_seconds": 1.25 | null, "worker_id": "..." | null,
      "cancel_requested": false, "schedule_due_at": "...Z" | null,
      "trace_context": "{\"traceparent\": \"00-...\"}" | null,
-     "unique_key": "invoice-42" | null}
+     "unique_key": "invoice-42" | null, "snoozes": 0}
+
+``snoozes``: times the job snoozed the run (each gave its attempt back).
 
 ``status`` is the stored state; ``scheduled`` is true for a pending run due later.
 
@@ -28,7 +30,11 @@ job (a job type as stored)::
      "schedule": {"kind": "cron" | "interval", "expression": "0 * * * *",
                   "timezone": "UTC", "catch_up": "latest", "input": ...} | null,
      "next_due_at": "...Z" | null, "last_due_at": "...Z" | null, "last_run_id": 7 | null,
-     "updated_at": "...Z" | null}
+     "updated_at": "...Z" | null,
+     "unique": {"by_input": true, "period_seconds": 600.0 | null,
+                "states": ["pending", "running"]} | null}
+
+``unique``: the uniqueness the job type's code declared (null: none).
 
 worker::
 
@@ -67,8 +73,10 @@ from zapjobs.models import (
     JobRun,
     LogEntry,
     MigrationStatus,
+    RunStatus,
     Stats,
     ThroughputPoint,
+    UniqueSettings,
     WorkerInfo,
     WorkerState,
 )
@@ -151,6 +159,7 @@ def run_dict(run: JobRun, now: datetime) -> dict[str, Any]:
         "schedule_due_at": iso(run.schedule_due_at),
         "trace_context": run.trace_context,
         "unique_key": run.unique_key,
+        "snoozes": run.snoozes,
     }
 
 
@@ -183,6 +192,17 @@ def job_dict(definition: JobDefinition, default_timeout: float) -> dict[str, Any
         "last_due_at": iso(definition.last_due_at),
         "last_run_id": definition.last_run_id,
         "updated_at": iso(definition.updated_at),
+        "unique": unique_dict(definition.unique),
+    }
+
+
+def unique_dict(unique: UniqueSettings | None) -> dict[str, Any] | None:
+    if unique is None:
+        return None
+    return {
+        "by_input": unique.by_input,
+        "period_seconds": unique.period_seconds,
+        "states": [s.value for s in RunStatus if s in unique.states],
     }
 
 
@@ -436,6 +456,7 @@ def run_detail(run: JobRun, now: datetime, *, local: bool = False) -> Renderable
         ("status", status_text(display_status(run, now))),
         ("queue", untrusted(run.queue).append(f" (priority {run.priority})")),
         ("attempt", attempt_text(run)),
+        *([("snoozed", f"{run.snoozes} times (attempts not counted)")] if run.snoozes else []),
         ("created", zoned_text(run.created_at, local=local)),
         ("due", f"{zoned_text(run.run_at, local=local)} ({relative(run.run_at, now)})"),
         ("started", zoned_text(run.started_at, local=local)),

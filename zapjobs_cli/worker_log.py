@@ -116,7 +116,7 @@ class EventPrinter:
             s = event.summary
             self._log.info(
                 "stopped after %.1fs: %d claimed, %d succeeded, %d failed, %d retried, "
-                "%d cancelled, %d put back",
+                "%d cancelled, %d put back, %d snoozed",
                 s.duration_seconds,
                 s.claimed,
                 s.succeeded,
@@ -124,6 +124,7 @@ class EventPrinter:
                 s.retried,
                 s.cancelled,
                 s.requeued,
+                s.snoozed,
                 extra=_fields(
                     event="worker_stopped",
                     worker_id=s.worker_id,
@@ -133,6 +134,7 @@ class EventPrinter:
                     retried=s.retried,
                     cancelled=s.cancelled,
                     requeued=s.requeued,
+                    snoozed=s.snoozed,
                 ),
             )
 
@@ -165,6 +167,8 @@ class EventPrinter:
         outcome = event.status.value
         if event.status is RunStatus.PENDING:
             outcome = "put back" if event.requeued else "failed, will retry"
+            if event.snoozed:
+                outcome = "snoozed"
         message = (
             f"run {event.run_id} {event.job_type} {outcome} "
             f"(attempt {event.attempt}, {event.duration_seconds:.3f}s)"

@@ -1,7 +1,7 @@
 """A worker process for the engine's multi-process tests.
 
     python tests/apps/engine_worker.py <conninfo> [--burst] [--concurrency N]
-        [--polling-interval 15s] [--shutdown-timeout 30s]
+        [--polling-interval 15s] [--shutdown-timeout 30s] [--queues default,other]
 
 Jobs write rows into the test's own ``engine_marks`` table (run_id, pid, kind), so the test can
 check from outside what ran, where, and how often ("collect" is a workflow's callback). Prints
@@ -67,6 +67,7 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--polling-interval", default="1s")
     parser.add_argument("--shutdown-timeout", default="30s")
+    parser.add_argument("--queues", default=None, help="comma-separated, in priority order")
     args = parser.parse_args()
 
     zap, pool = build(args.url, args.polling_interval)
@@ -82,6 +83,7 @@ async def main() -> int:
             concurrency=args.concurrency,
             shutdown_timeout=parse_duration(args.shutdown_timeout),
             on_event=on_event,
+            queues=None if args.queues is None else args.queues.split(","),
         )
     finally:
         await zap.close()

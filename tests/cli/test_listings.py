@@ -11,7 +11,7 @@ JOB_KEYS = {
     "job_type", "queue", "schedule_paused", "paused", "max_retries", "timeout_seconds",
     "max_retries_override", "timeout_seconds_override", "effective_max_retries",
     "effective_timeout_seconds", "schedule",
-    "next_due_at", "last_due_at", "last_run_id", "updated_at",
+    "next_due_at", "last_due_at", "last_run_id", "updated_at", "unique",
     "max_concurrency", "rate_limit", "max_concurrency_override", "rate_limit_override",
     "effective_max_concurrency", "effective_rate_limit",
 }  # fmt: skip
@@ -110,3 +110,25 @@ def test_json_shapes_of_listings(pg_app: Cli) -> None:
 
     pruned = json_of(pg_app, "prune")
     assert pruned == {"runs_deleted": 0, "logs_deleted": 0, "workers_deleted": 0}
+
+
+def test_jobs_show_gives_the_declared_unique_settings(sqlite_cli: Cli) -> None:
+    """What a job type's code declared (by input, period, states) is stored with its
+    definition, so `jobs show` tells it without the app (and --json keeps the shape)."""
+    app = Cli(sqlite_cli.url, sqlite_cli.cwd, {**sqlite_cli.env, "ZAPJOBS_APP": "unique_jobs:zap"})
+    assert app("migrate").code == 0
+    assert app("jobs", "list").code == 0  # registers the app's definitions
+    shown = sqlite_cli("jobs", "show", "sync-account")  # no app: read from the store
+    assert shown.code == 0, str(shown)
+    assert "by input; a run holds its key while pending, running" in shown.stdout, shown.stdout
+    report = json_of(sqlite_cli, "jobs", "show", "nightly-report")
+    assert report["unique"] == {  # type: ignore[index]
+        "by_input": False,
+        "period_seconds": 600.0,
+        "states": ["pending", "running", "succeeded", "failed", "cancelled"],
+    }
+    assert json_of(sqlite_cli, "jobs", "show", "plain")["unique"] is None  # type: ignore[index]
+    assert (
+        "by unique_key only, one per 10m window"
+        in sqlite_cli("jobs", "show", "nightly-report").stdout
+    )

@@ -34,7 +34,7 @@ RUN_KEYS = {
     "id", "job_type", "queue", "priority", "status", "scheduled", "attempt", "max_attempts",
     "input", "output", "error", "progress", "run_at", "created_at", "started_at", "finished_at",
     "duration_seconds", "worker_id", "cancel_requested", "schedule_due_at", "trace_context",
-    "unique_key",
+    "unique_key", "snoozes",
 }  # fmt: skip
 
 
@@ -120,6 +120,7 @@ def test_job_shape() -> None:
         "last_due_at": None,
         "last_run_id": None,
         "updated_at": None,
+        "unique": None,
     }
 
 

@@ -174,3 +174,26 @@ def test_search_finds_the_error_type_and_says_how_far_it_looked(sqlite_cli: Cli)
     assert "searched the newest 100,000 runs" in shown.stderr, str(shown)
     missed = sqlite_cli("runs", "list", "--search", "no such text")
     assert missed.code == 0 and "searched the newest 100,000 runs" in missed.stderr, str(missed)
+
+
+def test_runs_show_counts_the_snoozes(sqlite_cli: Cli) -> None:
+    """A snoozed run says how often it snoozed, in the text and in --json; the attempt shown
+    is the one counted against the budget."""
+    migrate(sqlite_cli.url)
+
+    async def snooze_twice(zap: ZapJobs) -> int:
+        await zap.open()
+        store = store_of(zap)
+        [run_id] = await store.enqueue([NewRun("sync")])
+        for _ in range(2):
+            [run] = await store.claim("w1", ["default"], ["sync"], 1)
+            outcome = RunOutcome(run.id, "w1", run.attempt, RunStatus.PENDING, snoozed=True)
+            await store.complete([outcome])
+        return run_id
+
+    run_id = sqlite_cli.query(snooze_twice)
+    shown = sqlite_cli("runs", "show", str(run_id))
+    assert shown.code == 0, str(shown)
+    assert "snoozed   2 times (attempts not counted)" in shown.stdout, shown.stdout
+    data = json.loads(sqlite_cli("runs", "show", str(run_id), "--json").stdout)
+    assert (data["snoozes"], data["attempt"]) == (2, 0)

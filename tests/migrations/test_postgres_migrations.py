@@ -54,6 +54,9 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "last_due_at": ("timestamp with time zone", True),
         "last_run_id": ("bigint", True),
         "updated_at": ("timestamp with time zone", False),
+        "unique_by_input": ("boolean", True),
+        "unique_for_seconds": ("double precision", True),
+        "unique_states": ("smallint", True),
     },
     "zapjobs_runs": {
         "id": ("bigint", False),
@@ -80,6 +83,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "schedule_due_at": ("timestamp with time zone", True),
         "max_attempts": ("integer", False),
         "trace_context": ("text", True),
+        "snoozes": ("integer", False),
         "unique_key": ("text", True),
         "unique_states": ("smallint", True),
         "parents_left": ("integer", True),

@@ -27,6 +27,7 @@ def spans() -> InMemorySpanExporter:
 @pytest.fixture
 async def zap(store_url: str) -> AsyncIterator[ZapJobs]:
     app = ZapJobs(store_url, auto_migrate=True, polling_interval="50ms")
+    snoozed: set[int] = set()
 
     @app.job("report", queue="mail")
     async def report(ctx: JobContext[dict[str, int]]) -> int:
@@ -40,6 +41,12 @@ async def zap(store_url: str) -> AsyncIterator[ZapJobs]:
         ctx.log.warning("in a thread")
         with trace.get_tracer("job").start_as_current_span("inner-thread"):
             pass
+
+    @app.job("sleepy", max_retries=0)
+    async def sleepy(ctx: JobContext[None]) -> None:
+        if ctx.run_id not in snoozed:
+            snoozed.add(ctx.run_id)
+            ctx.snooze(timedelta(0))
 
     @app.job("flaky", retry=NO_WAIT)
     async def flaky(ctx: JobContext[None]) -> None:
@@ -106,6 +113,19 @@ async def test_a_plain_def_job_runs_with_its_attempt_span_current(
     assert [(e.name, dict(e.attributes or {})) for e in process.events] == [
         ("in a thread", {"log.severity": "warning"})
     ]
+
+
+async def test_a_snoozed_attempt_is_no_error_and_says_snoozed(
+    zap: ZapJobs, spans: InMemorySpanExporter
+) -> None:
+    run_id = await zap.enqueue("sleepy")
+    await zap.run_worker(burst=True, install_signal_handlers=False)
+    assert (await zap.get_run(run_id)).status is RunStatus.SUCCEEDED
+    attempts = named(spans.get_finished_spans(), "sleepy process")
+    assert [(s.attributes or {})["zapjobs.outcome"] for s in attempts] == ["snoozed", "succeeded"]
+    assert [(s.attributes or {})["zapjobs.attempt"] for s in attempts] == [1, 1]
+    assert {s.status.status_code for s in attempts} == {StatusCode.UNSET}
+    assert not [e for s in attempts for e in s.events if e.name == "exception"]
 
 
 async def test_a_failing_attempt_records_the_exception_and_an_error_status(

@@ -10,7 +10,7 @@ import pytest
 
 from tests.observability.conftest import scrape, value
 from tests.runtime.engine_helpers import running_worker, wait_until
-from zapjobs import JobContext, RetryPolicy, ZapJobs
+from zapjobs import JobContext, RetryPolicy, Snooze, ZapJobs
 from zapjobs.metrics import WorkerMetrics
 from zapjobs.models import RunStatus
 
@@ -28,7 +28,45 @@ def app() -> ZapJobs:
             raise RuntimeError("first try fails")
         return "ok"
 
+    @zap.job("sleepy", max_retries=0)
+    async def sleepy(ctx: JobContext[None]) -> str:
+        tries.append(ctx.attempt)
+        if len(tries) == 1:
+            raise Snooze(timedelta(0))
+        return "ok"
+
     return zap
+
+
+async def test_a_snooze_is_counted_as_snoozed_not_as_a_failure_or_retry(port: int) -> None:
+    zap = app()
+    await zap.open()
+    run_id = await zap.enqueue("sleepy", queue="default")
+    async with running_worker(zap, metrics_port=port):
+
+        async def done() -> RunStatus:
+            return (await zap.get_run(run_id)).status
+
+        await wait_until(done, lambda s: s is RunStatus.SUCCEEDED, what="the snoozed run")
+
+        async def counted() -> Any:
+            return scrape(port)
+
+        labels = {"job_type": "sleepy", "queue": "default"}
+        samples = await wait_until(
+            counted,
+            lambda s: (
+                s is not None
+                and value(s, "zapjobs_runs_finished_total", outcome="succeeded", **labels) == 1
+            ),
+            what="the success counted",
+        )
+    assert value(samples, "zapjobs_runs_finished_total", outcome="snoozed", **labels) == 1
+    assert value(samples, "zapjobs_runs_finished_total", outcome="retried", **labels) == 0
+    assert value(samples, "zapjobs_runs_finished_total", outcome="failed", **labels) == 0
+    stats = await zap.stats()
+    assert (stats.succeeded, stats.failed) == (1, 0)  # the kept counts: one finished run
+    await zap.close()
 
 
 async def test_a_retry_is_counted_as_retried_then_succeeded(port: int) -> None:

@@ -10,12 +10,14 @@ from tests.stores.helpers import T0, at
 from zapjobs.models import (
     DEFAULT_UNIQUE_STATES,
     EnqueueResult,
+    JobDefinition,
     NewRun,
     RunFilter,
     RunOutcome,
     RunStatus,
     Schedule,
     ScheduleKind,
+    UniqueSettings,
     unique_states_mask,
 )
 from zapjobs.stores import Store
@@ -159,3 +161,64 @@ async def test_a_retry_leaves_a_run_whose_key_another_run_holds(store: Store) ->
     assert run.status is RunStatus.FAILED
     await finish(store, holder, RunStatus.SUCCEEDED)
     assert await store.retry_runs(RunFilter(ids=(first,)), now=T0) == [first]
+
+
+async def _two_failed_holders_of(store: Store, key: str) -> tuple[int, int]:
+    [older] = await store.enqueue([keyed(key)], now=T0)
+    await finish(store, older, RunStatus.FAILED)
+    [newer] = await store.enqueue([keyed(key)], now=T0)
+    await finish(store, newer, RunStatus.FAILED)
+    return older, newer
+
+
+async def test_one_retry_of_two_runs_with_one_key_retries_only_the_newest(store: Store) -> None:
+    """Both would hold the key once pending: the newest is retried, the older left failed
+    (the unique index would otherwise refuse the whole retry)."""
+    older, newer = await _two_failed_holders_of(store, "k")
+    [other] = await store.enqueue([keyed("other")], now=T0)
+    await finish(store, other, RunStatus.FAILED)
+    assert await store.retry_runs(RunFilter(ids=(older, newer, other)), now=T0) == sorted(
+        [newer, other]
+    )
+    by_id = {r.id: r.status for r in await store.get_runs([older, newer, other])}
+    assert by_id == {older: RunStatus.FAILED, newer: RunStatus.PENDING, other: RunStatus.PENDING}
+
+
+async def test_a_bulk_retry_by_status_retries_the_newest_of_each_key(store: Store) -> None:
+    _older, newer = await _two_failed_holders_of(store, "k")
+    assert await store.retry_runs(RunFilter(statuses=(RunStatus.FAILED,)), now=T0) == [newer]
+    assert await store.count_runs(RunFilter(statuses=(RunStatus.FAILED,))) == 1
+
+
+async def test_the_older_run_alone_is_retried_when_the_newer_is_not_selected(
+    store: Store,
+) -> None:
+    older, _newer = await _two_failed_holders_of(store, "k")
+    assert await store.retry_runs(RunFilter(ids=(older,)), now=T0) == [older]
+
+
+# --- the declared settings, stored with the definition ----------------------------------------
+
+
+async def test_a_definition_keeps_the_unique_settings_its_code_declared(store: Store) -> None:
+    every = frozenset(RunStatus)
+    await store.register_definitions(
+        [
+            JobDefinition("by-input", unique=UniqueSettings(by_input=True)),
+            JobDefinition("periodic", unique=UniqueSettings(False, 600.0, every)),
+            JobDefinition("plain"),
+        ]
+    )
+    found = {d.job_type: d.unique for d in await store.list_definitions()}
+    assert found == {
+        "by-input": UniqueSettings(True, None, frozenset({RunStatus.PENDING, RunStatus.RUNNING})),
+        "periodic": UniqueSettings(False, 600.0, every),
+        "plain": None,
+    }
+
+
+async def test_registering_again_replaces_the_unique_settings(store: Store) -> None:
+    await store.register_definitions([JobDefinition("a", unique=UniqueSettings(by_input=True))])
+    await store.register_definitions([JobDefinition("a")])  # the code dropped them
+    definition = await store.get_definition("a")
+    assert definition is not None and definition.unique is None

@@ -69,6 +69,7 @@ def test_a_completion_finds_the_children_by_index(
         "error_messages": ["m"],
         "error_tracebacks": [None],
         "retry_delays": [None],
+        "snoozed": [False],
     }
     plan = explain(url, queries[name], params)
     assert not seq_scans(plan), [(n["Node Type"], n.get("Relation Name")) for n in plan]

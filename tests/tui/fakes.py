@@ -19,6 +19,7 @@ from zapjobs.models import (
     LogLevel,
     Page,
     Progress,
+    QueueInfo,
     QueueStats,
     RateLimit,
     RunError,
@@ -153,6 +154,17 @@ WORKERS = (
                NOW - timedelta(hours=2), dead_at=NOW - timedelta(hours=1, minutes=55)),
 )  # fmt: skip
 
+#: the Queues view's data: active and served, paused, and one no live worker serves
+QUEUES = (
+    QueueInfo("critical", pending=0, running=1, workers=("web-1-1234-ab12",),
+              finished_last_minute=12),
+    QueueInfo("default", pending=3, scheduled=1, running=1, lag=timedelta(seconds=42),
+              workers=("web-1-1234-ab12", "web-2-5678-cd34"), finished_last_minute=57),
+    QueueInfo("low", paused=True, pending=120, lag=timedelta(minutes=14),
+              workers=("web-2-5678-cd34",)),
+    QueueInfo("reports", pending=7, lag=timedelta(hours=2, minutes=5)),
+)  # fmt: skip
+
 
 def _attempts(status: RunStatus, job_type: str, error: RunError | None) -> int:
     """Attempts so far: none while pending, all of them for a failure, else one."""
@@ -178,6 +190,7 @@ class FakeSource:
         self.calls: list[tuple[str, object]] = []
         self.fail_with: Exception | None = None  # set to make every read raise
         self.closed = False
+        self.queue_rows = QUEUES
 
     def describe(self) -> str:
         return "postgresql://ops:***@db.internal/jobs"
@@ -334,6 +347,30 @@ class FakeSource:
 
     async def resume(self, job_type: str) -> None:
         self.calls.append(("resume", job_type))
+
+    async def queues(self, now: datetime) -> tuple[QueueInfo, ...]:
+        self._check()
+        return self.queue_rows
+
+    async def pause_queue(self, queue: str) -> None:
+        self.calls.append(("pause_queue", queue))
+        self._set_queue(queue, paused=True)
+
+    async def resume_queue(self, queue: str) -> None:
+        self.calls.append(("resume_queue", queue))
+        self._set_queue(queue, paused=False)
+
+    async def purge_queue(self, queue: str) -> int:
+        self.calls.append(("purge_queue", queue))
+        [info] = [q for q in self.queue_rows if q.name == queue]
+        self._set_queue(queue, pending=0, scheduled=0, lag=None)
+        return info.pending + info.scheduled
+
+    def _set_queue(self, queue: str, **changes: object) -> None:
+        self.queue_rows = tuple(
+            replace(q, **changes) if q.name == queue else q  # type: ignore[arg-type]
+            for q in self.queue_rows
+        )
 
 
 def _record(run: JobRun) -> RunRecord:

@@ -28,11 +28,14 @@ from zapjobs.models import (
     DEFAULT_UNIQUE_STATES,
     MAX_UNIQUE_KEY_LENGTH,
     RunStatus,
+    UniqueSettings,
     unique_states_mask,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REQUIRED_STATES = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
+#: every state a keyed run can be in: a run that waits for parents never carries a unique key
+KEYED_STATES = frozenset(RunStatus) - {RunStatus.WAITING}
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,14 @@ class UniqueOptions:
     def effective_states(self) -> frozenset[RunStatus]:
         if self.states is not None:
             return self.states
-        return frozenset(RunStatus) if self.period is not None else DEFAULT_UNIQUE_STATES
+        return KEYED_STATES if self.period is not None else DEFAULT_UNIQUE_STATES
+
+    def settings(self) -> UniqueSettings | None:
+        """What a definition stores for operators; None when nothing was declared."""
+        if not self.any and self.states is None:
+            return None
+        period = None if self.period is None else self.period.total_seconds()
+        return UniqueSettings(self.by_input, period, self.effective_states())
 
 
 NO_UNIQUENESS = UniqueOptions()
@@ -135,3 +145,15 @@ def run_uniqueness(
     if options.period is not None:
         key = f"{key}@{period_start(options.period, now).isoformat()}"
     return key, unique_states_mask(options.effective_states())
+
+
+def superseded_by_newer(keyed: Iterable[tuple[int, str, str]]) -> list[int]:
+    """Of the (id, job type, unique key) runs one retry would put back, those a newer one of
+    the same key supersedes: both would hold the key, so only the newest is retried."""
+    newest: dict[tuple[str, str], int] = {}
+    ids = []
+    for run_id, job_type, key in keyed:
+        ids.append(run_id)
+        newest[(job_type, key)] = max(run_id, newest.get((job_type, key), run_id))
+    kept = set(newest.values())
+    return sorted(i for i in ids if i not in kept)

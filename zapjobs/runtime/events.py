@@ -30,7 +30,8 @@ class RunStarted:
 @dataclass(frozen=True)
 class RunFinished:
     """One attempt ended. ``status`` PENDING means it will be retried, or, with ``requeued``,
-    that a stopping worker put it back (not a failure of the job)."""
+    that a stopping worker put it back, or, with ``snoozed``, that the job snoozed it (neither
+    a failure of the job)."""
 
     run_id: int
     job_type: str
@@ -40,11 +41,14 @@ class RunFinished:
     error_type: str | None = None
     error_message: str | None = None
     requeued: bool = False
+    snoozed: bool = False
 
     @property
     def outcome(self) -> str:
-        """succeeded, failed, cancelled, retried (will run again) or requeued."""
+        """succeeded, failed, cancelled, retried (will run again), requeued or snoozed."""
         if self.status is RunStatus.PENDING:
+            if self.snoozed:
+                return "snoozed"
             return "requeued" if self.requeued else "retried"
         return self.status.value
 
@@ -65,6 +69,7 @@ class WorkerSummary:
     retried: int = 0
     cancelled: int = 0
     requeued: int = 0  # put back to pending at shutdown
+    snoozed: int = 0  # the job asked to run again later (Snooze)
 
     @property
     def finished(self) -> int:

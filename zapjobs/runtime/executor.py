@@ -21,14 +21,14 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
-from zapjobs.clock import Clock
+from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import next_retry_delay
 from zapjobs.core.storable import storable_json, storable_text, storable_value
 from zapjobs.errors import ValidationError
-from zapjobs.job import JobContext, ProgressTracker, RunLogger
+from zapjobs.job import MAX_SNOOZE, JobContext, ProgressTracker, RunLogger, Snooze
 from zapjobs.models import InputFrom, JobDefinition, JobRun, RunError, RunOutcome, RunStatus
 from zapjobs.registry import JobType, Registry
 from zapjobs.runtime.completer import Completer
@@ -123,6 +123,23 @@ def run_error(error_type: str, message: str, traceback_text: str | None = None) 
     )
 
 
+def snooze_problem(delay: object) -> str | None:
+    """Why a job's ``Snooze`` delay cannot be honoured, or None when it can."""
+    if not isinstance(delay, timedelta):
+        return (
+            f"Snooze needs a datetime.timedelta, got {type(delay).__name__}: "
+            "raise Snooze(timedelta(seconds=30))"
+        )
+    if delay < timedelta(0):
+        return f"Snooze needs a delay of zero or more, got -{format_duration(-delay)}"
+    if delay > MAX_SNOOZE:
+        return (
+            f"Snooze needs a delay of at most {format_duration(MAX_SNOOZE)}, got "
+            f"{format_duration(delay)}: enqueue a new run with run_at instead"
+        )
+    return None
+
+
 def _seconds_text(seconds: float) -> str:
     return format_duration(timedelta(seconds=seconds))
 
@@ -204,6 +221,7 @@ class Executor:
                 error_type=error.type if error else None,
                 error_message=error.message if error else None,
                 requeued=requeued,
+                snoozed=outcome.snoozed,
             )
         )
         return outcome
@@ -240,6 +258,8 @@ class Executor:
             return self._stopped(run, attempt.stop_reason)
         except _Failure as failure:
             return self._failed(run, job_type, failure.error, final=failure.final)
+        except Snooze as snooze:
+            return self._snoozed(run, job_type, snooze)
         except BaseException as exc:  # the job's own, whatever its class
             return self._failed(run, job_type, self._job_error(exc), final=False)
         return self._outcome(run, RunStatus.SUCCEEDED, output_json=output_json)
@@ -351,6 +371,29 @@ class Executor:
         if delay is None:
             return self._outcome(run, RunStatus.FAILED, error=error)
         return self._outcome(run, RunStatus.PENDING, error=error, retry_delay=delay)
+
+    def _snoozed(self, run: JobRun, job_type: JobType, snooze: Snooze) -> RunOutcome:
+        """Back to pending, due after the delay, the attempt not consumed; a delay the worker
+        cannot honour fails the run (for good: the same code asks for it again)."""
+        try:
+            delay: object = snooze.delay
+        except Exception:  # the job's own subclass, whatever it does
+            delay = None
+        problem = snooze_problem(delay)
+        if problem is not None:
+            return self._failed(run, job_type, run_error("SnoozeError", problem), final=True)
+        assert isinstance(delay, timedelta)
+        log = RunLogger(
+            run_id=run.id,
+            job_type=job_type.id,
+            sink=self._completer.add_log,
+            clock=self._clock,
+            attempt=run.attempt,
+        )
+        now = (self._clock or SYSTEM_CLOCK).now()
+        due = (now + delay).astimezone(UTC)
+        log.info(f"snoozed for {format_duration(delay)}, due at {due:%Y-%m-%d %H:%M:%S} UTC")
+        return self._outcome(run, RunStatus.PENDING, retry_delay=delay, snoozed=True)
 
     def _stopped(self, run: JobRun, reason: str) -> RunOutcome:
         if reason == STOP_CANCEL:

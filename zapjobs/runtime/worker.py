@@ -99,7 +99,7 @@ class Worker:
         self._running: dict[int, Attempt] = {}
         self._fencing: set[asyncio.Task[None]] = set()
         self._counts = dict.fromkeys(
-            ("claimed", "succeeded", "failed", "retried", "cancelled", "requeued"), 0
+            ("claimed", "succeeded", "failed", "retried", "cancelled", "requeued", "snoozed"), 0
         )
         self._started_at = self._now()
         self._fetcher: Fetcher | None = None

@@ -108,7 +108,8 @@ class Store(Protocol):
     # --- job definitions and schedules ---------------------------------------------------------
     async def register_definitions(self, definitions: Sequence[JobDefinition]) -> None:
         """Insert or update the code-declared part of each definition (queue, max_retries,
-        timeout_seconds, and the schedule when one is given). Operator overrides, ``enabled``
+        timeout_seconds, the unique settings (replaced, None too), and the schedule when one
+        is given). Operator overrides, ``enabled``
         and a schedule's next/last due times are kept; a changed schedule expression resets
         ``next_due_at`` to None so the scheduler recomputes it."""
         ...
@@ -242,8 +243,10 @@ class Store(Protocol):
 
         SUCCEEDED/FAILED/CANCELLED set ``finished_at`` = now; PENDING (a retry) sets
         ``run_at`` = now + ``retry_delay`` and clears ``worker_id``, and wakes listeners of its
-        queue with its due time. Output and error are stored. Applied only while the run is
-        running under the outcome's worker and attempt.
+        queue with its due time; a ``snoozed`` one also gives the attempt back (``attempt`` - 1,
+        so it does not count against ``max_attempts``) and adds one to ``snoozes``. Output and
+        error are stored. Applied only while the run is running under the outcome's worker and
+        attempt.
         """
         ...
 
@@ -259,7 +262,9 @@ class Store(Protocol):
     async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
         """Put FAILED or CANCELLED runs matching the filter back to pending, due now, with a
         fresh attempt budget (attempt reset to 0, error kept until the next attempt). Other
-        runs are left alone. Returns the ids changed."""
+        runs are left alone, and so is a run whose unique key another run holds, or a newer
+        run this retry puts back holds (of several with one key, only the newest is retried).
+        Returns the ids changed."""
         ...
 
     async def cancel_runs(

@@ -22,6 +22,7 @@ from zapjobs.models import (
     RunStatus,
     Schedule,
     ScheduleKind,
+    UniqueSettings,
     WorkerInfo,
     unique_states_from_mask,
 )
@@ -95,6 +96,7 @@ def run_from_row(row: Row, d: Decoders) -> JobRun:
         max_attempts=row["max_attempts"],
         trace_context=row["trace_context"],
         unique_key=row["unique_key"],
+        snoozes=row["snoozes"],
         unique_states=unique_states_from_mask(row["unique_states"]),
         parents_left=row["parents_left"],
         on_parent_failure=(
@@ -128,6 +130,17 @@ def definition_from_row(row: Row, d: Decoders) -> JobDefinition:
         last_due_at=d.opt_time(row["last_due_at"]),
         last_run_id=row["last_run_id"],
         updated_at=d.opt_time(row["updated_at"]),
+        unique=unique_settings_from_row(row, d),
+    )
+
+
+def unique_settings_from_row(row: Row, d: Decoders) -> UniqueSettings | None:
+    if row["unique_by_input"] is None:
+        return None
+    return UniqueSettings(
+        by_input=d.flag(row["unique_by_input"]),
+        period_seconds=row["unique_for_seconds"],
+        states=unique_states_from_mask(row["unique_states"]),
     )
 
 

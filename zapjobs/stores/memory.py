@@ -17,6 +17,7 @@ from typing import Any
 
 from zapjobs.core.flow import budgets, choose_runs, spend
 from zapjobs.core.storable import is_storable_json, is_storable_text
+from zapjobs.core.unique import superseded_by_newer
 from zapjobs.errors import (
     ConfigurationError,
     InvalidStateError,
@@ -162,6 +163,7 @@ class MemoryStore:
                         timeout_seconds=given.timeout_seconds,
                         schedule=given.schedule,
                         updated_at=now,
+                        unique=given.unique,
                     )
                     continue
                 schedule, next_due = old.schedule, old.next_due_at
@@ -179,6 +181,7 @@ class MemoryStore:
                     schedule=schedule,
                     next_due_at=next_due,
                     updated_at=now,
+                    unique=given.unique,
                 )
 
     async def get_definition(self, job_type: str) -> JobDefinition | None:
@@ -463,6 +466,9 @@ class MemoryStore:
                     r.status = RunStatus.PENDING
                     r.run_at = at + (outcome.retry_delay or timedelta(0))
                     r.worker_id = None
+                    if outcome.snoozed:  # the attempt is given back, counted as a snooze
+                        r.attempt -= 1
+                        r.snoozes += 1
                 elif outcome.status.is_final:
                     r.status = outcome.status
                     r.finished_at = at
@@ -506,12 +512,18 @@ class MemoryStore:
         at = utc(now)
         with self._lock:
             held = self._held_keys()
-            chosen = [
+            retriable = [
                 r
                 for r in self._select(selection, at)
                 if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)
                 and (r.unique_key is None or held.get((r.job_type, r.unique_key), r.id) == r.id)
             ]
+            superseded = set(
+                superseded_by_newer(
+                    (r.id, r.job_type, r.unique_key) for r in retriable if r.unique_key is not None
+                )
+            )
+            chosen = [r for r in retriable if r.id not in superseded]
             for r in chosen:
                 r.status = RunStatus.PENDING
                 r.run_at = at

@@ -58,6 +58,7 @@ class RunRecord:
     cancel_requested: bool = False
     trace_context: str | None = None
     unique_key: str | None = None
+    snoozes: int = 0
     unique_states: int = 0  # the mask of models.UNIQUE_STATE_BITS; 0 without a key
     parents_left: int | None = None
     on_parent_failure: ParentFailure | None = None
@@ -87,6 +88,7 @@ class RunRecord:
             max_attempts=self.max_attempts,
             trace_context=self.trace_context,
             unique_key=self.unique_key,
+            snoozes=self.snoozes,
             unique_states=unique_states_from_mask(self.unique_states),
             parents_left=self.parents_left,
             on_parent_failure=self.on_parent_failure,

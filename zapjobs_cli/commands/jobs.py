@@ -14,7 +14,7 @@ from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
 from zapjobs_cli.context import CliState, get_state
-from zapjobs_cli.display import due_text, untrusted, when_text
+from zapjobs_cli.display import due_text, unique_text, untrusted, when_text
 from zapjobs_cli.limits import (
     ClearOption,
     MaxConcurrencyOption,
@@ -115,6 +115,7 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
         ("max concurrency", cap_text(limits.max_concurrency, limits.max_concurrency_override)),
         ("rate limit", rate_text(limits.rate_limit, limits.rate_limit_override)),
         ("schedule", schedule_text(definition)),
+        ("unique", unique_text(definition.unique)),
         (
             "next run",
             f"{when_text(definition.next_due_at)} ({due_text(definition.next_due_at, now)})",

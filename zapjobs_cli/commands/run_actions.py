@@ -13,7 +13,7 @@ import typer
 
 from zapjobs import ZapJobs
 from zapjobs.errors import RunNotFoundError, ValidationError
-from zapjobs.models import CancelledRuns, JobRun, Page, RunFilter
+from zapjobs.models import CancelledRuns, JobRun, Page, RunFilter, RunStatus
 from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.options import (
@@ -219,6 +219,8 @@ def report(
 ) -> None:
     changed_set = set(changed)
     left_alone = [run for run in after if run.id not in changed_set]
+    superseded = _superseded(after, changed_set) if action is RETRY else {}
+    left_alone = [run for run in left_alone if run.id not in superseded]
     # what the action's own statement did, never a status read afterwards (by then a
     # worker may have claimed a retried run, or finished one asked to stop)
     stopping = list(changed.stop_requested) if isinstance(changed, CancelledRuns) else []
@@ -228,6 +230,8 @@ def report(
             "changed": sorted(changed),
             "unchanged": sorted(run.id for run in left_alone),
         }
+        if action is RETRY:
+            data["superseded"] = {str(k): v for k, v in sorted(superseded.items())}
         if action is CANCEL:
             data["stop_requested"] = stopping
         print_json(data)
@@ -242,12 +246,32 @@ def report(
                 f"asked the workers to stop {len(stopping)} running run(s): {_ids(stopping)}"
             )
     if run_ids:
-        for run in left_alone:
+        for run_id, newer in sorted(superseded.items()):
             state.note(
-                f"run {run.id} not {action.done}: it is {run.status.value} ({action.applies_to})"
+                f"run {run_id} skipped: run {newer} has the same unique key and was retried "
+                "instead (one retry puts back only the newest run of a key)"
             )
+        for run in left_alone:
+            state.note(f"run {run.id} not {action.done}: {_why_left_alone(run, action)}")
         if left_alone:
             raise typer.Exit(1)
+
+
+def _superseded(runs: list[JobRun], changed: set[int]) -> dict[int, int]:
+    """Asked-for runs a retry left alone because a newer run of the same unique key, retried
+    by the same call, holds the key now: run id -> the newer run's id."""
+    retried = {(r.job_type, r.unique_key): r.id for r in runs if r.id in changed and r.unique_key}
+    return {
+        r.id: retried[(r.job_type, r.unique_key)]
+        for r in runs
+        if r.id not in changed and r.unique_key and (r.job_type, r.unique_key) in retried
+    }
+
+
+def _why_left_alone(run: JobRun, action: Action) -> str:
+    if action is RETRY and run.unique_key and run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return "another run holds its unique key; retry it once that run has finished"
+    return f"it is {run.status.value} ({action.applies_to})"
 
 
 def _ids(ids: list[int], limit: int = 20) -> str:

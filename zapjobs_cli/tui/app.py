@@ -1,7 +1,7 @@
 """``zapjobs dashboard``: the Textual application, built by a factory so tests can hand it a
 fake source and a frozen clock.
 
-Views are Textual modes (1-4), each with its own screen stack: a run opened from the Runs view
+Views are Textual modes (1-5), each with its own screen stack: a run opened from the Runs view
 sits on top of it, so the filter, the page and the cursor are still there when you come back.
 """
 
@@ -24,6 +24,7 @@ from zapjobs_cli.tui.screens.base import LiveScreen
 from zapjobs_cli.tui.screens.help import HelpScreen
 from zapjobs_cli.tui.screens.jobs import JobsScreen
 from zapjobs_cli.tui.screens.overview import OverviewScreen
+from zapjobs_cli.tui.screens.queues import QueuesScreen
 from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
 from zapjobs_cli.tui.screens.runs import RunsScreen
 from zapjobs_cli.tui.screens.workers import WorkersScreen
@@ -33,7 +34,7 @@ from zapjobs_cli.tui.widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from zapjobs import ZapJobs
 
-VIEWS = ("overview", "jobs", "runs", "workers")
+VIEWS = ("overview", "jobs", "runs", "workers", "queues")
 
 
 class DashboardApp(App[None]):
@@ -45,12 +46,15 @@ class DashboardApp(App[None]):
         "jobs": JobsScreen,
         "runs": RunsScreen,
         "workers": WorkersScreen,
+        "queues": QueuesScreen,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "view('overview')", "Overview"),
         Binding("2", "view('jobs')", "Jobs"),
         Binding("3", "view('runs')", "Runs"),
         Binding("4", "view('workers')", "Workers"),
+        # not in the key bar (kept to the first four views); the help and palette list it
+        Binding("5", "view('queues')", "Queues", show=False),
         Binding("f", "freeze", "Freeze"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),

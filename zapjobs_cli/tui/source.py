@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from zapjobs.errors import InvalidStateError, NotMigratedError, StoreError, ZapJobsError
-from zapjobs.models import LimitScope, LogLevel, Page, RunFilter, RunStatus
+from zapjobs.models import LimitScope, LogLevel, Page, QueueInfo, RunFilter, RunStatus
 from zapjobs.settings import mask_dsn, scrub
 from zapjobs_cli.tui.viewmodels import (
     JobRow,
@@ -90,6 +90,17 @@ class DashboardSource(Protocol):
     async def pause(self, job_type: str) -> None: ...
 
     async def resume(self, job_type: str) -> None: ...
+
+    # --- queues (the Queues view) -----------------------------------------------------------
+    async def queues(self, now: datetime) -> tuple[QueueInfo, ...]: ...
+
+    async def pause_queue(self, queue: str) -> None: ...
+
+    async def resume_queue(self, queue: str) -> None: ...
+
+    async def purge_queue(self, queue: str) -> int:
+        """Delete the queue's pending runs (scheduled included); how many."""
+        ...
 
 
 class ZapJobsSource:
@@ -238,6 +249,18 @@ class ZapJobsSource:
     async def resume(self, job_type: str) -> None:
         await (await self._ready()).resume_schedule(job_type)
 
+    async def queues(self, now: datetime) -> tuple[QueueInfo, ...]:
+        return tuple(await (await self._ready()).list_queues())
+
+    async def pause_queue(self, queue: str) -> None:
+        await (await self._ready()).pause_queue(queue)
+
+    async def resume_queue(self, queue: str) -> None:
+        await (await self._ready()).resume_queue(queue)
+
+    async def purge_queue(self, queue: str) -> int:
+        return await (await self._ready()).purge_queue(queue)
+
 
 class ReadOnlySource:
     """Passes reads through and refuses every action: ``--read-only`` holds even if a key or
@@ -303,6 +326,18 @@ class ReadOnlySource:
         raise read_only_error()
 
     async def resume(self, job_type: str) -> None:
+        raise read_only_error()
+
+    async def queues(self, now: datetime) -> tuple[QueueInfo, ...]:
+        return await self.inner.queues(now)
+
+    async def pause_queue(self, queue: str) -> None:
+        raise read_only_error()
+
+    async def resume_queue(self, queue: str) -> None:
+        raise read_only_error()
+
+    async def purge_queue(self, queue: str) -> int:
         raise read_only_error()
 
 

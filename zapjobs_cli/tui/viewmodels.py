@@ -26,7 +26,12 @@ from zapjobs.models import (
     WorkerState,
 )
 from zapjobs.settings import format_duration
-from zapjobs_cli.display import clipped_json, display_status, error_is_from_earlier_attempt
+from zapjobs_cli.display import (
+    clipped_json,
+    display_status,
+    error_is_from_earlier_attempt,
+    unique_text,
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class RunDetail:
     schedule_due_at: datetime | None = None
     input_hidden: int = 0  # characters of the input's JSON cut off (a huge value)
     output_hidden: int = 0
+    unique_key: str | None = None
+    unique: str | None = None  # the job type's declared uniqueness, in words (display)
+    snoozes: int = 0  # times the job snoozed the run (attempts not counted)
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,11 @@ def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> 
         worker_id=run.worker_id,
         max_attempts=run.max_attempts,
         schedule_due_at=run.schedule_due_at,
+        unique_key=run.unique_key,
+        unique=None
+        if definition is None or definition.unique is None
+        else unique_text(definition.unique),
+        snoozes=run.snoozes,
     )
 
 

@@ -67,7 +67,7 @@ SELECT 1 AS ok
 d.job_type, d.queue, d.max_retries, d.timeout_seconds, d.max_retries_override,
 d.timeout_seconds_override, d.enabled, d.schedule_kind, d.schedule_expression,
 d.schedule_timezone, d.schedule_catch_up, d.schedule_input_json, d.next_due_at, d.last_due_at,
-d.last_run_id, d.updated_at
+d.last_run_id, d.updated_at, d.unique_by_input, d.unique_for_seconds, d.unique_states
 
 -- fragment: run_columns
 r.id, r.job_type, r.queue, r.priority, r.status, r.input, r.output, r.error_type,
@@ -75,7 +75,7 @@ r.error_message, r.error_traceback, r.attempt, r.run_at, r.created_at, r.started
 r.finished_at, r.worker_id, r.progress_total, r.progress_processed, r.progress_succeeded,
 r.progress_failed, r.cancel_requested, r.schedule_due_at, r.max_attempts, r.trace_context,
 r.unique_key, r.unique_states, r.parents_left, r.on_parent_failure, r.cancelled_by,
-r.input_from
+r.input_from, r.snoozes
 
 -- fragment: log_columns
 l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
@@ -177,18 +177,25 @@ EXISTS (
 -- (kind, expression, time zone) clears next_due_at so the scheduler recomputes it.
 INSERT INTO {prefix}definitions AS d (
     job_type, queue, max_retries, timeout_seconds, schedule_kind, schedule_expression,
-    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at
+    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at, unique_by_input,
+    unique_for_seconds, unique_states
 )
 SELECT t.job_type, t.queue, t.max_retries, t.timeout_seconds, t.kind, t.expression,
-       t.timezone, t.catch_up, t.input_json, now()
+       t.timezone, t.catch_up, t.input_json, now(), t.unique_by_input, t.unique_for_seconds,
+       t.unique_states
 FROM unnest(
     %(job_types)s::text[], %(queues)s::text[], %(max_retries)s::integer[],
     %(timeouts)s::double precision[], %(kinds)s::text[], %(expressions)s::text[],
-    %(timezones)s::text[], %(catch_ups)s::text[], %(inputs)s::text[]
+    %(timezones)s::text[], %(catch_ups)s::text[], %(inputs)s::text[],
+    %(unique_by_input)s::boolean[], %(unique_for_seconds)s::double precision[],
+    %(unique_states)s::smallint[]
 ) AS t (job_type, queue, max_retries, timeout_seconds, kind, expression, timezone, catch_up,
-        input_json)
+        input_json, unique_by_input, unique_for_seconds, unique_states)
 ON CONFLICT (job_type) DO UPDATE SET
     queue = EXCLUDED.queue,
+    unique_by_input = EXCLUDED.unique_by_input,
+    unique_for_seconds = EXCLUDED.unique_for_seconds,
+    unique_states = EXCLUDED.unique_states,
     max_retries = EXCLUDED.max_retries,
     timeout_seconds = EXCLUDED.timeout_seconds,
     next_due_at = CASE
@@ -732,9 +739,9 @@ WITH RECURSIVE outcome AS (
     FROM unnest(
         %(ids)s::bigint[], %(worker_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
         %(outputs)s::text[], %(error_types)s::text[], %(error_messages)s::text[],
-        %(error_tracebacks)s::text[], %(retry_delays)s::interval[]
+        %(error_tracebacks)s::text[], %(retry_delays)s::interval[], %(snoozed)s::boolean[]
     ) WITH ORDINALITY AS o (id, worker_id, attempt, status, output, error_type, error_message,
-                             error_traceback, retry_delay, ord)
+                             error_traceback, retry_delay, snoozed, ord)
 ),
 changed AS (
     UPDATE {prefix}runs r
@@ -750,7 +757,10 @@ changed AS (
         run_at = CASE WHEN o.status = 'pending'
             THEN {now} + COALESCE(o.retry_delay, interval '0')
             ELSE r.run_at END,
-        worker_id = CASE WHEN o.status = 'pending' THEN NULL ELSE r.worker_id END
+        worker_id = CASE WHEN o.status = 'pending' THEN NULL ELSE r.worker_id END,
+        -- A snooze gives the attempt back (the claim counted it) and is counted on its own.
+        attempt = CASE WHEN o.snoozed THEN r.attempt - 1 ELSE r.attempt END,
+        snoozes = r.snoozes + CASE WHEN o.snoozed THEN 1 ELSE 0 END
     FROM outcome o
     WHERE r.id = o.id
       AND r.status = 'running'
@@ -881,9 +891,10 @@ AND (%(f_scheduled)s::boolean IS NULL
 
 -- name: retry_runs
 -- "target" locks the runs first so the status they leave (failed or cancelled) is known. The
--- runs they cancelled wait for them again ({rearm_children}).
+-- runs they cancelled wait for them again ({rearm_children}). Of target runs sharing a unique
+-- key, only the newest is retried: both would hold the key.
 WITH RECURSIVE target AS (
-    SELECT r.id, r.status FROM {prefix}runs r
+    SELECT r.id, r.status, r.job_type, r.unique_key FROM {prefix}runs r
     WHERE {run_filter}
       AND r.status IN ('failed', 'cancelled')
     FOR UPDATE OF r
@@ -901,6 +912,10 @@ changed AS (
     WHERE r.id = t.id
       AND r.status IN ('failed', 'cancelled')
       AND {not_held_by_another}
+      AND NOT EXISTS (
+          SELECT 1 FROM target n
+          WHERE n.job_type = t.job_type AND n.unique_key = t.unique_key AND n.id > t.id
+      )
     RETURNING r.id, r.queue, r.job_type, t.status AS left_status
 ),
 {rearm_children},

@@ -11,6 +11,7 @@ from zapjobs.models import (
     NewRun,
     RunFilter,
     RunStatus,
+    unique_states_mask,
 )
 from zapjobs.stores import decode
 
@@ -71,6 +72,16 @@ def definition_params(definitions: Sequence[JobDefinition]) -> dict[str, Any]:
         "timezones": [s.timezone if s else None for s in schedules],
         "catch_ups": [s.catch_up.value if s else None for s in schedules],
         "inputs": [s.input_json if s else None for s in schedules],
+        **unique_params(latest),
+    }
+
+
+def unique_params(definitions: Sequence[JobDefinition]) -> dict[str, list[Any]]:
+    uniques = [d.unique for d in definitions]
+    return {
+        "unique_by_input": [u.by_input if u else None for u in uniques],
+        "unique_for_seconds": [u.period_seconds if u else None for u in uniques],
+        "unique_states": [unique_states_mask(u.states) if u else None for u in uniques],
     }
 
 

@@ -257,6 +257,7 @@ class RunWritesMixin:
             "error_messages": [e.message if e else None for e in errors],
             "error_tracebacks": [e.traceback if e else None for e in errors],
             "retry_delays": [o.retry_delay for o in outcomes],
+            "snoozed": [o.snoozed for o in outcomes],
             "channel": self._db.channel,
         }
         found = await workflows.fetch_settling(self._db, "complete_runs", params)

@@ -140,14 +140,18 @@ EXISTS (
 -- (kind, expression, time zone) clears next_due_at so the scheduler recomputes it.
 INSERT INTO {prefix}definitions AS d (
     job_type, queue, max_retries, timeout_seconds, schedule_kind, schedule_expression,
-    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at
+    schedule_timezone, schedule_catch_up, schedule_input_json, updated_at, unique_by_input,
+    unique_for_seconds, unique_states
 )
 VALUES (
     :job_type, :queue, :max_retries, :timeout_seconds, :kind, :expression, :timezone,
-    :catch_up, :input_json, :now
+    :catch_up, :input_json, :now, :unique_by_input, :unique_for_seconds, :unique_states
 )
 ON CONFLICT (job_type) DO UPDATE SET
     queue = excluded.queue,
+    unique_by_input = excluded.unique_by_input,
+    unique_for_seconds = excluded.unique_for_seconds,
+    unique_states = excluded.unique_states,
     max_retries = excluded.max_retries,
     timeout_seconds = excluded.timeout_seconds,
     next_due_at = CASE
@@ -400,7 +404,10 @@ SET status = :status,
         THEN error_traceback ELSE :error_traceback END,
     finished_at = CASE WHEN :status = 'pending' THEN NULL ELSE :now END,
     run_at = CASE WHEN :status = 'pending' THEN :retry_at ELSE run_at END,
-    worker_id = CASE WHEN :status = 'pending' THEN NULL ELSE worker_id END
+    worker_id = CASE WHEN :status = 'pending' THEN NULL ELSE worker_id END,
+    -- A snooze gives the attempt back (the claim counted it) and is counted on its own.
+    attempt = CASE WHEN :snoozed = 1 THEN attempt - 1 ELSE attempt END,
+    snoozes = snoozes + :snoozed
 WHERE id = :id
   AND status = 'running'
   AND worker_id = :worker_id
@@ -475,7 +482,17 @@ WHERE {drive}
   AND {run_filter}
   AND r.status IN ('failed', 'cancelled')
   AND {not_held_by_another}
+  AND r.id NOT IN (SELECT value FROM json_each(:superseded))
 RETURNING id, queue
+
+-- name: retry_keyed
+-- The keyed runs retry_runs would put back: of those sharing a key, only the newest is
+-- retried (both would hold the key); the caller passes the others as "superseded".
+SELECT r.id, r.job_type, r.unique_key FROM {prefix}runs r
+WHERE {drive}
+  AND {run_filter}
+  AND r.status IN ('failed', 'cancelled')
+  AND r.unique_key IS NOT NULL
 
 -- name: cancel_runs
 -- Pending runs end at once; running ones get a request (the caller wakes their worker).

@@ -19,6 +19,7 @@ from zapjobs.models import (
     NewRun,
     RunFilter,
     RunStatus,
+    unique_states_mask,
 )
 from zapjobs.stores import decode
 from zapjobs.stores.sql_common import schedule_params
@@ -115,6 +116,7 @@ def new_runs_param(runs: Sequence[NewRun]) -> str:
 
 
 def definition_params(definition: JobDefinition, now: int) -> dict[str, Any]:
+    unique = definition.unique
     return {
         "job_type": definition.job_type,
         "queue": definition.queue,
@@ -122,6 +124,9 @@ def definition_params(definition: JobDefinition, now: int) -> dict[str, Any]:
         "timeout_seconds": definition.timeout_seconds,
         "now": now,
         **schedule_params(definition.schedule),
+        "unique_by_input": None if unique is None else int(unique.by_input),
+        "unique_for_seconds": None if unique is None else unique.period_seconds,
+        "unique_states": None if unique is None else unique_states_mask(unique.states),
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from zapjobs.core.unique import superseded_by_newer
 from zapjobs.errors import InvalidStateError
 from zapjobs.models import (
     CancelledRuns,
@@ -245,10 +246,14 @@ class RunWritesMixin:
     async def retry_runs(self, selection: RunFilter, *, now: datetime | None = None) -> list[int]:
         at = rows.now_us(now)
         params = {"now": at, **rows.filter_params(selection, at)}
-        name = f"retry_runs:{rows.drive_variant(selection)}"
+        variant = rows.drive_variant(selection)
 
         def retry(s: Session) -> list[Any]:
-            found = s.rows(name, params)
+            keyed = s.rows(f"retry_keyed:{variant}", params)
+            superseded = json.dumps(
+                superseded_by_newer((r["id"], r["job_type"], r["unique_key"]) for r in keyed)
+            )
+            found = s.rows(f"retry_runs:{variant}", {**params, "superseded": superseded})
             workflows.rearm(s, [r["id"] for r in found])
             return found
 
@@ -314,5 +319,6 @@ def _outcome_params(outcome: RunOutcome, now: int) -> dict[str, Any]:
         "error_message": error.message if error else None,
         "error_traceback": error.traceback if error else None,
         "retry_at": now + rows.duration_us(outcome.retry_delay or timedelta(0)),
+        "snoozed": 1 if outcome.snoozed else 0,
         "now": now,
     }

@@ -16,7 +16,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Everywhere",
         (
-            ("1 2 3 4", "Overview, Jobs, Runs, Workers"),
+            ("1 2 3 4 5", "Overview, Jobs, Runs, Workers, Queues"),
             ("↑ ↓ pgup pgdn", "move in a table or log; home / end: first / last row"),
             ("tab", "next panel"),
             ("enter", "open the selected row"),
@@ -55,6 +55,14 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("enter", "list its runs"),
         ),
     ),
+    (
+        "Queues",
+        (
+            ("P", "pause or resume the queue: no worker claims its runs while paused"),
+            ("X", "purge the queue's pending runs (type the count or purge to confirm)"),
+            ("enter", "list its runs"),
+        ),
+    ),
 )
 
 
@@ -80,7 +88,7 @@ class HelpScreen(ModalScreen[None]):
         for section, keys in KEYS:
             table.add_row("", Text(section, style="bold underline"))
             for key, what in keys:
-                if self.read_only and key in {"R C D", "A", "T", "P"}:
+                if self.read_only and key in {"R C D", "A", "T", "P", "X"}:
                     continue
                 table.add_row(key, what)
         if self.read_only:

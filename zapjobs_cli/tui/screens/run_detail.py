@@ -279,6 +279,8 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
     table.add_row("status", status)
     table.add_row("queue / priority", untrusted(row.queue).append(f" / {row.priority}"))
     table.add_row("attempts", attempts)
+    if detail.snoozes:
+        table.add_row("snoozed", f"{detail.snoozes} times (attempts not counted)")
     table.add_row("worker", untrusted(detail.worker_id or "-"))
     table.add_row("created", full_timestamp(row.created_at))
     table.add_row("due", full_timestamp(row.run_at))
@@ -290,6 +292,10 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
         table.add_row("took", duration_text(row.started_at, row.finished_at, now, tenths=False))
     if detail.schedule_due_at is not None:
         table.add_row("schedule due", full_timestamp(detail.schedule_due_at))
+    if detail.unique_key is not None:
+        table.add_row("unique key", untrusted(detail.unique_key))
+    if detail.unique is not None:
+        table.add_row("unique", detail.unique)
     bar = progress_bar(row.progress, 24)
     table.add_row("progress", bar if bar.plain else Text("-", style="dim"))
     return table

@@ -761,8 +761,10 @@ SELECT (SELECT count(*) FROM {prefix}runs r
 
 -- fragment: log_filter
 -- One run's entries between the cursors (the (run_id, id) index bounds the walk), at or above a
--- level, containing a text (case-insensitive, in the message or the fields' JSON).
-l.run_id = %(run_id)s
+-- level, containing a text (case-insensitive, in the message or the fields' JSON). The run is
+-- written as a range, not "=", so it stays a sort key of the ORDER BY and the planner walks
+-- (run_id, id) instead of filtering a backward primary key scan over every run's entries.
+l.run_id BETWEEN %(run_id)s AND %(run_id)s
   AND (%(after_id)s::bigint IS NULL OR l.id > %(after_id)s::bigint)
   AND (%(before_id)s::bigint IS NULL OR l.id < %(before_id)s::bigint)
   AND (%(min_level)s::smallint IS NULL OR l.level >= %(min_level)s::smallint)
@@ -773,7 +775,7 @@ l.run_id = %(run_id)s
 -- name: list_logs
 SELECT {log_columns} FROM {prefix}logs l
 WHERE {log_filter}
-ORDER BY l.id
+ORDER BY l.run_id, l.id
 LIMIT %(limit)s
 
 -- name: list_logs_newest

@@ -262,11 +262,8 @@ class FakeSource:
                 return run_detail(run, definition, now)
         raise RunNotFoundError(run_id)
 
-    async def logs(
-        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
-    ) -> tuple[LogLine, ...]:
-        self._check()
-        entries = [
+    def _log_entries(self, run_id: int) -> list[LogEntry]:
+        return [
             LogEntry(run_id * 100 + n, run_id, level, message, _at(30 - n), fields)
             for n, (level, message, fields) in enumerate(
                 [
@@ -277,11 +274,35 @@ class FakeSource:
                 ]
             )
         ]
-        return tuple(
-            log_line(e)
-            for e in entries
-            if (after_id is None or e.id > after_id) and (min_level is None or e.level >= min_level)
-        )
+
+    async def logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
+        limit: int = 500,
+    ) -> tuple[LogLine, ...]:
+        self._check()
+        found = [
+            e
+            for e in self._log_entries(run_id)
+            if (after_id is None or e.id > after_id)
+            and (before_id is None or e.id < before_id)
+            and (min_level is None or e.level >= min_level)
+            and (not search or search.lower() in (e.message + json.dumps(e.fields)).lower())
+        ]
+        if newest_first:
+            found.reverse()
+        return tuple(log_line(e) for e in found[:limit])
+
+    async def log_count(self, run_id: int, min_level: LogLevel | None) -> int:
+        self._check()
+        entries = self._log_entries(run_id)
+        return sum(1 for e in entries if min_level is None or e.level >= min_level)
 
     async def workers(self, now: datetime) -> tuple[WorkerRow, ...]:
         self._check()

@@ -324,6 +324,7 @@ class ChattySource(FakeSource):
         self.count = count
         self.attempts = attempts  # lines split evenly among this many attempts
         self.calls: list[int] = []  # lines returned per call
+        self.searches: list[str | None] = []  # the search of each call
         self.gate = asyncio.Event()
         self.gate.set()
 
@@ -339,6 +340,7 @@ class ChattySource(FakeSource):
         limit: int = 500,
     ) -> tuple[LogLine, ...]:
         await self.gate.wait()
+        self.searches.append(search)
         ids = range((after_id or 0) + 1, min(before_id or self.count + 1, self.count + 1))
         if search:
             ids = [n for n in ids if search in f"line {n}"]  # type: ignore[assignment]
@@ -415,6 +417,7 @@ async def test_run_detail_search_is_served_by_the_store_over_the_whole_log() -> 
         assert len(texts) == 111 and all("line 12" in t for t in texts)
         assert "line 1299" in texts[-1] and "line 12" in texts[0]
         assert "matching 'line 12'" in str(log.border_title)
+        assert source.searches[-1] == "line 12"  # the store searched, not the screen
 
 
 async def test_run_detail_marks_where_each_attempt_starts() -> None:

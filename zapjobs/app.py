@@ -1121,11 +1121,28 @@ class ZapJobs:
         run_id: int,
         *,
         after_id: int | None = None,
+        before_id: int | None = None,
         min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[LogEntry]:
+        """A run's log entries by id between the cursors, in the order written or newest
+        first, optionally only those containing ``search`` (see ``Store.list_logs``)."""
         store = await self._ensure_ready()
-        return await store.list_logs(run_id, after_id=after_id, min_level=min_level, limit=limit)
+        return await store.list_logs(
+            run_id,
+            after_id=after_id,
+            before_id=before_id,
+            min_level=min_level,
+            search=search,
+            newest_first=newest_first,
+            limit=limit,
+        )
+
+    async def count_logs(self, run_id: int, *, min_level: LogLevel | None = None) -> int:
+        """How many log entries the run has (at or above ``min_level``)."""
+        return await (await self._ensure_ready()).count_logs(run_id, min_level=min_level)
 
     async def stats(self) -> Stats:
         """Exact counts by status and queue (see ``Stats``); its cost does not grow with the

@@ -19,7 +19,15 @@ from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import RetryPolicy
 from zapjobs.core.storable import storable_json, storable_text
-from zapjobs.models import CatchUp, JobRun, LogLevel, NewLogEntry, Progress
+from zapjobs.models import (
+    ATTEMPT_ERROR_FIELD,
+    CatchUp,
+    JobRun,
+    LogLevel,
+    NewLogEntry,
+    Progress,
+    RunError,
+)
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -56,6 +64,27 @@ def _fields_json(fields: dict[str, Any]) -> str:
     except (ValueError, TypeError, RecursionError):
         text = json.dumps({k: repr(v) for k, v in fields.items()}, ensure_ascii=False)
     return storable_json(text)
+
+
+def attempt_error_entry(run_id: int, attempt: int, error: RunError, at: datetime) -> NewLogEntry:
+    """The ERROR log entry that keeps a failed attempt's error (the run itself keeps only the
+    last one): "attempt N failed: Type: message", with type, message and traceback in its
+    ``attempt_error`` field (read back as ``LogEntry.attempt_error``)."""
+    fields = {
+        ATTEMPT_ERROR_FIELD: {
+            "type": error.type,
+            "message": error.message,
+            "traceback": error.traceback,
+        }
+    }
+    return NewLogEntry(
+        run_id=run_id,
+        level=LogLevel.ERROR,
+        message=storable_text(f"attempt {attempt} failed: {error.type}: {error.message}"),
+        logged_at=at,
+        fields_json=_fields_json(fields),
+        attempt=attempt,
+    )
 
 
 def run_log_fields(run: JobRun | int, attempt: int | None = None) -> dict[str, Any]:
@@ -98,6 +127,7 @@ class RunLogger:
             message=storable_text(str(message)),
             logged_at=self._clock.now(),
             fields_json=_fields_json(fields),
+            attempt=self.attempt,
         )
         if self._sink is not None:
             self._sink(entry)

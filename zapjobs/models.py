@@ -402,6 +402,7 @@ class NewLogEntry:
     message: str
     logged_at: datetime
     fields_json: str = "{}"
+    attempt: int | None = None  # the attempt that wrote it (None: unknown, or not a job's)
 
 
 @dataclass(frozen=True)
@@ -412,6 +413,26 @@ class LogEntry:
     message: str
     logged_at: datetime
     fields: dict[str, Any] = field(default_factory=dict)
+    attempt: int | None = None  # the attempt that wrote it; None before migration 0012
+
+    @property
+    def attempt_error(self) -> RunError | None:
+        """The error of a failed attempt, when this is the entry the worker wrote for it (a
+        run keeps only its last error; these entries keep every attempt's)."""
+        value = self.fields.get(ATTEMPT_ERROR_FIELD)
+        if self.level is not LogLevel.ERROR or not isinstance(value, dict):
+            return None
+        traceback = value.get("traceback")
+        return RunError(
+            type=str(value.get("type", "")),
+            message=str(value.get("message", "")),
+            traceback=traceback if isinstance(traceback, str) else None,
+        )
+
+
+#: The field of the ERROR log entry a worker writes for each failed attempt: {type, message,
+#: traceback} (zapjobs.job.attempt_error_entry).
+ATTEMPT_ERROR_FIELD = "attempt_error"
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,18 @@ def unique_text(unique: UniqueSettings | None) -> str:
     return f"{', '.join(parts)}; a run holds its key while {held}"
 
 
+def attempt_separator(previous: int | None, current: int | None, first: bool) -> str | None:
+    """The line shown before a log entry that starts another attempt ("— attempt 2 —"), or
+    None. ``previous`` is the attempt of the entry shown before it; the first entry shown
+    gets one only when it is not attempt 1 (a one-attempt log stays unmarked). Entries of
+    unknown attempt (written before migration 0012) never start one."""
+    if current is None or current == previous:
+        return None
+    if first and current <= 1:
+        return None
+    return f"— attempt {current} —"
+
+
 def error_is_from_earlier_attempt(status: str) -> bool:
     """A run's stored error is its outcome only when it failed or was cancelled; on any other run
     (succeeded, running, waiting to retry) an earlier attempt left it behind."""

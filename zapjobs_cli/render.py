@@ -73,6 +73,7 @@ from zapjobs.models import (
     JobRun,
     LogEntry,
     MigrationStatus,
+    RunError,
     RunStatus,
     Stats,
     ThroughputPoint,
@@ -234,6 +235,7 @@ def log_dict(entry: LogEntry) -> dict[str, Any]:
         "message": entry.message,
         "logged_at": iso(entry.logged_at),
         "fields": entry.fields,
+        "attempt": entry.attempt,
     }
 
 
@@ -425,15 +427,22 @@ def log_line(entry: LogEntry, *, local: bool = False) -> Text:
     text = Text(f"{at:%Y-%m-%d %H:%M:%S}{zone} ")
     text.append(f"{entry.level.name.lower():<7}", style=level_style(entry.level))
     text.append(" ").append(untrusted(entry.message))
-    if entry.fields:
+    if entry.fields and entry.attempt_error is None:  # its traceback: `runs show`
         fields_json, _ = clipped_json(entry.fields)
         text.append(" ").append(untrusted(fields_json, style="dim"))
     return text
 
 
-def run_detail(run: JobRun, now: datetime, *, local: bool = False) -> RenderableType:
-    """``runs show``: the fields, then the traceback; every value literal and bounded, and a
-    last line saying how to get a value that was cut short whole (``--json``)."""
+def run_detail(
+    run: JobRun,
+    now: datetime,
+    *,
+    local: bool = False,
+    attempt_errors: Sequence[tuple[int | None, RunError]] = (),
+) -> RenderableType:
+    """``runs show``: the fields, every failed attempt's error, then the traceback; every value
+    literal and bounded, and a last line saying how to get a value that was cut short whole
+    (``--json``)."""
     cut = False
 
     def json_value(value: object) -> Text:
@@ -479,6 +488,9 @@ def run_detail(run: JobRun, now: datetime, *, local: bool = False) -> Renderable
         label = error_label(run)
         style = "red" if label == "error" else "yellow"  # red only for what ended the run
         rows.append((label, text_value(f"{run.error.type}: {run.error.message}", style)))
+    for attempt, error in attempt_errors:
+        label = f"attempt {attempt if attempt is not None else '?'} error"
+        rows.append((label, text_value(f"{error.type}: {error.message}", "yellow")))
     for label, value in rows:
         table.add_row(label, value)
     parts: list[RenderableType] = [table]

@@ -77,16 +77,17 @@ def test_json_shapes_of_listings(pg_app: Cli) -> None:
     assert [r["job_type"] for r in failed] == ["fail"]  # type: ignore[union-attr]
 
     logs = json_of(pg_app, "runs", "logs", str(runs[0]["id"]))
-    assert logs == [
-        {
-            "id": logs[0]["id"],  # type: ignore[index]
-            "run_id": runs[0]["id"],
-            "level": "error",
-            "message": "about to fail",
-            "logged_at": logs[0]["logged_at"],  # type: ignore[index]
-            "fields": {},
-        }
-    ]
+    assert logs[0] == {  # type: ignore[index]
+        "id": logs[0]["id"],  # type: ignore[index]
+        "run_id": runs[0]["id"],
+        "level": "error",
+        "message": "about to fail",
+        "logged_at": logs[0]["logged_at"],  # type: ignore[index]
+        "fields": {},
+        "attempt": 1,
+    }
+    # then the entry the worker wrote for the failed attempt, which keeps its error
+    assert [e["message"].split(":")[0] for e in logs[1:]] == ["attempt 1 failed"]  # type: ignore[index,union-attr]
     greet_id = str(runs[1]["id"])
     assert [e["message"] for e in json_of(pg_app, "runs", "logs", greet_id)] == ["greeting"]  # type: ignore[union-attr]
     assert json_of(pg_app, "runs", "logs", greet_id, "--level", "warning") == []

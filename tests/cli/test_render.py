@@ -156,6 +156,7 @@ def test_log_shape() -> None:
         "message": "slow",
         "logged_at": "2026-01-31T12:00:00Z",
         "fields": {"ms": 900},
+        "attempt": None,
     }
 
 

@@ -104,6 +104,7 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "message": ("text", False),
         "logged_at": ("timestamp with time zone", False),
         "fields": ("jsonb", False),
+        "attempt": ("integer", True),
     },
     "zapjobs_run_counts": {
         "queue": ("text", False),

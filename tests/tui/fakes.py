@@ -287,11 +287,8 @@ class FakeSource:
                 return run_detail(run, definition, now)
         raise RunNotFoundError(run_id)
 
-    async def logs(
-        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
-    ) -> tuple[LogLine, ...]:
-        self._check()
-        entries = [
+    def _log_entries(self, run_id: int) -> list[LogEntry]:
+        return [
             LogEntry(run_id * 100 + n, run_id, level, message, _at(30 - n), fields)
             for n, (level, message, fields) in enumerate(
                 [
@@ -302,11 +299,35 @@ class FakeSource:
                 ]
             )
         ]
-        return tuple(
-            log_line(e)
-            for e in entries
-            if (after_id is None or e.id > after_id) and (min_level is None or e.level >= min_level)
-        )
+
+    async def logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
+        limit: int = 500,
+    ) -> tuple[LogLine, ...]:
+        self._check()
+        found = [
+            e
+            for e in self._log_entries(run_id)
+            if (after_id is None or e.id > after_id)
+            and (before_id is None or e.id < before_id)
+            and (min_level is None or e.level >= min_level)
+            and (not search or search.lower() in (e.message + json.dumps(e.fields)).lower())
+        ]
+        if newest_first:
+            found.reverse()
+        return tuple(log_line(e) for e in found[:limit])
+
+    async def log_count(self, run_id: int, min_level: LogLevel | None) -> int:
+        self._check()
+        entries = self._log_entries(run_id)
+        return sum(1 for e in entries if min_level is None or e.level >= min_level)
 
     async def workers(self, now: datetime) -> tuple[WorkerRow, ...]:
         self._check()
@@ -383,3 +404,53 @@ def _record(run: JobRun) -> RunRecord:
 
 def disconnected() -> StoreError:
     return StoreError("cannot reach the database at db.internal:5432 (connection refused)")
+
+
+class LongLogSource(FakeSource):
+    """FakeSource whose runs have ``count`` log lines ("line 1".."line N", one a second), the
+    attempt ``k`` starting at line ``starts[k - 1]``; the last line of each earlier attempt is
+    the ERROR entry its failure left."""
+
+    def __init__(self, count: int, starts: tuple[int, ...] = (1,)) -> None:
+        super().__init__()
+        self.count = count
+        self.starts = starts
+
+    def _attempt(self, n: int) -> int:
+        return sum(1 for start in self.starts if start <= n)
+
+    def _entry(self, run_id: int, n: int) -> LogEntry:
+        attempt = self._attempt(n)
+        at = NOW - timedelta(seconds=self.count - n)
+        if n + 1 in self.starts:
+            message = f"attempt {attempt} failed: TimeoutError: no answer in 30s"
+            return LogEntry(n, run_id, LogLevel.ERROR, message, at, {}, attempt)
+        return LogEntry(n, run_id, LogLevel.INFO, f"line {n}", at, {"n": n}, attempt)
+
+    async def logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
+        limit: int = 500,
+    ) -> tuple[LogLine, ...]:
+        self._check()
+        ids = range((after_id or 0) + 1, min(before_id or self.count + 1, self.count + 1))
+        chosen: list[LogEntry] = []
+        for n in reversed(ids) if newest_first else ids:
+            entry = self._entry(run_id, n)
+            if (min_level is None or entry.level >= min_level) and (
+                not search or search.lower() in entry.message.lower()
+            ):
+                chosen.append(entry)
+                if len(chosen) == limit:
+                    break
+        return tuple(log_line(e) for e in chosen)
+
+    async def log_count(self, run_id: int, min_level: LogLevel | None) -> int:
+        self._check()
+        return self.count

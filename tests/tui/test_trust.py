@@ -191,6 +191,7 @@ async def test_a_run_waiting_to_retry_shows_its_due_time_not_a_duration() -> Non
         fields = text_of(app.screen.query_one("#detail-fields", Static))
         assert "next in 4m00s" in fields
         assert "waiting to retry" in fields
+        assert "retry due         in 4m00s" in fields and "took" not in fields
 
 
 async def test_an_earlier_attempts_error_is_labelled_not_red() -> None:
@@ -318,22 +319,44 @@ async def test_trigger_asks_for_a_required_input_and_validates_it() -> None:
 class ChattySource(FakeSource):
     """A run with ``count`` log lines; logs may be held at ``gate``."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, attempts: int = 0) -> None:
         super().__init__()
         self.count = count
+        self.attempts = attempts  # lines split evenly among this many attempts
+        self.calls: list[int] = []  # lines returned per call
+        self.searches: list[str | None] = []  # the search of each call
         self.gate = asyncio.Event()
         self.gate.set()
 
     async def logs(
-        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
+        limit: int = 500,
     ) -> tuple[LogLine, ...]:
         await self.gate.wait()
-        first = (after_id or 0) + 1
-        last = min(first + 500, self.count + 1)
+        self.searches.append(search)
+        ids = range((after_id or 0) + 1, min(before_id or self.count + 1, self.count + 1))
+        if search:
+            ids = [n for n in ids if search in f"line {n}"]  # type: ignore[assignment]
+        chosen = list(reversed(ids))[:limit] if newest_first else list(ids)[:limit]
+        self.calls.append(len(chosen))
         return tuple(
-            log_line(LogEntry(n, run_id, LogLevel.INFO, f"line {n}", NOW, {}))
-            for n in range(first, last)
+            log_line(LogEntry(n, run_id, LogLevel.INFO, f"line {n}", NOW, {}, self.attempt_of(n)))
+            for n in chosen
         )
+
+    def attempt_of(self, n: int) -> int | None:
+        return None if not self.attempts else 1 + (n - 1) * self.attempts // self.count
+
+    async def log_count(self, run_id: int, min_level: LogLevel | None) -> int:
+        await self.gate.wait()
+        return self.count
 
 
 async def test_run_detail_shows_fields_before_the_logs_arrive() -> None:
@@ -356,25 +379,72 @@ async def test_run_detail_shows_fields_before_the_logs_arrive() -> None:
         assert len(detail.query_one(RichLog).lines) == 3
 
 
-async def test_run_detail_counts_the_lines_it_does_not_keep_and_searches() -> None:
-    app = dashboard(ChattySource(6000))
+async def test_run_detail_shows_the_newest_lines_first_and_says_what_is_not_shown() -> None:
+    source = ChattySource(6000)
+    app = dashboard(source)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.open_run(21)
         await settle(pilot)
         detail = cast(RunDetailScreen, app.screen)
-        detail.reload()  # the next refresh reads the last 1,000
+        log = detail.query_one(RichLog)
+        # the newest page at once, not the first 5,000 lines
+        assert "line 6000" in log.lines[-1].text and "line 5501" in log.lines[0].text
+        assert len(log.lines) == 500
+        assert "showing newest 500 of 6,000 lines" in str(log.border_title)
+        assert "o older" in str(log.border_title)
+        await press(pilot, "o")
+        await settle(pilot)
+        assert "line 5001" in log.lines[0].text and "line 6000" in log.lines[-1].text
+        assert "showing newest 1,000 of 6,000 lines" in str(log.border_title)
+
+
+async def test_run_detail_search_is_served_by_the_store_over_the_whole_log() -> None:
+    source = ChattySource(6000)
+    app = dashboard(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run(21)
+        await settle(pilot)
+        detail = cast(RunDetailScreen, app.screen)
+        await press(pilot, "slash")
+        await pilot.press(*"line 12")
+        await press(pilot, "enter")
         await settle(pilot)
         log = detail.query_one(RichLog)
-        assert "line 6000" in log.lines[-1].text
-        assert "1,000 older lines not shown" in str(log.border_title)
-        await press(pilot, "slash")
-        await pilot.press(*"line 599")
-        await press(pilot, "enter")
         texts = [line.text for line in log.lines]
-        # 5990-5999 (line 599 itself is among the 1,000 oldest, not kept)
-        assert len(texts) == 10 and all("line 599" in t for t in texts)
-        assert "matching 'line 599'" in str(log.border_title)
+        # lines 12, 120-129 and 1200-1299, none of them among the newest 500
+        assert len(texts) == 111 and all("line 12" in t for t in texts)
+        assert "line 1299" in texts[-1] and "line 12" in texts[0]
+        assert "matching 'line 12'" in str(log.border_title)
+        assert source.searches[-1] == "line 12"  # the store searched, not the screen
+
+
+async def test_run_detail_marks_where_each_attempt_starts() -> None:
+    app = dashboard(ChattySource(9, attempts=3))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run(21)
+        await settle(pilot)
+        texts = [line.text.strip() for line in app.screen.query_one(RichLog).lines]
+        assert [t for t in texts if t.startswith("—")] == ["— attempt 2 —", "— attempt 3 —"]
+        assert texts.index("— attempt 2 —") == 3 and texts.index("— attempt 3 —") == 7
+
+
+async def test_a_running_run_reads_only_the_lines_after_the_last_one() -> None:
+    source = ChattySource(600)
+    app = dashboard(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run(21)
+        await settle(pilot)
+        detail = cast(RunDetailScreen, app.screen)
+        source.count = 603
+        detail.reload()
+        await settle(pilot)
+        log = detail.query_one(RichLog)
+        assert "line 603" in log.lines[-1].text and len(log.lines) == 503
+        assert source.calls[-1] == 3
 
 
 async def test_a_running_run_refreshes_every_second() -> None:

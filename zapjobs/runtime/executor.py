@@ -28,7 +28,14 @@ from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.core.retry import next_retry_delay
 from zapjobs.core.storable import storable_json, storable_text, storable_value
 from zapjobs.errors import ValidationError
-from zapjobs.job import MAX_SNOOZE, JobContext, ProgressTracker, RunLogger, Snooze
+from zapjobs.job import (
+    MAX_SNOOZE,
+    JobContext,
+    ProgressTracker,
+    RunLogger,
+    Snooze,
+    attempt_error_entry,
+)
 from zapjobs.models import InputFrom, JobDefinition, JobRun, RunError, RunOutcome, RunStatus
 from zapjobs.registry import JobType, Registry
 from zapjobs.runtime.completer import Completer
@@ -208,8 +215,11 @@ class Executor:
                 outcome = self._outcome(run, RunStatus.FAILED, error=raised)
             else:
                 outcome = self._failed(run, job_type, raised, final=False)
-        self._completer.add_outcome(outcome, progress)
         error = outcome.error
+        if error is not None:  # written before the outcome: every attempt's error is kept
+            at = (self._clock or SYSTEM_CLOCK).now()
+            self._completer.add_log(attempt_error_entry(run.id, run.attempt, error, at))
+        self._completer.add_outcome(outcome, progress)
         requeued = error is not None and error.type == WORKER_SHUTDOWN_ERROR
         self._emit(
             RunFinished(
@@ -285,7 +295,11 @@ class Executor:
         except ValidationError as exc:
             raise _Failure(run_error("ValidationError", str(exc)), final=True) from None
         log = RunLogger(
-            run_id=run.id, job_type=job_type.id, sink=self._completer.add_log, clock=self._clock
+            run_id=run.id,
+            job_type=job_type.id,
+            sink=self._completer.add_log,
+            clock=self._clock,
+            attempt=run.attempt,
         )
         ctx: JobContext[Any] = JobContext(
             input=value,

@@ -313,10 +313,21 @@ class Store(Protocol):
         run_id: int,
         *,
         after_id: int | None = None,
+        before_id: int | None = None,
         min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[LogEntry]:
-        """A run's log entries in the order written (by id), after the cursor ``after_id``."""
+        """At most ``limit`` of a run's log entries with ids between the cursors ``after_id``
+        and ``before_id`` (both excluded), in the order written (by id), or newest first: the
+        last lines, then ``before_id`` = the oldest one seen for the page before. ``search``
+        keeps entries whose message or fields contain the text (case-insensitive). Served by
+        the (run_id, id) index: the walk never leaves the run's own entries."""
+        ...
+
+    async def count_logs(self, run_id: int, *, min_level: LogLevel | None = None) -> int:
+        """How many log entries the run has (at or above ``min_level``)."""
         ...
 
     async def stats(self, *, now: datetime | None = None) -> Stats:

@@ -152,6 +152,7 @@ def log_from_row(row: Row, d: Decoders) -> LogEntry:
         message=row["message"],
         logged_at=d.time(row["logged_at"]),
         fields=d.json(row["fields"]),
+        attempt=row["attempt"],
     )
 
 

@@ -503,6 +503,7 @@ class MemoryStore:
                     message=entry.message,
                     logged_at=utc(entry.logged_at),
                     fields_json=check_json(entry.fields_json, "log fields"),
+                    attempt=entry.attempt,
                 )
                 self._logs[log.id] = log
                 self._next_log_id += 1
@@ -630,18 +631,38 @@ class MemoryStore:
         run_id: int,
         *,
         after_id: int | None = None,
+        before_id: int | None = None,
         min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[LogEntry]:
+        needle = search.lower() if search else None
         with self._lock:
             found = [
                 log
                 for log in self._logs.values()
                 if log.run_id == run_id
                 and (after_id is None or log.id > after_id)
+                and (before_id is None or log.id < before_id)
                 and (min_level is None or log.level >= min_level)
+                and (
+                    needle is None
+                    or needle in log.message.lower()
+                    or needle in log.fields_json.lower()
+                )
             ]
+            if newest_first:
+                found.reverse()
             return [log.view() for log in found[: max(limit, 0)]]
+
+    async def count_logs(self, run_id: int, *, min_level: LogLevel | None = None) -> int:
+        with self._lock:
+            return sum(
+                1
+                for log in self._logs.values()
+                if log.run_id == run_id and (min_level is None or log.level >= min_level)
+            )
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
         at = utc(now)

@@ -108,6 +108,7 @@ class LogRecord:
     message: str
     logged_at: datetime
     fields_json: str
+    attempt: int | None = None
 
     def view(self) -> LogEntry:
         return LogEntry(
@@ -117,6 +118,7 @@ class LogRecord:
             message=self.message,
             logged_at=self.logged_at,
             fields=json.loads(self.fields_json),
+            attempt=self.attempt,
         )
 
 

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from zapjobs import ZapJobs
 from zapjobs.errors import ValidationError
 from zapjobs.models import (
+    ATTEMPT_ERROR_FIELD,
     SEARCH_WINDOW,
     JobRun,
     LogEntry,
@@ -21,7 +23,7 @@ from zapjobs.models import (
 )
 from zapjobs_cli.commands import run_actions
 from zapjobs_cli.context import CliState, get_state
-from zapjobs_cli.display import attempt_text, one_line
+from zapjobs_cli.display import attempt_separator, attempt_text, one_line
 from zapjobs_cli.options import (
     LIMITS,
     RUN_IDS,
@@ -63,6 +65,8 @@ RunIdArgument = Annotated[
     int, typer.Argument(metavar="RUN", help="The run id.", callback=in_range("RUN", RUN_IDS))
 ]
 FOLLOW_POLL_SECONDS = 0.5
+#: `runs show` lists the errors of this many failed attempts at most (the newest)
+SHOWN_ATTEMPT_ERRORS = 50
 
 
 @app.command("list")
@@ -131,22 +135,42 @@ def show(
     local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one run: status, attempts, input, output, error and progress, and in a workflow
-    its parents and children with their statuses.
+    """Show one run: status, attempts, input, output, error (every failed attempt's, up to the
+    last 50) and progress, and in a workflow its parents and children with their statuses.
 
     Example: `zapjobs runs show 42 --json`
     """
     state = get_state(ctx)
 
-    async def work(zap: ZapJobs) -> tuple[JobRun, RunLinks]:
-        return await zap.get_run(run_id), await zap.run_links(run_id)
+    async def work(zap: ZapJobs) -> tuple[JobRun, RunLinks, list[LogEntry]]:
+        run = await zap.get_run(run_id)
+        # The ERROR entries the worker wrote for failed attempts (zapjobs.job), newest first.
+        found = await zap.list_logs(
+            run_id,
+            min_level=LogLevel.ERROR,
+            search=ATTEMPT_ERROR_FIELD,
+            newest_first=True,
+            limit=SHOWN_ATTEMPT_ERRORS,
+        )
+        return run, await zap.run_links(run_id), found
 
-    run, links = state.run(work)
+    run, links, found = state.run(work)
+    attempt_errors = [
+        (entry.attempt, error)
+        for entry in reversed(found)
+        if (error := entry.attempt_error) is not None
+    ]
     now = datetime.now(UTC)
     if as_json:
-        print_json({**run_dict(run, now), **workflow_dict(run, links, now)})
+        data = {**run_dict(run, now), **workflow_dict(run, links, now)}
+        data["attempt_errors"] = [
+            {"attempt": attempt, "type": e.type, "message": e.message, "traceback": e.traceback}
+            for attempt, e in attempt_errors
+        ]
+        print_json(data)
         return
-    state.out.print(run_detail(run, now, local=local), highlight=False)
+    shown = run_detail(run, now, local=local, attempt_errors=attempt_errors)
+    state.out.print(shown, highlight=False)
     graph = workflow_view(run, links, now)
     if graph is not None:
         state.out.print(graph, highlight=False)
@@ -182,6 +206,8 @@ def logs(
         raise ValidationError(str(exc)) from None
     collected: list[LogEntry] = []
 
+    shown_attempt: list[int | None] = []  # the attempt of the last line printed
+
     def emit(entries: list[LogEntry]) -> None:
         if as_json and not follow:
             collected.extend(entries)
@@ -189,8 +215,13 @@ def logs(
         for entry in entries:
             if as_json:
                 print_json_line(log_dict(entry))
-            else:
-                state.out.print(log_line(entry, local=local), highlight=False)
+                continue
+            previous = shown_attempt[-1] if shown_attempt else None
+            separator = attempt_separator(previous, entry.attempt, first=not shown_attempt)
+            if separator is not None:
+                state.out.print(Text(separator, style="bold magenta"), highlight=False)
+            shown_attempt[:] = [entry.attempt]
+            state.out.print(log_line(entry, local=local), highlight=False)
 
     async def work(zap: ZapJobs) -> JobRun:
         await zap.get_run(run_id)  # RunNotFoundError for an unknown id

@@ -65,8 +65,20 @@ class DashboardSource(Protocol):
     async def run_detail(self, run_id: int, now: datetime) -> RunDetail: ...
 
     async def logs(
-        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
-    ) -> tuple[LogLine, ...]: ...
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
+        limit: int = LOG_BATCH,
+    ) -> tuple[LogLine, ...]:
+        """One page of a run's log lines (see ``ZapJobs.list_logs``)."""
+        ...
+
+    async def log_count(self, run_id: int, min_level: LogLevel | None) -> int: ...
 
     async def workers(self, now: datetime) -> tuple[WorkerRow, ...]: ...
 
@@ -206,13 +218,31 @@ class ZapJobsSource:
         return run_detail(run, definition, now)
 
     async def logs(
-        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
+        limit: int = LOG_BATCH,
     ) -> tuple[LogLine, ...]:
         zap = await self._ready()
         entries = await zap.list_logs(
-            run_id, after_id=after_id, min_level=min_level, limit=LOG_BATCH
+            run_id,
+            after_id=after_id,
+            before_id=before_id,
+            min_level=min_level,
+            search=search,
+            newest_first=newest_first,
+            limit=limit,
         )
         return tuple(log_line(e) for e in entries)
+
+    async def log_count(self, run_id: int, min_level: LogLevel | None) -> int:
+        zap = await self._ready()
+        return await zap.count_logs(run_id, min_level=min_level)
 
     async def workers(self, now: datetime) -> tuple[WorkerRow, ...]:
         zap = await self._ready()
@@ -297,9 +327,28 @@ class ReadOnlySource:
         return await self.inner.run_detail(run_id, now)
 
     async def logs(
-        self, run_id: int, *, after_id: int | None, min_level: LogLevel | None
+        self,
+        run_id: int,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
+        limit: int = LOG_BATCH,
     ) -> tuple[LogLine, ...]:
-        return await self.inner.logs(run_id, after_id=after_id, min_level=min_level)
+        return await self.inner.logs(
+            run_id,
+            after_id=after_id,
+            before_id=before_id,
+            min_level=min_level,
+            search=search,
+            newest_first=newest_first,
+            limit=limit,
+        )
+
+    async def log_count(self, run_id: int, min_level: LogLevel | None) -> int:
+        return await self.inner.log_count(run_id, min_level)
 
     async def workers(self, now: datetime) -> tuple[WorkerRow, ...]:
         return await self.inner.workers(now)

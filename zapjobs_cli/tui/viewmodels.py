@@ -99,6 +99,7 @@ class LogLine:
     message: str
     logged_at: datetime
     fields: tuple[tuple[str, str], ...] = ()  # (name, JSON text)
+    attempt: int | None = None  # the attempt that wrote it (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -208,8 +209,9 @@ def log_line(entry: LogEntry) -> LogLine:
     fields = tuple(
         (name, json.dumps(value, ensure_ascii=False, default=str))
         for name, value in sorted(entry.fields.items())
+        if entry.attempt_error is None  # a failed attempt's traceback: the error panel's
     )
-    return LogLine(entry.id, entry.level, entry.message, entry.logged_at, fields)
+    return LogLine(entry.id, entry.level, entry.message, entry.logged_at, fields, entry.attempt)
 
 
 def schedule_text(definition: JobDefinition) -> str | None:

@@ -78,7 +78,7 @@ r.unique_key, r.unique_states, r.parents_left, r.on_parent_failure, r.cancelled_
 r.input_from, r.snoozes
 
 -- fragment: log_columns
-l.id, l.run_id, l.level, l.message, l.logged_at, l.fields
+l.id, l.run_id, l.level, l.message, l.logged_at, l.fields, l.attempt
 
 -- fragment: worker_columns
 w.id, w.host, w.pid, w.queues, w.started_at, w.last_seen_at, w.running, w.concurrency,
@@ -837,12 +837,12 @@ WHERE r.id = u.id
 
 -- name: append_logs
 -- Entries of runs deleted meanwhile are dropped (the key-share lock keeps the check honest).
-INSERT INTO {prefix}logs (run_id, level, message, logged_at, fields)
-SELECT e.run_id, e.level, e.message, e.logged_at, e.fields::jsonb
+INSERT INTO {prefix}logs (run_id, level, message, logged_at, fields, attempt)
+SELECT e.run_id, e.level, e.message, e.logged_at, e.fields::jsonb, e.attempt
 FROM unnest(
     %(run_ids)s::bigint[], %(levels)s::smallint[], %(messages)s::text[],
-    %(logged_ats)s::timestamptz[], %(fields)s::text[]
-) WITH ORDINALITY AS e (run_id, level, message, logged_at, fields, ord)
+    %(logged_ats)s::timestamptz[], %(fields)s::text[], %(attempts)s::integer[]
+) WITH ORDINALITY AS e (run_id, level, message, logged_at, fields, attempt, ord)
 WHERE EXISTS (
     SELECT 1 FROM {prefix}runs r WHERE r.id = e.run_id FOR KEY SHARE
 )
@@ -1054,13 +1054,38 @@ SELECT (SELECT count(*) FROM {prefix}runs r
      + (SELECT count(*) FROM {prefix}runs r
         WHERE {run_filter} AND r.status = 'running' AND %(with_running)s::boolean) AS n
 
+-- fragment: log_filter
+-- One run's entries between the cursors (the (run_id, id) index bounds the walk), at or above a
+-- level, containing a text (case-insensitive, in the message or the fields' JSON). The run is
+-- written as a range, not "=", so it stays a sort key of the ORDER BY and the planner walks
+-- (run_id, id) instead of filtering a backward primary key scan over every run's entries.
+l.run_id BETWEEN %(run_id)s AND %(run_id)s
+  AND (%(after_id)s::bigint IS NULL OR l.id > %(after_id)s::bigint)
+  AND (%(before_id)s::bigint IS NULL OR l.id < %(before_id)s::bigint)
+  AND (%(min_level)s::smallint IS NULL OR l.level >= %(min_level)s::smallint)
+  AND (%(search)s::text IS NULL
+       OR strpos(lower(l.message), lower(%(search)s::text)) > 0
+       OR strpos(lower(l.fields::text), lower(%(search)s::text)) > 0)
+
 -- name: list_logs
 SELECT {log_columns} FROM {prefix}logs l
-WHERE l.run_id = %(run_id)s
-  AND (%(after_id)s::bigint IS NULL OR l.id > %(after_id)s::bigint)
-  AND (%(min_level)s::smallint IS NULL OR l.level >= %(min_level)s::smallint)
-ORDER BY l.id
+WHERE {log_filter}
+ORDER BY l.run_id, l.id
 LIMIT %(limit)s
+
+-- name: list_logs_newest
+-- The run detail's first page and its pages back: the same index walked backwards.
+SELECT {log_columns} FROM {prefix}logs l
+WHERE {log_filter}
+ORDER BY l.run_id DESC, l.id DESC
+LIMIT %(limit)s
+
+-- name: count_logs
+-- What the run detail does not show: an index-only count over one run's entries (a level makes
+-- it read them).
+SELECT count(*) AS n FROM {prefix}logs l
+WHERE l.run_id = %(run_id)s
+  AND (%(min_level)s::smallint IS NULL OR l.level >= %(min_level)s::smallint)
 
 -- name: stats
 -- Bounded by the live workload, not the history: pending runs (due now or later) from the

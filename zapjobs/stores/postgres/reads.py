@@ -61,7 +61,10 @@ class RunReadsMixin:
         run_id: int,
         *,
         after_id: int | None = None,
+        before_id: int | None = None,
         min_level: LogLevel | None = None,
+        search: str | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[LogEntry]:
         if limit <= 0:
@@ -69,10 +72,18 @@ class RunReadsMixin:
         params = {
             "run_id": run_id,
             "after_id": after_id,
+            "before_id": before_id,
             "min_level": None if min_level is None else int(min_level),
+            "search": search or None,
             "limit": limit,
         }
-        return [rows.log_from_row(r) for r in await self._db.fetch("list_logs", params)]
+        name = "list_logs_newest" if newest_first else "list_logs"
+        return [rows.log_from_row(r) for r in await self._db.fetch(name, params)]
+
+    async def count_logs(self, run_id: int, *, min_level: LogLevel | None = None) -> int:
+        params = {"run_id": run_id, "min_level": None if min_level is None else int(min_level)}
+        row = await self._db.fetch_one("count_logs", params)
+        return 0 if row is None else int(row["n"])
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
         return stats_from_rows(await self._db.fetch("stats", {"now": now}))

@@ -285,6 +285,7 @@ class RunWritesMixin:
             "messages": [e.message for e in entries],
             "logged_ats": [e.logged_at for e in entries],
             "fields": [e.fields_json for e in entries],
+            "attempts": [e.attempt for e in entries],
         }
         await self._db.fetch("append_logs", params)
 

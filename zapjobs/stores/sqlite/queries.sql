@@ -424,8 +424,8 @@ WHERE id = :id
 
 -- name: append_log
 -- Entries of runs deleted meanwhile are dropped (the write lock keeps the check honest).
-INSERT INTO {prefix}logs (run_id, level, message, logged_at, fields)
-SELECT :run_id, :level, :message, :logged_at, :fields
+INSERT INTO {prefix}logs (run_id, level, message, logged_at, fields, attempt)
+SELECT :run_id, :level, :message, :logged_at, :fields, :attempt
 WHERE EXISTS (SELECT 1 FROM {prefix}runs r WHERE r.id = :run_id)
 
 -- ==============================================================================================
@@ -545,13 +545,34 @@ LIMIT :limit
 -- name: count_runs
 SELECT count(*) AS n FROM {prefix}runs r WHERE {drive} AND {run_filter}
 
+-- fragment: log_filter
+-- One run's entries between the cursors (the (run_id, id) index bounds the walk), at or above a
+-- level, containing a text (case-insensitive, in the message or the fields' JSON).
+l.run_id = :run_id
+  AND (:after_id IS NULL OR l.id > :after_id)
+  AND (:before_id IS NULL OR l.id < :before_id)
+  AND (:min_level IS NULL OR l.level >= :min_level)
+  AND (:search IS NULL
+       OR instr(lower(l.message), lower(:search)) > 0
+       OR instr(lower(l.fields), lower(:search)) > 0)
+
 -- name: list_logs
 SELECT l.* FROM {prefix}logs l
-WHERE l.run_id = :run_id
-  AND (:after_id IS NULL OR l.id > :after_id)
-  AND (:min_level IS NULL OR l.level >= :min_level)
+WHERE {log_filter}
 ORDER BY l.id
 LIMIT :limit
+
+-- name: list_logs_newest
+-- The run detail's first page and its pages back: the same index walked backwards.
+SELECT l.* FROM {prefix}logs l
+WHERE {log_filter}
+ORDER BY l.id DESC
+LIMIT :limit
+
+-- name: count_logs
+SELECT count(*) AS n FROM {prefix}logs l
+WHERE l.run_id = :run_id
+  AND (:min_level IS NULL OR l.level >= :min_level)
 
 -- name: stats
 -- Bounded by the live workload, not the history: pending runs (due now or later) from the

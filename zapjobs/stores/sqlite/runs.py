@@ -238,6 +238,7 @@ class RunWritesMixin:
                 "message": e.message,
                 "logged_at": rows.to_us(e.logged_at),
                 "fields": rows.check_json(e.fields_json, "log fields"),
+                "attempt": e.attempt,
             }
             for e in entries
         ]

@@ -1,9 +1,10 @@
-"""One run: fields, progress, input and output as JSON, error and traceback, and its logs,
-followed live (only entries after the last one shown are read) and filterable by level."""
+"""One run: fields, progress, input and output as JSON, error and traceback, and its logs:
+the newest page first (the fields do not wait for it), older pages on demand, followed live
+(only entries after the last one shown are read), filterable by level and searched by the
+store, with a separator where each attempt starts."""
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime
 from typing import ClassVar
 
@@ -20,6 +21,7 @@ from zapjobs.errors import RunNotFoundError
 from zapjobs.models import LogLevel, RunFilter
 from zapjobs_cli.display import (
     LEVEL_STYLES,
+    attempt_separator,
     due_text,
     duration_text,
     full_timestamp,
@@ -35,8 +37,10 @@ from zapjobs_cli.tui.source import LOG_BATCH
 from zapjobs_cli.tui.viewmodels import LogLine, RunDetail
 
 MAX_LOG_BATCHES = 10
-#: log lines kept in memory and on screen per run; older ones are counted, not kept
+#: log lines kept in memory and on screen per run (older pages load until this many are kept)
 MAX_LOG_LINES = 5000
+#: lines per page: the newest page at once, then one more per press of "o"
+LOG_PAGE = LOG_BATCH
 
 LEVELS: tuple[LogLevel | None, ...] = (
     None,
@@ -52,6 +56,7 @@ class RunDetailScreen(LiveScreen):
         Binding("escape", "back", "Back"),
         Binding("l", "cycle_level", "Level"),
         Binding("slash", "search", "Search log"),
+        Binding("o", "older", "Older lines", show=False),  # the logs title says it
         Binding("y", "copy_id", "Copy id", show=False),
         Binding("R", "retry", "Retry"),
         Binding("C", "cancel", "Cancel"),
@@ -63,16 +68,19 @@ class RunDetailScreen(LiveScreen):
         PaletteEntry("Delete this run", "Remove it and its logs", "delete"),
         PaletteEntry("Log level", "Cycle the minimum level of the logs shown", "cycle_level"),
         PaletteEntry("Search the log", "Show only log lines containing a text", "search"),
+        PaletteEntry("Older log lines", "Load the page of log lines before the first", "older"),
     )
 
     def __init__(self, run_id: int) -> None:
         super().__init__()
         self.run_id = run_id
         self.min_level: LogLevel | None = None
-        self.log_cursor: int | None = None
-        self.generation = 0  # bumped when the log view starts over (level changed)
-        self.kept: deque[LogLine] = deque(maxlen=MAX_LOG_LINES)  # what search can find
-        self.read_lines = 0  # log lines read since the view started over
+        self.generation = 0  # bumped when the log view starts over (level or search changed)
+        self.lines: list[LogLine] = []  # shown, oldest first, at most MAX_LOG_LINES
+        self.log_cursor: int | None = None  # the newest line read: new lines come after it
+        self.has_older = False  # lines before self.lines[0] exist, not loaded
+        self.total: int | None = None  # lines at this level (None while searching)
+        self.started = False  # the newest page was read
         self.search = ""
         self.running = False  # a running run refreshes every second
         self.attempt_started: datetime | None = None  # lines before it: an earlier attempt
@@ -90,7 +98,9 @@ class RunDetailScreen(LiveScreen):
             error.display = False
             with error:
                 yield Static(id="detail-error")
-            logs = RichLog(id="detail-logs", wrap=True, max_lines=MAX_LOG_LINES, auto_scroll=True)
+            logs = RichLog(
+                id="detail-logs", wrap=True, max_lines=2 * MAX_LOG_LINES, auto_scroll=True
+            )
             yield titled(logs, self._logs_title())
             yield Input(placeholder="search the log (enter; empty shows all)", id="log-search")
 
@@ -102,9 +112,14 @@ class RunDetailScreen(LiveScreen):
         parts = [level]
         if self.search:
             parts.append(f"matching {visible(self.search)!r}")
-        hidden = self.read_lines - len(self.kept)
-        if hidden > 0:
-            parts.append(f"{hidden:,} older lines not shown")
+        if self.has_older:
+            shown = len(self.lines)
+            if self.total is not None:
+                parts.append(f"showing newest {shown:,} of {self.total:,} lines")
+            else:
+                parts.append(f"showing newest {shown:,} matching lines")
+            more = "o older" if shown < MAX_LOG_LINES else "older: zapjobs runs logs"
+            parts.append(more)
         if self.loading_logs:
             parts.append("loading…")
         return f"Logs ({', '.join(parts)}; l level, / search)"
@@ -144,37 +159,108 @@ class RunDetailScreen(LiveScreen):
 
     @work(exclusive=True, group="logs")
     async def _load_logs(self) -> None:
-        """New log lines in batches, each written as it arrives (a long log shows its first
-        lines at once); a bounded number of batches per refresh."""
+        """The newest page first (a long log shows its end at once), then, at each refresh,
+        the lines written since, in batches (a bounded number per refresh)."""
         generation = self.generation
         source = self.dashboard.source
-        self.loading_logs = True
+        search = self.search or None
+        self._set_loading(True)
         try:
+            if not self.started:
+                page = await source.logs(
+                    self.run_id,
+                    min_level=self.min_level,
+                    search=search,
+                    newest_first=True,
+                    limit=LOG_PAGE + 1,
+                )
+                total = None if search else await source.log_count(self.run_id, self.min_level)
+                if generation != self.generation:
+                    return
+                self.started = True
+                self.has_older = len(page) > LOG_PAGE
+                self.total = total
+                newest = tuple(reversed(page[:LOG_PAGE]))
+                self.lines = list(newest)
+                if newest:
+                    self.log_cursor = newest[-1].id
+                self._render_all()
+                return
             for _ in range(MAX_LOG_BATCHES):
                 batch = await source.logs(
-                    self.run_id, after_id=self.log_cursor, min_level=self.min_level
+                    self.run_id, after_id=self.log_cursor, min_level=self.min_level, search=search
                 )
                 if generation != self.generation:
                     return
-                self._write_logs(batch)
+                self._append(batch)
                 if len(batch) < LOG_BATCH:
                     break
         finally:
-            self.loading_logs = False
+            if generation == self.generation:
+                self._set_loading(False)
+
+    @work(exclusive=True, group="older")
+    async def _load_older(self) -> None:
+        generation = self.generation
+        before = self.lines[0].id if self.lines else None
+        self._set_loading(True)
+        try:
+            page = await self.dashboard.source.logs(
+                self.run_id,
+                before_id=before,
+                min_level=self.min_level,
+                search=self.search or None,
+                newest_first=True,
+                limit=LOG_PAGE + 1,
+            )
+            if generation != self.generation:
+                return
+            self.has_older = len(page) > LOG_PAGE
+            self.lines[:0] = reversed(page[:LOG_PAGE])
+            self._render_all()
+        finally:
+            if generation == self.generation:
+                self._set_loading(False)
+
+    def _set_loading(self, loading: bool) -> None:
+        self.loading_logs = loading
         self.query_one(RichLog).border_title = self._logs_title()
 
-    def _write_logs(self, lines: tuple[LogLine, ...]) -> None:
+    def _render_all(self) -> None:
+        """Every kept line again (after an older page came in front), the view at the end
+        unless the page was older (then at its last line)."""
+        log = self.query_one(RichLog)
+        log.clear()
+        previous: LogLine | None = None
+        for line in self.lines:
+            self._write(log, line, previous)
+            previous = line
+        log.border_title = self._logs_title()
+
+    def _append(self, lines: tuple[LogLine, ...]) -> None:
         if not lines:
             return
         log = self.query_one(RichLog)
-        needle = self.search.lower()
+        previous = self.lines[-1] if self.lines else None
         for line in lines:
-            self.kept.append(line)
-            if not needle or _matches(line, needle):
-                log.write(_log_text(line, self.attempt_started))
-        self.read_lines += len(lines)
+            self._write(log, line, previous)
+            previous = line
+        self.lines.extend(lines)
+        if self.total is not None:
+            self.total += len(lines)
+        if len(self.lines) > MAX_LOG_LINES:  # bounded: the oldest go, and are said so
+            del self.lines[: len(self.lines) - MAX_LOG_LINES]
+            self.has_older = True
         self.log_cursor = lines[-1].id
         log.border_title = self._logs_title()
+
+    def _write(self, log: RichLog, line: LogLine, previous: LogLine | None) -> None:
+        separator = attempt_separator(
+            previous.attempt if previous else None, line.attempt, first=previous is None
+        )
+        if separator is not None:
+            log.write(Text(separator, style="bold magenta"))
+        log.write(_log_text(line, self.attempt_started))
 
     def fetch_failed(self, error: BaseException) -> None:
         if not isinstance(error, RunNotFoundError):
@@ -193,14 +279,33 @@ class RunDetailScreen(LiveScreen):
 
     def action_cycle_level(self) -> None:
         self.min_level = LEVELS[(LEVELS.index(self.min_level) + 1) % len(LEVELS)]
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """Read the newest page again (the level or the search changed)."""
         self.generation += 1
+        self.started = False
         self.log_cursor = None
-        self.kept.clear()
-        self.read_lines = 0
+        self.lines = []
+        self.has_older = False
+        self.total = None
+        self.loading_logs = False
         log = self.query_one(RichLog)
         log.clear()
         log.border_title = self._logs_title()
-        self.reload()
+        self._load_logs()
+
+    def action_older(self) -> None:
+        if not self.has_older:
+            self.notify("no older log lines")
+            return
+        if len(self.lines) >= MAX_LOG_LINES:
+            self.notify(
+                f"{MAX_LOG_LINES:,} lines are kept here: "
+                f"`zapjobs runs logs {self.run_id}` prints them all"
+            )
+            return
+        self._load_older()
 
     def action_copy_id(self) -> None:
         self.app.copy_to_clipboard(str(self.run_id))
@@ -214,17 +319,12 @@ class RunDetailScreen(LiveScreen):
 
     @on(Input.Submitted, "#log-search")
     def _search_submitted(self, event: Input.Submitted) -> None:
-        """Show only the kept lines containing the text (case-insensitive); new lines too."""
+        """Show only the lines containing the text (case-insensitive), newest first, as the
+        store finds them in the run's whole log; new lines too. Empty shows all again."""
         self.search = event.value.strip()
         event.input.display = False
-        log = self.query_one(RichLog)
-        log.clear()
-        needle = self.search.lower()
-        for line in self.kept:
-            if not needle or _matches(line, needle):
-                log.write(_log_text(line, self.attempt_started))
-        log.border_title = self._logs_title()
-        log.focus()
+        self._start_over()
+        self.query_one(RichLog).focus()
 
     def _selection(self) -> RunFilter:
         return RunFilter(ids=(self.run_id,))
@@ -287,7 +387,8 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
     table.add_row("started", full_timestamp(row.started_at))
     table.add_row("finished", full_timestamp(row.finished_at))
     if row.waiting_to_retry:  # the times above are the previous attempt's
-        table.add_row("took", Text("- (waiting to retry)", style="dim"))
+        retry = Text(due_text(row.run_at, now), style="blue").append(" (waiting to retry)", "dim")
+        table.add_row("retry due", retry)
     else:
         table.add_row("took", duration_text(row.started_at, row.finished_at, now, tenths=False))
     if detail.schedule_due_at is not None:
@@ -319,17 +420,11 @@ def _error(detail: RunDetail) -> Text:
     return text
 
 
-def _matches(line: LogLine, needle: str) -> bool:
-    if needle in line.message.lower():
-        return True
-    return any(needle in name.lower() or needle in value.lower() for name, value in line.fields)
-
-
 def _log_text(line: LogLine, attempt_started: datetime | None = None) -> Text:
-    """One log line; a line written before the current attempt started is marked (log
-    entries do not record their attempt, so this is what the times can tell)."""
+    """One log line; a line of unknown attempt (written before migration 0012) written before
+    the current attempt started is marked ``earlier`` (the others get attempt separators)."""
     text = Text(f"{line.logged_at:%H:%M:%S.%f}"[:12] + " ", style="dim")
-    if attempt_started is not None and line.logged_at < attempt_started:
+    if line.attempt is None and attempt_started is not None and line.logged_at < attempt_started:
         text.append("earlier ", style="dim magenta")
     text.append(f"{line.level.name:<8}", style=LEVEL_STYLES[line.level])
     text.append(untrusted(line.message))

@@ -91,6 +91,19 @@ async def test_a_listener_hears_a_commit_of_another_process(sqlite_url: str) -> 
         await store.close()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+async def test_a_listener_hears_another_process_without_polling_through_inotify(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher reads the version when the folder's files are written, not on a timer: an
+    idle worker costs about nothing between commits."""
+    from zapjobs.stores.sqlite import notify
+
+    monkeypatch.setattr(notify, "WATCH_INTERVAL_SECONDS", 3600.0)
+    monkeypatch.setattr(notify, "SAFETY_INTERVAL_SECONDS", 3600.0, raising=False)
+    await test_a_listener_hears_a_commit_of_another_process(sqlite_url)
+
+
 async def test_an_idle_worker_process_picks_up_another_process_enqueue_without_polling(
     sqlite_url: str, worker_process: subprocess.Popen[str]
 ) -> None:

@@ -87,6 +87,31 @@ async def test_an_enqueue_wakes_one_of_several_idle_workers(zap: ZapJobs) -> Non
     assert sum(claimed) == JOBS + 5
 
 
+async def test_workers_started_one_after_another_learn_of_each_other_soon(
+    zap: ZapJobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first worker of a deployment read a list holding only itself and, until the next
+    refresh (10 s), claimed at every enqueue; now a new worker re-reads its list soon after
+    starting (doubling intervals), and the lists settle long before the regular refresh."""
+    monkeypatch.setattr(peers, "REFRESH_SECONDS", 3600.0)  # only the early re-reads can help
+    monkeypatch.setattr(peers, "FIRST_REFRESH_SECONDS", 0.05, raising=False)
+    async with AsyncExitStack() as stack:
+        for count in range(1, IDLE_WORKERS + 1):  # each reads its list alone or nearly so
+            await stack.enter_async_context(running_worker(zap, concurrency=2))
+            await wait_until(
+                zap.list_workers, lambda ws, n=count: len(ws) == n, what="the worker registered"
+            )
+        claims = ClaimCounter(zap)
+
+        async def settled() -> bool:
+            before = claims.calls
+            for _ in range(10):
+                await run_one(zap)
+            return claims.calls - before <= 12
+
+        await wait_until(settled, lambda ok: ok, what="about one claim per job", timeout=20.0)
+
+
 async def test_a_wake_up_chosen_for_a_busy_worker_is_passed_on(zap: ZapJobs) -> None:
     """Each enqueue picks one worker; when the pick has no free slot, the others are woken."""
     release = {"hold": True}

@@ -102,6 +102,8 @@ class Fetcher:
         #: queue -> live workers serving it (targeted wake-ups); empty until first read
         self._peers: dict[str, frozenset[str]] = {}
         self._peers_read_at: float | None = None
+        #: seconds until the next read: from FIRST_REFRESH_SECONDS, doubling to REFRESH_SECONDS
+        self._peers_refresh = peers.FIRST_REFRESH_SECONDS
         self._peer_stale_after = peer_stale_after
         self._passing: set[asyncio.Task[None]] = set()
         #: queues of targeted wake-ups this worker accepted and no claim has served yet
@@ -239,6 +241,10 @@ class Fetcher:
                 continue
             if len(runs) == free:
                 self._owed |= covering  # more may be due than this claim took
+            if covering and not runs:
+                # Chosen, and another worker took the runs: some list of peers is stale (a
+                # worker joined or left); look again soon rather than at the next refresh.
+                self._peers_refresh = peers.FIRST_REFRESH_SECONDS
             self._retry.succeeded()
             self._last_claim_empty = not runs
             if runs:
@@ -277,7 +283,7 @@ class Fetcher:
         poll_at = loop.time() + self._poll
         while not self._stopping and not self._claim_now:
             read_at = self._peers_read_at
-            if read_at is None or loop.time() - read_at >= peers.REFRESH_SECONDS:
+            if read_at is None or loop.time() - read_at >= self._peers_refresh:
                 await self._read_peers()
                 continue
             now = loop.time()
@@ -288,7 +294,7 @@ class Fetcher:
                 return
             wake_at = min(
                 poll_at,
-                read_at + peers.REFRESH_SECONDS,
+                read_at + self._peers_refresh,
                 poll_at if self._due_at is None else self._due_at,
             )
             self._wake.clear()
@@ -296,6 +302,7 @@ class Fetcher:
 
     async def _read_peers(self) -> None:
         self._peers_read_at = asyncio.get_running_loop().time()
+        self._peers_refresh = min(2 * self._peers_refresh, peers.REFRESH_SECONDS)
         try:
             workers = await self._store.list_workers()
         except Exception as exc:  # keep the last list; untargeted wake-ups still work

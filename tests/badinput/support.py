@@ -9,19 +9,24 @@ import psycopg
 from zapjobs.errors import ZapJobsError
 
 TABLES = ("zapjobs_definitions", "zapjobs_runs", "zapjobs_logs", "zapjobs_heartbeats")
+DEFINITIONS = "zapjobs_definitions"
 SECRET = "hunter2-Zq9"  # a password that must never appear in any message
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every zapjobs table, in a stable order, to compare before and after.
 
-    A definition's ``updated_at`` (its last column) is left out: a process opening with job
+    A definition's ``updated_at`` is left out: a process opening with job
     types registers them again, which refreshes that timestamp and nothing else."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() for table in TABLES
-        }
-    tables["zapjobs_definitions"] = [row[:-1] for row in tables["zapjobs_definitions"]]
+        for table in TABLES:
+            cursor = conn.execute(f"SELECT * FROM {table} ORDER BY 1")
+            names = [column.name for column in cursor.description or ()]
+            kept = [
+                i for i, name in enumerate(names) if (table, name) != (DEFINITIONS, "updated_at")
+            ]
+            tables[table] = [tuple(row[i] for i in kept) for row in cursor.fetchall()]
     return tables
 
 

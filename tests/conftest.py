@@ -104,3 +104,38 @@ async def store(store_url: str) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+def _utf8_safe(value: object) -> object:
+    """``value`` with every string made encodable as UTF-8 (lone surrogates as ``\\udXXX``).
+
+    Tests of hostile job output capture lone surrogates in their output and reports; pytest-xdist
+    sends reports between processes as UTF-8 and would stop the whole run on them
+    (pytest-dev/pytest-xdist#843)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_utf8_safe(v) for v in value)
+    return value
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(
+    config: pytest.Config, report: pytest.CollectReport | pytest.TestReport
+) -> Iterator[None]:
+    data = yield
+    return _utf8_safe(data)  # type: ignore[return-value]
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """A parameter that holds a lone surrogate gets an id that can be printed and sent between
+    test processes; every other id stays pytest's own (snapshot file names depend on them)."""
+    if isinstance(val, str) and _utf8_safe(val) != val:
+        return ascii(val)[1:-1]
+    return None

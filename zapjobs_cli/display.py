@@ -170,13 +170,6 @@ def error_label(run: JobRun) -> str:
     return f"error of attempt {attempt} ({after})"
 
 
-def latest_finished(runs: Sequence[JobRun]) -> list[JobRun]:
-    """Runs by finish time, latest first (ties by id): "latest failures" means the latest to
-    fail, not the newest ids (an old run retried fails now)."""
-    floor = datetime.min.replace(tzinfo=UTC)
-    return sorted(runs, key=lambda r: (r.finished_at or floor, r.id), reverse=True)
-
-
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 

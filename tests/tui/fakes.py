@@ -41,7 +41,6 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
-    latest_failures,
     log_line,
     minute_series,
     next_recurring,
@@ -248,7 +247,10 @@ class FakeSource:
             throughput=minute_series(points, now),
             workers=await self.workers(now),
             next_recurring=next_recurring([job_row(d, None) for d in DEFINITIONS]),
-            latest_failures=latest_failures([run_row(r, now) for r in failures], 5),
+            latest_failures=tuple(
+                run_row(r, now)
+                for r in sorted(failures, key=lambda r: (r.finished_at, r.id), reverse=True)[:5]
+            ),
             error_groups=(
                 ErrorGroup("TimeoutError", 12, 35, "SMTP server did not answer within 30s"),
                 ErrorGroup("KeyError", 4, 28, "'customer_id'"),

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from zapjobs.errors import InvalidStateError, NotMigratedError, StoreError, ZapJobsError
-from zapjobs.models import LimitScope, LogLevel, Page, QueueInfo, RunFilter, RunStatus
+from zapjobs.models import LimitScope, LogLevel, Page, QueueInfo, RunFilter
 from zapjobs.settings import mask_dsn, scrub
 from zapjobs_cli.tui.viewmodels import (
     JobRow,
@@ -22,7 +22,6 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
-    latest_failures,
     log_line,
     minute_series,
     next_recurring,
@@ -168,16 +167,14 @@ class ZapJobsSource:
         points = await zap.throughput(timedelta(hours=1))
         workers = await self.workers(now)
         jobs = [job_row(d, None) for d in await zap.list_definitions()]
-        failures = await zap.list_runs(
-            RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=LATEST_FAILURES * 4)
-        )
+        failures = await zap.latest_failures(LATEST_FAILURES)
         groups = await zap.error_groups(ERROR_GROUP_WINDOW, limit=8)
         return Overview(
             stats=stats,
             throughput=minute_series(points, now),
             workers=workers,
             next_recurring=next_recurring(jobs),
-            latest_failures=latest_failures([run_row(r, now) for r in failures], LATEST_FAILURES),
+            latest_failures=tuple(run_row(r, now) for r in failures),
             error_groups=tuple(groups),
         )
 

@@ -198,13 +198,6 @@ def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> 
     )
 
 
-def latest_failures(rows: Sequence[RunRow], limit: int) -> tuple[RunRow, ...]:
-    """The failures that finished last, most recent first (ids are creation order: a run
-    created long ago can fail last)."""
-    ordered = sorted(rows, key=lambda r: (r.finished_at or r.created_at, r.id), reverse=True)
-    return tuple(ordered[:limit])
-
-
 def log_line(entry: LogEntry) -> LogLine:
     fields = tuple(
         (name, json.dumps(value, ensure_ascii=False, default=str))

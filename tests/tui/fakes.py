@@ -34,6 +34,8 @@ from zapjobs.models import (
 from zapjobs.stores.memory_records import RunRecord, matches
 from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
+    CHART_RANGES,
+    ChartRange,
     JobRow,
     LogLine,
     Overview,
@@ -41,6 +43,7 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
+    last_hour,
     log_line,
     minute_series,
     next_recurring,
@@ -213,7 +216,7 @@ class FakeSource:
             (r for r in self.all_runs if matches(_record(r), selection, now)), key=lambda r: -r.id
         )
 
-    async def overview(self, now: datetime) -> Overview:
+    async def overview(self, now: datetime, chart: ChartRange = CHART_RANGES[0]) -> Overview:
         self._check()
         runs = self.all_runs
 
@@ -244,7 +247,9 @@ class FakeSource:
         failures = self._matching(RunFilter(statuses=(RunStatus.FAILED,)), now)[:20]
         return Overview(
             stats=stats,
-            throughput=minute_series(points, now),
+            throughput=minute_series(points, now, chart),
+            finished_last_hour=last_hour(points, now),
+            chart=chart,
             workers=await self.workers(now),
             next_recurring=next_recurring([job_row(d, None) for d in DEFINITIONS]),
             latest_failures=tuple(

@@ -29,6 +29,10 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
+        "Overview",
+        (("g", "chart range: last hour, 24 hours, 7 days (in the chart's title)"),),
+    ),
+    (
         "Runs",
         (
             ("/", "filter: status:failed job:x queue:low since:1h until:10m id:42 text"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -552,3 +553,17 @@ async def test_y_copies_the_run_id_and_the_summary_counts_the_matches() -> None:
         await settle(pilot)
         await press(pilot, "y")
         assert app.clipboard == "21"
+
+
+async def test_Y_copies_the_run_as_json_from_run_detail_and_help_lists_it() -> None:
+    app = dashboard(FakeSource())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run(21)
+        await settle(pilot)
+        await press(pilot, "Y")
+        copied = json.loads(app.clipboard)
+        assert copied["id"] == 21
+        assert {"status", "job_type", "queue", "input", "error"} <= set(copied)
+        await press(pilot, "question_mark")
+        assert "copy the run as JSON" in text_of(app.screen.query_one(Static))

@@ -32,6 +32,7 @@ from zapjobs_cli.display import (
     error_is_from_earlier_attempt,
     unique_text,
 )
+from zapjobs_cli.render import run_dict
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class RunDetail:
     unique_key: str | None = None
     unique: str | None = None  # the job type's declared uniqueness, in words (display)
     snoozes: int = 0  # times the job snoozed the run (attempts not counted)
+    run_json: str = "{}"  # the run as `zapjobs runs list --json` gives it, whole (Y copies it)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> 
     input_json, input_hidden = clipped_json(run.input, indent=2)
     return RunDetail(
         row=run_row(run, now),
+        run_json=json.dumps(run_dict(run, now), indent=2, ensure_ascii=False, default=str),
         input_json=input_json,
         output_json=output,
         input_hidden=input_hidden,

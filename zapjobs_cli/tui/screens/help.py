@@ -21,6 +21,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("tab", "next panel"),
             ("enter", "open the selected row"),
             ("y", "copy the run id (Runs, Run detail; through the terminal's clipboard)"),
+            ("Y", "Run detail: copy the run as JSON (as `zapjobs runs list --json` shows it)"),
             ("esc", "back, or clear marks / filter"),
             ("f", "freeze or resume the live refresh"),
             ("?", "this help"),

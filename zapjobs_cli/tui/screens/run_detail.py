@@ -58,6 +58,7 @@ class RunDetailScreen(LiveScreen):
         Binding("slash", "search", "Search log"),
         Binding("o", "older", "Older lines", show=False),  # the logs title says it
         Binding("y", "copy_id", "Copy id", show=False),
+        Binding("Y", "copy_json", "Copy JSON", show=False),
         Binding("R", "retry", "Retry"),
         Binding("C", "cancel", "Cancel"),
         Binding("D", "delete", "Delete"),
@@ -75,6 +76,7 @@ class RunDetailScreen(LiveScreen):
         super().__init__()
         self.run_id = run_id
         self.min_level: LogLevel | None = None
+        self.detail: RunDetail | None = None  # the last refresh's
         self.generation = 0  # bumped when the log view starts over (level or search changed)
         self.lines: list[LogLine] = []  # shown, oldest first, at most MAX_LOG_LINES
         self.log_cursor: int | None = None  # the newest line read: new lines come after it
@@ -134,6 +136,7 @@ class RunDetailScreen(LiveScreen):
 
     def show(self, data: tuple[RunDetail, datetime]) -> None:
         detail, now = data
+        self.detail = detail
         row = detail.row
         self.running = row.status == "running"
         self.attempt_started = row.started_at if row.attempt > 1 else None
@@ -310,6 +313,16 @@ class RunDetailScreen(LiveScreen):
     def action_copy_id(self) -> None:
         self.app.copy_to_clipboard(str(self.run_id))
         self.notify(f"copied run id {self.run_id}")
+
+    def action_copy_json(self) -> None:
+        """The run's fields as JSON (the shape of ``zapjobs runs list --json``), from the last
+        refresh."""
+        detail = self.detail
+        if detail is None:
+            self.notify("the run is not loaded yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(detail.run_json)
+        self.notify(f"copied run {self.run_id} as JSON")
 
     def action_search(self) -> None:
         field = self.query_one("#log-search", Input)

@@ -24,6 +24,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Y", "Run detail: copy the run as JSON (as `zapjobs runs list --json` shows it)"),
             ("esc", "back, or clear marks / filter"),
             ("f", "freeze or resume the live refresh"),
+            ("z", "times in this machine's zone or in UTC (the status bar names the zone)"),
             ("?", "this help"),
             ("ctrl+p", "command palette"),
             ("q", "quit"),

@@ -140,7 +140,9 @@ class RunDetailScreen(LiveScreen):
         row = detail.row
         self.running = row.status == "running"
         self.attempt_started = row.started_at if row.attempt > 1 else None
-        self.query_one("#detail-fields", Static).update(_fields(detail, now))
+        self.query_one("#detail-fields", Static).update(
+            _fields(detail, now, self.dashboard.local_time)
+        )
         self.query_one("#detail-input", Static).update(
             _json_text(detail.input_json, detail.input_hidden)
         )
@@ -375,7 +377,7 @@ class RunDetailScreen(LiveScreen):
         self.app.push_screen(YesNoScreen(question), answered)
 
 
-def _fields(detail: RunDetail, now: datetime) -> Table:
+def _fields(detail: RunDetail, now: datetime, local: bool = False) -> Table:
     row = detail.row
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
@@ -395,17 +397,17 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
     if detail.snoozes:
         table.add_row("snoozed", f"{detail.snoozes} times (attempts not counted)")
     table.add_row("worker", untrusted(detail.worker_id or "-"))
-    table.add_row("created", full_timestamp(row.created_at))
-    table.add_row("due", full_timestamp(row.run_at))
-    table.add_row("started", full_timestamp(row.started_at))
-    table.add_row("finished", full_timestamp(row.finished_at))
+    table.add_row("created", full_timestamp(row.created_at, local=local))
+    table.add_row("due", full_timestamp(row.run_at, local=local))
+    table.add_row("started", full_timestamp(row.started_at, local=local))
+    table.add_row("finished", full_timestamp(row.finished_at, local=local))
     if row.waiting_to_retry:  # the times above are the previous attempt's
         retry = Text(due_text(row.run_at, now), style="blue").append(" (waiting to retry)", "dim")
         table.add_row("retry due", retry)
     else:
         table.add_row("took", duration_text(row.started_at, row.finished_at, now, tenths=False))
     if detail.schedule_due_at is not None:
-        table.add_row("schedule due", full_timestamp(detail.schedule_due_at))
+        table.add_row("schedule due", full_timestamp(detail.schedule_due_at, local=local))
     if detail.unique_key is not None:
         table.add_row("unique key", untrusted(detail.unique_key))
     if detail.unique is not None:

@@ -536,9 +536,10 @@ ORDER BY r.job_type
 -- name: latest_failures
 -- The failures that finished last: a backward walk of the failed runs' finish-time index
 -- (migration 0005), then those few ordered by id where they share a finish time (an id in the
--- index's order would make the planner read and sort every failure).
+-- index's order would make the planner read and sort every failure). Named: left to itself,
+-- the planner takes the status index and sorts every failure.
 SELECT * FROM (
-    SELECT r.* FROM {prefix}runs r
+    SELECT r.* FROM {prefix}runs r INDEXED BY {prefix}runs_failed_idx
     WHERE r.status = 'failed'
     ORDER BY r.finished_at DESC
     LIMIT :limit

@@ -1104,6 +1104,14 @@ class ZapJobs:
         store = await self._ensure_ready()
         return {r.job_type: r for r in await store.latest_runs(list(job_types))}
 
+    async def latest_failures(self, limit: int = 5) -> list[JobRun]:
+        """The failed runs that finished last, newest finish first (an old run retried fails
+        now): one statement on the failed runs' finish-time index, however long the history."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValidationError("limit must be a whole number of runs, 0 or more")
+        store = await self._ensure_ready()
+        return await store.latest_failures(limit)
+
     async def count_runs(self, selection: RunFilter | None = None) -> int:
         return await (await self._ensure_ready()).count_runs(self._with_now(selection))
 

@@ -170,13 +170,6 @@ def error_label(run: JobRun) -> str:
     return f"error of attempt {attempt} ({after})"
 
 
-def latest_finished(runs: Sequence[JobRun]) -> list[JobRun]:
-    """Runs by finish time, latest first (ties by id): "latest failures" means the latest to
-    fail, not the newest ids (an old run retried fails now)."""
-    floor = datetime.min.replace(tzinfo=UTC)
-    return sorted(runs, key=lambda r: (r.finished_at or floor, r.id), reverse=True)
-
-
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
@@ -256,8 +249,10 @@ def zoned_text(when: datetime | None, *, local: bool = False) -> str:
     return "-" if when is None else f"{when_text(when, local=local)} {zone_name(local=local)}"
 
 
-def full_timestamp(when: datetime | None) -> str:
-    return "-" if when is None else f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+def full_timestamp(when: datetime | None, *, local: bool = False) -> str:
+    """``2026-01-31 12:04:05 UTC``, or in this machine's zone with ``local`` (the dashboard's
+    ``z`` toggle), named either way."""
+    return zoned_text(when, local=local)
 
 
 def timestamp(when: datetime | None) -> str:
@@ -265,14 +260,18 @@ def timestamp(when: datetime | None) -> str:
     return "-" if when is None else f"{when.astimezone(UTC):%m-%d %H:%M:%S}"
 
 
-def minute_timestamp(when: datetime | None) -> str:
+def minute_timestamp(when: datetime | None, *, local: bool = False) -> str:
     """``01-31 12:04``: where the column is narrow and the minute is enough."""
-    return "-" if when is None else f"{when.astimezone(UTC):%m-%d %H:%M}"
+    return "-" if when is None else f"{_zoned(when, local):%m-%d %H:%M}"
 
 
-def clock_time(when: datetime | None) -> str:
+def clock_time(when: datetime | None, *, local: bool = False) -> str:
     """``12:04:05``: for times that are recent by nature (heartbeats)."""
-    return "-" if when is None else f"{when.astimezone(UTC):%H:%M:%S}"
+    return "-" if when is None else f"{_zoned(when, local):%H:%M:%S}"
+
+
+def _zoned(when: datetime, local: bool) -> datetime:
+    return when.astimezone() if local else when.astimezone(UTC)
 
 
 def relative(when: datetime | None, now: datetime) -> str:

@@ -383,3 +383,32 @@ def test_run_times_say_their_zone_and_local_time_is_offered(pg_app: Cli) -> None
     ]  # fmt: skip
     assert created.rstrip().endswith(" JST")
     assert tokyo("runs", "logs", run_id, "--local").stdout.split()[1].endswith("+0900")
+
+
+def test_status_shows_the_last_failure_to_finish_beyond_the_newest_failed_ids(
+    pg_app: Cli,
+) -> None:
+    """The store orders failures by finish time: an old run that failed last shows, however
+    many failed runs were created after it."""
+    old = failed_run(pg_app)
+    with psycopg.connect(pg_app.url, autocommit=True) as conn:
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'zapjobs_runs' AND table_schema = current_schema()"
+                " AND column_name <> 'id'"
+            )
+        ]
+        listed = ", ".join(columns)
+        conn.execute(  # 80 newer failures that finished before the old one's retry failed
+            f"INSERT INTO zapjobs_runs ({listed}) SELECT {listed} FROM zapjobs_runs r,"
+            " generate_series(1, 80) WHERE r.id = %s",
+            (old,),
+        )
+        conn.execute(
+            "UPDATE zapjobs_runs SET finished_at = now() + interval '1 minute' WHERE id = %s",
+            (old,),
+        )
+    data = json.loads(pg_app("status", "--json").stdout)
+    assert data["latest_failures"][0]["id"] == old

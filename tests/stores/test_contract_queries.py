@@ -189,6 +189,20 @@ async def test_latest_runs_gives_the_newest_run_of_each_job_type(store: Store) -
     assert await store.latest_runs([]) == []
 
 
+async def test_latest_failures_are_the_last_to_finish_first(store: Store) -> None:
+    """Overview and ``zapjobs status``: failures by finish time, newest first, however old the
+    run (ids are creation order: a run created long ago can fail last); others left out."""
+    old = await finish_one(store, RunStatus.FAILED, "a", finished=at(hours=5))
+    middle = await finish_one(store, RunStatus.FAILED, "b", finished=at(hours=1))
+    await finish_one(store, RunStatus.SUCCEEDED, "a", finished=at(hours=6))
+    newest_id = await finish_one(store, RunStatus.FAILED, "c", finished=at(hours=3))
+    await start_one(store, "d")
+    found = await store.latest_failures(limit=2)
+    assert [r.id for r in found] == [old, newest_id]
+    assert [r.id for r in await store.latest_failures(limit=10)] == [old, newest_id, middle]
+    assert await store.latest_failures(limit=0) == []
+
+
 # --- stats ---------------------------------------------------------------------------------------
 
 

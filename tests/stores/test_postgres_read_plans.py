@@ -120,3 +120,19 @@ def test_error_groups_read_only_the_failures_of_the_window(
     assert not any(n["Node Type"] == "Seq Scan" for n in plan), kinds
     scans = {n.get("Index Name") for n in runs_scans(plan)}
     assert scans == {"zapjobs_runs_failed_idx", "zapjobs_runs_pkey"}, kinds
+
+
+def test_latest_failures_walk_the_failed_finish_time_index(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    """The Overview's latest failures: the end of the failed runs' finish-time index, not a
+    scan of the history sorted."""
+    url, queries = filled
+    plan = plan_of(url, queries["latest_failures"], {"limit": 8})
+    kinds = [(n["Node Type"], n.get("Index Name"), n.get("Relation Name")) for n in plan]
+    scans = runs_scans(plan)
+    assert [n.get("Index Name") for n in scans] == ["zapjobs_runs_failed_idx"], kinds
+    assert scans[0].get("Scan Direction") == "Backward", kinds
+    assert not any(n["Node Type"] == "Seq Scan" for n in plan), kinds
+    for sort in (n for n in plan if n["Node Type"] == "Sort"):  # the few rows, by id on ties
+        assert unbounded_scans(sort) == set(), kinds

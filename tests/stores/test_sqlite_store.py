@@ -516,3 +516,14 @@ async def test_tables_columns_and_indexes_match_postgresql(
         }
     assert sqlite_columns == pg_columns
     assert sqlite_indexes == pg_indexes
+
+
+async def test_latest_failures_walk_the_failed_finish_time_index(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    """The Overview's latest failures: the end of the failed runs' partial finish-time index,
+    sorted by id only among the few it returns (a temp b-tree on the outer query)."""
+    plan = _plan(db_path, store.queries["latest_failures"], {"limit": 8})
+    runs_steps = [step for step in plan if step.startswith(("SCAN r", "SEARCH r"))]
+    assert runs_steps and all("zapjobs_runs_failed_idx" in step for step in runs_steps), plan
+    assert plan.count("USE TEMP B-TREE FOR ORDER BY") == 1, plan  # the outer few, by id

@@ -34,6 +34,8 @@ from zapjobs.models import (
 from zapjobs.stores.memory_records import RunRecord, matches
 from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
+    CHART_RANGES,
+    ChartRange,
     JobRow,
     LogLine,
     Overview,
@@ -41,7 +43,7 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
-    latest_failures,
+    last_hour,
     log_line,
     minute_series,
     next_recurring,
@@ -214,7 +216,7 @@ class FakeSource:
             (r for r in self.all_runs if matches(_record(r), selection, now)), key=lambda r: -r.id
         )
 
-    async def overview(self, now: datetime) -> Overview:
+    async def overview(self, now: datetime, chart: ChartRange = CHART_RANGES[0]) -> Overview:
         self._check()
         runs = self.all_runs
 
@@ -245,10 +247,15 @@ class FakeSource:
         failures = self._matching(RunFilter(statuses=(RunStatus.FAILED,)), now)[:20]
         return Overview(
             stats=stats,
-            throughput=minute_series(points, now),
+            throughput=minute_series(points, now, chart),
+            finished_last_hour=last_hour(points, now),
+            chart=chart,
             workers=await self.workers(now),
             next_recurring=next_recurring([job_row(d, None) for d in DEFINITIONS]),
-            latest_failures=latest_failures([run_row(r, now) for r in failures], 5),
+            latest_failures=tuple(
+                run_row(r, now)
+                for r in sorted(failures, key=lambda r: (r.finished_at, r.id), reverse=True)[:5]
+            ),
             error_groups=(
                 ErrorGroup("TimeoutError", 12, 35, "SMTP server did not answer within 30s"),
                 ErrorGroup("KeyError", 4, 28, "'customer_id'"),

@@ -304,3 +304,21 @@ async def test_a_missing_run_is_said_in_the_detail_not_as_a_lost_store(fake: Fak
         fields = app.screen.query_one("#detail-fields", Static)
         assert "run 999 does not exist" in str(fields.render())
         assert app.connection_error is None
+
+
+async def test_g_cycles_the_overview_chart_range_shown_in_its_title(fake: FakeSource) -> None:
+    from zapjobs_cli.tui.widgets.chart import ThroughputChart
+
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        chart = app.screen.query_one("#throughput", ThroughputChart)
+        assert "last 1h" in str(chart.border_title)
+        seen = []
+        for label, columns in (("24h", 48), ("7d", 56), ("1h", 60)):
+            await press(pilot, "g")
+            await wait_until(pilot, lambda c=columns: len(chart._points) == c)
+            assert f"last {label}" in str(chart.border_title)
+            seen.append(sum(p.succeeded + p.failed for p in chart._points))
+        # the fake's runs all finished within the hour: every range counts all of them
+        assert len(set(seen)) == 1 and seen[0] > 0, seen

@@ -125,6 +125,7 @@ async def _open_run(pilot: Pilot[Any], run_id: int) -> None:
 
 VIEWS: dict[str, Callable[[Pilot[Any]], Awaitable[None]]] = {
     "overview": keys(),
+    "overview_24h": keys("g"),
     "jobs": keys("2"),
     "runs": keys("3"),
     "run_detail": lambda pilot: _open_run(pilot, 36),

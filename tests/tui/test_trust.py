@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -552,3 +553,47 @@ async def test_y_copies_the_run_id_and_the_summary_counts_the_matches() -> None:
         await settle(pilot)
         await press(pilot, "y")
         assert app.clipboard == "21"
+
+
+async def test_Y_copies_the_run_as_json_from_run_detail_and_help_lists_it() -> None:
+    app = dashboard(FakeSource())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_run(21)
+        await settle(pilot)
+        await press(pilot, "Y")
+        copied = json.loads(app.clipboard)
+        assert copied["id"] == 21
+        assert {"status", "job_type", "queue", "input", "error"} <= set(copied)
+        await press(pilot, "question_mark")
+        assert "copy the run as JSON" in text_of(app.screen.query_one(Static))
+
+
+async def test_z_shows_times_in_the_local_zone_named_in_the_status_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from zapjobs_cli.tui.widgets.status_bar import StatusBar
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30, no daylight saving
+    time.tzset()
+    try:
+        app = dashboard(FakeSource())
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.open_run(21)
+            await settle(pilot)
+            fields = app.screen.query_one("#detail-fields", Static)
+            before = text_of(fields)
+            assert " UTC" in before
+            assert "UTC" in str(app.screen.query_one(StatusBar).render())
+            await press(pilot, "z")
+            await wait_until(pilot, lambda: "IST" in text_of(fields))
+            assert " UTC" not in text_of(fields)
+            assert "IST" in str(app.screen.query_one(StatusBar).render())
+            await press(pilot, "question_mark")
+            assert "this machine's zone" in text_of(app.screen.query_one(Static))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -301,6 +301,12 @@ class Store(Protocol):
         served by the (job_type, id) index: the Jobs view's "last run" column."""
         ...
 
+    async def latest_failures(self, limit: int) -> list[JobRun]:
+        """The failed runs that finished last, newest finish first (ties: higher id first), at
+        most ``limit``: a backward walk of the failed runs' finish-time index (migration 0005),
+        however long the history. The Overview's and ``zapjobs status``'s latest failures."""
+        ...
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         """Matching runs, newest (highest id) first, at most ``page.limit``, ids below
         ``page.before_id`` when given. Served by an index: never reads the whole table."""

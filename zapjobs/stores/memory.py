@@ -608,6 +608,12 @@ class MemoryStore:
                     newest[r.job_type] = r
             return [r.view() for r in newest.values()]
 
+    async def latest_failures(self, limit: int) -> list[JobRun]:
+        with self._lock:
+            failed = [r for r in self._runs.values() if r.status is RunStatus.FAILED]
+            failed.sort(key=lambda r: (r.finished_at or r.created_at, r.id), reverse=True)
+            return [r.view() for r in failed[: max(limit, 0)]]
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         with self._lock:
             found: list[JobRun] = []

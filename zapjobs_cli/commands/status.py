@@ -18,9 +18,6 @@ from zapjobs.models import (
     ErrorGroup,
     JobDefinition,
     JobRun,
-    Page,
-    RunFilter,
-    RunStatus,
     Stats,
     ThroughputPoint,
     WorkerInfo,
@@ -31,7 +28,6 @@ from zapjobs_cli.context import CliState, get_state
 from zapjobs_cli.display import (
     STATUS_STYLES,
     due_text,
-    latest_finished,
     one_line_text,
     relative,
     untrusted,
@@ -122,9 +118,7 @@ async def snapshot(zap: ZapJobs) -> Snapshot:
     throughput = await zap.throughput(THROUGHPUT_WINDOW)
     workers = await zap.list_workers()
     definitions = await zap.list_definitions()
-    # the latest by finish time among the newest failed runs (a page by id, then sorted)
-    failed = await zap.list_runs(RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=50))
-    failures = latest_finished(failed)[:5]
+    failures = await zap.latest_failures(5)
     groups = await zap.error_groups(FAILURES_WINDOW, limit=5)
     unserved = [
         q.name for q in await zap.list_queues() if not q.served and (q.pending or q.scheduled)

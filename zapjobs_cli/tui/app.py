@@ -20,6 +20,7 @@ from textual.screen import Screen
 
 from zapjobs.clock import Clock
 from zapjobs.errors import NotMigratedError
+from zapjobs_cli.display import zone_name
 from zapjobs_cli.tui.screens.base import LiveScreen
 from zapjobs_cli.tui.screens.help import HelpScreen
 from zapjobs_cli.tui.screens.jobs import JobsScreen
@@ -56,6 +57,7 @@ class DashboardApp(App[None]):
         # not in the key bar (kept to the first four views); the help and palette list it
         Binding("5", "view('queues')", "Queues", show=False),
         Binding("f", "freeze", "Freeze"),
+        Binding("z", "local_time", "Local time", show=False),  # the status bar names the zone
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -68,6 +70,7 @@ class DashboardApp(App[None]):
     connection_error: reactive[str | None] = reactive(None)
     store_problem: reactive[str | None] = reactive(None)  # connected, but cannot be used
     frozen: reactive[bool] = reactive(False)
+    local_time: reactive[bool] = reactive(False)  # times in this machine's zone, else UTC
     updated_at: reactive[datetime | None] = reactive(None)
     stale: reactive[bool] = reactive(False)
 
@@ -106,6 +109,9 @@ class DashboardApp(App[None]):
         self._status_changed()
 
     def watch_frozen(self) -> None:
+        self._status_changed()
+
+    def watch_local_time(self) -> None:
         self._status_changed()
 
     def watch_updated_at(self) -> None:
@@ -167,6 +173,14 @@ class DashboardApp(App[None]):
         if not self.frozen and isinstance(screen, LiveScreen):
             screen.reload()
         self.notify("live refresh frozen (f resumes)" if self.frozen else "live refresh resumed")
+
+    def action_local_time(self) -> None:
+        """Show times in this machine's zone, or back in UTC (the status bar names the zone)."""
+        self.local_time = not self.local_time
+        screen = self.screen
+        if isinstance(screen, LiveScreen):
+            screen.reload()
+        self.notify("times in " + zone_name(local=self.local_time) + " (z toggles)")
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         for name in VIEWS:

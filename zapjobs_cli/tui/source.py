@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from zapjobs.errors import InvalidStateError, NotMigratedError, StoreError, ZapJobsError
-from zapjobs.models import LimitScope, LogLevel, Page, QueueInfo, RunFilter, RunStatus
+from zapjobs.models import LimitScope, LogLevel, Page, QueueInfo, RunFilter
 from zapjobs.settings import mask_dsn, scrub
 from zapjobs_cli.tui.viewmodels import (
+    CHART_RANGES,
+    ChartRange,
     JobRow,
     LogLine,
     Overview,
@@ -22,7 +24,7 @@ from zapjobs_cli.tui.viewmodels import (
     RunsPage,
     WorkerRow,
     job_row,
-    latest_failures,
+    last_hour,
     log_line,
     minute_series,
     next_recurring,
@@ -54,7 +56,7 @@ class DashboardSource(Protocol):
 
     async def close(self) -> None: ...
 
-    async def overview(self, now: datetime) -> Overview: ...
+    async def overview(self, now: datetime, chart: ChartRange = CHART_RANGES[0]) -> Overview: ...
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]: ...
 
@@ -162,22 +164,22 @@ class ZapJobsSource:
             self._opened = False
             await self.zap.close()
 
-    async def overview(self, now: datetime) -> Overview:
+    async def overview(self, now: datetime, chart: ChartRange = CHART_RANGES[0]) -> Overview:
         zap = await self._ready()
         stats = await zap.stats()
-        points = await zap.throughput(timedelta(hours=1))
+        points = await zap.throughput(max(chart.window, timedelta(hours=1)))
         workers = await self.workers(now)
         jobs = [job_row(d, None) for d in await zap.list_definitions()]
-        failures = await zap.list_runs(
-            RunFilter(statuses=(RunStatus.FAILED,)), Page(limit=LATEST_FAILURES * 4)
-        )
+        failures = await zap.latest_failures(LATEST_FAILURES)
         groups = await zap.error_groups(ERROR_GROUP_WINDOW, limit=8)
         return Overview(
             stats=stats,
-            throughput=minute_series(points, now),
+            throughput=minute_series(points, now, chart),
+            finished_last_hour=last_hour(points, now),
+            chart=chart,
             workers=workers,
             next_recurring=next_recurring(jobs),
-            latest_failures=latest_failures([run_row(r, now) for r in failures], LATEST_FAILURES),
+            latest_failures=tuple(run_row(r, now) for r in failures),
             error_groups=tuple(groups),
         )
 
@@ -311,8 +313,8 @@ class ReadOnlySource:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def overview(self, now: datetime) -> Overview:
-        return await self.inner.overview(now)
+    async def overview(self, now: datetime, chart: ChartRange = CHART_RANGES[0]) -> Overview:
+        return await self.inner.overview(now, chart)
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
         return await self.inner.jobs(now)

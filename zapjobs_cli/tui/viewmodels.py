@@ -32,6 +32,7 @@ from zapjobs_cli.display import (
     error_is_from_earlier_attempt,
     unique_text,
 )
+from zapjobs_cli.render import run_dict
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class RunDetail:
     unique_key: str | None = None
     unique: str | None = None  # the job type's declared uniqueness, in words (display)
     snoozes: int = 0  # times the job snoozed the run (attempts not counted)
+    run_json: str = "{}"  # the run as `zapjobs runs list --json` gives it, whole (Y copies it)
 
 
 @dataclass(frozen=True)
@@ -133,24 +135,44 @@ class WorkerRow:
 
 
 @dataclass(frozen=True)
+class ChartRange:
+    """The Overview chart's span: ``window`` in columns of ``bucket`` each."""
+
+    label: str  # "1h", shown in the chart's title
+    window: timedelta
+    bucket: timedelta
+    per: str  # "minute", "30 min": what one column counts
+
+    @property
+    def columns(self) -> int:
+        return self.window // self.bucket
+
+
+CHART_RANGES = (
+    ChartRange("1h", timedelta(hours=1), timedelta(minutes=1), "minute"),
+    ChartRange("24h", timedelta(hours=24), timedelta(minutes=30), "30 min"),
+    ChartRange("7d", timedelta(days=7), timedelta(hours=3), "3 hours"),
+)
+
+
+def next_chart_range(current: ChartRange) -> ChartRange:
+    return CHART_RANGES[(CHART_RANGES.index(current) + 1) % len(CHART_RANGES)]
+
+
+@dataclass(frozen=True)
 class Overview:
     stats: Stats
-    throughput: tuple[ThroughputPoint, ...]  # one point per minute, oldest first, zero-filled
+    throughput: tuple[ThroughputPoint, ...]  # one point per chart column, oldest first, zero-filled
     workers: tuple[WorkerRow, ...]
     next_recurring: tuple[JobRow, ...]
     latest_failures: tuple[RunRow, ...]
     error_groups: tuple[ErrorGroup, ...]
 
+    finished_last_hour: tuple[int, int] = (0, 0)  # (succeeded, failed), whatever the chart
+    chart: ChartRange = CHART_RANGES[0]
+
     def workers_in(self, state: WorkerState) -> int:
         return sum(1 for w in self.workers if w.state is state)
-
-    @property
-    def finished_last_hour(self) -> tuple[int, int]:
-        """(succeeded, failed) over the throughput window."""
-        return (
-            sum(p.succeeded for p in self.throughput),
-            sum(p.failed for p in self.throughput),
-        )
 
 
 def run_row(run: JobRun, now: datetime) -> RunRow:
@@ -182,6 +204,7 @@ def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> 
     input_json, input_hidden = clipped_json(run.input, indent=2)
     return RunDetail(
         row=run_row(run, now),
+        run_json=json.dumps(run_dict(run, now), indent=2, ensure_ascii=False, default=str),
         input_json=input_json,
         output_json=output,
         input_hidden=input_hidden,
@@ -196,13 +219,6 @@ def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> 
         else unique_text(definition.unique),
         snoozes=run.snoozes,
     )
-
-
-def latest_failures(rows: Sequence[RunRow], limit: int) -> tuple[RunRow, ...]:
-    """The failures that finished last, most recent first (ids are creation order: a run
-    created long ago can fail last)."""
-    ordered = sorted(rows, key=lambda r: (r.finished_at or r.created_at, r.id), reverse=True)
-    return tuple(ordered[:limit])
 
 
 def log_line(entry: LogEntry) -> LogLine:
@@ -260,17 +276,27 @@ def worker_row(worker: WorkerInfo, now: datetime, stale_after: timedelta) -> Wor
 
 
 def minute_series(
-    points: Sequence[ThroughputPoint], now: datetime, minutes: int = 60
+    points: Sequence[ThroughputPoint], now: datetime, chart: ChartRange = CHART_RANGES[0]
 ) -> tuple[ThroughputPoint, ...]:
-    """``minutes`` points ending with the current minute; minutes without runs become zeros."""
+    """``chart.columns`` points, the last one ending with the current minute, each summing the
+    store's per-minute points of its ``chart.bucket``; spans without runs become zeros."""
     current = now.replace(second=0, microsecond=0)
-    by_minute = {p.minute.replace(second=0, microsecond=0): p for p in points}
-    series = []
-    for back in reversed(range(minutes)):
-        minute = current - timedelta(minutes=back)
-        point = by_minute.get(minute)
-        series.append(point if point is not None else ThroughputPoint(minute=minute))
-    return tuple(series)
+    starts = [current - chart.bucket * back for back in reversed(range(chart.columns))]
+    ok = [0] * len(starts)
+    failed = [0] * len(starts)
+    for p in points:
+        back = (current - p.minute.replace(second=0, microsecond=0)) // chart.bucket
+        if 0 <= back < len(starts):
+            ok[-1 - back] += p.succeeded
+            failed[-1 - back] += p.failed
+    return tuple(ThroughputPoint(s, ok[i], failed[i]) for i, s in enumerate(starts))
+
+
+def last_hour(points: Sequence[ThroughputPoint], now: datetime) -> tuple[int, int]:
+    """(succeeded, failed) of the per-minute ``points`` in the hour up to now."""
+    since = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+    recent = [p for p in points if p.minute >= since]
+    return sum(p.succeeded for p in recent), sum(p.failed for p in recent)
 
 
 def next_recurring(rows: Sequence[JobRow], limit: int = 5) -> tuple[JobRow, ...]:

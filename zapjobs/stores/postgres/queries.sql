@@ -1018,6 +1018,18 @@ CROSS JOIN LATERAL (
 JOIN {prefix}runs r ON r.id = newest.id
 ORDER BY r.job_type
 
+-- name: latest_failures
+-- The failures that finished last: a backward walk of the failed runs' finish-time index
+-- (migration 0005), then those few ordered by id where they share a finish time (an id in the
+-- index's order would make the planner read and sort every failure).
+SELECT * FROM (
+    SELECT {run_columns} FROM {prefix}runs r
+    WHERE r.status = 'failed'
+    ORDER BY r.finished_at DESC
+    LIMIT %(limit)s
+) f
+ORDER BY f.finished_at DESC, f.id DESC
+
 -- name: list_runs
 -- Newest first by id. The (x, id) listing indexes leave running runs out (migration 0002: a
 -- claim then writes two index entries, not five), so the runs come from two branches: the

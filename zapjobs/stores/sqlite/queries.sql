@@ -533,6 +533,19 @@ JOIN {prefix}runs r
   ON r.id = (SELECT max(x.id) FROM {prefix}runs x WHERE x.job_type = t.value)
 ORDER BY r.job_type
 
+-- name: latest_failures
+-- The failures that finished last: a backward walk of the failed runs' finish-time index
+-- (migration 0005), then those few ordered by id where they share a finish time (an id in the
+-- index's order would make the planner read and sort every failure). Named: left to itself,
+-- the planner takes the status index and sorts every failure.
+SELECT * FROM (
+    SELECT r.* FROM {prefix}runs r INDEXED BY {prefix}runs_failed_idx
+    WHERE r.status = 'failed'
+    ORDER BY r.finished_at DESC
+    LIMIT :limit
+) f
+ORDER BY f.finished_at DESC, f.id DESC
+
 -- name: list_runs
 -- Newest first by id: a backward walk of the primary key or of an (x, id) index.
 SELECT r.* FROM {prefix}runs r

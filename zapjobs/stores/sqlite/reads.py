@@ -45,6 +45,12 @@ class RunReadsMixin:
         found = await self._db.call(lambda s: s.rows("latest_runs", params))
         return [rows.run_from_row(r) for r in found]
 
+    async def latest_failures(self, limit: int) -> list[JobRun]:
+        if limit <= 0:
+            return []
+        found = await self._db.call(lambda s: s.rows("latest_failures", {"limit": limit}))
+        return [rows.run_from_row(r) for r in found]
+
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         if page.limit <= 0:
             return []

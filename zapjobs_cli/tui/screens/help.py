@@ -21,12 +21,18 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("tab", "next panel"),
             ("enter", "open the selected row"),
             ("y", "copy the run id (Runs, Run detail; through the terminal's clipboard)"),
+            ("Y", "Run detail: copy the run as JSON (as `zapjobs runs list --json` shows it)"),
             ("esc", "back, or clear marks / filter"),
             ("f", "freeze or resume the live refresh"),
+            ("z", "times in this machine's zone or in UTC (the status bar names the zone)"),
             ("?", "this help"),
             ("ctrl+p", "command palette"),
             ("q", "quit"),
         ),
+    ),
+    (
+        "Overview",
+        (("g", "chart range: last hour, 24 hours, 7 days (in the chart's title)"),),
     ),
     (
         "Runs",

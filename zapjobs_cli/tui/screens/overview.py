@@ -9,7 +9,7 @@ from typing import ClassVar
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
@@ -23,16 +23,23 @@ from zapjobs_cli.display import (
     untrusted,
 )
 from zapjobs_cli.tui.screens.base import LiveScreen, titled
-from zapjobs_cli.tui.viewmodels import Overview
+from zapjobs_cli.tui.viewmodels import CHART_RANGES, ChartRange, Overview, next_chart_range
 from zapjobs_cli.tui.widgets.chart import ThroughputChart
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
 
 STATUS_ORDER = ("waiting", "pending", "scheduled", "running", "succeeded", "failed", "cancelled")
 
 
+def chart_title(chart: ChartRange) -> str:
+    return f"Finished per {chart.per}, last {chart.label} (g: range)"
+
+
 class OverviewScreen(LiveScreen):
     VIEW_NAME = "Overview"
-    BINDINGS: ClassVar[list[BindingType]] = []
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "chart_range", "Chart range", show=False),  # the chart title says it
+    ]
+    chart: ChartRange = CHART_RANGES[0]
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="overview"):
@@ -41,7 +48,7 @@ class OverviewScreen(LiveScreen):
                 yield titled(Static(id="queue-counts", classes="panel"), "Queues")
                 yield titled(Static(id="health", classes="panel"), "Health")
             with Horizontal(classes="row middle"):
-                yield titled(ThroughputChart(id="throughput"), "Finished per minute, last hour")
+                yield titled(ThroughputChart(id="throughput"), chart_title(CHART_RANGES[0]))
                 yield titled(Static(id="next-recurring", classes="panel"), "Next recurring runs")
             with Horizontal(classes="row bottom"):
                 failures = LiveTable(
@@ -68,14 +75,22 @@ class OverviewScreen(LiveScreen):
                 yield titled(groups, "Failures by exception, 24h")
 
     async def fetch(self, now: datetime) -> tuple[Overview, datetime]:
-        return await self.dashboard.source.overview(now), now
+        return await self.dashboard.source.overview(now, self.chart), now
+
+    def action_chart_range(self) -> None:
+        """Cycle the chart's span 1h, 24h, 7d (shown in its title) and read it now."""
+        self.chart = next_chart_range(self.chart)
+        self.query_one("#throughput", ThroughputChart).border_title = chart_title(self.chart)
+        self.reload()
 
     def show(self, data: tuple[Overview, datetime]) -> None:
         overview, now = data
         self.query_one("#status-counts", Static).update(_status_table(overview))
         self.query_one("#queue-counts", Static).update(_queue_table(overview))
         self.query_one("#health", Static).update(_health_table(overview, now))
-        self.query_one("#throughput", ThroughputChart).update(overview.throughput)
+        chart = self.query_one("#throughput", ThroughputChart)
+        chart.border_title = chart_title(overview.chart)
+        chart.update(overview.throughput, f"-{overview.chart.label}")
         self.query_one("#next-recurring", Static).update(_recurring_table(overview, now))
         self.query_one("#latest-failures", LiveTable).sync(
             [

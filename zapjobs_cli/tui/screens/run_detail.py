@@ -58,6 +58,7 @@ class RunDetailScreen(LiveScreen):
         Binding("slash", "search", "Search log"),
         Binding("o", "older", "Older lines", show=False),  # the logs title says it
         Binding("y", "copy_id", "Copy id", show=False),
+        Binding("Y", "copy_json", "Copy JSON", show=False),
         Binding("R", "retry", "Retry"),
         Binding("C", "cancel", "Cancel"),
         Binding("D", "delete", "Delete"),
@@ -75,6 +76,7 @@ class RunDetailScreen(LiveScreen):
         super().__init__()
         self.run_id = run_id
         self.min_level: LogLevel | None = None
+        self.detail: RunDetail | None = None  # the last refresh's
         self.generation = 0  # bumped when the log view starts over (level or search changed)
         self.lines: list[LogLine] = []  # shown, oldest first, at most MAX_LOG_LINES
         self.log_cursor: int | None = None  # the newest line read: new lines come after it
@@ -134,10 +136,13 @@ class RunDetailScreen(LiveScreen):
 
     def show(self, data: tuple[RunDetail, datetime]) -> None:
         detail, now = data
+        self.detail = detail
         row = detail.row
         self.running = row.status == "running"
         self.attempt_started = row.started_at if row.attempt > 1 else None
-        self.query_one("#detail-fields", Static).update(_fields(detail, now))
+        self.query_one("#detail-fields", Static).update(
+            _fields(detail, now, self.dashboard.local_time)
+        )
         self.query_one("#detail-input", Static).update(
             _json_text(detail.input_json, detail.input_hidden)
         )
@@ -311,6 +316,16 @@ class RunDetailScreen(LiveScreen):
         self.app.copy_to_clipboard(str(self.run_id))
         self.notify(f"copied run id {self.run_id}")
 
+    def action_copy_json(self) -> None:
+        """The run's fields as JSON (the shape of ``zapjobs runs list --json``), from the last
+        refresh."""
+        detail = self.detail
+        if detail is None:
+            self.notify("the run is not loaded yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(detail.run_json)
+        self.notify(f"copied run {self.run_id} as JSON")
+
     def action_search(self) -> None:
         field = self.query_one("#log-search", Input)
         field.value = self.search
@@ -362,7 +377,7 @@ class RunDetailScreen(LiveScreen):
         self.app.push_screen(YesNoScreen(question), answered)
 
 
-def _fields(detail: RunDetail, now: datetime) -> Table:
+def _fields(detail: RunDetail, now: datetime, local: bool = False) -> Table:
     row = detail.row
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
@@ -382,17 +397,17 @@ def _fields(detail: RunDetail, now: datetime) -> Table:
     if detail.snoozes:
         table.add_row("snoozed", f"{detail.snoozes} times (attempts not counted)")
     table.add_row("worker", untrusted(detail.worker_id or "-"))
-    table.add_row("created", full_timestamp(row.created_at))
-    table.add_row("due", full_timestamp(row.run_at))
-    table.add_row("started", full_timestamp(row.started_at))
-    table.add_row("finished", full_timestamp(row.finished_at))
+    table.add_row("created", full_timestamp(row.created_at, local=local))
+    table.add_row("due", full_timestamp(row.run_at, local=local))
+    table.add_row("started", full_timestamp(row.started_at, local=local))
+    table.add_row("finished", full_timestamp(row.finished_at, local=local))
     if row.waiting_to_retry:  # the times above are the previous attempt's
         retry = Text(due_text(row.run_at, now), style="blue").append(" (waiting to retry)", "dim")
         table.add_row("retry due", retry)
     else:
         table.add_row("took", duration_text(row.started_at, row.finished_at, now, tenths=False))
     if detail.schedule_due_at is not None:
-        table.add_row("schedule due", full_timestamp(detail.schedule_due_at))
+        table.add_row("schedule due", full_timestamp(detail.schedule_due_at, local=local))
     if detail.unique_key is not None:
         table.add_row("unique key", untrusted(detail.unique_key))
     if detail.unique is not None:

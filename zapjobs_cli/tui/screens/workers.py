@@ -39,17 +39,18 @@ class WorkersScreen(LiveScreen):
 
     def show(self, data: tuple[tuple[WorkerRow, ...], datetime]) -> None:
         rows, now = data
-        self.query_one(LiveTable).sync([(row.id, _cells(row, now)) for row in rows])
+        local = self.dashboard.local_time
+        self.query_one(LiveTable).sync([(row.id, _cells(row, now, local)) for row in rows])
 
 
-def _cells(row: WorkerRow, now: datetime) -> tuple[Any, ...]:
+def _cells(row: WorkerRow, now: datetime, local: bool = False) -> tuple[Any, ...]:
     return (
         untrusted(row.id),
         untrusted(row.host),
         Text(str(row.pid), justify="right"),
         untrusted(",".join(row.queues)),
-        minute_timestamp(row.started_at),
-        clock_time(row.last_seen_at),
+        minute_timestamp(row.started_at, local=local),
+        clock_time(row.last_seen_at, local=local),
         age(row.last_seen_at, now),
         Text(row.state.value, style=WORKER_STYLES[row.state.value]),
         Text(f"{row.running}/{row.concurrency}", justify="right"),

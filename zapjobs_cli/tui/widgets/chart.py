@@ -24,10 +24,12 @@ class ThroughputChart(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._points: tuple[ThroughputPoint, ...] = ()
+        self._since = "-1h"
         self.border_subtitle = self.LEGEND
 
-    def update(self, points: Sequence[ThroughputPoint]) -> None:
+    def update(self, points: Sequence[ThroughputPoint], since: str = "-1h") -> None:
         self._points = tuple(points)
+        self._since = since
         self.refresh()
 
     def render(self) -> RenderResult:
@@ -47,6 +49,6 @@ class ThroughputChart(Widget):
             label = f"{fail_peak:>5} " if index == 0 else " " * 6
             lines.append(Text(label, style="dim") + Text(row, style="red"))
         width = len(succeeded)
-        axis = "-60m".ljust(width - 3) + "now" if width >= 8 else ""
+        axis = self._since.ljust(width - 3) + "now" if width >= 8 else ""
         lines.append(Text(" " * 6 + axis, style="dim"))
         return Group(*lines)

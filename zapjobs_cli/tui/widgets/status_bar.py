@@ -43,7 +43,7 @@ class StatusBar(Widget):
             text.append(" FROZEN ", style="bold black on yellow")
             text.append(" ")
         if app.updated_at is not None:
-            text.append(f" {full_timestamp(app.updated_at)} ", style="dim")
+            text.append(f" {full_timestamp(app.updated_at, local=app.local_time)} ", style="dim")
         if not app.frozen:
             text.append(f" every {app.refresh_interval:g}s ", style="dim")
         if app.stale:

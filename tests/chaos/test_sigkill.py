@@ -57,6 +57,7 @@ def drain_under_kills(
     db.execute(EXECUTIONS_SQLITE if db.sqlite else EXECUTIONS_PG)
     args = ["--concurrency", "10", "--heartbeat", "0.5s", "--stale", "3s"]
     in_flight: set[int] = set()
+    starting: list[WorkerProc] = []  # replacements not yet seen ready: never chosen as victims
     kills_done = 0
     recover_from = time.monotonic()
     with workers() as started:
@@ -77,13 +78,22 @@ def drain_under_kills(
             )
             if db.unfinished() == 0:
                 break
-            live = [w for w in started if w.alive()]
+            live = [w for w in started if w.alive() and w not in starting]
+            if not live:
+                for w in starting:
+                    w.wait_ready()
+                starting.clear()
+                live = [w for w in started if w.alive()]
             in_flight |= kill_one(db, live[kills_done % len(live)])
             kills_done += 1
             recover_from = time.monotonic()
+            # The replacement starts while the survivors drain on: waiting for it here (seconds
+            # under load) let the survivors finish every run before the next kill was due.
             fresh = start(*args)
             started.append(fresh)
-            fresh.wait_ready()
+            starting.append(fresh)
+        for w in starting:
+            w.wait_ready()
         wait_until(lambda: db.unfinished() == 0, 180, "every run to finish")
         recovered = time.monotonic() - recover_from
         for w in started:

@@ -256,10 +256,22 @@ def test_a_stalled_connection_is_noticed_logged_and_replaced(pgcluster: PgCluste
             assert paused, "the worker has no connection to pause"
             pgcluster.pause(paused)
             paused_at = time.monotonic()
+
+            def stalled() -> bool:
+                # Until the worker says it stalled, every connection it has is paused, also
+                # those its pools open after the first look (under load a pool may still be
+                # filling when the worker reports ready, and a fresh connection would answer).
+                if worker.logged("did not answer within 3s") > 0:
+                    return True
+                late = pgcluster.backends(tag) - paused
+                pgcluster.pause(late)
+                paused.update(late)
+                return False
+
             ids = asyncio.run(
                 enqueue(make_conninfo(url, application_name="zapstall-client"), "noop", [None] * 3)
             )
-            wait_until(lambda: worker.logged("did not answer within 3s") > 0, 60, "the stall line")
+            wait_until(stalled, 60, "the stall line")
             noticed = time.monotonic() - paused_at
             wait_until(
                 lambda: _statuses(admin, ids) == {"succeeded"},

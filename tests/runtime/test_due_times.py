@@ -82,8 +82,9 @@ async def test_a_run_due_later_starts_at_its_due_time_not_at_the_poll(zap: ZapJo
     assert run.started_at is not None and run.started_at >= run.run_at
     # Waiting for a due time is a timer, not a poll: one claim at the due time. On SQLite the
     # watcher of other processes' commits also sees this process's own (the enqueue, the claim,
-    # the completion: one look each). The 100 ms poll SQLite and memory had made about twenty.
-    assert claims.calls <= 5, claims.calls
+    # the completion: one look each, and inotify may report one commit twice, as the -wal write
+    # and again on a re-read). The 100 ms poll SQLite and memory had made about twenty.
+    assert claims.calls <= 8, claims.calls
 
 
 async def test_a_retry_after_a_1s_backoff_runs_without_waiting_for_the_poll(

@@ -59,9 +59,11 @@ async def test_worker_processes_never_run_more_than_the_cap(
     zap = build(pg_url, CAP)
     try:
         await zap.open()
+        # The workers first, then the work: started one after another (each waits for its
+        # "ready"), the first ones could otherwise drain every run before sampling began.
+        processes.extend(start_worker(pg_url, 4) for _ in range(4))
         capped = await zap.enqueue_many("capped", [0.05] * 60)
         free = await zap.enqueue_many("free", [0.0] * 20)
-        processes.extend(start_worker(pg_url, 4) for _ in range(4))
         most = 0
         samples = 0
         deadline = time.monotonic() + DEADLINE

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from zapjobs.errors import ValidationError
 from zapjobs.models import (
     Backlog,
     CancelledRuns,
@@ -505,3 +506,11 @@ class Store(Protocol):
         a channel of its own to receive it (the path a worker's wake-up takes). None when the
         store has no cross-process notifications."""
         ...
+
+
+def unknown_parent(run_id: int) -> ValidationError:
+    """The error every store raises for an ``after=`` id it does not hold (nothing written)."""
+    return ValidationError(
+        f"unknown parent run {run_id}: after= takes ids of runs of this database",
+        hint="enqueue the parent first (zapjobs runs list shows the ids)",
+    )

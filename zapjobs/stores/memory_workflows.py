@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from zapjobs.errors import ValidationError
 from zapjobs.models import NewRun, ParentFailure, RunLink, RunStatus
+from zapjobs.stores.base import unknown_parent
 from zapjobs.stores.memory_records import RunRecord
 
 _BAD_ENDS = (RunStatus.FAILED, RunStatus.CANCELLED)
@@ -165,10 +165,3 @@ class WorkflowGraph:
             if child in wanted or parent in wanted
         }
         return sorted(found, key=lambda link: (link.run_id, link.parent_id))
-
-
-def unknown_parent(run_id: int) -> ValidationError:
-    return ValidationError(
-        f"unknown parent run {run_id}: after= takes ids of runs of this database",
-        hint="enqueue the parent first (zapjobs runs list shows the ids)",
-    )

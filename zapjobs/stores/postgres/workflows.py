@@ -12,7 +12,7 @@ from typing import Any
 
 from zapjobs.errors import InvalidStateError, ZapJobsError
 from zapjobs.models import NewRun, RunLink
-from zapjobs.stores.memory_workflows import unknown_parent
+from zapjobs.stores.base import unknown_parent
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database, Rows, run
 

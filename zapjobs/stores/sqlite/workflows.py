@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from zapjobs.models import NewRun, ParentFailure, RunStatus
-from zapjobs.stores.memory_workflows import unknown_parent
+from zapjobs.stores.base import unknown_parent
 from zapjobs.stores.sqlite import rows
 from zapjobs.stores.sqlite.database import Session
 

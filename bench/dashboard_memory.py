@@ -8,7 +8,10 @@ run details (240) opened and closed. It prints the process's resident memory (Vm
 peak VmHWM) after each phase. If the dashboard held rows in proportion to the history, the 1M
 column would grow with it.
 
-    .venv/bin/python bench/dashboard_memory.py [--sizes 10000,1000000] [--details 240] [--url ...]
+Then it leaves the Overview open (``--idle`` seconds, 60) and prints the CPU that costs: the
+server's backends of this dashboard and the dashboard process itself.
+
+    .venv/bin/python bench/dashboard_memory.py [--sizes 10000,1000000] [--details 240] [--idle 60]
 """
 
 from __future__ import annotations
@@ -18,22 +21,25 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
+import herd  # noqa: E402
 import reads  # noqa: E402
 
 from zapjobs import ZapJobs  # noqa: E402
 
 CHECKPOINTS = (30, 60, 120, 240, 480)
+REFRESH = 5.0  # the dashboard's default refresh
 
 
 def rss_mb() -> tuple[float, float]:
@@ -46,8 +52,9 @@ def rss_mb() -> tuple[float, float]:
     return round(found["VmRSS"], 1), round(found["VmHWM"], 1)
 
 
-async def walk(url: str, details: int) -> dict[str, Any]:
-    """Run in the child process: drive the dashboard and note memory after each phase."""
+async def walk(url: str, details: int, idle: float) -> dict[str, Any]:
+    """Run in the child process: drive the dashboard and note memory after each phase; then
+    leave the Overview open for ``idle`` seconds and note the CPU it costs (server and own)."""
     from zapjobs_cli.tui.app import make_dashboard
     from zapjobs_cli.tui.source import ZapJobsSource
 
@@ -55,7 +62,7 @@ async def walk(url: str, details: int) -> dict[str, Any]:
     zap = ZapJobs(url)
     async with zap:
         source = ZapJobsSource(zap)
-        app = make_dashboard(source, refresh=3600.0)
+        app = make_dashboard(source, refresh=REFRESH)
         async with app.run_test(size=(160, 45)) as pilot:
 
             async def settle() -> None:
@@ -86,8 +93,28 @@ async def walk(url: str, details: int) -> dict[str, Any]:
             figures["details_opened"] = opened
             await keys("1")
             figures["end"] = rss_mb()
+            if idle:
+                figures.update(await idle_cost(url, pilot, idle))
         await source.close()
     return figures
+
+
+async def idle_cost(url: str, pilot: Any, seconds: float) -> dict[str, float]:
+    """The CPU an idle Overview costs over ``seconds`` (refreshing every REFRESH s): the server's
+    (its backends of this dashboard, found by application_name) and the dashboard process's own,
+    as shares of one core."""
+    application = conninfo_to_dict(url)["application_name"]
+    with psycopg.connect(url, application_name="dashmem-admin", autocommit=True) as admin:
+        pids = herd.backend_pids(admin, str(application))
+        server, own, started = herd.cpu_seconds(pids), time.process_time(), time.monotonic()
+        await pilot.pause(seconds)  # the measurement itself: the dashboard runs meanwhile
+        elapsed = time.monotonic() - started
+        pids = herd.backend_pids(admin, str(application))  # a refresh may have opened one more
+        server = herd.cpu_seconds(pids) - server
+    return {
+        "idle_server_pct": round(100 * server / elapsed, 2),
+        "idle_own_pct": round(100 * (time.process_time() - own) / elapsed, 2),
+    }
 
 
 async def fill(url: str, rows: int) -> str:
@@ -113,19 +140,23 @@ def main() -> None:
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--details", type=int, default=240, help="run details opened and closed")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle Overview")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # the walk, in a fresh process
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(walk(args.child, args.details))))
+        print(json.dumps(asyncio.run(walk(args.child, args.details, args.idle))))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[int, dict[str, Any]] = {}
     for size in sizes:
         schema = asyncio.run(fill(args.url, size))
-        scoped = make_conninfo(args.url, options=f"-csearch_path={schema}")
+        scoped = make_conninfo(
+            args.url, options=f"-csearch_path={schema}", application_name=f"dashmem-{schema}"
+        )
         try:
+            child = ["--child", scoped, "--details", str(args.details), "--idle", str(args.idle)]
             out = subprocess.run(
-                [sys.executable, __file__, "--child", scoped, "--details", str(args.details)],
+                [sys.executable, __file__, *child],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -142,6 +173,10 @@ def main() -> None:
     for phase in [*phases, "end"]:
         cells = "".join(f"{f'{results[s][phase][0]} / {results[s][phase][1]}':>22}" for s in sizes)
         print(f"{phase:<12}{cells}")
+    if args.idle:
+        print(f"idle Overview for {args.idle:g} s, refreshing every {REFRESH:g} s (% of one core):")
+        for key, label in (("idle_server_pct", "server"), ("idle_own_pct", "dashboard")):
+            print(f"{label:<12}" + "".join(f"{results[s][key]:>22}" for s in sizes))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from zapjobs.models import (
     ScheduleKind,
     Stats,
     ThroughputPoint,
+    UniqueSettings,
     WorkerInfo,
 )
 from zapjobs.stores.memory_records import RunRecord, matches
@@ -130,7 +131,8 @@ DEFINITIONS = (
     JobDefinition("cleanup", queue="maintenance", max_retries=0, timeout_seconds=600.0,
                   schedule=Schedule(ScheduleKind.CRON, "30 3 * * *"),
                   next_due_at=NOW + timedelta(hours=15, minutes=30)),
-    JobDefinition("email-sender", queue="default", max_retries=5, timeout_seconds=120.0),
+    JobDefinition("email-sender", queue="default", max_retries=5, timeout_seconds=120.0,
+                  unique=UniqueSettings(by_input=True, period_seconds=600.0)),
     JobDefinition("generate-report", queue="low", max_retries=3, max_retries_override=1,
                   schedule=Schedule(ScheduleKind.CRON, "0 * * * *", timezone="Europe/Paris"),
                   next_due_at=NOW + timedelta(minutes=60)),

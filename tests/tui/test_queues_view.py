@@ -149,3 +149,34 @@ async def _queues(pilot: Pilot[Any]) -> None:
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
 def test_queues_view_fits(snap_compare: Compare, size: tuple[int, int]) -> None:
     assert snap_compare(dashboard(FakeSource()), terminal_size=size, run_before=_queues)
+
+
+async def test_the_jobs_view_shows_the_selected_job_types_unique_settings_and_limits() -> None:
+    """Issue 15: the Jobs view shows a job type's uniqueness, cap and rate limit in full for
+    the selected row (below the table, so at 80 columns too), on a real (memory) store."""
+    zap = ZapJobs("memory://", auto_migrate=True)
+
+    @zap.job(
+        "sync-account",
+        unique_by_input=True,
+        unique_for=timedelta(minutes=10),
+        max_concurrency=2,
+        rate_limit="10/s",
+    )
+    async def sync_account(ctx: JobContext[int]) -> None:
+        return None
+
+    await zap.open()
+    try:
+        app = make_dashboard(ZapJobsSource(zap), refresh=3600.0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await press(pilot, "2")
+            console = Console(width=200, record=True)
+            console.print(app.screen.query_one("#job-detail", Static).content)
+            shown = console.export_text()
+            assert "sync-account" in shown
+            assert "unique by input, one per 10m window; a run holds its key while" in shown
+            assert "limits max 2, 10/s" in shown
+    finally:
+        await zap.close()

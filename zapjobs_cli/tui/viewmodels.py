@@ -119,6 +119,8 @@ class JobRow:
     max_concurrency: int | None = None
     rate_limit: str | None = None
     limits_overridden: bool = False
+    #: the declared uniqueness in words (display.unique_text), "-" when none is declared
+    unique: str = "-"
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ def job_row(
         rate_limit=None if rate is None else str(rate),
         limits_overridden=limits is not None
         and (limits.max_concurrency_override is not None or limits.rate_limit_override is not None),
+        unique=unique_text(definition.unique),
     )
 
 

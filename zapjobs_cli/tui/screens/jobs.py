@@ -1,5 +1,6 @@
-"""Jobs: every job type with its queue, schedule, next and last run, state, retries, timeout;
-trigger now, pause and resume."""
+"""Jobs: every job type with its queue, schedule, next and last run, state, retries, timeout,
+limits, and the selected one's settings in full below (uniqueness included); trigger now, pause
+and resume."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from zapjobs.settings import format_duration
 from zapjobs_cli.display import STATUS_STYLES, age, untrusted, visible
@@ -55,6 +56,7 @@ class JobsScreen(LiveScreen):
         table = LiveTable(COLUMNS, key_column="job", id="jobs-table")
         table.border_title = "Job types (enter lists their runs)"
         yield table
+        yield Static(id="job-detail")
 
     async def fetch(self, now: datetime) -> tuple[tuple[JobRow, ...], datetime]:
         return await self.dashboard.source.jobs(now), now
@@ -63,6 +65,15 @@ class JobsScreen(LiveScreen):
         rows, now = data
         self.rows = {row.job_type: row for row in rows}
         self.query_one(LiveTable).sync([(row.job_type, _cells(row, now)) for row in rows])
+        self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        """The selected job type's settings in full, whatever columns the width leaves."""
+        row = self.selected
+        self.query_one("#job-detail", Static).update(Text() if row is None else _detail(row))
 
     @property
     def selected(self) -> JobRow | None:
@@ -148,6 +159,22 @@ def _cells(row: JobRow, now: datetime) -> tuple[Any, ...]:
         timeout,
         _limits(row),
     )
+
+
+def _detail(row: JobRow) -> Text:
+    """One line (two on a narrow screen): uniqueness, cap and rate limit, retries, timeout."""
+    text = untrusted(row.job_type)
+    text.stylize("bold")
+    text.append("  unique ", style="dim")
+    text.append(row.unique)
+    text.append("  limits ", style="dim")
+    text.append_text(_limits(row))
+    text.append("  retry ", style="dim")
+    text.append(str(row.max_retries))
+    if row.timeout_seconds is not None:
+        text.append("  timeout ", style="dim")
+        text.append(format_duration(timedelta(seconds=row.timeout_seconds)))
+    return text
 
 
 def _limits(row: JobRow) -> Text:

@@ -91,14 +91,14 @@ from zapjobs.workflows import (
     FROM_PARENTS,
     Chain,
     Group,
+    JobRef,
     Step,
     WorkflowBuilder,
     parts_of,
 )
 
-#: A job type as callers name it: its id, the @zap.job function, or the Job subclass. Parameters
-#: called ``job`` take a JobRef; parameters called ``job_type`` are always the id (a str).
-JobRef = str | Callable[..., Any]
+# JobRef (zapjobs.workflows): a job type as callers name it: its id, the @zap.job function, or
+# the Job subclass. Parameters called ``job`` take a JobRef; ``job_type`` is always the id.
 
 _ANY_INPUT = Codec(Any)
 _PRIORITY_RANGE = (-(2**31), 2**31 - 1)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zapjobs.app import JobRef, ZapJobs, store_of
+from zapjobs.app import ZapJobs, store_of
 from zapjobs.events import WorkerSummary
 from zapjobs.job import JobContext, ProgressTracker, RunLogger
 from zapjobs.models import (
@@ -33,6 +33,7 @@ from zapjobs.models import (
 )
 from zapjobs.registry import JobType
 from zapjobs.typed import encode_input
+from zapjobs.workflows import JobRef
 
 __all__ = [
     "InlineResult",

@@ -17,7 +17,8 @@ from typing import Any, Union
 from zapjobs.errors import ValidationError
 from zapjobs.models import InputFrom, ParentFailure
 
-#: A job type id or the job's function or class (as ZapJobs.enqueue takes it).
+#: A job type as callers name it: its id, the @zap.job function, or the Job subclass (as
+#: ZapJobs.enqueue takes it; ZapJobs uses this one alias).
 JobRef = Union[str, Callable[..., Any]]  # noqa: UP007 (a runtime alias)
 
 

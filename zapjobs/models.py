@@ -478,6 +478,7 @@ _FILTER_LISTS = (
     ("statuses", "(RunStatus.FAILED,)"),
     ("job_types", "('email-sender',)"),
     ("queues", "('default',)"),
+    ("worker_ids", "('host-4242-ab12',)"),
 )
 
 
@@ -495,6 +496,11 @@ class RunFilter:
     queues: tuple[str, ...] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: the workers that claimed the runs (the last attempt's worker; never-claimed runs have none)
+    worker_ids: tuple[str, ...] | None = None
+    #: finish time: from (inclusive) and before (exclusive); unfinished runs never match
+    finished_after: datetime | None = None
+    finished_before: datetime | None = None
     # A case-insensitive substring of the job type, the error type, the error message or the
     # input's JSON text, looked for among the newest ``search_window`` runs only (by id), so a
     # search costs the same however long the history is; the other fields are exact.

@@ -146,10 +146,14 @@ def build_filter(
     queues: list[str] | None = None,
     since: str | None = None,
     search: str | None = None,
+    workers: list[str] | None = None,
+    finished_since: str | None = None,
+    finished_until: str | None = None,
     now: datetime | None = None,
 ) -> RunFilter:
-    """The RunFilter of ``--status/--job/--queue/--since/--search``, by the rules of
-    ``zapjobs.core.filters`` (the dashboard's filter words use the same ones)."""
+    """The RunFilter of ``--status/--job/--queue/--since/--search/--worker/--finished-since/
+    --finished-until``, by the rules of ``zapjobs.core.filters`` (the dashboard's filter words
+    use the same ones)."""
     return filters.run_filter(
         now=now or datetime.now(UTC),
         ids=[str(i) for i in ids] if ids else None,
@@ -158,6 +162,9 @@ def build_filter(
         queues=queues,
         since=since,
         search=search,
+        workers=workers,
+        finished_since=finished_since,
+        finished_until=finished_until,
     )
 
 

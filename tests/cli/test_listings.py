@@ -133,3 +133,31 @@ def test_jobs_show_gives_the_declared_unique_settings(sqlite_cli: Cli) -> None:
         "by unique_key only, one per 10m window"
         in sqlite_cli("jobs", "show", "nightly-report").stdout
     )
+
+
+def test_runs_list_by_worker_and_finish_time(sqlite_cli: Cli) -> None:
+    """Issue 14 (23): `runs list --worker ID` (what a worker holds) and --finished-since/until."""
+    import asyncio
+
+    from zapjobs import ZapJobs
+    from zapjobs.models import NewRun, RunOutcome, RunStatus
+    from zapjobs.testing import store_of
+
+    async def seed() -> tuple[int, int, int]:
+        async with ZapJobs(sqlite_cli.url, auto_migrate=True) as zap:
+            store = store_of(zap)
+            ids = await store.enqueue([NewRun("a") for _ in range(3)])
+            [held] = await store.claim("w-a", ["default"], ["a"], 1)
+            [done] = await store.claim("w-b", ["default"], ["a"], 1)
+            ended = RunOutcome(done.id, "w-b", done.attempt, RunStatus.SUCCEEDED)
+            await store.complete([ended])
+            return held.id, done.id, ids[2]
+
+    held, done, _ = asyncio.run(seed())
+    by_worker = json_of(sqlite_cli, "runs", "list", "--worker", "w-a")
+    assert [r["id"] for r in by_worker] == [held]  # type: ignore[index, union-attr]
+    finished = json_of(sqlite_cli, "runs", "list", "--finished-since", "1h")
+    assert [r["id"] for r in finished] == [done]  # type: ignore[index, union-attr]
+    assert json_of(sqlite_cli, "runs", "list", "--finished-until", "1h") == []
+    wrong = sqlite_cli("runs", "list", "--finished-since", "soon")
+    assert wrong.code == 2 and "invalid --finished-since 'soon'" in wrong.stderr, str(wrong)

@@ -120,6 +120,31 @@ async def test_filter_by_creation_time(store: Store) -> None:
     assert await _matching(store, between) == {s.later_email, s.running_resize}
 
 
+async def test_filter_by_worker(store: Store) -> None:
+    """From a worker to the runs it holds (and held): the worker that claimed each run."""
+    mine = await start_one(store, worker_id="w1")
+    theirs = await start_one(store, worker_id="w2")
+    done = await finish_one(store, RunStatus.SUCCEEDED)  # claimed by w1, then finished
+    await enqueue_one(store)  # never claimed: no worker
+    assert await _matching(store, RunFilter(worker_ids=("w1",))) == {done, mine}
+    running = RunFilter(worker_ids=("w1",), statuses=(RunStatus.RUNNING,))
+    assert await _matching(store, running) == {mine}
+    assert await _matching(store, RunFilter(worker_ids=["w1", "w2"])) == {done, theirs, mine}
+    assert await _matching(store, RunFilter(worker_ids=("w3",))) == set()
+
+
+async def test_filter_by_finish_time(store: Store) -> None:
+    """Finished from (inclusive) and before (exclusive); unfinished runs have no finish time."""
+    early = await finish_one(store, RunStatus.SUCCEEDED, started=T0, finished=at(minutes=10))
+    late = await finish_one(store, RunStatus.FAILED, started=T0, finished=at(hours=2))
+    await enqueue_one(store)
+    assert await _matching(store, RunFilter(finished_after=at(minutes=10))) == {late, early}
+    assert await _matching(store, RunFilter(finished_after=at(minutes=11))) == {late}
+    assert await _matching(store, RunFilter(finished_before=at(hours=2))) == {early}
+    between = RunFilter(finished_after=at(minutes=5), finished_before=at(hours=3))
+    assert await _matching(store, between) == {late, early}
+
+
 async def test_search_matches_the_job_type_or_the_error_message(store: Store) -> None:
     s = await _sample(store)
     assert await _matching(store, RunFilter(search="email")) == {s.due_email, s.later_email}

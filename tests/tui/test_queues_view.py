@@ -180,3 +180,20 @@ async def test_the_jobs_view_shows_the_selected_job_types_unique_settings_and_li
             assert "limits max 2, 10/s" in shown
     finally:
         await zap.close()
+
+
+async def test_enter_on_a_worker_lists_the_runs_it_holds(fake: FakeSource) -> None:
+    """Issue 14 (23): from a worker to the runs it holds, by the `worker:` filter word."""
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "4")
+        worker = app.screen.query_one(LiveTable).cursor_key
+        assert worker is not None
+        await press(pilot, "enter")
+        assert isinstance(app.screen, RunsScreen)
+        assert app.screen.filter_text == f"worker:{worker} status:running"
+        shown = {int(key) for key in app.screen.query_one(LiveTable).keys}
+        held = {
+            r.id for r in fake.all_runs if r.worker_id == worker and r.status is RunStatus.RUNNING
+        }
+        assert shown == held and held

@@ -26,6 +26,11 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
         ("since:1h", {"since": "1h"}),
         ("since:2026-03-01T08:00", {"since": "2026-03-01T08:00"}),
         ("id:4,5 timeout", {"ids": [4, 5], "search": "timeout"}),
+        ("worker:w-1,w-2 status:running", {"workers": ["w-1,w-2"], "statuses": ["running"]}),
+        (
+            "finished-since:2h finished-until:1h",
+            {"finished_since": "2h", "finished_until": "1h"},
+        ),
     ],
 )
 def test_cli_options_and_dashboard_words_select_the_same_runs(
@@ -71,3 +76,18 @@ def test_describe_names_every_part() -> None:
     )
     assert describe(RunFilter()) == "all runs"
     assert run_filter(now=NOW, since="1h").created_after == NOW - timedelta(hours=1)
+
+
+def test_worker_and_finish_time_words_make_their_filter_fields() -> None:
+    selection = parse_words("worker:web-1 finished-since:2h finished-until:30m", NOW)
+    assert selection == RunFilter(
+        worker_ids=("web-1",),
+        finished_after=NOW - timedelta(hours=2),
+        finished_before=NOW - timedelta(minutes=30),
+    )
+    assert describe(selection) == (
+        "worker web-1, finished after 2026-03-02 10:00:00 UTC, "
+        "finished before 2026-03-02 11:30:00 UTC"
+    )
+    with pytest.raises(FilterError, match="finished-since: must be earlier than finished-until:"):
+        parse_words("finished-since:10m finished-until:1h", NOW)

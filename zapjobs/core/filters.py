@@ -1,5 +1,6 @@
-"""The one language for choosing runs: the CLI's ``--status/--job/--queue/--since`` options and
-the dashboard's filter words (``status:failed job:email-sender queue:low since:1h  free text``)
+"""The one language for choosing runs: the CLI's ``--status/--job/--queue/--since/--worker``
+options and the dashboard's filter words (``status:failed job:email-sender queue:low since:1h
+worker:web-1 finished-since:1h  free text``)
 both become a RunFilter here, by the same rules (pure: ``now`` is an argument, no I/O).
 
 Status words follow Stats: ``pending`` means due now and ``scheduled`` means pending and due
@@ -28,7 +29,9 @@ JOB_TYPE_HINT = "use 1-200 letters, digits, '_', '-', '.' or ':', e.g. email-sen
 
 STATUS_WORDS = ("pending", "scheduled", "running", "succeeded", "failed", "cancelled", "waiting")
 STATUS_ALIASES = {"success": "succeeded", "ok": "succeeded", "canceled": "cancelled"}
-QUALIFIERS = ("status", "job", "queue", "since", "until", "id")
+QUALIFIERS = (
+    "status", "job", "queue", "since", "until", "id", "worker", "finished-since", "finished-until"
+)  # fmt: skip
 _EXAMPLES = {
     "status": "status:failed",
     "job": "job:email-sender",
@@ -36,10 +39,13 @@ _EXAMPLES = {
     "since": "since:1h",
     "until": "until:10m",
     "id": "id:42",
+    "worker": "worker:web-1-4242-ab12",
+    "finished-since": "finished-since:1h",
+    "finished-until": "finished-until:10m",
 }
 _MAX_ID = 2**63 - 1  # a run id is a signed 64-bit integer in every store
 _TOKEN_RE = re.compile(r'"([^"]*)"|(\S+)')
-_QUALIFIED_RE = re.compile(r"^([A-Za-z]+):(.*)$")
+_QUALIFIED_RE = re.compile(r"^([A-Za-z][A-Za-z-]*):(.*)$")
 
 
 class FilterError(ValidationError):
@@ -53,10 +59,24 @@ class Spelling:
     status: str  # followed directly by a status word
     since: str
     until: str
+    finished_since: str
+    finished_until: str
 
 
-WORDS = Spelling(status="status:", since="since:", until="until:")
-OPTIONS = Spelling(status="--status ", since="--since", until="--until")
+WORDS = Spelling(
+    status="status:",
+    since="since:",
+    until="until:",
+    finished_since="finished-since:",
+    finished_until="finished-until:",
+)
+OPTIONS = Spelling(
+    status="--status ",
+    since="--since",
+    until="--until",
+    finished_since="--finished-since",
+    finished_until="--finished-until",
+)
 
 
 # --- the pieces, shared by both languages -----------------------------------------------------
@@ -122,6 +142,22 @@ def check_queues(values: Iterable[str] | None) -> list[str]:
     return result
 
 
+def check_worker_ids(values: Iterable[str] | None) -> list[str]:
+    """Worker ids as ``--worker-id`` or the worker named them (any text but blanks)."""
+    return split_values(values)
+
+
+def time_range(
+    since_name: str, since: str | None, until_name: str, until: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """(from, before) of a since/until pair, checked to be in order."""
+    after = None if since is None else point_in_time(since_name, since, now)
+    before = None if until is None else point_in_time(until_name, until, now)
+    if after and before and after >= before:
+        raise FilterError(f"{since_name} must be earlier than {until_name}")
+    return after, before
+
+
 def run_ids(values: Iterable[str] | None) -> list[int]:
     result = []
     for part in split_values(values):
@@ -159,13 +195,16 @@ def run_filter(
     since: str | None = None,
     until: str | None = None,
     search: str | None = None,
+    workers: Iterable[str] | None = None,
+    finished_since: str | None = None,
+    finished_until: str | None = None,
     spelling: Spelling = OPTIONS,
 ) -> RunFilter:
     """The RunFilter for these values, each list taking comma lists too; checked here once."""
-    created_after = None if since is None else point_in_time(spelling.since, since, now)
-    created_before = None if until is None else point_in_time(spelling.until, until, now)
-    if created_after and created_before and created_after >= created_before:
-        raise FilterError(f"{spelling.since} must be earlier than {spelling.until}")
+    created_after, created_before = time_range(spelling.since, since, spelling.until, until, now)
+    finished_after, finished_before = time_range(
+        spelling.finished_since, finished_since, spelling.finished_until, finished_until, now
+    )
     run_statuses, scheduled = status_selection(statuses, spelling)
     return RunFilter(
         ids=_unique(run_ids(ids)),
@@ -174,6 +213,9 @@ def run_filter(
         queues=_unique(check_queues(queues)),
         created_after=created_after,
         created_before=created_before,
+        worker_ids=_unique(check_worker_ids(workers)),
+        finished_after=finished_after,
+        finished_before=finished_before,
         search=search or None,
         scheduled=scheduled,
         now=now if scheduled is not None else None,
@@ -213,6 +255,9 @@ def parse_words(text: str, now: datetime) -> RunFilter:
         since=values["since"][-1] if values["since"] else None,
         until=values["until"][-1] if values["until"] else None,
         search=" ".join(words),
+        workers=values["worker"],
+        finished_since=values["finished-since"][-1] if values["finished-since"] else None,
+        finished_until=values["finished-until"][-1] if values["finished-until"] else None,
         spelling=WORDS,
     )
 
@@ -242,6 +287,12 @@ def describe(selection: RunFilter) -> str:
         parts.append(f"created after {selection.created_after:%Y-%m-%d %H:%M:%S} UTC")
     if selection.created_before:
         parts.append(f"created before {selection.created_before:%Y-%m-%d %H:%M:%S} UTC")
+    if selection.worker_ids:
+        parts.append("worker " + ",".join(selection.worker_ids))
+    if selection.finished_after:
+        parts.append(f"finished after {selection.finished_after:%Y-%m-%d %H:%M:%S} UTC")
+    if selection.finished_before:
+        parts.append(f"finished before {selection.finished_before:%Y-%m-%d %H:%M:%S} UTC")
     if selection.search:
         parts.append(f"matching {selection.search!r}")
     return ", ".join(parts) or "all runs"

@@ -161,7 +161,7 @@ def _found_by_search(r: RunRecord, search: str, above_id: int) -> bool:
 
 
 def matches(r: RunRecord, f: RunFilter, now: datetime, newest_id: int = 0) -> bool:
-    """Every field of the filter narrows; created_after is inclusive, created_before is not.
+    """Every field of the filter narrows; *_after is inclusive, *_before is not.
     ``newest_id`` is the highest run id stored (the free-text search's window ends there)."""
     if f.ids is not None and r.id not in f.ids:
         return False
@@ -174,6 +174,16 @@ def matches(r: RunRecord, f: RunFilter, now: datetime, newest_id: int = 0) -> bo
     if f.created_after is not None and r.created_at < utc(f.created_after):
         return False
     if f.created_before is not None and r.created_at >= utc(f.created_before):
+        return False
+    if f.worker_ids is not None and r.worker_id not in f.worker_ids:
+        return False
+    if f.finished_after is not None and (
+        r.finished_at is None or r.finished_at < utc(f.finished_after)
+    ):
+        return False
+    if f.finished_before is not None and (
+        r.finished_at is None or r.finished_at >= utc(f.finished_before)
+    ):
         return False
     if f.search and not _found_by_search(r, f.search, newest_id - f.search_window):
         return False

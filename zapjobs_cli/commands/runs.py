@@ -84,6 +84,24 @@ def list_runs(
             f"newest {SEARCH_WINDOW:,} runs.",
         ),
     ] = None,
+    worker: Annotated[
+        list[str] | None,
+        typer.Option("--worker", "-w", metavar="ID", help="Claimed by this worker (repeatable)."),
+    ] = None,
+    finished_since: Annotated[
+        str | None,
+        typer.Option(
+            "--finished-since",
+            metavar="WHEN",
+            help="Finished in the last WHEN (1h), or after a time.",
+        ),
+    ] = None,
+    finished_until: Annotated[
+        str | None,
+        typer.Option(
+            "--finished-until", metavar="WHEN", help="Finished before WHEN ago (10m) or a time."
+        ),
+    ] = None,
     limit: Annotated[
         int,
         typer.Option(
@@ -98,12 +116,21 @@ def list_runs(
 ) -> None:
     """List runs, newest first.
 
-    Example: `zapjobs runs list --status failed --job email-sender --since 1h`
+    Example: `zapjobs runs list --status failed --job email-sender --since 1h`;
+    `zapjobs runs list --worker web-1-4242-ab12 --status running` (what a worker holds).
     """
     state = get_state(ctx)
     now = datetime.now(UTC)
     selection = build_filter(
-        statuses=status, job_types=job, queues=queue, since=since, search=search, now=now
+        statuses=status,
+        job_types=job,
+        queues=queue,
+        since=since,
+        search=search,
+        workers=worker,
+        finished_since=finished_since,
+        finished_until=finished_until,
+        now=now,
     )
 
     async def work(zap: ZapJobs) -> tuple[list[JobRun], int]:

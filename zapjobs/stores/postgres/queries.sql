@@ -875,6 +875,11 @@ AND (%(f_created_after)s::timestamptz IS NULL
      OR r.created_at >= %(f_created_after)s::timestamptz)
 AND (%(f_created_before)s::timestamptz IS NULL
      OR r.created_at < %(f_created_before)s::timestamptz)
+AND (%(f_worker_ids)s::text[] IS NULL OR r.worker_id = ANY (%(f_worker_ids)s::text[]))
+AND (%(f_finished_after)s::timestamptz IS NULL
+     OR r.finished_at >= %(f_finished_after)s::timestamptz)
+AND (%(f_finished_before)s::timestamptz IS NULL
+     OR r.finished_at < %(f_finished_before)s::timestamptz)
 -- The free-text search looks at the newest f_search_window runs only (an id range the primary
 -- key or the drive index bounds), so a search that matches nothing stops there instead of
 -- reading the whole history at every refresh.

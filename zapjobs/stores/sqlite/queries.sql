@@ -448,6 +448,9 @@ AND (:f_job_types IS NULL OR r.job_type IN (SELECT value FROM json_each(:f_job_t
 AND (:f_queues IS NULL OR r.queue IN (SELECT value FROM json_each(:f_queues)))
 AND (:f_created_after IS NULL OR r.created_at >= :f_created_after)
 AND (:f_created_before IS NULL OR r.created_at < :f_created_before)
+AND (:f_worker_ids IS NULL OR r.worker_id IN (SELECT value FROM json_each(:f_worker_ids)))
+AND (:f_finished_after IS NULL OR r.finished_at >= :f_finished_after)
+AND (:f_finished_before IS NULL OR r.finished_at < :f_finished_before)
 -- The free-text search looks at the newest f_search_window runs only, so a search that matches
 -- nothing stops there instead of reading the whole history at every refresh: the id bound is a
 -- term of its own (not inside an OR), a range on the primary key or on the drive's (x, id) index.

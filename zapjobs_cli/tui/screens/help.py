@@ -38,6 +38,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Runs",
         (
             ("/", "filter: status:failed job:x queue:low since:1h until:10m id:42 text"),
+            ("", "also worker:ID finished-since:1h finished-until:10m"),
             ("space", "mark or unmark the row"),
             ("n / p", "next (older) / previous (newer) page"),
             ("R C D", "retry, cancel, delete the marked rows (or the cursor row); D asks first"),
@@ -60,6 +61,10 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("P", "pause or resume the recurring schedule (queued runs still run)"),
             ("enter", "list its runs"),
         ),
+    ),
+    (
+        "Workers",
+        (("enter", "list the runs the worker holds (worker:ID status:running)"),),
     ),
     (
         "Queues",

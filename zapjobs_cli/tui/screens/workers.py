@@ -1,4 +1,5 @@
-"""Workers: id, host, pid, queues, start, last heartbeat and its age, state, running runs."""
+"""Workers: id, host, pid, queues, start, last heartbeat and its age, state, running runs;
+enter lists the runs the selected worker holds."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.widgets import DataTable
 
 from zapjobs_cli.display import WORKER_STYLES, age, clock_time, minute_timestamp, untrusted
 from zapjobs_cli.tui.screens.base import LiveScreen
@@ -31,7 +33,7 @@ class WorkersScreen(LiveScreen):
 
     def compose_body(self) -> ComposeResult:
         table = LiveTable(COLUMNS, key_column="id", id="workers-table")
-        table.border_title = "Workers"
+        table.border_title = "Workers (enter lists the runs a worker holds)"
         yield table
 
     async def fetch(self, now: datetime) -> tuple[tuple[WorkerRow, ...], datetime]:
@@ -41,6 +43,13 @@ class WorkersScreen(LiveScreen):
         rows, now = data
         local = self.dashboard.local_time
         self.query_one(LiveTable).sync([(row.id, _cells(row, now, local)) for row in rows])
+
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        worker_id = str(event.row_key.value)
+        if any(c.isspace() or c == '"' for c in worker_id):  # not expressible as a filter word
+            self.notify("this worker's id has spaces or quotes: use zapjobs runs list --worker")
+            return
+        await self.dashboard.show_runs(f"worker:{worker_id} status:running")
 
 
 def _cells(row: WorkerRow, now: datetime, local: bool = False) -> tuple[Any, ...]:

@@ -183,6 +183,12 @@ def level_style(level: LogLevel) -> str:
 
 
 # --- times and durations -----------------------------------------------------------------------
+def lag_text(lag: timedelta | None) -> str:
+    """A queue's lag (how long its oldest pending run has waited): ``42s``, ``14m00s``; ``-``
+    when nothing is pending. One rule for ``queues list``, the Queues view and the Overview."""
+    return "-" if lag is None else span(lag.total_seconds(), tenths=False)
+
+
 def span(seconds: float, *, tenths: bool = True) -> str:
     """A short human duration: ``850ms``, ``4.2s`` (``4s`` without ``tenths``), ``42s``,
     ``3m05s``, ``2h10m``, ``4d03h``."""

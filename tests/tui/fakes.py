@@ -253,6 +253,7 @@ class FakeSource:
             finished_last_hour=last_hour(points, now),
             chart=chart,
             workers=await self.workers(now),
+            queues=self.queue_rows,
             next_recurring=next_recurring([job_row(d, None) for d in DEFINITIONS]),
             latest_failures=tuple(
                 run_row(r, now)

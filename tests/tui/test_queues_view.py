@@ -197,3 +197,18 @@ async def test_enter_on_a_worker_lists_the_runs_it_holds(fake: FakeSource) -> No
             r.id for r in fake.all_runs if r.worker_id == worker and r.status is RunStatus.RUNNING
         }
         assert shown == held and held
+
+
+async def test_the_overview_shows_each_queues_lag_and_runs_per_minute(fake: FakeSource) -> None:
+    """Issue 14 (23): queue latency (the oldest pending run's wait) and throughput (runs
+    finished in the last minute) on the Overview, from the same QueueInfo as `queues list`."""
+    app = dashboard(fake)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        console = Console(width=200, record=True)
+        console.print(app.screen.query_one("#queue-counts", Static).content)
+        lines = {line.split()[0]: line.split() for line in console.export_text().splitlines()}
+        assert lines["queue"][-2:] == ["lag", "/min"]
+        assert lines["default"][-2:] == ["42s", "57"]
+        assert lines["low"][-2:] == ["14m00s", "0"]
+        assert lines["maintenance"][-2:] == ["-", "-"]  # in the counts, no longer a queue

@@ -172,6 +172,7 @@ class ZapJobsSource:
         jobs = [job_row(d, None) for d in await zap.list_definitions()]
         failures = await zap.latest_failures(LATEST_FAILURES)
         groups = await zap.error_groups(ERROR_GROUP_WINDOW, limit=8)
+        queues = await zap.list_queues()  # unfinished runs and the last minute only
         return Overview(
             stats=stats,
             throughput=minute_series(points, now, chart),
@@ -181,6 +182,7 @@ class ZapJobsSource:
             next_recurring=next_recurring(jobs),
             latest_failures=tuple(run_row(r, now) for r in failures),
             error_groups=tuple(groups),
+            queues=tuple(queues),
         )
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:

@@ -17,6 +17,7 @@ from zapjobs.models import (
     LogLevel,
     Page,
     Progress,
+    QueueInfo,
     RunFilter,
     RunStatus,
     ScheduleKind,
@@ -172,6 +173,8 @@ class Overview:
 
     finished_last_hour: tuple[int, int] = (0, 0)  # (succeeded, failed), whatever the chart
     chart: ChartRange = CHART_RANGES[0]
+    #: every queue's lag (oldest pending run's wait) and runs finished in the last minute
+    queues: tuple[QueueInfo, ...] = ()
 
     def workers_in(self, state: WorkerState) -> int:
         return sum(1 for w in self.workers if w.state is state)

@@ -18,6 +18,7 @@ from zapjobs_cli.display import (
     STATUS_STYLES,
     WORKER_STYLES,
     age,
+    lag_text,
     one_line_text,
     percent,
     untrusted,
@@ -146,14 +147,20 @@ def _status_table(overview: Overview) -> Table:
 
 
 def _queue_table(overview: Overview) -> Table:
+    """Counts by queue, with each queue's lag (how long its oldest pending run has waited) and
+    the runs it finished in the last minute (``/min``)."""
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("queue")
-    for name in ("pending", "sched", "running", "failed"):
+    for name in ("pending", "sched", "running", "failed", "lag", "/min"):
         table.add_column(name, justify="right")
+    info = {q.name: q for q in overview.queues}
     queues = overview.stats.by_queue
     for q in queues[:6]:
         counts = (q.pending, q.scheduled, q.running, q.failed)
-        table.add_row(untrusted(q.queue), *(f"{n:,}" for n in counts))
+        found = info.get(q.queue)
+        lag = lag_text(None if found is None else found.lag)
+        per_minute = "-" if found is None else f"{found.finished_last_minute:,}"
+        table.add_row(untrusted(q.queue), *(f"{n:,}" for n in counts), lag, per_minute)
     if len(queues) > 6:
         table.add_row(Text(f"… {len(queues) - 6} more", style="dim"))
     if not queues:

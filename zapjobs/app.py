@@ -585,17 +585,25 @@ class ZapJobs:
         )
         return result.run_id
 
-    async def run_links(self, run_id: int) -> RunLinks:
-        """A run's parents and children (workflows), as runs, ordered by id."""
+    async def run_links(self, run_id: int, *, limit: int | None = None) -> RunLinks:
+        """A run's parents and children (workflows), as runs, ordered by id; with ``limit``
+        at most that many parents and that many children are read (a screen's bound: a run
+        may have thousands of children), the rest counted in ``more_parents`` /
+        ``more_children``."""
+        if limit is not None and limit < 0:
+            raise ValidationError(f"limit must be 0 or more, got {limit}")
         store = await self._ensure_ready()
         links = await store.run_links([run_id])
-        parent_ids = [link.parent_id for link in links if link.run_id == run_id]
-        child_ids = [link.run_id for link in links if link.parent_id == run_id]
-        found = {r.id: r for r in await store.get_runs(parent_ids + child_ids)}
+        parent_ids = sorted(link.parent_id for link in links if link.run_id == run_id)
+        child_ids = sorted(link.run_id for link in links if link.parent_id == run_id)
+        shown_parents, shown_children = parent_ids[:limit], child_ids[:limit]
+        found = {r.id: r for r in await store.get_runs(shown_parents + shown_children)}
         return RunLinks(
-            parents=tuple(found[i] for i in sorted(parent_ids) if i in found),
-            children=tuple(found[i] for i in sorted(child_ids) if i in found),
-            deleted_parents=tuple(sorted(i for i in parent_ids if i not in found)),
+            parents=tuple(found[i] for i in shown_parents if i in found),
+            children=tuple(found[i] for i in shown_children if i in found),
+            deleted_parents=tuple(i for i in shown_parents if i not in found),
+            more_parents=len(parent_ids) - len(shown_parents),
+            more_children=len(child_ids) - len(shown_children),
         )
 
     async def _enqueue(

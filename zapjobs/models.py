@@ -292,11 +292,14 @@ class RunLink:
 @dataclass(frozen=True)
 class RunLinks:
     """A run's place in a workflow: the runs it waits (or waited) for and the runs that wait
-    (or waited) for it, by id; ``deleted_parents`` were deleted since (their edges stay)."""
+    (or waited) for it, by id; ``deleted_parents`` were deleted since (their edges stay).
+    ``more_parents`` / ``more_children``: runs left out by a ``limit`` (the ones after it)."""
 
     parents: tuple[JobRun, ...] = ()
     children: tuple[JobRun, ...] = ()
     deleted_parents: tuple[int, ...] = ()
+    more_parents: int = 0
+    more_children: int = 0
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ decoded (``input``/``output``), so serialisation and validation happen once, in 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
@@ -347,6 +347,9 @@ class JobRun:
     input_from: InputFrom | None = None
     #: times the job snoozed the run (``Snooze``): back to pending, the attempt not consumed
     snoozes: int = 0
+    #: workflows: the parents' outputs by parent id, when the claim that returned the run read
+    #: them with it (PostgreSQL: no read of its own as the step starts); None otherwise
+    parent_outputs: Mapping[int, Any] | None = field(default=None, compare=False, repr=False)
 
     def is_scheduled(self, now: datetime) -> bool:
         return self.status is RunStatus.PENDING and self.run_at > now

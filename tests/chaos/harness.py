@@ -236,11 +236,11 @@ class Db:
         return {status: int(n) for status, n in rows}
 
     def unfinished(self) -> int:
-        return int(
-            self.query("SELECT count(*) FROM zapjobs_runs WHERE status IN ('pending', 'running')")[
-                0
-            ][0]
+        """Runs not final yet, those waiting for their parents (workflows) included."""
+        rows = self.query(
+            "SELECT count(*) FROM zapjobs_runs WHERE status IN ('waiting', 'pending', 'running')"
         )
+        return int(rows[0][0])
 
     def running_under(self, worker_id: str) -> set[int]:
         rows = self.query(

@@ -327,6 +327,37 @@ async def test_run_links_give_parents_and_children(store: Store) -> None:
     assert await store.run_links([]) == []
 
 
+async def test_parent_outputs_are_read_for_many_runs_at_once(store: Store) -> None:
+    """What a starting step reads (one read for every run a claim took): each run's parents'
+    outputs by parent id, in id order; a parent deleted since is left out; a run without
+    parents gets nothing."""
+    p1, p2, lone = await enqueue_one(store), await enqueue_one(store), await enqueue_one(store)
+    claimed = await store.claim("w1", ["default"], ["a"], 3, now=at(minutes=1))
+    outputs = {p1: '{"n": 1}', p2: "[2, 3]", lone: "null"}
+    done = [
+        RunOutcome(r.id, "w1", r.attempt, RunStatus.SUCCEEDED, output_json=outputs[r.id])
+        for r in claimed
+    ]
+    await store.complete(done, now=at(minutes=2))
+    both = await child_of(store, p2, p1)
+    one = await child_of(store, p1)
+    assert await store.parent_outputs([both, one, lone]) == {
+        both: {p1: {"n": 1}, p2: [2, 3]},
+        one: {p1: {"n": 1}},
+    }
+    assert list((await store.parent_outputs([both]))[both]) == [p1, p2]
+    assert await store.parent_outputs([]) == {}
+    await store.complete(  # the children end, so their parent p2 may be deleted
+        [
+            RunOutcome(r.id, "w1", r.attempt, RunStatus.SUCCEEDED, output_json="1")
+            for r in await store.claim("w1", ["default"], ["child"], 2, now=at(minutes=3))
+        ],
+        now=at(minutes=4),
+    )
+    await store.delete_runs(RunFilter(ids=(p2,)))
+    assert await store.parent_outputs([both]) == {both: {p1: {"n": 1}}}
+
+
 async def test_waiting_runs_are_listed_counted_and_filtered(store: Store) -> None:
     parent = await enqueue_one(store)
     child = await child_of(store, parent)

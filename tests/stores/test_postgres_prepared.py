@@ -119,14 +119,20 @@ async def test_the_generic_claim_plan_never_scans_the_table(
     }
     setup = pg.queries["session_setup_hot"]
     plan = _generic_plan(pg_url, setup, pg.queries["claim_runs"], params)
-    scans = {(n["Node Type"], n.get("Index Name")) for n in plan if n.get("Relation Name")}
+    scans = {
+        (n["Node Type"], n.get("Index Name"))
+        for n in plan
+        if n.get("Relation Name") not in (None, "zapjobs_run_parents")
+    }
     assert scans == {
         ("Index Scan", "zapjobs_runs_claim_idx"),
         ("Index Scan", "zapjobs_queues_pkey"),
         ("Index Scan", "zapjobs_flow_limits_pkey"),  # does a cap or rate limit apply
+        ("Index Scan", "zapjobs_runs_pkey"),  # a claimed step's parents, by id
         ("Tid Scan", None),
         ("ModifyTable", None),
     }, scans
+    _edges_by_their_key(plan)
     # The pause gates the scan (read once per queue), not a filter applied to each row.
     assert any("NOT" in n.get("One-Time Filter", "") for n in plan), plan
 
@@ -161,11 +167,24 @@ async def test_the_generic_limited_claim_plan_never_scans_the_table(
     assert runs == {
         ("Index Scan", "zapjobs_runs_claim_idx"),
         ("Index Scan", "zapjobs_runs_running_idx"),  # the running runs a cap counts
+        ("Index Scan", "zapjobs_runs_pkey"),  # a claimed step's parents, by id
         ("Tid Scan", None),
         ("ModifyTable", None),
     }, runs
     others = {n["Relation Name"] for n in plan if n.get("Relation Name")} - {"zapjobs_runs"}
-    assert others == {"zapjobs_flow_limits", "zapjobs_queues"}, others
+    assert others == {"zapjobs_flow_limits", "zapjobs_queues", "zapjobs_run_parents"}, others
+    _edges_by_their_key(plan)
+
+
+def _edges_by_their_key(plan: list[dict[str, Any]]) -> None:
+    """A claimed workflow step's edges are found by the run_parents primary key (run_id
+    first), never by scanning the edges; only claimed runs with parents look."""
+    edges = {n["Node Type"] for n in plan if n.get("Relation Name") == "zapjobs_run_parents"}
+    assert edges and edges <= {"Index Only Scan", "Index Scan", "Bitmap Heap Scan"}, edges
+    indexes = {
+        n.get("Index Name") for n in plan if "Index" in n["Node Type"] and n.get("Index Name")
+    }
+    assert "zapjobs_run_parents_pkey" in indexes, indexes
 
 
 async def test_the_unique_enqueue_runs_on_a_generic_plan(pg: PostgresStore) -> None:

@@ -44,3 +44,20 @@ async def test_a_child_enqueued_while_its_parent_completes_is_released(
     run = await pg.get_run(child)
     assert run is not None
     assert (run.status, run.parents_left) == (RunStatus.PENDING, 0)
+
+
+async def test_a_claimed_step_carries_its_parents_outputs(pg: PostgresStore) -> None:
+    """The claim reads a step's parents' outputs with it (the step starts without a read of its
+    own, bench/workflows.py); a run without parents carries none."""
+    parents = [await start_one(pg, now=T0) for _ in range(2)]
+    done = [
+        RunOutcome(p, "w1", 1, RunStatus.SUCCEEDED, output_json=json)
+        for p, json in zip(parents, ('{"a": 1}', "[2]"), strict=True)
+    ]
+    await pg.complete(done, now=at(minutes=1))
+    [step] = await pg.enqueue([NewRun("child", parents=tuple(reversed(parents)))], now=T0)
+    [plain] = await pg.enqueue([NewRun("child")], now=T0)
+    claimed = {r.id: r for r in await pg.claim("w1", ["default"], ["child"], 5, now=at(minutes=2))}
+    assert claimed[step].parent_outputs == {parents[0]: {"a": 1}, parents[1]: [2]}
+    assert list(claimed[step].parent_outputs) == parents  # in id order
+    assert claimed[plain].parent_outputs is None

@@ -40,6 +40,7 @@ from zapjobs.models import InputFrom, JobDefinition, JobRun, RunError, RunOutcom
 from zapjobs.registry import JobType, Registry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import RunFinished, RunStarted
+from zapjobs.runtime.parent_reads import ParentOutputs
 from zapjobs.settings import Settings, format_duration, scrub
 from zapjobs.stores.base import Store
 from zapjobs.tracing import traced_attempt
@@ -186,7 +187,8 @@ class Executor:
         rng: random.Random | None = None,
         store: Store | None = None,
     ) -> None:
-        self._store = store  # reads the outputs of a workflow step's parents
+        # reads the outputs of workflow steps' parents, one read for the steps of a claim
+        self._parents = None if store is None else ParentOutputs(store)
         self._registry = registry
         self._settings = settings
         self._completer = completer
@@ -334,13 +336,13 @@ class Executor:
 
     async def _parent_outputs(self, run: JobRun) -> dict[int, Any]:
         """A workflow step's parents' outputs (JSON values) by run id, in id order: read once
-        when it starts (a run without parents reads nothing)."""
-        if run.parents_left is None or self._store is None:
+        when it starts, together with the other steps starting then (a run without parents
+        reads nothing)."""
+        if run.parents_left is None or self._parents is None:
             return {}
-        links = await self._store.run_links([run.id])
-        parent_ids = sorted(link.parent_id for link in links if link.run_id == run.id)
-        found = {r.id: r.output for r in await self._store.get_runs(parent_ids)}
-        return {i: found[i] for i in parent_ids if i in found}
+        if run.parent_outputs is not None:  # read by the claim (PostgreSQL)
+            return dict(run.parent_outputs)
+        return await self._parents.of(run.id)
 
     def _output_json(self, result: Any, job_type: JobType) -> str:
         """The output as JSON text a store can keep, or a failed attempt saying why not."""

@@ -282,6 +282,12 @@ class Store(Protocol):
         edge stays while its child exists, even once its parent was deleted."""
         ...
 
+    async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:
+        """Workflows: for each of the runs that has parents, their outputs (JSON values) by
+        parent id, in id order; a parent deleted since is left out. One read for many runs:
+        what the steps a claim took read when they start."""
+        ...
+
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         """Delete matching runs that are not RUNNING, with their logs. Returns the ids deleted."""
         ...

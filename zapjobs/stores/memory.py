@@ -593,6 +593,16 @@ class MemoryStore:
         with self._lock:
             return self._graph.links(run_ids)
 
+    async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:
+        with self._lock:
+            found: dict[int, dict[int, Any]] = {}
+            for run_id in dict.fromkeys(run_ids):
+                parents = sorted(self._graph.parents.get(run_id, ()))
+                kept = [self._runs[p] for p in parents if p in self._runs]
+                if kept:
+                    found[run_id] = {p.id: p.view().output for p in kept}
+            return found
+
     async def get_runs(self, run_ids: Sequence[int]) -> list[JobRun]:
         with self._lock:
             return [self._runs[i].view() for i in dict.fromkeys(run_ids) if i in self._runs]

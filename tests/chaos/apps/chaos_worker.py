@@ -143,6 +143,19 @@ def build(args: argparse.Namespace, recorder: Recorder) -> ZapJobs:
     async def noop(ctx: JobContext[None]) -> None:
         """Touches no database of its own (the stall test pauses the worker's backends)."""
 
+    @zap.job("step", max_retries=50)
+    async def step(ctx: JobContext[int]) -> int:
+        """A workflow step: record, hold the slot ~0.1 s so kills land mid-workflow, add one."""
+        await recorder.record(ctx)
+        await asyncio.sleep(0.1)
+        return ctx.input + 1
+
+    @zap.job("gather", max_retries=50)
+    async def gather(ctx: JobContext[list[int]]) -> int:
+        """A fan-in callback: the sum of its parents' outputs (given in the group's order)."""
+        await recorder.record(ctx)
+        return sum(ctx.input)
+
     @zap.job("tick", max_retries=0)
     async def tick(ctx: JobContext[Any]) -> None:
         await recorder.record(ctx)

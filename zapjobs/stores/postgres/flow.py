@@ -54,13 +54,13 @@ async def claim(db: Database, limited: LimitedClaims, params: dict[str, Any]) ->
     if key not in limited:
         found = await db.fetch("claim_runs", params)
         if not found[0]["limited"]:
-            return [rows.run_from_row(r) for r in found if r["id"] is not None]
+            return [rows.claimed_run(r) for r in found if r["id"] is not None]
         limited.mark(key, True)
     for _ in range(CLAIM_ATTEMPTS):
         found = await db.fetch("claim_limited", params)
         limited.mark(key, found[0]["limited"])
         if not found[0]["stale"]:
-            return [rows.run_from_row(r) for r in found if r["id"] is not None]
+            return [rows.claimed_run(r) for r in found if r["id"] is not None]
     return []  # contended throughout: the caller looks again (its next_due says due)
 
 

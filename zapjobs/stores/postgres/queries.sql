@@ -518,7 +518,7 @@ async_commit AS (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
 -- One row at least: the claimed runs with the flag, or the flag alone (a NULL id).
-SELECT c.*, f.limited
+SELECT c.*, f.limited, {claimed_parent_outputs}
 FROM flow_applying f CROSS JOIN async_commit
 LEFT JOIN claimed c ON true
 ORDER BY c.rank
@@ -990,6 +990,16 @@ SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
 WHERE e.parent_id = ANY (%(ids)s::bigint[])
 ORDER BY 1, 2
 
+-- name: parent_outputs
+-- Workflows: the outputs of the parents of the steps a claim took, one statement for them all
+-- (the claim returns them already, claimed_parent_outputs; this is for the other callers). Edges
+-- by primary key, parents by id; a parent deleted since has no row.
+SELECT e.run_id, e.parent_id, r.output
+FROM {prefix}run_parents e
+JOIN {prefix}runs r ON r.id = e.parent_id
+WHERE e.run_id = ANY (%(ids)s::bigint[])
+ORDER BY e.run_id, e.parent_id
+
 -- name: get_runs
 SELECT {run_columns} FROM {prefix}runs r WHERE r.id = ANY (%(ids)s::bigint[]) ORDER BY r.id
 
@@ -1290,6 +1300,17 @@ CASE WHEN l.rate_count_override IS NOT NULL
 ((l.scope = 'job' AND l.name = ANY (%(job_types)s::text[]))
  OR (l.scope = 'queue' AND l.name = ANY (%(queues)s::text[])))
 
+-- fragment: claimed_parent_outputs
+-- A claimed workflow step's parents' outputs, [[parent id, output], ...] in id order, so the step
+-- starts without a read of its own (one round trip per claim saved); NULL for a run without
+-- parents (the edges are not looked at).
+CASE WHEN c.parents_left IS NULL THEN NULL ELSE (
+    SELECT jsonb_agg(jsonb_build_array(e.parent_id, p.output) ORDER BY e.parent_id)
+    FROM {prefix}run_parents e
+    JOIN {prefix}runs p ON p.id = e.parent_id
+    WHERE e.run_id = c.id
+) END AS parent_outputs
+
 -- fragment: flow_applying
 -- Whether any limit applies to the claim's job types or queues: primary-key probes of the
 -- limits table (usually empty).
@@ -1437,7 +1458,7 @@ spent AS (
 async_commit AS (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
-SELECT c.*, g.limited, g.stale, (SELECT count(*) FROM spent) AS spent
+SELECT c.*, g.limited, g.stale, (SELECT count(*) FROM spent) AS spent, {claimed_parent_outputs}
 FROM gate g CROSS JOIN async_commit
 LEFT JOIN claimed c ON true
 ORDER BY c.rank

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from zapjobs.models import (
     JobDefinition,
+    JobRun,
     NewRun,
     RunFilter,
     RunStatus,
@@ -26,6 +28,15 @@ run_from_row = DECODERS.run
 definition_from_row = DECODERS.definition
 log_from_row = DECODERS.log
 worker_from_row = DECODERS.worker
+
+
+def claimed_run(row: Row) -> JobRun:
+    """A run a claim returned, with its parents' outputs when the claim read them."""
+    run = run_from_row(row)
+    pairs = row["parent_outputs"]
+    if pairs is None:
+        return run
+    return replace(run, parent_outputs={int(parent): output for parent, output in pairs})
 
 
 def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:

@@ -303,6 +303,17 @@ class RunWritesMixin:
     async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
         return await workflows.run_links(self._db, run_ids)
 
+    async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:
+        if not run_ids:
+            return {}
+        found = await self._db.fetch("parent_outputs", {"ids": list(dict.fromkeys(run_ids))})
+        outputs: dict[int, dict[int, Any]] = {}
+        for r in found:
+            outputs.setdefault(r["run_id"], {})[r["parent_id"]] = rows.DECODERS.opt_json(
+                r["output"]
+            )
+        return outputs
+
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         params = rows.filter_params(selection, None)
         return [r["id"] for r in await self._db.fetch("delete_runs", params)]

@@ -327,6 +327,14 @@ UPDATE {prefix}runs
 SET status = 'waiting', finished_at = NULL, cancelled_by = NULL, parents_left = :parents_left
 WHERE id = :id AND status = 'cancelled'
 
+-- name: parent_outputs
+-- Workflows: the outputs of the parents of the steps a claim took, read once when they start.
+SELECT e.run_id, e.parent_id, r.output
+FROM {prefix}run_parents e
+JOIN {prefix}runs r ON r.id = e.parent_id
+WHERE e.run_id IN (SELECT value FROM json_each(:ids))
+ORDER BY e.run_id, e.parent_id
+
 -- name: run_links
 SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
 WHERE e.run_id IN (SELECT value FROM json_each(:ids))

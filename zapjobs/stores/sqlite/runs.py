@@ -293,6 +293,18 @@ class RunWritesMixin:
         found = await self._db.call(lambda s: s.rows("run_links", params))
         return [RunLink(r["run_id"], r["parent_id"]) for r in found]
 
+    async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:
+        if not run_ids:
+            return {}
+        params = {"ids": json.dumps(list(dict.fromkeys(run_ids)))}
+        found = await self._db.call(lambda s: s.rows("parent_outputs", params))
+        outputs: dict[int, dict[int, Any]] = {}
+        for r in found:
+            outputs.setdefault(r["run_id"], {})[r["parent_id"]] = rows.DECODERS.opt_json(
+                r["output"]
+            )
+        return outputs
+
     async def delete_runs(self, selection: RunFilter) -> list[int]:
         params = rows.filter_params(selection, rows.now_us(None))
         name = f"delete_runs:{rows.drive_variant(selection)}"

@@ -585,7 +585,8 @@ class ErrorGroup:
 @dataclass(frozen=True)
 class Backlog:
     """The unfinished runs of one queue and job type: ``pending`` are due now, ``scheduled``
-    due later; ``oldest_due_at`` is the earliest due time of the pending ones (None: none)."""
+    due later; ``oldest_due_at`` is the earliest due time of the pending ones (None: none);
+    ``waiting`` wait for parents (workflows): not claimable, counted apart."""
 
     queue: str
     job_type: str
@@ -593,6 +594,7 @@ class Backlog:
     scheduled: int = 0
     running: int = 0
     oldest_due_at: datetime | None = None
+    waiting: int = 0
 
 
 @dataclass(frozen=True)
@@ -601,7 +603,8 @@ class QueueInfo:
     are not claimed), its pending (due now), scheduled and running runs, ``lag`` (how long the
     oldest pending run has been due; None: none pending), the live workers serving it, and the
     runs that finished (succeeded or failed) in the last minute; its effective concurrency cap
-    and rate limit (None: none)."""
+    and rate limit (None: none); ``waiting``: runs waiting for their parents (workflows), not
+    claimable yet, so neither pending nor in the lag."""
 
     name: str
     paused: bool = False
@@ -613,6 +616,7 @@ class QueueInfo:
     finished_last_minute: int = 0
     max_concurrency: int | None = None
     rate_limit: RateLimit | None = None
+    waiting: int = 0
 
     @property
     def served(self) -> bool:

@@ -159,12 +159,14 @@ WORKERS = (
                NOW - timedelta(hours=2), dead_at=NOW - timedelta(hours=1, minutes=55)),
 )  # fmt: skip
 
-#: the Queues view's data: active and served, paused, and one no live worker serves
+#: the Queues view's data: active and served (with runs waiting for parents), paused, and one
+#: no live worker serves
 QUEUES = (
     QueueInfo("critical", pending=0, running=1, workers=("web-1-1234-ab12",),
               finished_last_minute=12),
     QueueInfo("default", pending=3, scheduled=1, running=1, lag=timedelta(seconds=42),
-              workers=("web-1-1234-ab12", "web-2-5678-cd34"), finished_last_minute=57),
+              workers=("web-1-1234-ab12", "web-2-5678-cd34"), finished_last_minute=57,
+              waiting=2),
     QueueInfo("low", paused=True, pending=120, lag=timedelta(minutes=14),
               workers=("web-2-5678-cd34",)),
     QueueInfo("reports", pending=7, lag=timedelta(hours=2, minutes=5)),

@@ -87,7 +87,8 @@ def error_groups_from_rows(rows: Iterable[decode.Row]) -> list[ErrorGroup]:
 def backlog_from_rows(
     rows: Iterable[decode.Row], to_time: Callable[[Any], datetime | None]
 ) -> list[Backlog]:
-    """Backlog from the run_backlog statement's rows (a pending and a running row per pair)."""
+    """Backlog from the run_backlog statement's rows (a pending, a running and a waiting row
+    per pair)."""
     merged: dict[tuple[str, str], Backlog] = {}
     for row in rows:
         key = (row["queue"], row["job_type"])
@@ -99,6 +100,7 @@ def backlog_from_rows(
             pending=old.pending + int(row["pending"] or 0),
             scheduled=old.scheduled + int(row["scheduled"] or 0),
             running=old.running + int(row["running"] or 0),
+            waiting=old.waiting + int(row["waiting"] or 0),
             oldest_due_at=min(d for d in (old.oldest_due_at, due) if d is not None)
             if (old.oldest_due_at or due)
             else None,

@@ -1148,19 +1148,26 @@ ORDER BY 1
 
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
--- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.
+-- its partial index (runs_claim_idx: pending, runs_running_idx: running, runs_waiting_idx:
+-- waiting), never finished runs.
 SELECT r.queue, r.job_type,
        count(*) FILTER (WHERE r.run_at <= {now}) AS pending,
        count(*) FILTER (WHERE r.run_at > {now}) AS scheduled,
        0::bigint AS running,
-       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at
+       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at,
+       0::bigint AS waiting
 FROM {prefix}runs r
 WHERE r.status = 'pending'
 GROUP BY r.queue, r.job_type
 UNION ALL
-SELECT r.queue, r.job_type, 0::bigint, 0::bigint, count(*), NULL::timestamptz
+SELECT r.queue, r.job_type, 0::bigint, 0::bigint, count(*), NULL::timestamptz, 0::bigint
 FROM {prefix}runs r
 WHERE r.status = 'running'
+GROUP BY r.queue, r.job_type
+UNION ALL
+SELECT r.queue, r.job_type, 0::bigint, 0::bigint, 0::bigint, NULL::timestamptz, count(*)
+FROM {prefix}runs r
+WHERE r.status = 'waiting'
 GROUP BY r.queue, r.job_type
 
 -- name: failures_since

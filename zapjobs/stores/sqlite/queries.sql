@@ -635,19 +635,26 @@ ORDER BY 1
 
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
--- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.
+-- its partial index (runs_claim_idx: pending, runs_running_idx: running, runs_waiting_idx:
+-- waiting), never finished runs.
 SELECT r.queue, r.job_type,
        sum(r.run_at <= :now) AS pending,
        sum(r.run_at > :now) AS scheduled,
        0 AS running,
-       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at
+       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at,
+       0 AS waiting
 FROM {prefix}runs r
 WHERE r.status = 'pending'
 GROUP BY r.queue, r.job_type
 UNION ALL
-SELECT r.queue, r.job_type, 0, 0, count(*), NULL
+SELECT r.queue, r.job_type, 0, 0, count(*), NULL, 0
 FROM {prefix}runs r
 WHERE r.status = 'running'
+GROUP BY r.queue, r.job_type
+UNION ALL
+SELECT r.queue, r.job_type, 0, 0, 0, NULL, count(*)
+FROM {prefix}runs r
+WHERE r.status = 'waiting'
 GROUP BY r.queue, r.job_type
 
 -- name: failures_since

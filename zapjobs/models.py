@@ -290,6 +290,17 @@ class RunLink:
 
 
 @dataclass(frozen=True)
+class RunLinkPage:
+    """One run's edges, bounded for a screen: its first parents and first children by id (at
+    most a limit of each) and how many of each it has."""
+
+    parents: tuple[int, ...]
+    children: tuple[int, ...]
+    parent_count: int
+    child_count: int
+
+
+@dataclass(frozen=True)
 class RunLinks:
     """A run's place in a workflow: the runs it waits (or waited) for and the runs that wait
     (or waited) for it, by id; ``deleted_parents`` were deleted since (their edges stay).

@@ -24,6 +24,7 @@ from zapjobs.models import (
     MigrationStatus,
     PruneResult,
     QueueStats,
+    RunLinkPage,
     RunOutcome,
     RunStatus,
     Schedule,
@@ -106,6 +107,21 @@ def backlog_from_rows(
             else None,
         )
     return [merged[key] for key in sorted(merged)]
+
+
+def link_page_from_rows(rows: Sequence[decode.Row]) -> RunLinkPage:
+    """RunLinkPage from the run_link_page statement's rows (the counts on every row, then an
+    edge per row, or one row without an edge: NULL)."""
+    if not rows:
+        return RunLinkPage((), (), 0, 0)
+    first = rows[0]
+    ids = [(r["side"], int(r["id"])) for r in rows if r["id"] is not None]
+    return RunLinkPage(
+        parents=tuple(i for side, i in ids if side == "parent"),
+        children=tuple(i for side, i in ids if side == "child"),
+        parent_count=int(first["parents"]),
+        child_count=int(first["children"]),
+    )
 
 
 def failures_from_rows(rows: Iterable[decode.Row]) -> list[FailureCount]:

@@ -343,6 +343,27 @@ SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
 WHERE e.parent_id IN (SELECT value FROM json_each(:ids))
 ORDER BY 1, 2
 
+-- name: run_link_page
+-- Workflows, for a screen: the first parents and children of one run by id (the primary key
+-- for its parents, run_parents_parent_idx for its children: a top-N of that run's edges only)
+-- and how many it has of each; one row even without edges (the counts), LEFT JOINed to them.
+WITH parents AS (
+    SELECT e.parent_id AS id, 'parent' AS side FROM {prefix}run_parents e
+    WHERE e.run_id = :id
+    ORDER BY e.parent_id
+    LIMIT :limit
+), children AS (
+    SELECT e.run_id AS id, 'child' AS side FROM {prefix}run_parents e
+    WHERE e.parent_id = :id
+    ORDER BY e.run_id
+    LIMIT :limit
+)
+SELECT n.parents, n.children, l.id, l.side
+FROM (SELECT (SELECT count(*) FROM {prefix}run_parents WHERE run_id = :id) AS parents,
+             (SELECT count(*) FROM {prefix}run_parents WHERE parent_id = :id) AS children) n
+LEFT JOIN (SELECT id, side FROM parents UNION ALL SELECT id, side FROM children) l ON true
+ORDER BY l.side, l.id
+
 -- name: claim_candidates
 -- One queue at a time (the caller walks the queues in priority order): the partial claim index
 -- yields runs already in claim order, so the scan stops after :limit matches.

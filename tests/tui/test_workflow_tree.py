@@ -13,7 +13,8 @@ from textual.widgets.tree import TreeNode
 from tests.tui.conftest import SIZE, dashboard, press, settle
 from tests.tui.fakes import WorkflowSource
 from tests.tui.seed import finish, make_zap
-from zapjobs.models import RunStatus
+from zapjobs.models import RunFilter, RunOutcome, RunStatus
+from zapjobs.testing import store_of
 from zapjobs_cli.display import STATUS_STYLES
 from zapjobs_cli.tui.app import make_dashboard
 from zapjobs_cli.tui.screens.run_detail import RunDetailScreen
@@ -78,6 +79,28 @@ async def test_the_tree_shows_parents_and_children_and_enter_opens_a_child() -> 
 
             await press(pilot, "escape")
             assert cast(RunDetailScreen, app.screen).run_id == callback
+    finally:
+        await zap.close()
+
+
+async def test_a_parent_deleted_since_is_shown_as_deleted() -> None:
+    zap = make_zap("memory://")
+    await zap.open()
+    try:
+        [parent] = await finish(zap, "email-sender", 1, RunStatus.SUCCEEDED)
+        child = await zap.enqueue("generate-report", None, after=[parent])
+        store = store_of(zap)
+        [claimed] = await store.claim("seed-worker", ["low"], ["generate-report"], 1)
+        outcome = RunOutcome(child, "seed-worker", claimed.attempt, RunStatus.SUCCEEDED)
+        await store.complete([replace(outcome, output_json="{}")])
+        assert await zap.delete_runs(RunFilter(ids=(parent,))) == [parent]
+        app = make_dashboard(ZapJobsSource(zap), refresh=3600.0)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.open_run(child)
+            await settle(pilot)
+            [node] = branches(app.screen.query_one(WorkflowTree))["parents"]
+            assert (node.data, str(node.label)) == (None, f"#{parent} deleted")
     finally:
         await zap.close()
 

@@ -585,17 +585,30 @@ class ZapJobs:
         )
         return result.run_id
 
-    async def run_links(self, run_id: int) -> RunLinks:
-        """A run's parents and children (workflows), as runs, ordered by id."""
+    async def run_links(self, run_id: int, *, limit: int | None = None) -> RunLinks:
+        """A run's parents and children (workflows), as runs, ordered by id; with ``limit``
+        at most that many parents and that many children are read (a screen's bound: a run
+        may have thousands of children), the rest counted in ``more_parents`` /
+        ``more_children``."""
+        if limit is not None and limit < 0:
+            raise ValidationError(f"limit must be 0 or more, got {limit}")
         store = await self._ensure_ready()
-        links = await store.run_links([run_id])
-        parent_ids = [link.parent_id for link in links if link.run_id == run_id]
-        child_ids = [link.run_id for link in links if link.parent_id == run_id]
+        if limit is None:
+            links = await store.run_links([run_id])
+            parent_ids = sorted(link.parent_id for link in links if link.run_id == run_id)
+            child_ids = sorted(link.run_id for link in links if link.parent_id == run_id)
+            parent_count, child_count = len(parent_ids), len(child_ids)
+        else:
+            page = await store.run_link_page(run_id, limit)
+            parent_ids, child_ids = list(page.parents), list(page.children)
+            parent_count, child_count = page.parent_count, page.child_count
         found = {r.id: r for r in await store.get_runs(parent_ids + child_ids)}
         return RunLinks(
-            parents=tuple(found[i] for i in sorted(parent_ids) if i in found),
-            children=tuple(found[i] for i in sorted(child_ids) if i in found),
-            deleted_parents=tuple(sorted(i for i in parent_ids if i not in found)),
+            parents=tuple(found[i] for i in parent_ids if i in found),
+            children=tuple(found[i] for i in child_ids if i in found),
+            deleted_parents=tuple(i for i in parent_ids if i not in found),
+            more_parents=parent_count - len(parent_ids),
+            more_children=child_count - len(child_ids),
         )
 
     async def _enqueue(

@@ -366,13 +366,15 @@ def queue_families(snapshot: QueueSnapshot) -> Iterator[Any]:
     core = prometheus().core
     runs = core.GaugeMetricFamily(
         "zapjobs_queue_runs",
-        "Unfinished runs by state: pending (due now), scheduled (due later), running.",
+        "Unfinished runs by state: pending (due now), scheduled (due later), running, waiting "
+        "(for parent runs: not claimable yet).",
         labels=["queue", "job_type", "state"],
     )
     for b in snapshot.backlog:
         for state, count in (("pending", b.pending), ("scheduled", b.scheduled)):
             runs.add_metric([b.queue, b.job_type, state], count)
         runs.add_metric([b.queue, b.job_type, "running"], b.running)
+        runs.add_metric([b.queue, b.job_type, "waiting"], b.waiting)
     yield runs
     oldest = core.GaugeMetricFamily(
         "zapjobs_queue_oldest_pending_age_seconds",

@@ -290,13 +290,27 @@ class RunLink:
 
 
 @dataclass(frozen=True)
+class RunLinkPage:
+    """One run's edges, bounded for a screen: its first parents and first children by id (at
+    most a limit of each) and how many of each it has."""
+
+    parents: tuple[int, ...]
+    children: tuple[int, ...]
+    parent_count: int
+    child_count: int
+
+
+@dataclass(frozen=True)
 class RunLinks:
     """A run's place in a workflow: the runs it waits (or waited) for and the runs that wait
-    (or waited) for it, by id; ``deleted_parents`` were deleted since (their edges stay)."""
+    (or waited) for it, by id; ``deleted_parents`` were deleted since (their edges stay).
+    ``more_parents`` / ``more_children``: runs left out by a ``limit`` (the ones after it)."""
 
     parents: tuple[JobRun, ...] = ()
     children: tuple[JobRun, ...] = ()
     deleted_parents: tuple[int, ...] = ()
+    more_parents: int = 0
+    more_children: int = 0
 
 
 @dataclass(frozen=True)
@@ -588,7 +602,8 @@ class ErrorGroup:
 @dataclass(frozen=True)
 class Backlog:
     """The unfinished runs of one queue and job type: ``pending`` are due now, ``scheduled``
-    due later; ``oldest_due_at`` is the earliest due time of the pending ones (None: none)."""
+    due later; ``oldest_due_at`` is the earliest due time of the pending ones (None: none);
+    ``waiting`` wait for parents (workflows): not claimable, counted apart."""
 
     queue: str
     job_type: str
@@ -596,6 +611,7 @@ class Backlog:
     scheduled: int = 0
     running: int = 0
     oldest_due_at: datetime | None = None
+    waiting: int = 0
 
 
 @dataclass(frozen=True)
@@ -604,7 +620,8 @@ class QueueInfo:
     are not claimed), its pending (due now), scheduled and running runs, ``lag`` (how long the
     oldest pending run has been due; None: none pending), the live workers serving it, and the
     runs that finished (succeeded or failed) in the last minute; its effective concurrency cap
-    and rate limit (None: none)."""
+    and rate limit (None: none); ``waiting``: runs waiting for their parents (workflows), not
+    claimable yet, so neither pending nor in the lag."""
 
     name: str
     paused: bool = False
@@ -616,6 +633,7 @@ class QueueInfo:
     finished_last_minute: int = 0
     max_concurrency: int | None = None
     rate_limit: RateLimit | None = None
+    waiting: int = 0
 
     @property
     def served(self) -> bool:

@@ -9,7 +9,8 @@ from zapjobs import ZapJobs
 from zapjobs.models import NewRun, RunFilter, RunStatus, WorkerInfo
 
 QUEUE_KEYS = {
-    "name", "paused", "pending", "scheduled", "running", "lag_seconds", "workers", "served",
+    "name", "paused", "pending", "scheduled", "running", "waiting", "lag_seconds", "workers",
+    "served",
     "finished_last_minute", "max_concurrency", "rate_limit",
 }  # fmt: skip
 
@@ -95,6 +96,46 @@ def test_purge_asks_first_and_never_deletes_running_runs(pg_cli: Cli) -> None:
     assert (mail["pending"], mail["running"]) == (0, 1)
     left = pg_cli.query(lambda zap: zap.count_runs(RunFilter(statuses=(RunStatus.RUNNING,))))
     assert left == 1
+
+
+def _seed_waiting(cli: Cli) -> None:
+    """Two runs of "mail" waiting for its running run (a workflow's next steps)."""
+
+    async def work(zap: ZapJobs) -> None:
+        from zapjobs.app import store_of
+
+        await zap.open()
+        store = store_of(zap)
+        [parent] = await zap.list_runs(RunFilter(statuses=(RunStatus.RUNNING,)))
+        await store.enqueue([NewRun("greet", queue="mail", parents=(parent.id,))] * 2)
+
+    cli.query(work)
+
+
+def test_waiting_runs_are_a_column_of_their_own_and_purge_says_it_left_them(
+    pg_cli: Cli,
+) -> None:
+    migrate(pg_cli.url)
+    _seed(pg_cli)
+    _seed_waiting(pg_cli)
+    mail = _queues(pg_cli)["mail"]
+    assert (mail["pending"], mail["waiting"]) == (3, 2)
+    table = pg_cli("queues", "list")
+    [header] = [line for line in table.stdout.splitlines() if line.startswith("QUEUE")]
+    assert header.split()[:6] == ["QUEUE", "STATE", "PENDING", "SCHEDULED", "RUNNING", "WAITING"]
+    [mail_line] = [line for line in table.stdout.splitlines() if line.startswith("mail")]
+    assert mail_line.split()[2:6] == ["3", "0", "1", "2"]
+
+    purged = pg_cli("queues", "purge", "mail", "--yes")
+    assert purged.code == 0, str(purged)
+    assert " ".join(purged.stderr.split()) == (
+        "purged 3 pending run(s) of queue mail "
+        "2 run(s) of queue mail wait for parent runs and were not purged (they become pending "
+        "when their parents finish; to drop them: zapjobs runs cancel --queue mail --status "
+        "waiting)"
+    )
+    mail = _queues(pg_cli)["mail"]
+    assert (mail["pending"], mail["waiting"]) == (0, 2)
 
 
 def test_purge_refuses_running_as_a_status(pg_cli: Cli) -> None:

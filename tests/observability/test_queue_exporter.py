@@ -15,8 +15,9 @@ from zapjobs.testing import store_of
 
 
 def seed(url: str) -> None:
-    """Mail: 2 due (the oldest 10 minutes late), 1 scheduled, 1 running; reports: 1 failed
-    a moment ago, 1 failed two hours ago; one worker alive on default and mail, one stopped."""
+    """Mail: 2 due (the oldest 10 minutes late), 1 scheduled, 1 running, 1 waiting for the
+    running one (due two hours ago: not in the lag); reports: 1 failed a moment ago, 1 failed
+    two hours ago; one worker alive on default and mail, one stopped."""
 
     async def main() -> None:
         zap = ZapJobs(url)
@@ -36,6 +37,8 @@ def seed(url: str) -> None:
             )
             [running] = await store.claim("w-busy", ["mail"], ["resize"], 1)
             assert running.job_type == "resize"
+            late = now - timedelta(hours=2)
+            await store.enqueue([NewRun("load", queue="mail", run_at=late, parents=(running.id,))])
             reports = await store.claim("w-busy", ["reports"], ["report"], 2, now=None)
             old, recent = reports
             failed = RunError("ValueError", "boom")
@@ -81,6 +84,7 @@ def test_exporter_serves_queue_gauges_from_the_database(
     assert (runs("mail", "send", "pending"), runs("mail", "send", "scheduled")) == (2, 1)
     assert runs("mail", "send", "running") == 0
     assert (runs("mail", "resize", "pending"), runs("mail", "resize", "running")) == (0, 1)
+    assert (runs("mail", "load", "waiting"), runs("mail", "load", "pending")) == (1, 0)
     assert not any(
         name == "zapjobs_queue_runs" and ("queue", "reports") in labels for name, labels in samples
     )

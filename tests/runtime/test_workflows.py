@@ -143,3 +143,24 @@ async def test_a_workflow_in_the_callers_transaction_exists_whole_or_not_at_all(
         assert await zap.count_runs() == len(done.run_ids) == 4
         await drain(zap)
         assert (await zap.get_run(done.last)).output == 7  # 1 + 1 = 2, then [2 * 2, 2 + 1]
+
+
+async def test_run_links_with_a_limit_read_the_first_runs_and_count_the_rest(
+    store_url: str,
+) -> None:
+    zap, _ = make_app(store_url)
+    async with zap:
+        parents = [await zap.enqueue("add", n) for n in range(3)]
+        child = await zap.enqueue("note", None, after=parents)
+        siblings = [await zap.enqueue("note", n, after=[parents[0]]) for n in range(2)]
+        links = await zap.run_links(child, limit=2)
+        assert [r.id for r in links.parents] == parents[:2]
+        assert (links.more_parents, links.more_children) == (1, 0)
+        first = await zap.run_links(parents[0], limit=1)
+        assert [r.id for r in first.children] == [child]
+        assert first.more_children == len(siblings)
+        whole = await zap.run_links(parents[0])
+        assert [r.id for r in whole.children] == [child, *siblings]
+        assert whole.more_children == 0
+        with pytest.raises(ValidationError):
+            await zap.run_links(child, limit=-1)

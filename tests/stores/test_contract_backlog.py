@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.stores.helpers import T0, at, enqueue_one, finish_one, start_one
-from zapjobs.models import Backlog, FailureCount, RunStatus
+from zapjobs.models import Backlog, FailureCount, NewRun, RunStatus
 from zapjobs.stores import Store
 
 
@@ -35,6 +35,18 @@ async def test_backlog_counts_unfinished_runs_per_queue_and_job_type(store: Stor
 async def test_backlog_with_only_scheduled_runs_has_no_oldest_due_time(store: Store) -> None:
     await enqueue_one(store, "send", run_at=at(hours=1))
     assert await store.backlog(now=T0) == [Backlog("default", "send", scheduled=1)]
+
+
+async def test_backlog_counts_waiting_runs_apart_from_pending(store: Store) -> None:
+    """A waiting run (its parents not all finished) is not claimable: its own count, never in
+    pending, never in the oldest due time."""
+    parent = await enqueue_one(store, "extract", queue="etl", run_at=at(minutes=-5))
+    waiting = [NewRun("load", queue="etl", run_at=at(minutes=-30), parents=(parent,))] * 2
+    await store.enqueue(waiting, now=T0)
+    assert await store.backlog(now=T0) == [
+        Backlog("etl", "extract", pending=1, oldest_due_at=at(minutes=-5)),
+        Backlog("etl", "load", waiting=2),
+    ]
 
 
 async def test_failures_since_counts_failed_runs_finished_in_the_window(store: Store) -> None:

@@ -13,7 +13,15 @@ import pytest
 
 from tests.stores.helpers import T0, at, enqueue_one, finish_one, start_one, wait_until
 from zapjobs import FakeClock, ValidationError, ZapJobs
-from zapjobs.models import Notification, Page, QueueInfo, RunFilter, RunStatus, WorkerInfo
+from zapjobs.models import (
+    NewRun,
+    Notification,
+    Page,
+    QueueInfo,
+    RunFilter,
+    RunStatus,
+    WorkerInfo,
+)
 from zapjobs.stores import Store
 
 # --- the store: pause state and the claim ----------------------------------------------------
@@ -113,6 +121,17 @@ async def test_list_queues_reports_each_queue(store: Store) -> None:
     ]
     [_, images, mail] = await zap.list_queues()
     assert (images.served, mail.served) == (False, True)
+
+
+async def test_list_queues_counts_waiting_runs_in_a_column_of_their_own(store: Store) -> None:
+    """A run waiting for its parents is not claimable: not pending, not in the lag."""
+    zap = _zap(store)
+    parent = await enqueue_one(store, "extract", queue="etl", run_at=at(minutes=-2))
+    waiting = NewRun("load", queue="etl", run_at=at(minutes=-30), parents=(parent,))
+    await store.enqueue([waiting, waiting], now=T0)
+    assert await zap.list_queues() == [
+        QueueInfo("etl", pending=1, waiting=2, lag=timedelta(minutes=2)),
+    ]
 
 
 async def test_pause_and_resume_queue_through_the_library(store: Store) -> None:

@@ -23,6 +23,7 @@ from zapjobs.models import (
     RunError,
     RunFilter,
     RunLink,
+    RunLinkPage,
     RunOutcome,
     RunStatus,
     WorkerInfo,
@@ -325,6 +326,21 @@ async def test_run_links_give_parents_and_children(store: Store) -> None:
     ]
     assert await store.run_links([p1]) == [RunLink(child, p1)]
     assert await store.run_links([]) == []
+
+
+async def test_a_page_of_run_links_has_the_lowest_ids_of_each_side_and_both_totals(
+    store: Store,
+) -> None:
+    """A screen's bounded read: however many children a run has (a fan-out of thousands), at
+    most ``limit`` parents and ``limit`` children, by id, and how many there are of each."""
+    p1, p2, p3 = await enqueue_one(store), await enqueue_one(store), await enqueue_one(store)
+    child = await child_of(store, p3, p1, p2)
+    kids = [await child_of(store, p1, job_type="kid") for _ in range(3)]
+    assert await store.run_link_page(child, limit=2) == RunLinkPage((p1, p2), (), 3, 0)
+    assert await store.run_link_page(p1, limit=2) == RunLinkPage((), (child, kids[0]), 0, 4)
+    assert await store.run_link_page(p1, limit=0) == RunLinkPage((), (), 0, 4)
+    assert await store.run_link_page(kids[2], limit=50) == RunLinkPage((p1,), (), 1, 0)
+    assert await store.run_link_page(p2 + 1000, limit=50) == RunLinkPage((), (), 0, 0)
 
 
 async def test_parent_outputs_are_read_for_many_runs_at_once(store: Store) -> None:

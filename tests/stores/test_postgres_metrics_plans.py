@@ -1,6 +1,6 @@
 """The metrics exporter's reads stay cheap on a large runs table: ``run_backlog`` reads only the
-partial indexes of pending and running runs, ``failures_since`` a range of the finished_at index;
-neither scans the table. Plans, not timings: the check holds on any machine."""
+partial indexes of pending, running and waiting runs, ``failures_since`` a range of the
+finished_at index; neither scans the table. Plans, not timings: the check holds on any machine."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from zapjobs.stores.postgres import PostgresStore
 pytestmark = pytest.mark.postgres
 
 ROWS = 200_000
-# Mostly succeeded runs finished one second apart going back in time; 1% failed, a few running
-# and pending.
+# Mostly succeeded runs finished one second apart going back in time; 1% failed, a few running,
+# pending and waiting.
 FILL = """
 INSERT INTO zapjobs_runs (id, job_type, queue, status, input, attempt, run_at, created_at,
                           started_at, finished_at, worker_id)
@@ -27,9 +27,10 @@ SELECT g,
        CASE WHEN g %% 100 = 0 THEN 'failed'
             WHEN g %% 5000 = 1 THEN 'running'
             WHEN g %% 3000 = 2 THEN 'pending'
+            WHEN g %% 7000 = 4 THEN 'waiting'
             ELSE 'succeeded' END,
        '{}'::jsonb, 1, now(), now(), now(),
-       CASE WHEN g %% 5000 = 1 OR g %% 3000 = 2 THEN NULL
+       CASE WHEN g %% 5000 = 1 OR g %% 3000 = 2 OR g %% 7000 = 4 THEN NULL
             ELSE now() - g * interval '1 second' END,
        CASE WHEN g %% 5000 = 1 THEN 'w1' END
 FROM generate_series(1, %(rows)s) AS g
@@ -52,7 +53,7 @@ def scans(plan: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return [(n["Node Type"], n.get("Index Name")) for n in plan if n.get("Relation Name")]
 
 
-def test_backlog_reads_only_the_pending_and_running_indexes(
+def test_backlog_reads_only_the_pending_running_and_waiting_indexes(
     filled: tuple[str, dict[str, str]],
 ) -> None:
     url, sql = filled
@@ -62,13 +63,15 @@ def test_backlog_reads_only_the_pending_and_running_indexes(
     used = {index for _, index in found}
     # Pending runs come from an index that holds exactly them: the claim index, or the pending
     # range of the status index (the planner picks either, by its statistics); running ones
-    # from theirs. Never finished runs.
+    # and waiting ones from theirs. Never finished runs.
     assert "zapjobs_runs_running_idx" in used, found
     assert used & {"zapjobs_runs_claim_idx", "zapjobs_runs_status_idx"}, found
+    assert used & {"zapjobs_runs_waiting_idx", "zapjobs_runs_status_idx"}, found
     assert used <= {
         "zapjobs_runs_claim_idx",
         "zapjobs_runs_status_idx",
         "zapjobs_runs_running_idx",
+        "zapjobs_runs_waiting_idx",
     }, found
 
 
@@ -98,6 +101,13 @@ async def test_the_reads_answer_on_the_large_table(filled: tuple[str, dict[str, 
         )
         assert sum(b.running for b in backlog.values()) == len(
             [g for g in range(1, ROWS + 1) if g % 5000 == 1 and g % 100]
+        )
+        assert sum(b.waiting for b in backlog.values()) == len(
+            [
+                g
+                for g in range(1, ROWS + 1)
+                if g % 7000 == 4 and g % 100 and g % 5000 != 1 and g % 3000 != 2
+            ]
         )
         failures = await store.failures_since(since=datetime.now(UTC) - timedelta(hours=1))
         assert 0 < sum(f.count for f in failures) <= 3600 // 100 + 1

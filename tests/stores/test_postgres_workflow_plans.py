@@ -1,6 +1,7 @@
 """Workflow statements on PostgreSQL stay index-bound on a large history: ``runs show``'s
-run_links, the release inside every completion, the delete and retention checks for children.
-Plans, not timings (EXPLAIN on many runs, half of them in chains)."""
+run_links, the dashboard's run_link_page, the release inside every completion, the delete and
+retention checks for children. Plans, not timings (EXPLAIN on many runs, half of them in
+chains)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ def seq_scans(plan: list[dict[str, Any]]) -> list[str]:
 def test_run_links_reads_the_edges_of_the_run_only(filled: tuple[str, dict[str, str]]) -> None:
     url, queries = filled
     plan = explain(url, queries["run_links"], {"ids": [5000]})
+    assert not seq_scans(plan), plan
+    assert any(n.get("Relation Name") == "zapjobs_run_parents" for n in plan)
+
+
+def test_run_link_page_reads_the_edges_of_the_run_only(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, queries = filled
+    plan = explain(url, queries["run_link_page"], {"id": 5000, "limit": 50})
     assert not seq_scans(plan), plan
     assert any(n.get("Relation Name") == "zapjobs_run_parents" for n in plan)
 

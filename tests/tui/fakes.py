@@ -18,12 +18,14 @@ from zapjobs.models import (
     LogEntry,
     LogLevel,
     Page,
+    ParentFailure,
     Progress,
     QueueInfo,
     QueueStats,
     RateLimit,
     RunError,
     RunFilter,
+    RunLinks,
     RunStatus,
     Schedule,
     ScheduleKind,
@@ -36,6 +38,7 @@ from zapjobs.stores.memory_records import RunRecord, matches
 from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
     CHART_RANGES,
+    WORKFLOW_NODES,
     ChartRange,
     JobRow,
     LogLine,
@@ -158,12 +161,14 @@ WORKERS = (
                NOW - timedelta(hours=2), dead_at=NOW - timedelta(hours=1, minutes=55)),
 )  # fmt: skip
 
-#: the Queues view's data: active and served, paused, and one no live worker serves
+#: the Queues view's data: active and served (with runs waiting for parents), paused, and one
+#: no live worker serves
 QUEUES = (
     QueueInfo("critical", pending=0, running=1, workers=("web-1-1234-ab12",),
               finished_last_minute=12),
     QueueInfo("default", pending=3, scheduled=1, running=1, lag=timedelta(seconds=42),
-              workers=("web-1-1234-ab12", "web-2-5678-cd34"), finished_last_minute=57),
+              workers=("web-1-1234-ab12", "web-2-5678-cd34"), finished_last_minute=57,
+              waiting=2),
     QueueInfo("low", paused=True, pending=120, lag=timedelta(minutes=14),
               workers=("web-2-5678-cd34",)),
     QueueInfo("reports", pending=7, lag=timedelta(hours=2, minutes=5)),
@@ -464,3 +469,61 @@ class LongLogSource(FakeSource):
     async def log_count(self, run_id: int, min_level: LogLevel | None) -> int:
         self._check()
         return self.count
+
+
+class WorkflowSource(FakeSource):
+    """FakeSource plus a workflow: runs 41-43 (sync-inventory: two succeeded, one running) are
+    the parents of 44 (generate-report, waiting for one more), which 45-99 (email-sender,
+    waiting) wait for: more children than the detail shows (WORKFLOW_NODES)."""
+
+    CALLBACK = 44
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edges = [(self.CALLBACK, p) for p in (41, 42, 43)]
+        self.edges += [(c, self.CALLBACK) for c in range(45, 100)]
+        base = self.all_runs[0]
+        for i in range(41, 100):
+            job_type = "sync-inventory" if i < 44 else "email-sender"
+            status = RunStatus.SUCCEEDED if i < 43 else RunStatus.WAITING
+            if i == 44:
+                job_type = "generate-report"
+            if i == 43:
+                status = RunStatus.RUNNING
+            self.all_runs.append(
+                replace(
+                    base,
+                    id=i,
+                    job_type=job_type,
+                    status=status,
+                    input={"n": i},
+                    attempt=0 if status is RunStatus.WAITING else 1,
+                    created_at=_at(10),
+                    run_at=_at(10),
+                    started_at=None if status is RunStatus.WAITING else _at(9),
+                    worker_id=None if status is RunStatus.WAITING else base.worker_id,
+                    finished_at=_at(8) if status is RunStatus.SUCCEEDED else None,
+                    output={"rows": i} if status is RunStatus.SUCCEEDED else None,
+                    error=None,
+                    parents_left=1 if i >= 44 else None,
+                    on_parent_failure=ParentFailure.CANCEL if i >= 44 else None,
+                )
+            )
+
+    async def run_detail(self, run_id: int, now: datetime) -> RunDetail:
+        """The detail with its links read as ZapJobs.run_links(limit=WORKFLOW_NODES) does."""
+        self._check()
+        runs = {r.id: r for r in self.all_runs}
+        if run_id not in runs:
+            raise RunNotFoundError(run_id)
+        parents = sorted(p for c, p in self.edges if c == run_id)
+        children = sorted(c for c, p in self.edges if p == run_id)
+        limit = WORKFLOW_NODES
+        links = RunLinks(
+            parents=tuple(runs[i] for i in parents[:limit]),
+            children=tuple(runs[i] for i in children[:limit]),
+            more_parents=max(len(parents) - limit, 0),
+            more_children=max(len(children) - limit, 0),
+        )
+        run = runs[run_id]
+        return run_detail(run, _definition(run.job_type), now, links)

@@ -1,5 +1,6 @@
 """The Queues view (key 5): the columns of `zapjobs queues list`, P pauses or resumes the
-selected queue, X purges its pending runs after a typed confirmation, enter lists its runs;
+selected queue, X purges its pending runs after a typed confirmation (saying the runs waiting
+for parents stay), enter lists its runs;
 read-only refuses both. Also the run detail's unique key, unique settings and snooze count,
 on a real (memory) store. Snapshots at the two sizes the dashboard must fit."""
 
@@ -47,6 +48,7 @@ async def test_key_5_shows_every_queue_with_the_cli_columns(fake: FakeSource) ->
             "3",
             "1",
             "1",
+            "2",
             "42s",
             "web-1-1234-ab12,web-2-5678-cd34",
             "57",
@@ -83,6 +85,11 @@ async def test_x_purges_only_after_the_count_is_typed(fake: FakeSource) -> None:
         await press(pilot, "enter")
         assert fake.calls == [("purge_queue", "default")]
         assert _row_text(app, "default").split()[2:4] == ["0", "0"]
+        notes = [n.message for n in app._notifications]
+        assert (
+            "purged 4 pending run(s) of queue default; 2 waiting for parent runs (not purged)"
+            in (notes)
+        )
 
 
 async def test_escape_leaves_the_purge_without_deleting(fake: FakeSource) -> None:

@@ -27,10 +27,11 @@ def queue_infos(
     counts: dict[str, list[int]] = {}
     oldest: dict[str, datetime] = {}
     for b in backlog:
-        c = counts.setdefault(b.queue, [0, 0, 0])
+        c = counts.setdefault(b.queue, [0, 0, 0, 0])
         c[0] += b.pending
         c[1] += b.scheduled
         c[2] += b.running
+        c[3] += b.waiting
         if b.oldest_due_at is not None and (
             b.queue not in oldest or b.oldest_due_at < oldest[b.queue]
         ):
@@ -43,7 +44,7 @@ def queue_infos(
     names = {*counts, *paused, *serving, *finished_last_minute, *known, *limits}
     infos = []
     for name in sorted(names):
-        pending, scheduled, running = counts.get(name, (0, 0, 0))
+        pending, scheduled, running, waiting = counts.get(name, (0, 0, 0, 0))
         due = oldest.get(name)
         limit = limits.get(name)
         infos.append(
@@ -58,6 +59,7 @@ def queue_infos(
                 finished_last_minute=finished_last_minute.get(name, 0),
                 max_concurrency=limit.effective_max_concurrency if limit else None,
                 rate_limit=limit.effective_rate_limit if limit else None,
+                waiting=waiting,
             )
         )
     return infos

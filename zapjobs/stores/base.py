@@ -43,6 +43,7 @@ from zapjobs.models import (
     RetentionFacts,
     RunFilter,
     RunLink,
+    RunLinkPage,
     RunningJobType,
     RunOutcome,
     Schedule,
@@ -280,6 +281,12 @@ class Store(Protocol):
     async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
         """Workflows: every edge (child, parent) to or from the runs, by child then parent. An
         edge stays while its child exists, even once its parent was deleted."""
+        ...
+
+    async def run_link_page(self, run_id: int, limit: int) -> RunLinkPage:
+        """Workflows, for a screen: the run's first ``limit`` parents and first ``limit``
+        children (lowest ids) and how many it has of each; reads at most ``limit`` edges of
+        each side however many there are (a fan-out of thousands)."""
         ...
 
     async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:

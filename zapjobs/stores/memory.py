@@ -54,6 +54,7 @@ from zapjobs.models import (
     RunError,
     RunFilter,
     RunLink,
+    RunLinkPage,
     RunningJobType,
     RunOutcome,
     RunStatus,
@@ -592,6 +593,10 @@ class MemoryStore:
     async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
         with self._lock:
             return self._graph.links(run_ids)
+
+    async def run_link_page(self, run_id: int, limit: int) -> RunLinkPage:
+        with self._lock:
+            return self._graph.link_page(run_id, limit)
 
     async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:
         with self._lock:

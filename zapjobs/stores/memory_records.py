@@ -233,19 +233,30 @@ def backlog_of(runs: Iterable[RunRecord], now: datetime) -> list[Backlog]:
     pending: Counter[tuple[str, str]] = Counter()
     scheduled: Counter[tuple[str, str]] = Counter()
     running: Counter[tuple[str, str]] = Counter()
+    waiting: Counter[tuple[str, str]] = Counter()
     oldest: dict[tuple[str, str], datetime] = {}
     for r in runs:
         key = (r.queue, r.job_type)
         if r.status is RunStatus.RUNNING:
             running[key] += 1
+        elif r.status is RunStatus.WAITING:
+            waiting[key] += 1
         elif r.status is RunStatus.PENDING and r.run_at > now:
             scheduled[key] += 1
         elif r.status is RunStatus.PENDING:
             pending[key] += 1
             oldest[key] = min(oldest.get(key, r.run_at), r.run_at)
-    keys = sorted({*pending, *scheduled, *running})
+    keys = sorted({*pending, *scheduled, *running, *waiting})
     return [
-        Backlog(q, j, pending[(q, j)], scheduled[(q, j)], running[(q, j)], oldest.get((q, j)))
+        Backlog(
+            q,
+            j,
+            pending[(q, j)],
+            scheduled[(q, j)],
+            running[(q, j)],
+            oldest.get((q, j)),
+            waiting=waiting[(q, j)],
+        )
         for q, j in keys
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from zapjobs.models import NewRun, ParentFailure, RunLink, RunStatus
+from zapjobs.models import NewRun, ParentFailure, RunLink, RunLinkPage, RunStatus
 from zapjobs.stores.base import unknown_parent
 from zapjobs.stores.memory_records import RunRecord
 
@@ -155,6 +155,13 @@ class WorkflowGraph:
                 kids = self.children.get(parent, [])
                 if run_id in kids:
                     kids.remove(run_id)
+
+    def link_page(self, run_id: int, limit: int) -> RunLinkPage:
+        parents = sorted(self.parents.get(run_id, {}))
+        children = sorted(self.children.get(run_id, ()))
+        return RunLinkPage(
+            tuple(parents[:limit]), tuple(children[:limit]), len(parents), len(children)
+        )
 
     def links(self, run_ids: Iterable[int]) -> list[RunLink]:
         wanted = set(run_ids)

@@ -24,6 +24,7 @@ from zapjobs.models import (
     MigrationStatus,
     PruneResult,
     QueueStats,
+    RunLinkPage,
     RunOutcome,
     RunStatus,
     Schedule,
@@ -87,7 +88,8 @@ def error_groups_from_rows(rows: Iterable[decode.Row]) -> list[ErrorGroup]:
 def backlog_from_rows(
     rows: Iterable[decode.Row], to_time: Callable[[Any], datetime | None]
 ) -> list[Backlog]:
-    """Backlog from the run_backlog statement's rows (a pending and a running row per pair)."""
+    """Backlog from the run_backlog statement's rows (a pending, a running and a waiting row
+    per pair)."""
     merged: dict[tuple[str, str], Backlog] = {}
     for row in rows:
         key = (row["queue"], row["job_type"])
@@ -99,11 +101,27 @@ def backlog_from_rows(
             pending=old.pending + int(row["pending"] or 0),
             scheduled=old.scheduled + int(row["scheduled"] or 0),
             running=old.running + int(row["running"] or 0),
+            waiting=old.waiting + int(row["waiting"] or 0),
             oldest_due_at=min(d for d in (old.oldest_due_at, due) if d is not None)
             if (old.oldest_due_at or due)
             else None,
         )
     return [merged[key] for key in sorted(merged)]
+
+
+def link_page_from_rows(rows: Sequence[decode.Row]) -> RunLinkPage:
+    """RunLinkPage from the run_link_page statement's rows (the counts on every row, then an
+    edge per row, or one row without an edge: NULL)."""
+    if not rows:
+        return RunLinkPage((), (), 0, 0)
+    first = rows[0]
+    ids = [(r["side"], int(r["id"])) for r in rows if r["id"] is not None]
+    return RunLinkPage(
+        parents=tuple(i for side, i in ids if side == "parent"),
+        children=tuple(i for side, i in ids if side == "child"),
+        parent_count=int(first["parents"]),
+        child_count=int(first["children"]),
+    )
 
 
 def failures_from_rows(rows: Iterable[decode.Row]) -> list[FailureCount]:

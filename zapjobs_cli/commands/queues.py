@@ -50,6 +50,7 @@ def queue_dict(queue: QueueInfo) -> dict[str, Any]:
         "pending": queue.pending,
         "scheduled": queue.scheduled,
         "running": queue.running,
+        "waiting": queue.waiting,
         "lag_seconds": None if queue.lag is None else queue.lag.total_seconds(),
         "workers": list(queue.workers),
         "served": queue.served,
@@ -61,8 +62,9 @@ def queue_dict(queue: QueueInfo) -> dict[str, Any]:
 
 def queues_table(queues: list[QueueInfo]) -> Any:
     table = new_table(
-        "QUEUE", "STATE", "PENDING", "SCHEDULED", "RUNNING", "LAG", "WORKERS", "/MIN", "CAP", "RATE"
-    )
+        "QUEUE", "STATE", "PENDING", "SCHEDULED", "RUNNING", "WAITING", "LAG", "WORKERS", "/MIN",
+        "CAP", "RATE",
+    )  # fmt: skip
     for q in queues:
         state = Text("paused", style="yellow") if q.paused else Text("active", style="green")
         workers = untrusted(",".join(q.workers)) if q.workers else Text(UNSERVED, style="bold red")
@@ -72,6 +74,7 @@ def queues_table(queues: list[QueueInfo]) -> Any:
             str(q.pending),
             str(q.scheduled),
             str(q.running),
+            str(q.waiting),
             lag_text(q.lag),
             workers,
             str(q.finished_last_minute),
@@ -83,9 +86,10 @@ def queues_table(queues: list[QueueInfo]) -> Any:
 
 @app.command("list")
 def list_queues(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List queues: paused or active, pending (due now), scheduled and running runs, lag (how
-    long the oldest pending run has waited), the live workers serving each ("no live worker"
-    when none does) and runs finished in the last minute.
+    """List queues: paused or active, pending (due now), scheduled, running and waiting runs
+    (waiting for parent runs: not claimable yet), lag (how long the oldest pending run has
+    waited), the live workers serving each ("no live worker" when none does) and runs finished
+    in the last minute.
 
     Example: `zapjobs queues list --json`
     """
@@ -189,15 +193,27 @@ def purge(
     statuses = tuple(RunStatus(s.value) for s in (status or [PurgeStatus.PENDING]))
     words = ", ".join(s.value for s in statuses)
 
-    async def work(zap: ZapJobs) -> int:
+    async def work(zap: ZapJobs) -> tuple[int, int]:
         if not yes:
             count = await zap.count_runs(RunFilter(queues=(queue,), statuses=statuses))
             if count:
                 _confirm(f"Delete {count} {words} run(s) of queue {queue}?")
-        return await zap.purge_queue(queue, statuses)
+        deleted = await zap.purge_queue(queue, statuses)
+        waiting = 0
+        if RunStatus.PENDING in statuses:
+            waiting = await zap.count_runs(
+                RunFilter(queues=(queue,), statuses=(RunStatus.WAITING,))
+            )
+        return deleted, waiting
 
-    deleted = state.run(work)
+    deleted, waiting = state.run(work)
     state.note(f"purged {deleted} {words} run(s) of queue {queue}")
+    if waiting:
+        state.note(
+            f"{waiting} run(s) of queue {queue} wait for parent runs and were not purged "
+            f"(they become pending when their parents finish; to drop them: zapjobs runs "
+            f"cancel --queue {queue} --status waiting)"
+        )
 
 
 def _confirm(question: str) -> None:

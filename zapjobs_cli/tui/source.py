@@ -16,6 +16,7 @@ from zapjobs.models import LimitScope, LogLevel, Page, QueueInfo, RunFilter
 from zapjobs.settings import mask_dsn, scrub
 from zapjobs_cli.tui.viewmodels import (
     CHART_RANGES,
+    WORKFLOW_NODES,
     ChartRange,
     JobRow,
     LogLine,
@@ -219,7 +220,8 @@ class ZapJobsSource:
             definition = await zap.get_definition(run.job_type)
         except ZapJobsError:
             definition = None
-        return run_detail(run, definition, now)
+        links = await zap.run_links(run_id, limit=WORKFLOW_NODES)
+        return run_detail(run, definition, now, links)
 
     async def logs(
         self,

@@ -19,6 +19,7 @@ from zapjobs.models import (
     Progress,
     QueueInfo,
     RunFilter,
+    RunLinks,
     RunStatus,
     ScheduleKind,
     Stats,
@@ -93,6 +94,33 @@ class RunDetail:
     unique: str | None = None  # the job type's declared uniqueness, in words (display)
     snoozes: int = 0  # times the job snoozed the run (attempts not counted)
     run_json: str = "{}"  # the run as `zapjobs runs list --json` gives it, whole (Y copies it)
+    workflow: Workflow | None = None  # None: the run has no parents and no children
+
+
+#: parents, and children, read and shown per run detail (the rest are counted)
+WORKFLOW_NODES = 50
+
+
+@dataclass(frozen=True)
+class WorkflowNode:
+    id: int
+    job_type: str
+    status: str  # as RunRow.status
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A run's place in a workflow: its parents and children (the first WORKFLOW_NODES of
+    each, by id), how many more there are, and what it still waits for."""
+
+    parents: tuple[WorkflowNode, ...] = ()
+    children: tuple[WorkflowNode, ...] = ()
+    deleted_parents: tuple[int, ...] = ()
+    more_parents: int = 0
+    more_children: int = 0
+    parents_left: int | None = None  # a waiting run: parents not finished yet
+    on_parent_failure: str | None = None  # "cancel" or "run"
+    cancelled_by: int | None = None  # the parent whose failure cancelled this run
 
 
 @dataclass(frozen=True)
@@ -201,8 +229,14 @@ def run_row(run: JobRun, now: datetime) -> RunRow:
     )
 
 
-def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> RunDetail:
-    """The detail of one run; input and output as pretty JSON, a huge value cut (bounded)."""
+def run_detail(
+    run: JobRun,
+    definition: JobDefinition | None,
+    now: datetime,
+    links: RunLinks | None = None,
+) -> RunDetail:
+    """The detail of one run; input and output as pretty JSON, a huge value cut (bounded);
+    its parents and children from ``links`` (read with a limit: WORKFLOW_NODES)."""
     output, output_hidden = None, 0
     if run.status is RunStatus.SUCCEEDED or run.output is not None:
         output, output_hidden = clipped_json(run.output, indent=2)
@@ -223,6 +257,29 @@ def run_detail(run: JobRun, definition: JobDefinition | None, now: datetime) -> 
         if definition is None or definition.unique is None
         else unique_text(definition.unique),
         snoozes=run.snoozes,
+        workflow=None if links is None else workflow(run, links, now),
+    )
+
+
+def workflow(run: JobRun, links: RunLinks, now: datetime) -> Workflow | None:
+    """The workflow part of a run's detail; None for a run outside any workflow."""
+    linked = links.parents or links.children or links.deleted_parents
+    if not (linked or links.more_parents or links.more_children):
+        return None
+
+    def node(r: JobRun) -> WorkflowNode:
+        return WorkflowNode(r.id, r.job_type, display_status(r, now))
+
+    policy = run.on_parent_failure
+    return Workflow(
+        parents=tuple(node(r) for r in links.parents),
+        children=tuple(node(r) for r in links.children),
+        deleted_parents=links.deleted_parents,
+        more_parents=links.more_parents,
+        more_children=links.more_children,
+        parents_left=run.parents_left,
+        on_parent_failure=None if policy is None else policy.value,
+        cancelled_by=run.cancelled_by,
     )
 
 

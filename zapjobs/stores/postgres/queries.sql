@@ -995,6 +995,27 @@ SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
 WHERE e.parent_id = ANY (%(ids)s::bigint[])
 ORDER BY 1, 2
 
+-- name: run_link_page
+-- Workflows, for a screen: the first parents and children of one run by id (the primary key
+-- for its parents, run_parents_parent_idx for its children: a top-N of that run's edges only)
+-- and how many it has of each; one row even without edges (the counts), LEFT JOINed to them.
+WITH parents AS (
+    SELECT e.parent_id AS id, 'parent' AS side FROM {prefix}run_parents e
+    WHERE e.run_id = %(id)s
+    ORDER BY e.parent_id
+    LIMIT %(limit)s
+), children AS (
+    SELECT e.run_id AS id, 'child' AS side FROM {prefix}run_parents e
+    WHERE e.parent_id = %(id)s
+    ORDER BY e.run_id
+    LIMIT %(limit)s
+)
+SELECT n.parents, n.children, l.id, l.side
+FROM (SELECT (SELECT count(*) FROM {prefix}run_parents WHERE run_id = %(id)s) AS parents,
+             (SELECT count(*) FROM {prefix}run_parents WHERE parent_id = %(id)s) AS children) n
+LEFT JOIN (SELECT id, side FROM parents UNION ALL SELECT id, side FROM children) l ON true
+ORDER BY l.side, l.id
+
 -- name: parent_outputs
 -- Workflows: the outputs of the parents of the steps a claim took, one statement for them all
 -- (the claim returns them already, claimed_parent_outputs; this is for the other callers). Edges
@@ -1153,19 +1174,26 @@ ORDER BY 1
 
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
--- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.
+-- its partial index (runs_claim_idx: pending, runs_running_idx: running, runs_waiting_idx:
+-- waiting), never finished runs.
 SELECT r.queue, r.job_type,
        count(*) FILTER (WHERE r.run_at <= {now}) AS pending,
        count(*) FILTER (WHERE r.run_at > {now}) AS scheduled,
        0::bigint AS running,
-       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at
+       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at,
+       0::bigint AS waiting
 FROM {prefix}runs r
 WHERE r.status = 'pending'
 GROUP BY r.queue, r.job_type
 UNION ALL
-SELECT r.queue, r.job_type, 0::bigint, 0::bigint, count(*), NULL::timestamptz
+SELECT r.queue, r.job_type, 0::bigint, 0::bigint, count(*), NULL::timestamptz, 0::bigint
 FROM {prefix}runs r
 WHERE r.status = 'running'
+GROUP BY r.queue, r.job_type
+UNION ALL
+SELECT r.queue, r.job_type, 0::bigint, 0::bigint, 0::bigint, NULL::timestamptz, count(*)
+FROM {prefix}runs r
+WHERE r.status = 'waiting'
 GROUP BY r.queue, r.job_type
 
 -- name: failures_since

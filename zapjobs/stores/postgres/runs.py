@@ -20,6 +20,7 @@ from zapjobs.models import (
     ProgressUpdate,
     RunFilter,
     RunLink,
+    RunLinkPage,
     RunOutcome,
     RunStatus,
 )
@@ -302,6 +303,9 @@ class RunWritesMixin:
 
     async def run_links(self, run_ids: Sequence[int]) -> list[RunLink]:
         return await workflows.run_links(self._db, run_ids)
+
+    async def run_link_page(self, run_id: int, limit: int) -> RunLinkPage:
+        return await workflows.run_link_page(self._db, run_id, limit)
 
     async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:
         if not run_ids:

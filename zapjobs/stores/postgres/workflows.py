@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from zapjobs.errors import InvalidStateError, ZapJobsError
-from zapjobs.models import NewRun, RunLink
+from zapjobs.models import NewRun, RunLink, RunLinkPage
 from zapjobs.stores.base import unknown_parent
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database, Rows, run
+from zapjobs.stores.sql_common import link_page_from_rows
 
 #: The marker of release_guard: a child was enqueued after the ending statement's snapshot.
 RACE_MARK = "zapjobs-workflow-race"
@@ -109,6 +110,11 @@ async def _in_transaction(
 def _unknown_parent(error: BaseException) -> ZapJobsError | None:
     found = UNKNOWN_PARENT_MARK.search(str(error))
     return None if found is None else unknown_parent(int(found.group(1)))
+
+
+async def run_link_page(db: Database, run_id: int, limit: int) -> RunLinkPage:
+    found = await db.fetch("run_link_page", {"id": run_id, "limit": limit})
+    return link_page_from_rows(found)
 
 
 async def run_links(db: Database, run_ids: Sequence[int]) -> list[RunLink]:

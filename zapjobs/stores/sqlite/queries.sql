@@ -343,6 +343,27 @@ SELECT e.run_id, e.parent_id FROM {prefix}run_parents e
 WHERE e.parent_id IN (SELECT value FROM json_each(:ids))
 ORDER BY 1, 2
 
+-- name: run_link_page
+-- Workflows, for a screen: the first parents and children of one run by id (the primary key
+-- for its parents, run_parents_parent_idx for its children: a top-N of that run's edges only)
+-- and how many it has of each; one row even without edges (the counts), LEFT JOINed to them.
+WITH parents AS (
+    SELECT e.parent_id AS id, 'parent' AS side FROM {prefix}run_parents e
+    WHERE e.run_id = :id
+    ORDER BY e.parent_id
+    LIMIT :limit
+), children AS (
+    SELECT e.run_id AS id, 'child' AS side FROM {prefix}run_parents e
+    WHERE e.parent_id = :id
+    ORDER BY e.run_id
+    LIMIT :limit
+)
+SELECT n.parents, n.children, l.id, l.side
+FROM (SELECT (SELECT count(*) FROM {prefix}run_parents WHERE run_id = :id) AS parents,
+             (SELECT count(*) FROM {prefix}run_parents WHERE parent_id = :id) AS children) n
+LEFT JOIN (SELECT id, side FROM parents UNION ALL SELECT id, side FROM children) l ON true
+ORDER BY l.side, l.id
+
 -- name: claim_candidates
 -- One queue at a time (the caller walks the queues in priority order): the partial claim index
 -- yields runs already in claim order, so the scan stops after :limit matches.
@@ -638,19 +659,26 @@ ORDER BY 1
 
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
--- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.
+-- its partial index (runs_claim_idx: pending, runs_running_idx: running, runs_waiting_idx:
+-- waiting), never finished runs.
 SELECT r.queue, r.job_type,
        sum(r.run_at <= :now) AS pending,
        sum(r.run_at > :now) AS scheduled,
        0 AS running,
-       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at
+       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at,
+       0 AS waiting
 FROM {prefix}runs r
 WHERE r.status = 'pending'
 GROUP BY r.queue, r.job_type
 UNION ALL
-SELECT r.queue, r.job_type, 0, 0, count(*), NULL
+SELECT r.queue, r.job_type, 0, 0, count(*), NULL, 0
 FROM {prefix}runs r
 WHERE r.status = 'running'
+GROUP BY r.queue, r.job_type
+UNION ALL
+SELECT r.queue, r.job_type, 0, 0, 0, NULL, count(*)
+FROM {prefix}runs r
+WHERE r.status = 'waiting'
 GROUP BY r.queue, r.job_type
 
 -- name: failures_since

@@ -23,10 +23,11 @@ from zapjobs.models import (
     ProgressUpdate,
     RunFilter,
     RunLink,
+    RunLinkPage,
     RunOutcome,
     RunStatus,
 )
-from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
+from zapjobs.stores.sql_common import cancelled_runs, check_outcomes, link_page_from_rows
 from zapjobs.stores.sqlite import flow, notify, rows, workflows
 from zapjobs.stores.sqlite.database import Database, Session
 from zapjobs.stores.wakeups import runs_notifications
@@ -292,6 +293,11 @@ class RunWritesMixin:
         params = {"ids": json.dumps(list(dict.fromkeys(run_ids)))}
         found = await self._db.call(lambda s: s.rows("run_links", params))
         return [RunLink(r["run_id"], r["parent_id"]) for r in found]
+
+    async def run_link_page(self, run_id: int, limit: int) -> RunLinkPage:
+        params = {"id": run_id, "limit": limit}
+        found = await self._db.call(lambda s: s.rows("run_link_page", params))
+        return link_page_from_rows(found)
 
     async def parent_outputs(self, run_ids: Sequence[int]) -> dict[int, dict[int, Any]]:
         if not run_ids:

@@ -50,6 +50,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Run detail",
         (
             ("l", "cycle the minimum log level"),
+            ("w", "to the workflow tree: enter opens a parent's or child's detail, esc back"),
             ("/", "search the log (enter with nothing shows every line)"),
             ("R C D", "retry, cancel, delete (D asks first)"),
         ),

@@ -1,5 +1,6 @@
 """Queues: the columns of `zapjobs queues list` (paused or active, pending, scheduled, running,
-lag, the live workers serving it, runs finished in the last minute), a queue no live worker
+waiting (for parent runs: not claimable yet, so never in pending or the lag), lag, the live
+workers serving it, runs finished in the last minute), a queue no live worker
 serves flagged; P pauses or resumes the queue, X purges its pending runs after a typed
 confirmation. A queue pause is not a schedule pause (Jobs' P): it stops every worker claiming
 the queue's runs."""
@@ -32,6 +33,7 @@ COLUMNS = [
     Column("pending", "Pending", 7),
     Column("scheduled", "Sched.", 6, drop_below=90),
     Column("running", "Running", 7),
+    Column("waiting", "Waiting", 7, drop_below=100),
     Column("lag", "Lag", 6),
     Column("workers", "Workers", 18, grow=2, min_width=14),
     Column("per_minute", "/min", 5),
@@ -102,8 +104,9 @@ class QueuesScreen(LiveScreen):
         if queue is None or self.dashboard.read_only:
             return
         pending = queue.pending + queue.scheduled
+        left = _waiting_note(queue.waiting)
         if pending == 0:
-            self.notify(f"queue {visible(queue.name)} has no pending runs", markup=False)
+            self.notify(f"queue {visible(queue.name)} has no pending runs{left}", markup=False)
             return
         source = self.dashboard.source
         name = queue.name
@@ -112,13 +115,18 @@ class QueuesScreen(LiveScreen):
             if yes:
                 self.run_action_call(
                     lambda: source.purge_queue(name),
-                    lambda deleted: f"purged {deleted} pending run(s) of queue {name}",
+                    lambda deleted: f"purged {deleted} pending run(s) of queue {name}{left}",
                 )
 
         self.app.push_screen(TypedConfirmScreen("purge", pending), answered)
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         await self.dashboard.show_runs(f"queue:{event.row_key.value}")
+
+
+def _waiting_note(waiting: int) -> str:
+    """Purge deletes pending runs only: the runs waiting for parents stay, and are said so."""
+    return f"; {waiting} waiting for parent runs (not purged)" if waiting else ""
 
 
 def _cells(queue: QueueInfo) -> tuple[Any, ...]:
@@ -133,6 +141,7 @@ def _cells(queue: QueueInfo) -> tuple[Any, ...]:
         Text(str(queue.pending), justify="right"),
         Text(str(queue.scheduled), justify="right"),
         Text(str(queue.running), justify="right"),
+        Text(str(queue.waiting), justify="right"),
         lag,
         workers,
         Text(str(queue.finished_last_minute), justify="right"),

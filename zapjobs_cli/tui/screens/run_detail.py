@@ -1,7 +1,8 @@
 """One run: fields, progress, input and output as JSON, error and traceback, and its logs:
 the newest page first (the fields do not wait for it), older pages on demand, followed live
 (only entries after the last one shown are read), filterable by level and searched by the
-store, with a separator where each attempt starts."""
+store, with a separator where each attempt starts; for a run in a workflow, its parents and
+children as a tree, each opening its own detail (enter), escape coming back."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, RichLog, Static, Tree
 
 from zapjobs.errors import RunNotFoundError
 from zapjobs.models import LogLevel, RunFilter
@@ -35,6 +36,7 @@ from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry, titled
 from zapjobs_cli.tui.screens.confirm import YesNoScreen
 from zapjobs_cli.tui.source import LOG_BATCH
 from zapjobs_cli.tui.viewmodels import LogLine, RunDetail
+from zapjobs_cli.tui.widgets.workflow_tree import WorkflowTree
 
 MAX_LOG_BATCHES = 10
 #: log lines kept in memory and on screen per run (older pages load until this many are kept)
@@ -55,6 +57,7 @@ class RunDetailScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("l", "cycle_level", "Level"),
+        Binding("w", "workflow", "Workflow", show=False),  # the workflow panel says it
         Binding("slash", "search", "Search log"),
         Binding("o", "older", "Older lines", show=False),  # the logs title says it
         Binding("y", "copy_id", "Copy id", show=False),
@@ -67,6 +70,7 @@ class RunDetailScreen(LiveScreen):
         PaletteEntry("Retry this run", "Put it back to pending", "retry"),
         PaletteEntry("Cancel this run", "Stop it", "cancel"),
         PaletteEntry("Delete this run", "Remove it and its logs", "delete"),
+        PaletteEntry("Workflow", "Move to this run's parents and children", "workflow"),
         PaletteEntry("Log level", "Cycle the minimum level of the logs shown", "cycle_level"),
         PaletteEntry("Search the log", "Show only log lines containing a text", "search"),
         PaletteEntry("Older log lines", "Load the page of log lines before the first", "older"),
@@ -96,6 +100,12 @@ class RunDetailScreen(LiveScreen):
                     yield Static(id="detail-input")
                 with titled(VerticalScroll(id="detail-output-box", classes="panel"), "Output"):
                     yield Static(id="detail-output")
+            tree = titled(
+                WorkflowTree(id="detail-workflow", classes="panel"),
+                "Workflow (w; enter opens a run, esc comes back)",
+            )
+            tree.display = False
+            yield tree
             error = titled(VerticalScroll(id="detail-error-box", classes="panel"), "Error")
             error.display = False
             with error:
@@ -152,6 +162,10 @@ class RunDetailScreen(LiveScreen):
             if detail.output_json
             else Text("-", style="dim")
         )
+        tree = self.query_one(WorkflowTree)
+        tree.display = detail.workflow is not None
+        if detail.workflow is not None:
+            tree.show(row.id, row.job_type, row.status, detail.workflow)
         box = self.query_one("#detail-error-box")
         box.display = row.error_type is not None
         box.border_title = (
@@ -281,6 +295,20 @@ class RunDetailScreen(LiveScreen):
             self.query_one(RichLog).focus()
             return
         self.dismiss(None)
+
+    def action_workflow(self) -> None:
+        tree = self.query_one(WorkflowTree)
+        if not tree.display:
+            self.notify("this run has no parents and no children")
+            return
+        tree.focus()
+
+    @on(Tree.NodeSelected, "#detail-workflow")
+    def _open_linked_run(self, event: Tree.NodeSelected[int | None]) -> None:
+        """A jump along the workflow: the selected parent's or child's own detail."""
+        run_id = event.node.data
+        if run_id is not None and run_id != self.run_id:
+            self.dashboard.open_run(run_id)
 
     def action_cycle_level(self) -> None:
         self.min_level = LEVELS[(LEVELS.index(self.min_level) + 1) % len(LEVELS)]

@@ -16,7 +16,8 @@ from zapjobs_cli.display import display_status, status_text, untrusted
 
 def workflow_dict(run: JobRun, links: RunLinks, now: datetime) -> dict[str, Any]:
     """``{"parents_left", "on_parent_failure", "cancelled_by", "parents": [{"id", "job_type",
-    "status"}], "children": [...], "deleted_parents": [ids]}``"""
+    "status"}], "children": [...], "deleted_parents": [ids], "more_children": n}`` (children
+    past the listed ones, by id)."""
 
     def brief(r: JobRun) -> dict[str, Any]:
         return {"id": r.id, "job_type": r.job_type, "status": display_status(r, now)}
@@ -28,6 +29,7 @@ def workflow_dict(run: JobRun, links: RunLinks, now: datetime) -> dict[str, Any]
         "parents": [brief(r) for r in links.parents],
         "children": [brief(r) for r in links.children],
         "deleted_parents": list(links.deleted_parents),
+        "more_children": links.more_children,
     }
 
 
@@ -47,6 +49,9 @@ def workflow_view(run: JobRun, links: RunLinks, now: datetime) -> RenderableType
             )
     for run_id in links.deleted_parents:
         table.add_row("parent", str(run_id), Text("deleted", style="dim"), "")
+    if links.more_children:
+        more = Text(f"and {links.more_children:,} more children", style="dim")
+        table.add_row("child", "", more, "")
     heading = Text("workflow", style="bold")
     if run.parents_left is not None and run.on_parent_failure is not None:
         heading.append(

@@ -73,3 +73,25 @@ def test_bad_after_values_exit_2_and_write_nothing(
     assert result.code == 2, str(result)
     assert message in result.stderr and "Traceback" not in result.stderr, str(result)
     assert json.loads(pg_app("runs", "list", "--json").stdout) == []
+
+
+def test_runs_show_bounds_the_children_it_lists(pg_app: Cli) -> None:
+    """A run may have thousands of children: `runs show` reads the first 1,000 (every parent
+    fits: MAX_PARENTS) and says how many more there are (--json: more_children)."""
+    import asyncio
+
+    from zapjobs import ZapJobs
+    from zapjobs.models import NewRun
+    from zapjobs.testing import store_of
+
+    async def fan_out() -> int:
+        async with ZapJobs(pg_app.url) as zap:
+            [parent] = await store_of(zap).enqueue([NewRun("greet")])
+            await store_of(zap).enqueue([NewRun("greet", parents=(parent,))] * 1_003)
+            return parent
+
+    parent = asyncio.run(fan_out())
+    shown = json.loads(pg_app("runs", "show", str(parent), "--json").stdout)
+    assert len(shown["children"]) == 1_000 and shown["more_children"] == 3
+    text = pg_app("runs", "show", str(parent))
+    assert "and 3 more children" in text.stdout, str(text)

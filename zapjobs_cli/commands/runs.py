@@ -13,6 +13,7 @@ from zapjobs import ZapJobs
 from zapjobs.errors import ValidationError
 from zapjobs.models import (
     ATTEMPT_ERROR_FIELD,
+    MAX_PARENTS,
     SEARCH_WINDOW,
     JobRun,
     LogEntry,
@@ -67,6 +68,8 @@ RunIdArgument = Annotated[
 FOLLOW_POLL_SECONDS = 0.5
 #: `runs show` lists the errors of this many failed attempts at most (the newest)
 SHOWN_ATTEMPT_ERRORS = 50
+#: `runs show` lists this many children at most (a run may have thousands); every parent fits
+SHOWN_LINKS = MAX_PARENTS
 
 
 @app.command("list")
@@ -179,7 +182,7 @@ def show(
             newest_first=True,
             limit=SHOWN_ATTEMPT_ERRORS,
         )
-        return run, await zap.run_links(run_id), found
+        return run, await zap.run_links(run_id, limit=SHOWN_LINKS), found
 
     run, links, found = state.run(work)
     attempt_errors = [

@@ -652,6 +652,28 @@ class MigrationStatus:
 
 
 @dataclass(frozen=True)
+class DueRun:
+    """A pending run by its identity and due time, as every worker reads it from the store: the
+    workers agree from ``id`` which of them claims it when it becomes due (runtime/peers.py)."""
+
+    id: int
+    queue: str
+    due_in: timedelta
+
+
+@dataclass(frozen=True)
+class NextDue:
+    """``Store.next_due``'s answer. ``due_in``: how long until the earliest pending run the caller
+    may claim is due (zero or less: due already), flow control included. ``runs``: the earliest
+    pending runs, earliest first (up to the limit asked), each with its own ``due_in``; empty
+    when flow control applies (a held-back job type's due time is not a run's): then every idle
+    worker looks at ``due_in``."""
+
+    due_in: timedelta
+    runs: tuple[DueRun, ...] = ()
+
+
+@dataclass(frozen=True)
 class Notification:
     """A wake-up delivered by a store's listener.
 

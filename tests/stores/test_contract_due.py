@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.stores.helpers import T0, at, enqueue_one, start_one, wait_until
+from tests.stores.helpers import T0, at, due_in, enqueue_one, start_one, wait_until
 from zapjobs.models import NewRun, Notification, RunOutcome, RunStatus
 from zapjobs.stores import Store
 
@@ -13,15 +13,15 @@ from zapjobs.stores import Store
 
 
 async def test_next_due_is_none_without_pending_runs(store: Store) -> None:
-    assert await store.next_due(["default"], ["a"], now=T0) is None
+    assert await due_in(store, ["default"], ["a"], now=T0) is None
 
 
 async def test_next_due_is_the_time_until_the_earliest_pending_run(store: Store) -> None:
     await enqueue_one(store, run_at=at(seconds=30))
     await enqueue_one(store, run_at=at(seconds=10))
     await enqueue_one(store, run_at=at(seconds=20))
-    assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=10)
-    assert await store.next_due(["default"], ["a"], now=at(seconds=15)) == timedelta(seconds=-5)
+    assert await due_in(store, ["default"], ["a"], now=T0) == timedelta(seconds=10)
+    assert await due_in(store, ["default"], ["a"], now=at(seconds=15)) == timedelta(seconds=-5)
 
 
 async def test_next_due_skips_running_runs_and_what_the_worker_may_not_claim(
@@ -31,11 +31,11 @@ async def test_next_due_skips_running_runs_and_what_the_worker_may_not_claim(
     await enqueue_one(store, "b", run_at=at(seconds=5))  # another job type
     await enqueue_one(store, queue="other", run_at=at(seconds=6))  # another queue
     await enqueue_one(store, run_at=at(seconds=40))
-    assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=40)
-    assert await store.next_due(["default", "other"], ["a"], now=T0) == timedelta(seconds=6)
-    assert await store.next_due(["default"], ["a", "b"], now=T0) == timedelta(seconds=5)
-    assert await store.next_due(["default"], [], now=T0) is None
-    assert await store.next_due([], ["a"], now=T0) is None
+    assert await due_in(store, ["default"], ["a"], now=T0) == timedelta(seconds=40)
+    assert await due_in(store, ["default", "other"], ["a"], now=T0) == timedelta(seconds=6)
+    assert await due_in(store, ["default"], ["a", "b"], now=T0) == timedelta(seconds=5)
+    assert await due_in(store, ["default"], [], now=T0) is None
+    assert await due_in(store, [], ["a"], now=T0) is None
 
 
 async def test_next_due_skips_paused_queues(store: Store) -> None:
@@ -44,19 +44,19 @@ async def test_next_due_skips_paused_queues(store: Store) -> None:
     await enqueue_one(store, queue="other", run_at=at(seconds=-1))  # due already
     await enqueue_one(store, run_at=at(seconds=40))
     await store.set_queue_paused("other", True, now=T0)
-    assert await store.next_due(["default", "other"], ["a"], now=T0) == timedelta(seconds=40)
-    assert await store.next_due(["other"], ["a"], now=T0) is None
+    assert await due_in(store, ["default", "other"], ["a"], now=T0) == timedelta(seconds=40)
+    assert await due_in(store, ["other"], ["a"], now=T0) is None
     await store.set_queue_paused("other", False, now=T0)
-    assert await store.next_due(["default", "other"], ["a"], now=T0) == timedelta(seconds=-1)
+    assert await due_in(store, ["default", "other"], ["a"], now=T0) == timedelta(seconds=-1)
 
 
 async def test_next_due_of_a_run_due_already_is_zero_or_less(store: Store) -> None:
     """A run that became due after the worker's claim is claimed at once, not at the next one."""
     await enqueue_one(store, run_at=at(seconds=40))
     await enqueue_one(store, run_at=at(seconds=-3))
-    assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=-3)
+    assert await due_in(store, ["default"], ["a"], now=T0) == timedelta(seconds=-3)
     await enqueue_one(store, run_at=T0)
-    assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=-3)
+    assert await due_in(store, ["default"], ["a"], now=T0) == timedelta(seconds=-3)
 
 
 async def test_next_due_looks_at_every_priority(store: Store) -> None:
@@ -66,8 +66,31 @@ async def test_next_due_looks_at_every_priority(store: Store) -> None:
     await enqueue_one(store, priority=0, run_at=at(seconds=8))
     await enqueue_one(store, priority=-3, run_at=at(seconds=3))
     await enqueue_one(store, priority=-3, run_at=at(seconds=70))
-    assert await store.next_due(["default"], ["a"], now=T0) == timedelta(seconds=3)
-    assert await store.next_due(["default"], ["a"], now=at(seconds=2)) == timedelta(seconds=1)
+    assert await due_in(store, ["default"], ["a"], now=T0) == timedelta(seconds=3)
+    assert await due_in(store, ["default"], ["a"], now=at(seconds=2)) == timedelta(seconds=1)
+
+
+async def test_next_due_names_the_earliest_runs_every_worker_ranks(store: Store) -> None:
+    """Targeted timer wake-ups: the workers agree which of them claims a due run from its id,
+    so next_due names the earliest runs (across priorities and queues, by due time then id),
+    as many as asked, each with its own due time."""
+    late = await enqueue_one(store, priority=9, run_at=at(seconds=50))
+    other = await enqueue_one(store, queue="other", run_at=at(seconds=9))
+    first = await enqueue_one(store, priority=-3, run_at=at(seconds=3))
+    tie = await enqueue_one(store, run_at=at(seconds=9))
+    await enqueue_one(store, "b", run_at=at(seconds=1))  # a job type the worker cannot run
+    found = await store.next_due(["default", "other"], ["a"], now=T0, runs=3)
+    assert found is not None and found.due_in == timedelta(seconds=3)
+    assert [(r.id, r.queue, r.due_in) for r in found.runs] == [
+        (first, "default", timedelta(seconds=3)),
+        (min(other, tie), "other" if other < tie else "default", timedelta(seconds=9)),
+        (max(other, tie), "default" if other < tie else "other", timedelta(seconds=9)),
+    ]
+    one = await store.next_due(["default"], ["a"], now=at(seconds=4))  # one run by default
+    assert one is not None and [(r.id, r.due_in) for r in one.runs] == [
+        (first, timedelta(seconds=-1))
+    ]
+    assert late not in {r.id for r in found.runs}
 
 
 # --- due_in in notifications ---------------------------------------------------------------------

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from zapjobs.clock import Clock, FakeClock
 from zapjobs.core.backoff import ReconnectSchedule
-from zapjobs.models import JobRun, LimitScope, Notification
+from zapjobs.models import DueRun, JobRun, LimitScope, Notification
 from zapjobs.runtime import peers
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
@@ -93,8 +93,12 @@ class Fetcher:
         self._claim_now = False
         self._stopping = False
         self._last_claim_full = False
-        #: loop time at which the earliest known not-yet-due run becomes due (None: none known)
+        #: loop time at which every idle worker claims (None: none known): a due time the store
+        #: told without a run to target (flow control), or a back-off while a run is overdue
         self._due_at: float | None = None
+        #: the earliest pending runs by loop time of their due time (from the last next_due):
+        #: at a run's due time its chosen worker claims, the others look later (peers.py)
+        self._upcoming: list[tuple[float, DueRun]] = []
         #: whether ``_due_at`` reflects the store (else ask it after the next short claim)
         self._due_known = False
         self._last_claim_empty = False
@@ -121,13 +125,20 @@ class Fetcher:
         if notification.kind != "runs":
             return
         if notification.queue is None:
-            self._due_known = False  # anything may have changed: look again
-        elif notification.queue not in self._queue_set:
+            # Anything may have changed (another process's commit on SQLite, a reconnected
+            # listener): read what is due; the worker chosen for each due run claims it.
+            self._due_known = False
+            self._wake.set()
+            return
+        if notification.queue not in self._queue_set:
             return
         due_in = notification.due_in
         if due_in is not None and due_in.total_seconds() > 0:
-            self._due_by(asyncio.get_running_loop().time() + due_in.total_seconds())
-            self._wake.set()  # re-arm the timer; no claim
+            # A run due later: read which one it is (its id decides who claims it then), unless
+            # it comes after every run already known of a full list (read again by then).
+            if asyncio.get_running_loop().time() + due_in.total_seconds() < self._horizon():
+                self._due_known = False
+                self._wake.set()  # re-arm the timer; no claim
             return
         targeted = notification.count is not None and notification.token is not None
         if targeted and not self._chosen(notification):
@@ -188,6 +199,26 @@ class Fetcher:
         if self._due_at is None or when < self._due_at:
             self._due_at = when
 
+    def _horizon(self) -> float:
+        """Up to when the runs read last are all the pending runs (a full list may miss later
+        ones)."""
+        if self._due_known and len(self._upcoming) >= peers.UPCOMING_RUNS:
+            return self._upcoming[-1][0]
+        return float("inf")
+
+    def _next_action(self) -> tuple[float, bool, DueRun] | None:
+        """The earliest thing to do for the runs read last: (when, claim, run): claim at the
+        run's due time when chosen for it, else look again a little later whether it was taken
+        (``claim`` False)."""
+        best: tuple[float, bool, DueRun] | None = None
+        for due_at, run in self._upcoming:
+            known = self._peers.get(run.queue, frozenset())
+            behind = peers.ahead(self._worker_id, known, run.id)
+            when = due_at + peers.backup_delay(behind)
+            if best is None or when < best[0]:
+                best = (when, behind == 0, run)
+        return best
+
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Claim until stopped; with ``burst``, return once nothing is due and nothing runs."""
@@ -204,8 +235,10 @@ class Fetcher:
         loop = asyncio.get_running_loop()
 
         def moved() -> None:
+            # Read what is due now: its chosen worker claims (a timer wake-up, targeted).
             self._due_known = False
-            self._wake_to_claim()
+            self._last_claim_empty = False
+            self._wake.set()
 
         def from_any_thread() -> None:
             if not loop.is_closed():
@@ -274,28 +307,45 @@ class Fetcher:
     async def _idle(self) -> None:
         """Sleep until told to claim, until the earliest known due time, or for the polling
         interval, whichever comes first; a notification of a run due later re-arms the timer.
-        The list of peers (targeted wake-ups) is re-read meanwhile, without a claim."""
+        At a known run's due time only the worker chosen for it claims; the others look again a
+        little later (a read) and claim only if it is still pending (chosen worker busy or
+        dead). The list of peers (targeted wake-ups) is re-read meanwhile, without a claim."""
         loop = asyncio.get_running_loop()
         if self._claim_now:
             return
-        if not self._due_known or (self._due_at is not None and self._due_at <= loop.time()):
-            await self._look_ahead()
+        if self._due_at is not None and self._due_at <= loop.time():
+            self._due_known = False
         poll_at = loop.time() + self._poll
         while not self._stopping and not self._claim_now:
             read_at = self._peers_read_at
             if read_at is None or loop.time() - read_at >= self._peers_refresh:
                 await self._read_peers()
                 continue
+            if not self._due_known:
+                if await self._look_ahead():
+                    return
+                continue
             now = loop.time()
             if poll_at <= now:
                 self._due_known = False  # the safety net: trust nothing known before it
                 return
             if self._due_at is not None and self._due_at <= now:
+                self._due_known = False  # look again after this claim
                 return
+            action = self._next_action()
+            if action is not None and action[0] <= now:
+                _, claim, run = action
+                if claim:  # chosen for this run (the runs after it have their own)
+                    self._due_known = False
+                    return
+                if await self._look_ahead(backing_up=run.id):
+                    return
+                continue
             wake_at = min(
                 poll_at,
                 read_at + self._peers_refresh,
                 poll_at if self._due_at is None else self._due_at,
+                poll_at if action is None else action[0],
             )
             self._wake.clear()
             await self._sleep(wake_at - now)
@@ -323,31 +373,44 @@ class Fetcher:
             for x in limits
         )
 
-    async def _look_ahead(self) -> None:
-        """Ask the store when the earliest run not due yet becomes due; notifications that
-        arrive meanwhile are kept (the earlier time wins)."""
+    async def _look_ahead(self, *, backing_up: int | None = None) -> bool:
+        """Ask the store which runs become due next (their ids and due times); notifications
+        that arrive meanwhile are kept (the earlier time wins). ``backing_up``: the run whose
+        chosen worker should have claimed it by now. True: claim now (that run is still
+        pending)."""
+        loop = asyncio.get_running_loop()
         self._due_at = None
+        self._upcoming = []
         self._due_known = True
         now = self._clock.now() if self._clock is not None else None
         try:
-            due_in = await self._store.next_due(self._queues, self._job_types, now=now)
+            found = await self._store.next_due(
+                self._queues, self._job_types, now=now, runs=peers.UPCOMING_RUNS
+            )
         except Exception as exc:
             self._due_known = False
             self._retry.failed(exc)  # logged like a failed claim; the poll is the net
-            return
-        if due_in is None:
-            return
-        seconds = due_in.total_seconds()
-        if seconds <= 0:
-            # Due already: it became due after the claim's snapshot, so claim again at once;
-            # unless that claim found nothing (another worker holds it): then back off a little.
-            if self._last_claim_empty:
-                doubled = max(2 * self._overdue_wait, OVERDUE_FIRST_WAIT)
-                self._overdue_wait = min(doubled, self._poll)
-                seconds = self._overdue_wait
-            else:
-                seconds = 0.0
-        self._due_by(asyncio.get_running_loop().time() + seconds)
+            return False
+        if found is None:
+            return False
+        at = loop.time()
+        for run in found.runs:
+            if run.id == backing_up and run.due_in.total_seconds() <= 0:
+                # Its chosen worker did not take it (busy or dead): claim it here.
+                self._due_known = False
+                return True
+        seconds = found.due_in.total_seconds()
+        floor = at
+        if seconds <= 0 and self._last_claim_empty:
+            # Due already, and this worker's claim just found nothing: another worker holds it
+            # (or is claiming it); back off a little, doubling, before claiming.
+            self._overdue_wait = min(max(2 * self._overdue_wait, OVERDUE_FIRST_WAIT), self._poll)
+            floor = at + self._overdue_wait
+        if found.runs and not self._limited:
+            self._upcoming = [(max(at + r.due_in.total_seconds(), floor), r) for r in found.runs]
+        else:  # flow control decides what is due: every idle worker looks then
+            self._due_by(max(at + seconds, floor))
+        return False
 
     async def _claim(self, limit: int) -> list[JobRun]:
         now = self._clock.now() if self._clock is not None else None

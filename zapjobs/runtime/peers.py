@@ -47,6 +47,12 @@ from zapjobs.models import WorkerInfo
 REFRESH_SECONDS = 10.0
 #: The first re-read after a start, or after a chosen claim came back empty; doubles from here.
 FIRST_REFRESH_SECONDS = 0.5
+#: How many of the earliest pending runs a worker reads with their ids (``Store.next_due``).
+UPCOMING_RUNS = 8
+#: A due run's backup: the worker ranked k-th after the chosen one looks k steps after the due
+#: time (a read), and claims if the run is still pending; at most this long after it.
+BACKUP_STEP_SECONDS = 0.05
+BACKUP_MAX_SECONDS = 0.5
 
 
 def rank(token: int, worker_id: str) -> bytes:
@@ -56,12 +62,19 @@ def rank(token: int, worker_id: str) -> bytes:
 
 def chosen(me: str, peers: Iterable[str], count: int, token: int) -> bool:
     """Whether ``me`` is among the ``count`` first of ``peers`` (and itself) by ``rank``."""
-    ids = {me, *peers}
-    if len(ids) <= count:
-        return True
+    return ahead(me, peers, token) < count
+
+
+def ahead(me: str, peers: Iterable[str], token: int) -> int:
+    """How many of ``peers`` (``me`` left out) rank before ``me`` for ``token``."""
     mine = rank(token, me)
-    ahead = sum(1 for worker in ids if worker != me and rank(token, worker) < mine)
-    return ahead < count
+    return sum(1 for worker in set(peers) if worker != me and rank(token, worker) < mine)
+
+
+def backup_delay(ahead: int) -> float:
+    """How long after a run's due time a worker that was not chosen for it looks whether it was
+    taken (and claims it if not): the next in rank first, each one step later, bounded."""
+    return min(ahead * BACKUP_STEP_SECONDS, BACKUP_MAX_SECONDS)
 
 
 def live_peers(workers: Sequence[WorkerInfo], stale_after: float) -> dict[str, frozenset[str]]:

@@ -30,6 +30,7 @@ from zapjobs.models import (
     Backlog,
     CancelledRuns,
     ConnectionBudget,
+    DueRun,
     EnqueueResult,
     ErrorGroup,
     FailureCount,
@@ -42,6 +43,7 @@ from zapjobs.models import (
     MigrationStatus,
     NewLogEntry,
     NewRun,
+    NextDue,
     Notification,
     NotifyRoundTrip,
     Page,
@@ -416,7 +418,8 @@ class MemoryStore:
         job_types: Sequence[str],
         *,
         now: datetime | None = None,
-    ) -> timedelta | None:
+        runs: int = 1,
+    ) -> NextDue | None:
         at = utc(now)
         wanted, types = set(queues), set(job_types)
         with self._lock:
@@ -424,22 +427,27 @@ class MemoryStore:
             allowed = budgets(limits, self._running_pairs(), at) if limits else None
             held_jobs = allowed.held_jobs if allowed else frozenset()
             held_queues = allowed.held_queues if allowed else frozenset()
-            due = min(
-                (
-                    r.run_at
-                    for r in self._runs.values()
-                    if r.status is RunStatus.PENDING
-                    and r.queue in wanted
-                    and r.job_type in types
-                    and not self._queues.get(r.queue, False)  # paused: cannot be claimed
-                    and r.job_type not in held_jobs
-                    and r.queue not in held_queues
-                ),
-                default=None,
+            pending = sorted(
+                (r.run_at, r.id, r.queue)
+                for r in self._runs.values()
+                if r.status is RunStatus.PENDING
+                and r.queue in wanted
+                and r.job_type in types
+                and not self._queues.get(r.queue, False)  # paused: cannot be claimed
+                and r.job_type not in held_jobs
+                and r.queue not in held_queues
             )
+        due = pending[0][0] if pending else None
         if allowed is not None and allowed.reopens is not None:
             due = allowed.reopens if due is None else min(due, allowed.reopens)
-        return None if due is None else due - at
+        if due is None:
+            return None
+        earliest = (
+            ()
+            if limits
+            else tuple(DueRun(id=i, queue=q, due_in=r - at) for r, i, q in pending[: max(runs, 0)])
+        )
+        return NextDue(due_in=due - at, runs=earliest)
 
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None

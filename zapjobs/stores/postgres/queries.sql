@@ -534,7 +534,9 @@ FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
 -- steps from one priority to the next (one index descent each, few priorities in practice), and
 -- per priority the first entry in run_at order is the earliest, so neither a due backlog nor
 -- finished runs are read. "limited": a cap or rate limit applies to the queues or job types (the
--- store then asks next_due_limited, which leaves out those with no start left).
+-- store then asks next_due_limited, which leaves out those with no start left). "ids", "queues",
+-- "due_ins": the earliest runs (run_at, then id), as many as the caller asks ("runs", that many
+-- index entries per priority): the workers rank their ids to agree who claims each when due.
 WITH RECURSIVE {flow_applying},
 priorities AS (
     SELECT q.name AS queue,
@@ -553,22 +555,27 @@ priorities AS (
     WHERE p.priority IS NOT NULL
 ),
 earliest AS (
-    SELECT min(e.run_at) AS at
+    SELECT e.id, p.queue, e.run_at
     FROM priorities p
     CROSS JOIN LATERAL (
-        SELECT r.run_at FROM {prefix}runs r
+        SELECT r.id, r.run_at FROM {prefix}runs r
         WHERE r.status = 'pending'
           AND r.queue = p.queue
           AND r.priority = p.priority
           AND r.job_type = ANY (%(job_types)s::text[])
-        ORDER BY r.priority DESC, r.run_at
-        LIMIT 1
+        ORDER BY r.priority DESC, r.run_at, r.id
+        LIMIT %(runs)s
     ) e
     WHERE p.priority IS NOT NULL
+    ORDER BY e.run_at, e.id
+    LIMIT %(runs)s
 )
-SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in,
-       (SELECT f.limited FROM flow_applying f) AS limited
-FROM earliest e
+SELECT (SELECT EXTRACT(EPOCH FROM min(e.run_at) - {now})::float8 FROM earliest e) AS due_in,
+       (SELECT f.limited FROM flow_applying f) AS limited,
+       ARRAY(SELECT e.id FROM earliest e ORDER BY e.run_at, e.id) AS ids,
+       ARRAY(SELECT e.queue FROM earliest e ORDER BY e.run_at, e.id) AS queues,
+       ARRAY(SELECT EXTRACT(EPOCH FROM e.run_at - {now})::float8 FROM earliest e
+             ORDER BY e.run_at, e.id) AS due_ins
 
 -- fragment: stamp_raced
 -- In a RETURNING of runs r: an enqueue of a child of r committed after this statement's snapshot

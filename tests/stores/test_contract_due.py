@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.stores.helpers import T0, at, due_in, enqueue_one, start_one, wait_until
-from zapjobs.models import NewRun, Notification, RunOutcome, RunStatus
+from tests.stores.helpers import T0, at, due_in, enqueue_one, finish_one, start_one, wait_until
+from zapjobs.models import (
+    JobDefinition,
+    NewRun,
+    Notification,
+    RunFilter,
+    RunOutcome,
+    RunStatus,
+    WorkerInfo,
+)
 from zapjobs.stores import Store
 
 # --- next_due ------------------------------------------------------------------------------------
@@ -147,5 +155,48 @@ async def test_a_retry_notifies_its_queue_with_its_due_time(store: Store) -> Non
         retry = RunOutcome(run_id, "w1", 1, RunStatus.PENDING, retry_delay=timedelta(seconds=12))
         assert await store.complete([retry], now=T0) == [run_id]
         assert (await _heard(store, "flaky", received)).due_in == timedelta(seconds=12)
+    finally:
+        await listener.close()
+
+
+# --- targeted: runs that become due now name how many and a token ------------------------------
+
+
+async def test_a_retry_due_now_names_its_run_so_one_worker_claims_it(store: Store) -> None:
+    run_id = await start_one(store, queue="flaky")
+    received: list[Notification] = []
+    listener = await store.listen(received.append)
+    try:
+        retry = RunOutcome(run_id, "w1", 1, RunStatus.PENDING, retry_delay=timedelta(0))
+        assert await store.complete([retry], now=T0) == [run_id]
+        heard = await _heard(store, "flaky", received)
+        assert (heard.due_in, heard.count, heard.token) == (None, 1, run_id)
+    finally:
+        await listener.close()
+
+
+async def test_an_operator_retry_names_its_runs_so_as_many_workers_claim(store: Store) -> None:
+    failed = [await finish_one(store, RunStatus.FAILED, queue="ops") for _ in range(3)]
+    received: list[Notification] = []
+    listener = await store.listen(received.append)
+    try:
+        assert await store.retry_runs(RunFilter(ids=tuple(failed)), now=at(minutes=1)) == failed
+        heard = await _heard(store, "ops", received)
+        assert (heard.due_in, heard.count, heard.token) == (None, 3, min(failed))
+    finally:
+        await listener.close()
+
+
+async def test_a_rescue_names_its_runs_so_as_many_workers_claim(store: Store) -> None:
+    await store.register_definitions([JobDefinition("a", max_retries=3)])
+    await store.heartbeat(WorkerInfo("w1", "h", 1, ("lost",), T0, T0, concurrency=2), now=T0)
+    lost = [await start_one(store, queue="lost", worker_id="w1") for _ in range(2)]
+    received: list[Notification] = []
+    listener = await store.listen(received.append)
+    try:
+        result = await store.rescue_stale(stale_after=timedelta(minutes=1), now=at(minutes=10))
+        assert result.runs_retried == tuple(sorted(lost))
+        heard = await _heard(store, "lost", received)
+        assert (heard.due_in, heard.count, heard.token) == (None, 2, min(lost))
     finally:
         await listener.close()

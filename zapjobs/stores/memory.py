@@ -301,7 +301,7 @@ class MemoryStore:
             if not any(r.unique_key for r in runs):
                 ids = self._insert(runs, at)
                 pending = [i for i in ids if self._runs[i].status is RunStatus.PENDING]
-                self._notify_pending(pending, at, targeted=True)
+                self._notify_pending(pending, at)
                 return [EnqueueResult(i, created=True) for i in ids]
             return self._insert_unique(runs, at)
 
@@ -330,7 +330,7 @@ class MemoryStore:
                 held[key] = run_id
             results.append(EnqueueResult(run_id, created=True))
             created.append(run_id)
-        self._notify_pending(created, now, targeted=True)
+        self._notify_pending(created, now)
         return results
 
     @staticmethod
@@ -542,7 +542,7 @@ class MemoryStore:
                 r.cancel_requested = False
                 r.cancelled_by = None
             self._graph.rearm(self._runs, [r.id for r in chosen])
-            self._notify_queues({r.queue for r in chosen})
+            self._notify_pending([r.id for r in chosen], at)
             return sorted(r.id for r in chosen)
 
     async def cancel_runs(
@@ -815,8 +815,7 @@ class MemoryStore:
                     r.status, r.finished_at = RunStatus.FAILED, at
                     failed.append(r.id)
             released = self._graph.settle(self._runs, failed, at)
-            self._notify_queues({self._runs[i].queue for i in retried})
-            self._notify_pending(released, at)
+            self._notify_pending(retried + released, at)
         return RescueResult(tuple(sorted(marked)), tuple(retried), tuple(failed))
 
     def _is_lost(self, r: RunRecord, cutoff: datetime) -> bool:
@@ -906,12 +905,10 @@ class MemoryStore:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _notify_pending(
-        self, run_ids: Iterable[int], now: datetime, *, targeted: bool = False
-    ) -> None:
+    def _notify_pending(self, run_ids: Iterable[int], now: datetime) -> None:
         """Called under the lock: wake listeners of the queues of these pending runs."""
         pending = [(self._runs[i].queue, self._runs[i].run_at, i) for i in run_ids]
-        for notification in runs_notifications(pending, now, targeted=targeted):
+        for notification in runs_notifications(pending, now):
             self._notify(notification)
 
     def _notify_queues(self, queues: set[str]) -> None:

@@ -651,14 +651,19 @@ released AS (
 )
 
 -- fragment: notify_released
--- {notify_due} for the runs "released" made pending, one per queue.
+-- {notify_due} for the runs "released" made pending, one per queue (count and token of those due
+-- now, as an enqueue's).
 pg_notify(%(channel)s,
-          json_strip_nulls(json_build_object('k', 'runs', 'q', d.queue, 'd', {due_in}))::text)
+          json_strip_nulls(json_build_object('k', 'runs', 'q', d.queue, 'd', {due_in},
+                                             'n', d.count, 't', d.token))::text)
 
 -- fragment: released_woken
 released_woken AS (
     SELECT {notify_released}
-    FROM (SELECT queue, min(run_at) AS at FROM released
+    FROM (SELECT queue, min(run_at) AS at,
+                 count(*) FILTER (WHERE run_at <= {now}) AS count,
+                 min(id) FILTER (WHERE run_at <= {now}) AS token
+          FROM released
           WHERE status = 'pending' GROUP BY queue) d
 )
 
@@ -788,13 +793,15 @@ deltas AS (
     SELECT queue, job_type, 'cancelled', 1 FROM dropped
 ),
 {count_finished},
--- A retry wakes the queue's workers with its due time, as an enqueue does.
+-- A retry wakes the queue's workers with its due time, as an enqueue does: one of them when due
+-- now (count and token), every one's timer when due later.
 woken AS (
     SELECT {notify_due}
-    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, NULL::bigint AS count,
-                 NULL::bigint AS token
-          FROM (SELECT queue, min(run_at) AS at FROM changed
-                WHERE status = 'pending' GROUP BY queue) d) n
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
+          FROM (SELECT queue, min(run_at) AS at,
+                       count(*) FILTER (WHERE run_at <= {now}) AS count,
+                       min(id) FILTER (WHERE run_at <= {now}) AS token
+                FROM changed WHERE status = 'pending' GROUP BY queue) d) n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken,
        (SELECT count(*) FROM released_woken) AS released, (SELECT sum(g) FROM guard) AS guard
@@ -932,9 +939,12 @@ deltas AS (
     SELECT queue, job_type, 'cancelled', -1 FROM armed
 ),
 {count_finished},
+-- The retried runs are due now: as many workers as runs claim (count and token).
 woken AS (
-    SELECT {notify}
-    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM changed) n
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, queue, NULL::float8 AS due_in, count(*) AS count,
+                 min(id) AS token
+          FROM changed GROUP BY queue) n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
@@ -1638,10 +1648,12 @@ deltas AS (
     SELECT queue, job_type, 'cancelled', 1 FROM dropped
 ),
 {count_finished},
+-- The rescued runs are due now: as many workers as runs claim (count and token).
 woken AS (
-    SELECT {notify}
-    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM rescued
-          WHERE status = 'pending') n
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, queue, NULL::float8 AS due_in, count(*) AS count,
+                 min(id) AS token
+          FROM rescued WHERE status = 'pending' GROUP BY queue) n
 )
 SELECT 'worker' AS kind, m.id AS worker_id, NULL::bigint AS run_id, NULL::text AS status
 FROM marked m

@@ -113,7 +113,7 @@ class RunWritesMixin:
         ]
         if write is insert_with_parents:
             pending = released
-        notify.publish(self._db.notify_key, runs_notifications(pending, clock, targeted=True))
+        notify.publish(self._db.notify_key, runs_notifications(pending, clock))
         return results
 
     async def claim(
@@ -280,7 +280,8 @@ class RunWritesMixin:
             return found
 
         changed = await self._db.write(retry)
-        notify.publish(self._db.notify_key, notify.runs_in(r["queue"] for r in changed))
+        retried = [(r["queue"], rows.from_us(at), r["id"]) for r in changed]  # due now
+        notify.publish(self._db.notify_key, runs_notifications(retried, rows.from_us(at)))
         return sorted(r["id"] for r in changed)
 
     async def cancel_runs(

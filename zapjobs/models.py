@@ -665,9 +665,9 @@ class DueRun:
 class NextDue:
     """``Store.next_due``'s answer. ``due_in``: how long until the earliest pending run the caller
     may claim is due (zero or less: due already), flow control included. ``runs``: the earliest
-    pending runs, earliest first (up to the limit asked), each with its own ``due_in``; empty
-    when flow control applies (a held-back job type's due time is not a run's): then every idle
-    worker looks at ``due_in``."""
+    pending runs, earliest first (up to the limit asked), each with its own ``due_in``; may be
+    empty while flow control applies (a held-back job type's due time is not a run's): every
+    idle worker then looks at ``due_in``."""
 
     due_in: timedelta
     runs: tuple[DueRun, ...] = ()
@@ -684,9 +684,9 @@ class Notification:
     the writer's clock (None: due at once). A relative time, so a worker whose clock differs from
     the database server's still arms its timer right.
 
-    ``count`` and ``token`` (an enqueue's runs due at once): how many runs, and a number every
-    listener sees alike, from which the workers of the queue agree which ``count`` of them claim
-    (see runtime/fetcher.py). None: every idle worker of the queue looks.
+    ``count`` and ``token`` (runs due at once: enqueued, retried, rescued, released): how many
+    runs, and a number every listener sees alike, from which the workers of the queue agree which
+    ``count`` of them claim (see runtime/peers.py). None: every idle worker of the queue looks.
     """
 
     kind: str

@@ -56,6 +56,7 @@ async def zap(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ZapJobs]:
     monkeypatch.setattr(peers, "REFRESH_SECONDS", 0.05)  # the lists settle within the test
+    monkeypatch.setattr(peers, "FIRST_REFRESH_SECONDS", 0.05)
     app = make_app(store_url(request.param, request))
     await app.open()
     try:
@@ -202,6 +203,7 @@ async def test_a_fake_clock_moved_past_a_due_time_wakes_one_worker(
     """Tests move a FakeClock instead of sleeping: every idle worker then looks (a read), and
     only the one chosen for the due run claims it."""
     monkeypatch.setattr(peers, "REFRESH_SECONDS", 0.05)
+    monkeypatch.setattr(peers, "FIRST_REFRESH_SECONDS", 0.05)
     clock = FakeClock(T0)
     zap = make_app(store_url(backend, request), clock)
     await zap.open()
@@ -210,11 +212,10 @@ async def test_a_fake_clock_moved_past_a_due_time_wakes_one_worker(
             await start_workers(stack, zap, IDLE_WORKERS, delay=0, concurrency=10)
             claims = ClaimCounter(zap)
             run_ids = [
-                await zap.enqueue("tick", delay=timedelta(seconds=10 * (i + 1)))
-                for i in range(RUNS // 2)
+                await zap.enqueue("tick", delay=timedelta(seconds=i + 1)) for i in range(RUNS // 2)
             ]
             for step, run_id in enumerate(run_ids):
-                clock.advance(timedelta(seconds=10))
+                clock.advance(timedelta(seconds=1))  # heartbeats stay within stale_after
                 run = await zap.wait_for(run_id, timeout=timedelta(seconds=10))
                 assert run.status is RunStatus.SUCCEEDED, step
             print(f"claims per due run: {claims.calls / len(run_ids):.2f}")

@@ -5,17 +5,19 @@ sleeps until woken by a notification for one of its queues (only when it has fre
 freed slot after a full claim, by the due time of the earliest run it knows of, or by the poll
 timer (the safety net). It never claims more runs than free slots.
 
-Due times: after a claim that came back short, the fetcher asks the store once how long until
-the earliest pending run of its queues and job types is due (``Store.next_due``, one index
-lookup) and arms a timer for then (or claims again at once when a run became due between the
-claim and the question). It asks again only when that time has passed, after
-the poll, or when told that anything may have changed (a notification without a queue: a
-reconnected listener, another process's commit on SQLite). Meanwhile every write that makes runs
-pending (enqueue, retry, rescue, schedule) notifies with ``due_in``: a run due later only
-re-arms the timer, without a claim. Timers are in the event loop's monotonic time, from relative
-delays computed by the store's clock, so a worker whose clock is off still wakes on time.
+Due times: after a claim that came back short, the fetcher asks the store once which pending
+runs of its queues and job types are due next (``Store.next_due``, one index lookup: their ids
+and how long until each is due) and arms a timer for the earliest. It asks again only when that
+time has passed, after the poll, or when told that anything may have changed (a notification
+without a queue: a reconnected listener, another process's commit on SQLite; a FakeClock that
+moved). Meanwhile every write that makes runs pending (enqueue, retry, rescue, schedule)
+notifies with ``due_in``: a run due later makes the fetcher read again (no claim). Timers are in
+the event loop's monotonic time, from relative delays computed by the store's clock, so a worker
+whose clock is off still wakes on time.
 
-Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
+Wake-ups are targeted: only about as many workers as new runs claim, and at a run's due time
+only the worker chosen for it; the others look again a little later, with a read, and claim
+only if it is still pending (peers.py).
 
 Flow control: runs held back by a concurrency cap are due again after ``CAP_RECHECK`` (1 s);
 while a cap or rate limit applies to its queues or job types (read at the start and with the
@@ -126,9 +128,13 @@ class Fetcher:
             return
         if notification.queue is None:
             # Anything may have changed (another process's commit on SQLite, a reconnected
-            # listener): read what is due; the worker chosen for each due run claims it.
+            # listener): read what is due, and the worker chosen for each due run claims it;
+            # a worker without peers claims at once (nobody to share with: the read is waste).
             self._due_known = False
-            self._wake.set()
+            if self._alone():
+                self._wake_to_claim()
+            else:
+                self._wake.set()
             return
         if notification.queue not in self._queue_set:
             return
@@ -198,6 +204,10 @@ class Fetcher:
     def _due_by(self, when: float) -> None:
         if self._due_at is None or when < self._due_at:
             self._due_at = when
+
+    def _alone(self) -> bool:
+        """Whether no other live worker serves any of this worker's queues (as last read)."""
+        return all(not (self._peers.get(q, frozenset()) - {self._worker_id}) for q in self._queues)
 
     def _horizon(self) -> float:
         """Up to when the runs read last are all the pending runs (a full list may miss later

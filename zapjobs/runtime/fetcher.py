@@ -398,8 +398,8 @@ class Fetcher:
                 self._queues, self._job_types, now=now, runs=peers.UPCOMING_RUNS
             )
         except Exception as exc:
-            self._due_known = False
-            self._retry.failed(exc)  # logged like a failed claim; the poll is the net
+            # Logged like a failed claim; look (claim) again after its back-off, not at once.
+            self._due_by(loop.time() + self._retry.failed(exc))
             return False
         if found is None:
             return False

@@ -216,19 +216,6 @@ class Fetcher:
             return self._upcoming[-1][0]
         return float("inf")
 
-    def _next_action(self) -> tuple[float, bool, DueRun] | None:
-        """The earliest thing to do for the runs read last: (when, claim, run): claim at the
-        run's due time when chosen for it, else look again a little later whether it was taken
-        (``claim`` False)."""
-        best: tuple[float, bool, DueRun] | None = None
-        for due_at, run in self._upcoming:
-            known = self._peers.get(run.queue, frozenset())
-            behind = peers.ahead(self._worker_id, known, run.id)
-            when = due_at + peers.backup_delay(behind)
-            if best is None or when < best[0]:
-                best = (when, behind == 0, run)
-        return best
-
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Claim until stopped; with ``burst``, return once nothing is due and nothing runs."""
@@ -342,7 +329,7 @@ class Fetcher:
             if self._due_at is not None and self._due_at <= now:
                 self._due_known = False  # look again after this claim
                 return
-            action = self._next_action()
+            action = peers.next_action(self._worker_id, self._upcoming, self._peers)
             if action is not None and action[0] <= now:
                 _, claim, run = action
                 if claim:  # chosen for this run (the runs after it have their own)

@@ -75,9 +75,9 @@ idle worker a read per job).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from zapjobs.models import WorkerInfo
+from zapjobs.models import DueRun, WorkerInfo
 
 #: How often a worker re-reads which workers serve its queues.
 REFRESH_SECONDS = 10.0
@@ -111,6 +111,22 @@ def backup_delay(ahead: int) -> float:
     """How long after a run's due time a worker that was not chosen for it looks whether it was
     taken (and claims it if not): the next in rank first, each one step later, bounded."""
     return min(ahead * BACKUP_STEP_SECONDS, BACKUP_MAX_SECONDS)
+
+
+def next_action(
+    me: str, upcoming: Iterable[tuple[float, DueRun]], known: Mapping[str, Iterable[str]]
+) -> tuple[float, bool, DueRun] | None:
+    """The earliest thing ``me`` has to do for the ``upcoming`` runs (each with its due time on
+    the caller's clock), given the live workers of each queue: (when, claim, run). ``claim``:
+    chosen for the run, claim at its due time; else look again ``backup_delay`` after it
+    whether it was taken."""
+    best: tuple[float, bool, DueRun] | None = None
+    for due_at, run in upcoming:
+        behind = ahead(me, known.get(run.queue, ()), run.id)
+        when = due_at + backup_delay(behind)
+        if best is None or when < best[0]:
+            best = (when, behind == 0, run)
+    return best
 
 
 def live_peers(workers: Sequence[WorkerInfo], stale_after: float) -> dict[str, frozenset[str]]:

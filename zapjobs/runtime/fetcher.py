@@ -397,12 +397,15 @@ class Fetcher:
                 self._due_known = False
                 return True
         seconds = found.due_in.total_seconds()
-        floor = at
-        if seconds <= 0 and self._last_claim_empty:
+        floor = at  # for runs due already
+        if seconds > 0:
+            self._overdue_wait = 0.0
+        elif self._last_claim_empty:
             # Due already, and this worker's claim just found nothing: another worker holds it
-            # (or is claiming it); back off a little, doubling, before claiming.
+            # (or is claiming it); back off a little, doubling while that goes on.
             self._overdue_wait = min(max(2 * self._overdue_wait, OVERDUE_FIRST_WAIT), self._poll)
             floor = at + self._overdue_wait
+        self._last_claim_empty = False  # one back-off per empty claim
         if found.runs and not self._limited:
             self._upcoming = [(max(at + r.due_in.total_seconds(), floor), r) for r in found.runs]
         else:  # flow control decides what is due: every idle worker looks then

@@ -2,14 +2,18 @@
 
     .venv/bin/python bench/herd.py                       # 8 workers x 10, 500 jobs at 50/s
     .venv/bin/python bench/herd.py --workers 4 --jobs 100   # a quick look
+    .venv/bin/python bench/herd.py --delay 2                # runs due 2 s after their enqueue
 
 ``--workers`` (8) idle zapjobs worker processes at concurrency 10 on one queue of a fresh schema,
 default polling interval (15 s, so the poll plays no part), listening; then ``--jobs`` (500)
 single enqueues at ``--rate`` (50) per second, each carrying its enqueue time
-(``time.monotonic()``, system-wide on Linux). Reported:
+(``time.monotonic()``, system-wide on Linux). With ``--delay`` each run is due that many
+seconds after its enqueue (a timer wake-up at its due time instead of a notification at once),
+and pickup is measured from the due time. Reported:
 
 - claims per job: claim round trips of all workers (each worker counts its own store's
-  ``claim`` calls, empty and not) divided by the jobs, and the empty ones per job;
+  ``claim`` calls, empty and not) divided by the jobs, and the empty ones per job; reads per
+  job: the workers' ``next_due`` calls (a plain index read: the look at what is due next);
 - server CPU per job: user + system time (``/proc/<pid>/stat``) of the PostgreSQL backends of
   this run only (their connections carry this run's ``application_name``; found through
   ``pg_stat_activity``), workers' and the enqueuer's, over the enqueue phase, in microseconds;
@@ -33,6 +37,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def build(url: str, started: list[float] | None = None) -> ZapJobs:
+    """``ctx.input``: when the run is due, in ``time.monotonic()`` (enqueue time plus delay)."""
     zap = ZapJobs(url, auto_migrate=True)
 
     @zap.job(JOB, max_retries=0)
@@ -67,8 +73,8 @@ async def worker_main(url: str) -> None:
     await zap.open()
     # The bench counts the worker's own claim round trips (private on purpose: bench only).
     store: Any = zap._store
-    counts = {"claims": 0, "empty": 0}
-    claim = store.claim
+    counts = {"claims": 0, "empty": 0, "reads": 0}
+    claim, next_due = store.claim, store.next_due
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         runs = await claim(*args, **kwargs)
@@ -76,7 +82,12 @@ async def worker_main(url: str) -> None:
         counts["empty"] += 0 if runs else 1
         return runs
 
+    async def read(*args: Any, **kwargs: Any) -> Any:
+        counts["reads"] += 1
+        return await next_due(*args, **kwargs)
+
     store.claim = counted
+    store.next_due = read
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(sys.stdin.fileno(), stop.set)  # any line (or EOF): stop
@@ -160,6 +171,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await zap.open()
             try:
                 with workers(url, args.workers) as procs:
+                    delay = timedelta(seconds=args.delay) if args.delay else None
                     await zap.enqueue(JOB, time.monotonic())  # warm-up: not counted below
                     await asyncio.sleep(args.settle)  # idle: every worker knows its peers
                     pids = backend_pids(admin, name)
@@ -170,8 +182,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         pause = start + i / args.rate - time.monotonic()
                         if pause > 0:
                             await asyncio.sleep(pause)  # pacing the producer
-                        await zap.enqueue(JOB, time.monotonic())
-                    deadline = time.monotonic() + 60
+                        await zap.enqueue(JOB, time.monotonic() + args.delay, delay=delay)
+                    deadline = time.monotonic() + 60 + args.delay
                     while await unfinished(zap):
                         if time.monotonic() > deadline:
                             raise RuntimeError("not every job ran within the deadline")
@@ -185,12 +197,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     latencies = sorted(x * 1000 for d in done for x in d["latencies"])[1:]  # minus the warm-up
     claims = sum(d["claims"] for d in done)
     empty = sum(d["empty"] for d in done)
+    reads = sum(d["reads"] for d in done)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "workers": args.workers,
         "jobs": args.jobs,
         "claims_per_job": claims / (args.jobs + 1),
         "empty_claims_per_job": empty / (args.jobs + 1),
+        "reads_per_job": reads / (args.jobs + 1),
         "server_cpu_us_per_job": server / args.jobs * 1e6,
         "p50_ms": cuts[49],
         "p99_ms": cuts[98],
@@ -214,6 +228,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--settle", type=float, default=1.0, help="idle seconds after the start, before enqueuing"
     )
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="seconds from each enqueue to its due time"
+    )
     parser.add_argument("--worker", metavar="URL", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -226,9 +243,11 @@ if __name__ == "__main__":
         figures = asyncio.run(run(arguments))
         print(
             f"herd: {figures['workers']} workers x 10, {figures['jobs']} single enqueues at "
-            f"{arguments.rate:g}/s (load before {figures['load_before'][0]:.2f})\n"
+            f"{arguments.rate:g}/s, due {arguments.delay:g} s later "
+            f"(load before {figures['load_before'][0]:.2f})\n"
             f"  claims/job {figures['claims_per_job']:.2f} "
             f"(empty {figures['empty_claims_per_job']:.2f})  "
+            f"reads/job {figures['reads_per_job']:.2f}  "
             f"server CPU {figures['server_cpu_us_per_job']:.0f} us/job  "
             f"pickup p50 {figures['p50_ms']:.2f} ms  p99 {figures['p99_ms']:.2f} ms  "
             f"max {figures['max_ms']:.2f} ms"

@@ -3,12 +3,14 @@ retries after their backoff, with idle workers on the default polling interval (
 
     bench/.venv/bin/python bench/lateness.py                 # PostgreSQL and SQLite, ~2 min
     .venv/bin/python bench/lateness.py --runs 100 --spread 10 --backends sqlite   # a quick look
+    .venv/bin/python bench/lateness.py --workers 8 --backends postgres   # targeted timers
 
 Scenarios, each on a fresh installation (a schema of its own on PostgreSQL, a temporary file for
 SQLite):
 - ``due``: ``--runs`` runs (500) scheduled at random times over ``--spread`` seconds (30), from
-  10 s ahead on (after the enqueues are done), one ``schedule(run_at=...)`` each, for one idle
-  worker process (concurrency 10).
+  10 s ahead on (after the enqueues are done), one ``schedule(run_at=...)`` each, for
+  ``--workers`` (1) idle worker processes (concurrency 10; with several, only the one chosen
+  for a run claims it at its due time, runtime/peers.py).
 - ``retry``: ``--runs`` / 5 runs due at random times over the spread that each fail once and are
   retried after a backoff of 1 to 2 s (equal jitter).
 - SQLite also ``due-same-process``: the worker in the enqueuing process (same-process wake-ups).
@@ -78,22 +80,28 @@ async def worker_main(url: str) -> None:
 
 
 @contextmanager
-def worker_process(url: str) -> Iterator[None]:
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--worker", url],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+def worker_processes(url: str, count: int) -> Iterator[None]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", url],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(count)
+    ]
     try:
-        assert proc.stdout is not None
-        readable, _, _ = select.select([proc.stdout], [], [], 60)
-        if not readable or not proc.stdout.readline().startswith("ready"):
-            raise RuntimeError("the worker process did not start")
+        for proc in procs:
+            assert proc.stdout is not None
+            readable, _, _ = select.select([proc.stdout], [], [], 60)
+            if not readable or not proc.stdout.readline().startswith("ready"):
+                raise RuntimeError("a worker process did not start")
         yield
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
 
 
 @asynccontextmanager
@@ -181,7 +189,7 @@ async def scenarios(backend: str, url: str, args: argparse.Namespace) -> None:
     zap = build(url)
     await zap.open()
     try:
-        with worker_process(url):
+        with worker_processes(url, args.workers):
             show(backend, "due", await measure(zap, "due", args.runs, args.spread))
             show(backend, "retry", await measure(zap, "retry", args.runs // 5, args.spread))
         if backend == "sqlite":
@@ -193,7 +201,10 @@ async def scenarios(backend: str, url: str, args: argparse.Namespace) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"due-time lateness: started_at - run_at, {args.runs} runs over {args.spread:g} s")
+    print(
+        f"due-time lateness: started_at - run_at, {args.runs} runs over {args.spread:g} s, "
+        f"{args.workers} worker process(es) (load {os.getloadavg()[0]:.2f})"
+    )
     for backend in args.backends.split(","):
         if backend == "postgres":
             async with postgres(args.url) as url:
@@ -209,6 +220,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--spread", type=float, default=30.0, help="seconds")
     parser.add_argument("--backends", default="postgres,sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="idle worker processes")
     parser.add_argument("--worker", metavar="URL", help=argparse.SUPPRESS)
     return parser.parse_args()
 

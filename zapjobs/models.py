@@ -679,6 +679,28 @@ class MigrationStatus:
 
 
 @dataclass(frozen=True)
+class DueRun:
+    """A pending run by its identity and due time, as every worker reads it from the store: the
+    workers agree from ``id`` which of them claims it when it becomes due (runtime/peers.py)."""
+
+    id: int
+    queue: str
+    due_in: timedelta
+
+
+@dataclass(frozen=True)
+class NextDue:
+    """``Store.next_due``'s answer. ``due_in``: how long until the earliest pending run the caller
+    may claim is due (zero or less: due already), flow control included. ``runs``: the earliest
+    pending runs, earliest first (up to the limit asked), each with its own ``due_in``; may be
+    empty while flow control applies (a held-back job type's due time is not a run's): every
+    idle worker then looks at ``due_in``."""
+
+    due_in: timedelta
+    runs: tuple[DueRun, ...] = ()
+
+
+@dataclass(frozen=True)
 class Notification:
     """A wake-up delivered by a store's listener.
 
@@ -689,9 +711,9 @@ class Notification:
     the writer's clock (None: due at once). A relative time, so a worker whose clock differs from
     the database server's still arms its timer right.
 
-    ``count`` and ``token`` (an enqueue's runs due at once): how many runs, and a number every
-    listener sees alike, from which the workers of the queue agree which ``count`` of them claim
-    (see runtime/fetcher.py). None: every idle worker of the queue looks.
+    ``count`` and ``token`` (runs due at once: enqueued, retried, rescued, released): how many
+    runs, and a number every listener sees alike, from which the workers of the queue agree which
+    ``count`` of them claim (see runtime/peers.py). None: every idle worker of the queue looks.
     """
 
     kind: str

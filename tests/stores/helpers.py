@@ -96,3 +96,11 @@ async def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0) -> 
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(0.01)
+
+
+async def due_in(
+    store: Store, queues: list[str], job_types: list[str], *, now: datetime | None = None
+) -> timedelta | None:
+    """``Store.next_due``'s time until the earliest due run (None: none pending)."""
+    found = await store.next_due(queues, job_types, now=now)
+    return None if found is None else found.due_in

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.stores.helpers import T0, at, enqueue_one
+from tests.stores.helpers import T0, at, due_in, enqueue_one
 from zapjobs.core.flow import CAP_RECHECK
 from zapjobs.models import FlowLimit, LimitScope, RateLimit, RunOutcome, RunStatus
 from zapjobs.stores import Store
@@ -151,25 +151,25 @@ async def test_next_due_of_a_job_type_at_its_cap_is_a_recheck(store: Store) -> N
     await store.declare_flow_limits([cap("report", 1)], now=T0)
     await enqueue_many(store, "report", 2)
     await claim_ids(store, ["report"])
-    assert await store.next_due(["default"], ["report"], now=T0) == CAP_RECHECK
+    assert await due_in(store, ["default"], ["report"], now=T0) == CAP_RECHECK
     await enqueue_one(store, "mail", run_at=at(seconds=0.5))
-    assert await store.next_due(["default"], ["report", "mail"], now=T0) == timedelta(seconds=0.5)
+    assert await due_in(store, ["default"], ["report", "mail"], now=T0) == timedelta(seconds=0.5)
 
 
 async def test_next_due_of_a_used_up_rate_is_when_its_window_ends(store: Store) -> None:
     await store.declare_flow_limits([rate("ping", 2, 60)], now=T0)
     await enqueue_many(store, "ping", 3)
     assert len(await claim_ids(store, ["ping"], now=at(seconds=15))) == 2
-    assert await store.next_due(["default"], ["ping"], now=at(seconds=15)) == timedelta(seconds=45)
+    assert await due_in(store, ["default"], ["ping"], now=at(seconds=15)) == timedelta(seconds=45)
 
 
 async def test_next_due_leaves_out_a_queue_at_its_cap(store: Store) -> None:
     await store.declare_flow_limits([cap("mail", 1, QUEUE)], now=T0)
     await enqueue_many(store, "send", 2, queue="mail")
     await claim_ids(store, ["send"], queues=["mail"])
-    assert await store.next_due(["mail"], ["send"], now=T0) == CAP_RECHECK
+    assert await due_in(store, ["mail"], ["send"], now=T0) == CAP_RECHECK
     await enqueue_one(store, "send", queue="other")
-    assert await store.next_due(["mail", "other"], ["send"], now=T0) == timedelta(0)
+    assert await due_in(store, ["mail", "other"], ["send"], now=T0) == timedelta(0)
 
 
 # --- declared limits and overrides ------------------------------------------------------------

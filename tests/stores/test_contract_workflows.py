@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.stores.helpers import T0, at, enqueue_one, finish_one, start_one, wait_until
+from tests.stores.helpers import T0, at, due_in, enqueue_one, finish_one, start_one, wait_until
 from zapjobs.errors import ValidationError
 from zapjobs.models import (
     MAX_PARENTS,
@@ -78,7 +78,7 @@ async def test_a_run_after_unfinished_parents_waits_and_is_not_claimed(store: St
     assert run.parents_left == 2
     assert run.on_parent_failure is ParentFailure.CANCEL
     assert await store.claim("w1", ["default"], ["child"], 10, now=at(hours=1)) == []
-    assert await store.next_due(["default"], ["child"], now=at(hours=1)) is None
+    assert await due_in(store, ["default"], ["child"], now=at(hours=1)) is None
 
 
 async def test_the_last_parent_to_succeed_releases_the_run_once(store: Store) -> None:

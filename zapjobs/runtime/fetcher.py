@@ -5,17 +5,19 @@ sleeps until woken by a notification for one of its queues (only when it has fre
 freed slot after a full claim, by the due time of the earliest run it knows of, or by the poll
 timer (the safety net). It never claims more runs than free slots.
 
-Due times: after a claim that came back short, the fetcher asks the store once how long until
-the earliest pending run of its queues and job types is due (``Store.next_due``, one index
-lookup) and arms a timer for then (or claims again at once when a run became due between the
-claim and the question). It asks again only when that time has passed, after
-the poll, or when told that anything may have changed (a notification without a queue: a
-reconnected listener, another process's commit on SQLite). Meanwhile every write that makes runs
-pending (enqueue, retry, rescue, schedule) notifies with ``due_in``: a run due later only
-re-arms the timer, without a claim. Timers are in the event loop's monotonic time, from relative
-delays computed by the store's clock, so a worker whose clock is off still wakes on time.
+Due times: after a claim that came back short, the fetcher asks the store once which pending
+runs of its queues and job types are due next (``Store.next_due``, one index lookup: their ids
+and how long until each is due) and arms a timer for the earliest. It asks again only when that
+time has passed, after the poll, or when told that anything may have changed (a notification
+without a queue: a reconnected listener, another process's commit on SQLite; a FakeClock that
+moved). Meanwhile every write that makes runs pending (enqueue, retry, rescue, schedule)
+notifies with ``due_in``: a run due later makes the fetcher read again (no claim). Timers are in
+the event loop's monotonic time, from relative delays computed by the store's clock, so a worker
+whose clock is off still wakes on time.
 
-Wake-ups of new runs are targeted: only about as many workers as new runs claim (peers.py).
+Wake-ups are targeted: only about as many workers as new runs claim, and at a run's due time
+only the worker chosen for it; the others look again a little later, with a read, and claim
+only if it is still pending (peers.py).
 
 Flow control: runs held back by a concurrency cap are due again after ``CAP_RECHECK`` (1 s);
 while a cap or rate limit applies to its queues or job types (read at the start and with the
@@ -32,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from zapjobs.clock import Clock, FakeClock
 from zapjobs.core.backoff import ReconnectSchedule
-from zapjobs.models import JobRun, LimitScope, Notification
+from zapjobs.models import DueRun, JobRun, LimitScope, Notification
 from zapjobs.runtime import peers
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.stores.base import Store
@@ -93,8 +95,12 @@ class Fetcher:
         self._claim_now = False
         self._stopping = False
         self._last_claim_full = False
-        #: loop time at which the earliest known not-yet-due run becomes due (None: none known)
+        #: loop time at which every idle worker claims (None: none known): a due time the store
+        #: told without a run to target (flow control), or a back-off while a run is overdue
         self._due_at: float | None = None
+        #: the earliest pending runs by loop time of their due time (from the last next_due):
+        #: at a run's due time its chosen worker claims, the others look later (peers.py)
+        self._upcoming: list[tuple[float, DueRun]] = []
         #: whether ``_due_at`` reflects the store (else ask it after the next short claim)
         self._due_known = False
         self._last_claim_empty = False
@@ -121,13 +127,24 @@ class Fetcher:
         if notification.kind != "runs":
             return
         if notification.queue is None:
-            self._due_known = False  # anything may have changed: look again
-        elif notification.queue not in self._queue_set:
+            # Anything may have changed (another process's commit on SQLite, a reconnected
+            # listener): read what is due, and the worker chosen for each due run claims it;
+            # a worker without peers claims at once (nobody to share with: the read is waste).
+            self._due_known = False
+            if self._alone():
+                self._wake_to_claim()
+            else:
+                self._wake.set()
+            return
+        if notification.queue not in self._queue_set:
             return
         due_in = notification.due_in
         if due_in is not None and due_in.total_seconds() > 0:
-            self._due_by(asyncio.get_running_loop().time() + due_in.total_seconds())
-            self._wake.set()  # re-arm the timer; no claim
+            # A run due later: read which one it is (its id decides who claims it then), unless
+            # it comes after every run already known of a full list (read again by then).
+            if asyncio.get_running_loop().time() + due_in.total_seconds() < self._horizon():
+                self._due_known = False
+                self._wake.set()  # re-arm the timer; no claim
             return
         targeted = notification.count is not None and notification.token is not None
         if targeted and not self._chosen(notification):
@@ -188,6 +205,17 @@ class Fetcher:
         if self._due_at is None or when < self._due_at:
             self._due_at = when
 
+    def _alone(self) -> bool:
+        """Whether no other live worker serves any of this worker's queues (as last read)."""
+        return all(not (self._peers.get(q, frozenset()) - {self._worker_id}) for q in self._queues)
+
+    def _horizon(self) -> float:
+        """Up to when the runs read last are all the pending runs (a full list may miss later
+        ones)."""
+        if self._due_known and len(self._upcoming) >= peers.UPCOMING_RUNS:
+            return self._upcoming[-1][0]
+        return float("inf")
+
     # --- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Claim until stopped; with ``burst``, return once nothing is due and nothing runs."""
@@ -204,8 +232,10 @@ class Fetcher:
         loop = asyncio.get_running_loop()
 
         def moved() -> None:
+            # Read what is due now: its chosen worker claims (a timer wake-up, targeted).
             self._due_known = False
-            self._wake_to_claim()
+            self._last_claim_empty = False
+            self._wake.set()
 
         def from_any_thread() -> None:
             if not loop.is_closed():
@@ -274,28 +304,45 @@ class Fetcher:
     async def _idle(self) -> None:
         """Sleep until told to claim, until the earliest known due time, or for the polling
         interval, whichever comes first; a notification of a run due later re-arms the timer.
-        The list of peers (targeted wake-ups) is re-read meanwhile, without a claim."""
+        At a known run's due time only the worker chosen for it claims; the others look again a
+        little later (a read) and claim only if it is still pending (chosen worker busy or
+        dead). The list of peers (targeted wake-ups) is re-read meanwhile, without a claim."""
         loop = asyncio.get_running_loop()
         if self._claim_now:
             return
-        if not self._due_known or (self._due_at is not None and self._due_at <= loop.time()):
-            await self._look_ahead()
+        if self._due_at is not None and self._due_at <= loop.time():
+            self._due_known = False
         poll_at = loop.time() + self._poll
         while not self._stopping and not self._claim_now:
             read_at = self._peers_read_at
             if read_at is None or loop.time() - read_at >= self._peers_refresh:
                 await self._read_peers()
                 continue
+            if not self._due_known:
+                if await self._look_ahead():
+                    return
+                continue
             now = loop.time()
             if poll_at <= now:
                 self._due_known = False  # the safety net: trust nothing known before it
                 return
             if self._due_at is not None and self._due_at <= now:
+                self._due_known = False  # look again after this claim
                 return
+            action = peers.next_action(self._worker_id, self._upcoming, self._peers)
+            if action is not None and action[0] <= now:
+                _, claim, run = action
+                if claim:  # chosen for this run (the runs after it have their own)
+                    self._due_known = False
+                    return
+                if await self._look_ahead(backing_up=run.id):
+                    return
+                continue
             wake_at = min(
                 poll_at,
                 read_at + self._peers_refresh,
                 poll_at if self._due_at is None else self._due_at,
+                poll_at if action is None else action[0],
             )
             self._wake.clear()
             await self._sleep(wake_at - now)
@@ -323,31 +370,47 @@ class Fetcher:
             for x in limits
         )
 
-    async def _look_ahead(self) -> None:
-        """Ask the store when the earliest run not due yet becomes due; notifications that
-        arrive meanwhile are kept (the earlier time wins)."""
+    async def _look_ahead(self, *, backing_up: int | None = None) -> bool:
+        """Ask the store which runs become due next (their ids and due times); notifications
+        that arrive meanwhile are kept (the earlier time wins). ``backing_up``: the run whose
+        chosen worker should have claimed it by now. True: claim now (that run is still
+        pending)."""
+        loop = asyncio.get_running_loop()
         self._due_at = None
+        self._upcoming = []
         self._due_known = True
         now = self._clock.now() if self._clock is not None else None
         try:
-            due_in = await self._store.next_due(self._queues, self._job_types, now=now)
+            found = await self._store.next_due(
+                self._queues, self._job_types, now=now, runs=peers.UPCOMING_RUNS
+            )
         except Exception as exc:
-            self._due_known = False
-            self._retry.failed(exc)  # logged like a failed claim; the poll is the net
-            return
-        if due_in is None:
-            return
-        seconds = due_in.total_seconds()
-        if seconds <= 0:
-            # Due already: it became due after the claim's snapshot, so claim again at once;
-            # unless that claim found nothing (another worker holds it): then back off a little.
-            if self._last_claim_empty:
-                doubled = max(2 * self._overdue_wait, OVERDUE_FIRST_WAIT)
-                self._overdue_wait = min(doubled, self._poll)
-                seconds = self._overdue_wait
-            else:
-                seconds = 0.0
-        self._due_by(asyncio.get_running_loop().time() + seconds)
+            # Logged like a failed claim; look (claim) again after its back-off, not at once.
+            self._due_by(loop.time() + self._retry.failed(exc))
+            return False
+        if found is None:
+            return False
+        at = loop.time()
+        for run in found.runs:
+            if run.id == backing_up and run.due_in.total_seconds() <= 0:
+                # Its chosen worker did not take it (busy or dead): claim it here.
+                self._due_known = False
+                return True
+        seconds = found.due_in.total_seconds()
+        floor = at  # for runs due already
+        if seconds > 0:
+            self._overdue_wait = 0.0
+        elif self._last_claim_empty:
+            # Due already, and this worker's claim just found nothing: another worker holds it
+            # (or is claiming it); back off a little, doubling while that goes on.
+            self._overdue_wait = min(max(2 * self._overdue_wait, OVERDUE_FIRST_WAIT), self._poll)
+            floor = at + self._overdue_wait
+        self._last_claim_empty = False  # one back-off per empty claim
+        if found.runs and not self._limited:
+            self._upcoming = [(max(at + r.due_in.total_seconds(), floor), r) for r in found.runs]
+        else:  # flow control decides what is due: every idle worker looks then
+            self._due_by(max(at + seconds, floor))
+        return False
 
     async def _claim(self, limit: int) -> list[JobRun]:
         now = self._clock.now() if self._clock is not None else None

@@ -32,6 +32,7 @@ from zapjobs.models import (
     MigrationStatus,
     NewLogEntry,
     NewRun,
+    NextDue,
     Notification,
     NotifyRoundTrip,
     Page,
@@ -226,10 +227,14 @@ class Store(Protocol):
         job_types: Sequence[str],
         *,
         now: datetime | None = None,
-    ) -> timedelta | None:
+        runs: int = 1,
+    ) -> NextDue | None:
         """How long from now until the earliest pending run of the given queues and job types
         becomes due: zero or negative when one is due already (a run that became due after the
-        caller's claim, or one another worker is claiming); None when none is pending. A worker
+        caller's claim, or one another worker is claiming); None when none is pending. With
+        it the ``runs`` earliest pending runs (id, queue, due_in: ordered by run_at, then id),
+        which the workers rank to agree who claims each when it becomes due (none while a
+        cap or rate limit applies to the queues or job types: flow control decides). A worker
         sleeps until then when a claim came back short. Runs held back by flow control do not
         count as due: one whose rate window is used up counts as due when the window ends,
         one at its cap after ``core.flow.CAP_RECHECK`` (the worker whose run frees the cap

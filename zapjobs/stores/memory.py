@@ -30,6 +30,7 @@ from zapjobs.models import (
     Backlog,
     CancelledRuns,
     ConnectionBudget,
+    DueRun,
     EnqueueResult,
     ErrorGroup,
     FailureCount,
@@ -42,6 +43,7 @@ from zapjobs.models import (
     MigrationStatus,
     NewLogEntry,
     NewRun,
+    NextDue,
     Notification,
     NotifyRoundTrip,
     Page,
@@ -300,7 +302,7 @@ class MemoryStore:
             if not any(r.unique_key for r in runs):
                 ids = self._insert(runs, at)
                 pending = [i for i in ids if self._runs[i].status is RunStatus.PENDING]
-                self._notify_pending(pending, at, targeted=True)
+                self._notify_pending(pending, at)
                 return [EnqueueResult(i, created=True) for i in ids]
             return self._insert_unique(runs, at)
 
@@ -329,7 +331,7 @@ class MemoryStore:
                 held[key] = run_id
             results.append(EnqueueResult(run_id, created=True))
             created.append(run_id)
-        self._notify_pending(created, now, targeted=True)
+        self._notify_pending(created, now)
         return results
 
     @staticmethod
@@ -417,7 +419,8 @@ class MemoryStore:
         job_types: Sequence[str],
         *,
         now: datetime | None = None,
-    ) -> timedelta | None:
+        runs: int = 1,
+    ) -> NextDue | None:
         at = utc(now)
         wanted, types = set(queues), set(job_types)
         with self._lock:
@@ -425,22 +428,27 @@ class MemoryStore:
             allowed = budgets(limits, self._running_pairs(), at) if limits else None
             held_jobs = allowed.held_jobs if allowed else frozenset()
             held_queues = allowed.held_queues if allowed else frozenset()
-            due = min(
-                (
-                    r.run_at
-                    for r in self._runs.values()
-                    if r.status is RunStatus.PENDING
-                    and r.queue in wanted
-                    and r.job_type in types
-                    and not self._queues.get(r.queue, False)  # paused: cannot be claimed
-                    and r.job_type not in held_jobs
-                    and r.queue not in held_queues
-                ),
-                default=None,
+            pending = sorted(
+                (r.run_at, r.id, r.queue)
+                for r in self._runs.values()
+                if r.status is RunStatus.PENDING
+                and r.queue in wanted
+                and r.job_type in types
+                and not self._queues.get(r.queue, False)  # paused: cannot be claimed
+                and r.job_type not in held_jobs
+                and r.queue not in held_queues
             )
+        due = pending[0][0] if pending else None
         if allowed is not None and allowed.reopens is not None:
             due = allowed.reopens if due is None else min(due, allowed.reopens)
-        return None if due is None else due - at
+        if due is None:
+            return None
+        earliest = (
+            ()
+            if limits
+            else tuple(DueRun(id=i, queue=q, due_in=r - at) for r, i, q in pending[: max(runs, 0)])
+        )
+        return NextDue(due_in=due - at, runs=earliest)
 
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
@@ -535,7 +543,7 @@ class MemoryStore:
                 r.cancel_requested = False
                 r.cancelled_by = None
             self._graph.rearm(self._runs, [r.id for r in chosen])
-            self._notify_queues({r.queue for r in chosen})
+            self._notify_pending([r.id for r in chosen], at)
             return sorted(r.id for r in chosen)
 
     async def cancel_runs(
@@ -822,8 +830,7 @@ class MemoryStore:
                     r.status, r.finished_at = RunStatus.FAILED, at
                     failed.append(r.id)
             released = self._graph.settle(self._runs, failed, at)
-            self._notify_queues({self._runs[i].queue for i in retried})
-            self._notify_pending(released, at)
+            self._notify_pending(retried + released, at)
         return RescueResult(tuple(sorted(marked)), tuple(retried), tuple(failed))
 
     def _is_lost(self, r: RunRecord, cutoff: datetime) -> bool:
@@ -913,12 +920,10 @@ class MemoryStore:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _notify_pending(
-        self, run_ids: Iterable[int], now: datetime, *, targeted: bool = False
-    ) -> None:
+    def _notify_pending(self, run_ids: Iterable[int], now: datetime) -> None:
         """Called under the lock: wake listeners of the queues of these pending runs."""
         pending = [(self._runs[i].queue, self._runs[i].run_at, i) for i in run_ids]
-        for notification in runs_notifications(pending, now, targeted=targeted):
+        for notification in runs_notifications(pending, now):
             self._notify(notification)
 
     def _notify_queues(self, queues: set[str]) -> None:

@@ -10,12 +10,12 @@ from zapjobs.models import Notification
 
 
 def runs_notifications(
-    pending: Iterable[tuple[str, datetime, int]], now: datetime, *, targeted: bool = False
+    pending: Iterable[tuple[str, datetime, int]], now: datetime
 ) -> list[Notification]:
-    """One notification per queue of the (queue, run_at, id) runs that became pending, in queue
-    order, with ``due_in`` when the earliest of that queue's runs is not due yet at ``now``.
-    ``targeted`` (new runs): with the number of runs due at once and a token (their lowest id),
-    so that about as many workers as runs claim."""
+    """One notification per queue of the (queue, run_at, id) runs that became pending (new,
+    retried, rescued, released), in queue order, with ``due_in`` when the earliest of that
+    queue's runs is not due yet at ``now``, else with the number of runs due at once and a token
+    (their lowest id), so that about as many workers as runs claim."""
     earliest: dict[str, datetime] = {}
     due_now: dict[str, list[int]] = {}
     for queue, run_at, run_id in pending:
@@ -29,8 +29,6 @@ def runs_notifications(
         ids = due_now.get(queue, [])
         if due > now:
             found.append(Notification(kind="runs", queue=queue, due_in=due - now))
-        elif targeted:
-            found.append(Notification(kind="runs", queue=queue, count=len(ids), token=min(ids)))
         else:
-            found.append(Notification(kind="runs", queue=queue))
+            found.append(Notification(kind="runs", queue=queue, count=len(ids), token=min(ids)))
     return found

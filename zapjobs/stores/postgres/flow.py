@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zapjobs.core.flow import CAP_RECHECK
-from zapjobs.models import FlowLimit, JobRun, LimitScope, RateLimit
+from zapjobs.models import DueRun, FlowLimit, JobRun, LimitScope, NextDue, RateLimit
 from zapjobs.stores.postgres import rows
 from zapjobs.stores.postgres.database import Database
 from zapjobs.stores.sql_flow import (
@@ -64,9 +64,7 @@ async def claim(db: Database, limited: LimitedClaims, params: dict[str, Any]) ->
     return []  # contended throughout: the caller looks again (its next_due says due)
 
 
-async def next_due(
-    db: Database, limited: LimitedClaims, params: dict[str, Any]
-) -> timedelta | None:
+async def next_due(db: Database, limited: LimitedClaims, params: dict[str, Any]) -> NextDue | None:
     key: ClaimKey = (tuple(params["queues"]), tuple(params["job_types"]))
     params = {**params, "cap_recheck": CAP_RECHECK.total_seconds()}
     [row] = await db.fetch("next_due_limited" if key in limited else "next_due", params)
@@ -74,4 +72,12 @@ async def next_due(
         [row] = await db.fetch("next_due_limited", params)
     limited.mark(key, row["limited"])
     due_in = row["due_in"]
-    return None if due_in is None else timedelta(seconds=due_in)
+    if due_in is None:
+        return None
+    if row["limited"]:  # flow control decides what is due: no run to target
+        return NextDue(due_in=timedelta(seconds=due_in))
+    runs = tuple(
+        DueRun(id=i, queue=q, due_in=timedelta(seconds=d))
+        for i, q, d in zip(row["ids"], row["queues"], row["due_ins"], strict=True)
+    )
+    return NextDue(due_in=timedelta(seconds=due_in), runs=runs)

@@ -534,7 +534,9 @@ FROM (SELECT 'runs' AS kind, NULL::bigint AS run_id, %(queue)s::text AS queue) n
 -- steps from one priority to the next (one index descent each, few priorities in practice), and
 -- per priority the first entry in run_at order is the earliest, so neither a due backlog nor
 -- finished runs are read. "limited": a cap or rate limit applies to the queues or job types (the
--- store then asks next_due_limited, which leaves out those with no start left).
+-- store then asks next_due_limited, which leaves out those with no start left). "ids", "queues",
+-- "due_ins": the earliest runs (run_at, then id), as many as the caller asks ("runs", that many
+-- index entries per priority): the workers rank their ids to agree who claims each when due.
 WITH RECURSIVE {flow_applying},
 priorities AS (
     SELECT q.name AS queue,
@@ -553,22 +555,27 @@ priorities AS (
     WHERE p.priority IS NOT NULL
 ),
 earliest AS (
-    SELECT min(e.run_at) AS at
+    SELECT e.id, p.queue, e.run_at
     FROM priorities p
     CROSS JOIN LATERAL (
-        SELECT r.run_at FROM {prefix}runs r
+        SELECT r.id, r.run_at FROM {prefix}runs r
         WHERE r.status = 'pending'
           AND r.queue = p.queue
           AND r.priority = p.priority
           AND r.job_type = ANY (%(job_types)s::text[])
-        ORDER BY r.priority DESC, r.run_at
-        LIMIT 1
+        ORDER BY r.priority DESC, r.run_at, r.id
+        LIMIT %(runs)s
     ) e
     WHERE p.priority IS NOT NULL
+    ORDER BY e.run_at, e.id
+    LIMIT %(runs)s
 )
-SELECT EXTRACT(EPOCH FROM e.at - {now})::float8 AS due_in,
-       (SELECT f.limited FROM flow_applying f) AS limited
-FROM earliest e
+SELECT (SELECT EXTRACT(EPOCH FROM min(e.run_at) - {now})::float8 FROM earliest e) AS due_in,
+       (SELECT f.limited FROM flow_applying f) AS limited,
+       ARRAY(SELECT e.id FROM earliest e ORDER BY e.run_at, e.id) AS ids,
+       ARRAY(SELECT e.queue FROM earliest e ORDER BY e.run_at, e.id) AS queues,
+       ARRAY(SELECT EXTRACT(EPOCH FROM e.run_at - {now})::float8 FROM earliest e
+             ORDER BY e.run_at, e.id) AS due_ins
 
 -- fragment: stamp_raced
 -- In a RETURNING of runs r: an enqueue of a child of r committed after this statement's snapshot
@@ -644,14 +651,19 @@ released AS (
 )
 
 -- fragment: notify_released
--- {notify_due} for the runs "released" made pending, one per queue.
+-- {notify_due} for the runs "released" made pending, one per queue (count and token of those due
+-- now, as an enqueue's).
 pg_notify(%(channel)s,
-          json_strip_nulls(json_build_object('k', 'runs', 'q', d.queue, 'd', {due_in}))::text)
+          json_strip_nulls(json_build_object('k', 'runs', 'q', d.queue, 'd', {due_in},
+                                             'n', d.count, 't', d.token))::text)
 
 -- fragment: released_woken
 released_woken AS (
     SELECT {notify_released}
-    FROM (SELECT queue, min(run_at) AS at FROM released
+    FROM (SELECT queue, min(run_at) AS at,
+                 count(*) FILTER (WHERE run_at <= {now}) AS count,
+                 min(id) FILTER (WHERE run_at <= {now}) AS token
+          FROM released
           WHERE status = 'pending' GROUP BY queue) d
 )
 
@@ -781,13 +793,15 @@ deltas AS (
     SELECT queue, job_type, 'cancelled', 1 FROM dropped
 ),
 {count_finished},
--- A retry wakes the queue's workers with its due time, as an enqueue does.
+-- A retry wakes the queue's workers with its due time, as an enqueue does: one of them when due
+-- now (count and token), every one's timer when due later.
 woken AS (
     SELECT {notify_due}
-    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, NULL::bigint AS count,
-                 NULL::bigint AS token
-          FROM (SELECT queue, min(run_at) AS at FROM changed
-                WHERE status = 'pending' GROUP BY queue) d) n
+    FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
+          FROM (SELECT queue, min(run_at) AS at,
+                       count(*) FILTER (WHERE run_at <= {now}) AS count,
+                       min(id) FILTER (WHERE run_at <= {now}) AS token
+                FROM changed WHERE status = 'pending' GROUP BY queue) d) n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken,
        (SELECT count(*) FROM released_woken) AS released, (SELECT sum(g) FROM guard) AS guard
@@ -930,9 +944,12 @@ deltas AS (
     SELECT queue, job_type, 'cancelled', -1 FROM armed
 ),
 {count_finished},
+-- The retried runs are due now: as many workers as runs claim (count and token).
 woken AS (
-    SELECT {notify}
-    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM changed) n
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, queue, NULL::float8 AS due_in, count(*) AS count,
+                 min(id) AS token
+          FROM changed GROUP BY queue) n
 )
 SELECT c.id, (SELECT count(*) FROM woken) AS woken FROM changed c ORDER BY c.id
 
@@ -1685,10 +1702,12 @@ deltas AS (
     SELECT queue, job_type, 'cancelled', 1 FROM dropped
 ),
 {count_finished},
+-- The rescued runs are due now: as many workers as runs claim (count and token).
 woken AS (
-    SELECT {notify}
-    FROM (SELECT DISTINCT 'runs' AS kind, NULL::bigint AS run_id, queue FROM rescued
-          WHERE status = 'pending') n
+    SELECT {notify_due}
+    FROM (SELECT 'runs' AS kind, queue, NULL::float8 AS due_in, count(*) AS count,
+                 min(id) AS token
+          FROM rescued WHERE status = 'pending' GROUP BY queue) n
 )
 SELECT 'worker' AS kind, m.id AS worker_id, NULL::bigint AS run_id, NULL::text AS status
 FROM marked m

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from zapjobs.errors import InvalidStateError
@@ -17,6 +17,7 @@ from zapjobs.models import (
     JobRun,
     NewLogEntry,
     NewRun,
+    NextDue,
     ProgressUpdate,
     RunFilter,
     RunLink,
@@ -215,13 +216,15 @@ class RunWritesMixin:
         job_types: Sequence[str],
         *,
         now: datetime | None = None,
-    ) -> timedelta | None:
+        runs: int = 1,
+    ) -> NextDue | None:
         if not queues or not job_types:
             return None
         params = {
             "queues": list(dict.fromkeys(queues)),
             "job_types": list(dict.fromkeys(job_types)),
             "now": now,
+            "runs": max(runs, 1),
         }
         return await flow.next_due(self._db, self._limited_claims, params)
 

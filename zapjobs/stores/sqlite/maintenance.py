@@ -54,7 +54,7 @@ class MaintenanceMixin:
         at = rows.now_us(now)
         cutoff = at - rows.duration_us(stale_after)
 
-        def rescue(s: Session) -> tuple[RescueResult, set[str]]:
+        def rescue(s: Session) -> tuple[RescueResult, list[workflows.Released]]:
             marked = [r["id"] for r in s.rows("rescue_mark_workers", {"now": at, "cutoff": cutoff})]
             lost = s.rows("rescue_lost_runs", {"cutoff": cutoff})
             retry = [r["id"] for r in lost if r["retry"]]
@@ -68,11 +68,11 @@ class MaintenanceMixin:
                 tuple(sorted(r["id"] for r in retried)),
                 tuple(sorted(r["id"] for r in failed)),
             )
-            return result, {r["queue"] for r in retried}
+            return result, [(r["queue"], rows.from_us(at), r["id"]) for r in retried]  # due now
 
         released: list[workflows.Released] = []
-        result, queues = await self._db.write(rescue)
-        notify.publish(self._db.notify_key, notify.runs_in(queues))
+        result, retried = await self._db.write(rescue)
+        notify.publish(self._db.notify_key, runs_notifications(retried, rows.from_us(at)))
         notify.publish(self._db.notify_key, runs_notifications(released, rows.from_us(at)))
         return result
 

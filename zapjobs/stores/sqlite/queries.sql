@@ -383,10 +383,10 @@ LIMIT :limit
 -- watcher reads it every few milliseconds, a read of the connection's own state, no I/O.
 PRAGMA data_version
 
--- name: next_due
--- When the earliest pending run of one queue becomes due (the caller walks the queues): the first
--- entry of the partial claim index per priority, skipping from one priority to the next (a loose
--- index scan), so neither a due backlog nor finished runs are read.
+-- name: pending_priorities
+-- The priorities of one queue's pending runs (the caller walks the queues), highest first: a
+-- loose index scan over the partial claim index, one descent per priority, so neither a due
+-- backlog nor finished runs are read. None for a paused queue (resuming notifies instead).
 WITH RECURSIVE priorities (priority) AS (
     SELECT (SELECT r.priority FROM {prefix}runs r
             WHERE r.status = 'pending' AND r.queue = :queue
@@ -398,17 +398,22 @@ WITH RECURSIVE priorities (priority) AS (
     FROM priorities p
     WHERE p.priority IS NOT NULL
 )
-SELECT min((SELECT r.run_at FROM {prefix}runs r
-            WHERE r.status = 'pending'
-              AND r.queue = :queue
-              AND r.priority = p.priority
-              AND r.job_type IN (SELECT value FROM json_each(:job_types))
-            ORDER BY r.run_at
-            LIMIT 1)) AS due
+SELECT p.priority
 FROM priorities p
 WHERE p.priority IS NOT NULL
-  -- a paused queue's runs cannot be claimed: no timer for them (resuming notifies instead)
   AND NOT EXISTS (SELECT 1 FROM {prefix}queues q WHERE q.name = :queue AND q.paused)
+
+-- name: next_due
+-- The earliest pending runs of one queue and priority (run_at, then id; :runs of them): the first
+-- entries of the claim index there, which the workers rank to agree who claims each when due.
+SELECT r.id, r.run_at AS due
+FROM {prefix}runs r
+WHERE r.status = 'pending'
+  AND r.queue = :queue
+  AND r.priority = :priority
+  AND r.job_type IN (SELECT value FROM json_each(:job_types))
+ORDER BY r.run_at, r.id
+LIMIT :runs
 
 -- name: claim_mark
 UPDATE {prefix}runs

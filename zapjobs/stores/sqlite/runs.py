@@ -15,10 +15,12 @@ from zapjobs.core.unique import superseded_by_newer
 from zapjobs.errors import InvalidStateError
 from zapjobs.models import (
     CancelledRuns,
+    DueRun,
     EnqueueResult,
     JobRun,
     NewLogEntry,
     NewRun,
+    NextDue,
     Notification,
     ProgressUpdate,
     RunFilter,
@@ -112,7 +114,7 @@ class RunWritesMixin:
         ]
         if write is insert_with_parents:
             pending = released
-        notify.publish(self._db.notify_key, runs_notifications(pending, clock, targeted=True))
+        notify.publish(self._db.notify_key, runs_notifications(pending, clock))
         return results
 
     async def claim(
@@ -161,7 +163,8 @@ class RunWritesMixin:
         job_types: Sequence[str],
         *,
         now: datetime | None = None,
-    ) -> timedelta | None:
+        runs: int = 1,
+    ) -> NextDue | None:
         if not queues or not job_types:
             return None
         at = rows.now_us(now)
@@ -169,22 +172,40 @@ class RunWritesMixin:
         wanted_types = list(dict.fromkeys(job_types))
         job_types_param = json.dumps(wanted_types, ensure_ascii=False)
         queues_param = json.dumps(wanted_queues, ensure_ascii=False)
+        limit = max(runs, 1)
 
-        def earliest(s: Session) -> int | None:
+        def earliest(s: Session) -> tuple[int | None, bool, list[tuple[int, int, str]]]:
             held_jobs, held_queues, reopens = flow.held_back(s, queues_param, job_types_param, at)
             types = json.dumps([t for t in wanted_types if t not in held_jobs], ensure_ascii=False)
-            found: list[int] = [] if reopens is None else [reopens]
+            found: list[tuple[int, int, str]] = []  # (run_at, id, queue)
             for queue in wanted_queues if types != "[]" else []:  # every job type held
                 if queue in held_queues:
                     continue
-                wanted = {"queue": queue, "now": at, "job_types": types}
-                row = s.one("next_due", wanted)
-                if row is not None and row["due"] is not None:
-                    found.append(row["due"])
-            return min(found, default=None)
+                for p in s.rows("pending_priorities", {"queue": queue}):
+                    wanted = {
+                        "queue": queue,
+                        "priority": p["priority"],
+                        "job_types": types,
+                        "runs": limit,
+                    }
+                    found.extend((r["due"], r["id"], queue) for r in s.rows("next_due", wanted))
+            found.sort()
+            due = min(
+                [x[0] for x in found[:1]] + ([] if reopens is None else [reopens]), default=None
+            )
+            held = bool(held_jobs or held_queues) or reopens is not None
+            return due, held, found[:limit]
 
-        due = await self._db.call(earliest)
-        return None if due is None else rows.from_us(due) - rows.from_us(at)
+        due, held, found = await self._db.call(earliest)
+        if due is None:
+            return None
+        start = rows.from_us(at)
+        targets = (
+            ()
+            if held
+            else tuple(DueRun(id=i, queue=q, due_in=rows.from_us(d) - start) for d, i, q in found)
+        )
+        return NextDue(due_in=rows.from_us(due) - start, runs=targets)
 
     async def complete(
         self, outcomes: Sequence[RunOutcome], *, now: datetime | None = None
@@ -260,7 +281,8 @@ class RunWritesMixin:
             return found
 
         changed = await self._db.write(retry)
-        notify.publish(self._db.notify_key, notify.runs_in(r["queue"] for r in changed))
+        retried = [(r["queue"], rows.from_us(at), r["id"]) for r in changed]  # due now
+        notify.publish(self._db.notify_key, runs_notifications(retried, rows.from_us(at)))
         return sorted(r["id"] for r in changed)
 
     async def cancel_runs(

@@ -528,6 +528,15 @@ class RunSort(StrEnum):
     FINISHED = "finished"  # by finish time; runs not finished come after, by id
     JOB_TYPE = "job"  # by job type, then by id
 
+    @property
+    def ascending_first(self) -> bool:
+        """The direction an operator starts with: job types A to Z, times newest first."""
+        return self is RunSort.JOB_TYPE
+
+    @property
+    def label(self) -> str:
+        return {"created": "created", "finished": "finish time", "job": "job type"}[self.value]
+
     def key(self, run: JobRun) -> int | str | datetime | None:
         """The value a run is ordered by (a keyset cursor holds it)."""
         if self is RunSort.CREATED:

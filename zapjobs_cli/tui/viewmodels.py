@@ -17,6 +17,7 @@ from zapjobs.models import (
     LogLevel,
     Page,
     Progress,
+    RunCursor,
     RunFilter,
     RunStatus,
     ScheduleKind,
@@ -75,6 +76,8 @@ class RunsPage:
     selection: RunFilter
     page: Page
     has_more: bool  # another (older) page exists
+    #: where the next page starts (the cursor of this page's last run), when there is one
+    next_after: RunCursor | None = None
 
 
 @dataclass(frozen=True)

@@ -534,12 +534,68 @@ class RunFilter:
             raise ValidationError("search_window must be at least 1")
 
 
+class RunSort(StrEnum):
+    """The orders runs are listed in; each is the walk of an index, never a sort of the table.
+    Ties (and runs without the value) go by id, in the same direction."""
+
+    CREATED = "created"  # by id: ids are given in the order runs are created
+    FINISHED = "finished"  # by finish time; runs not finished come after, by id
+    JOB_TYPE = "job"  # by job type, then by id
+
+    @property
+    def ascending_first(self) -> bool:
+        """The direction an operator starts with: job types A to Z, times newest first."""
+        return self is RunSort.JOB_TYPE
+
+    @property
+    def label(self) -> str:
+        return {"created": "created", "finished": "finish time", "job": "job type"}[self.value]
+
+    def key(self, run: JobRun) -> int | str | datetime | None:
+        """The value a run is ordered by (a keyset cursor holds it)."""
+        if self is RunSort.CREATED:
+            return run.id
+        if self is RunSort.FINISHED:
+            return run.finished_at
+        return run.job_type
+
+
+@dataclass(frozen=True)
+class RunCursor:
+    """Where a keyset page ends: the last run's sort value (``RunSort.key``) and its id."""
+
+    value: int | str | datetime | None
+    id: int
+
+
 @dataclass(frozen=True)
 class Page:
-    """Keyset paging, newest first: ``before_id`` is the last id of the previous page."""
+    """Keyset paging: ``limit`` runs in ``sort`` order (descending unless ``ascending``), after
+    ``after``, the cursor of the previous page's last run (``Page.following``). ``before_id``
+    is that cursor for the default order, newest first (``RunSort.CREATED``, descending)."""
 
     limit: int = 100
     before_id: int | None = None
+    sort: RunSort = RunSort.CREATED
+    ascending: bool = False
+    after: RunCursor | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sort", RunSort(self.sort))
+        if self.before_id is not None:
+            if self.sort is not RunSort.CREATED or self.ascending:
+                raise ValidationError("before_id pages newest first; use after= for other orders")
+            if self.after is not None and self.after.id != self.before_id:
+                raise ValidationError("give before_id or after, not both")
+            object.__setattr__(self, "after", RunCursor(self.before_id, self.before_id))
+        elif self.after is not None and self.sort is RunSort.CREATED and not self.ascending:
+            object.__setattr__(self, "before_id", self.after.id)
+
+    def following(self, last: JobRun) -> Page:
+        """The next page, after ``last`` (the last run of this one), in the same order."""
+        cursor = RunCursor(self.sort.key(last), last.id)
+        before_id = cursor.id if self.sort is RunSort.CREATED and not self.ascending else None
+        return Page(self.limit, before_id, self.sort, self.ascending, cursor)
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,36 @@ def test_runs_list_by_worker_and_finish_time(sqlite_cli: Cli) -> None:
     assert json_of(sqlite_cli, "runs", "list", "--finished-until", "1h") == []
     wrong = sqlite_cli("runs", "list", "--finished-since", "soon")
     assert wrong.code == 2 and "invalid --finished-since 'soon'" in wrong.stderr, str(wrong)
+
+
+def test_runs_list_sorted_by_a_column(sqlite_cli: Cli) -> None:
+    """Issue 14 (23): `runs list --sort job|finished|created`, with --ascending/--descending."""
+    import asyncio
+
+    from zapjobs import ZapJobs
+    from zapjobs.models import NewRun, RunOutcome, RunStatus
+    from zapjobs.testing import store_of
+
+    async def seed() -> list[int]:
+        async with ZapJobs(sqlite_cli.url, auto_migrate=True) as zap:
+            store = store_of(zap)
+            ids = await store.enqueue([NewRun("b"), NewRun("c"), NewRun("a"), NewRun("b")])
+            for job_type in ("c", "a"):  # c finishes before a
+                [run] = await store.claim("w", ["default"], [job_type], 1)
+                await store.complete([RunOutcome(run.id, "w", run.attempt, RunStatus.SUCCEEDED)])
+            return ids
+
+    b1, c, a, b2 = asyncio.run(seed())
+
+    def listed(*args: str) -> list[int]:
+        return [r["id"] for r in json_of(sqlite_cli, "runs", "list", *args)]  # type: ignore[index, union-attr]
+
+    assert listed("--sort", "job") == [a, b1, b2, c]
+    assert listed("--sort", "job", "--descending") == [c, b2, b1, a]
+    assert listed("--sort", "finished") == [a, c, b2, b1]  # unfinished last, newest first
+    assert listed("--sort", "created", "--ascending") == [b1, c, a, b2]
+    assert listed("--sort", "job", "--limit", "2") == [a, b1]
+    table = sqlite_cli("runs", "list", "--sort", "job", "--limit", "2")
+    assert table.code == 0 and "showing the first 2 of 4 runs" in table.stderr, str(table)
+    wrong = sqlite_cli("runs", "list", "--sort", "duration")
+    assert wrong.code == 2 and "--sort" in wrong.stderr, str(wrong)

@@ -444,6 +444,26 @@ async def test_claim_and_keyset_listing_are_served_by_indexes(
         assert not any("TEMP B-TREE" in step for step in steps), steps
 
 
+async def test_sorted_listings_walk_their_index(store: SQLiteStore, db_path: Path) -> None:
+    """Another order than newest first (RunSort) is an index walk too: job type on the
+    (job_type, id) index, finish time on the finish-time index (ties by id: only runs sharing
+    a finish time are sorted), oldest first on the primary key; never the whole table sorted."""
+    orders = {
+        "list_runs_job_desc": ("zapjobs_runs_job_type_idx", "zz", 5),
+        "list_runs_job_asc": ("zapjobs_runs_job_type_idx", "a", 5),
+        "list_runs_finished_desc": ("zapjobs_runs_finished_idx", 10**15, 5),
+        "list_runs_finished_asc": ("zapjobs_runs_finished_idx", 0, 5),
+        "list_runs_created_asc": ("INTEGER PRIMARY KEY", None, 5),
+    }
+    for name, (index, value, run_id) in orders.items():
+        for cursor in ({"c_value": None, "c_id": None}, {"c_value": value, "c_id": run_id}):
+            params = {**filter_params(RunFilter(), 0), **cursor, "limit": 10}
+            plan = _plan(db_path, store.queries[name], params)
+            assert any(index in step for step in plan), (name, plan)
+            assert not any(step.startswith("SCAN r") and "INDEX" not in step for step in plan)
+            assert not any(step == "USE TEMP B-TREE FOR ORDER BY" for step in plan), plan
+
+
 async def test_operator_reads_are_bounded_by_indexes(store: SQLiteStore, db_path: Path) -> None:
     """stats reads the live runs from their partial indexes and the kept counts, never the
     history; latest_runs seeks one index entry per job type; a search is an id range."""

@@ -34,7 +34,7 @@ from zapjobs.models import (
     UniqueSettings,
     WorkerInfo,
 )
-from zapjobs.stores.memory_records import RunRecord, matches
+from zapjobs.stores.memory_records import RunRecord, matches, page_of_runs
 from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
     CHART_RANGES,
@@ -282,13 +282,13 @@ class FakeSource:
 
     async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:
         self._check()
-        found = [
-            r
-            for r in self._matching(selection, now)
-            if page.before_id is None or r.id < page.before_id
-        ]
+        # The memory store's own ordering and keyset paging, one extra row as the source asks.
+        found = page_of_runs(self._matching(selection, now), replace(page, limit=page.limit + 1))
         rows = tuple(run_row(r, now) for r in found[: page.limit])
-        return RunsPage(rows, selection, page, has_more=len(found) > page.limit)
+        if len(found) <= page.limit:
+            return RunsPage(rows, selection, page, has_more=False)
+        after = page.following(found[page.limit - 1]).after
+        return RunsPage(rows, selection, page, has_more=True, next_after=after)
 
     async def count_runs(self, selection: RunFilter) -> int:
         self._check()

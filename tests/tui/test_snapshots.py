@@ -123,11 +123,22 @@ async def _open_run(pilot: Pilot[Any], run_id: int) -> None:
     await settle(pilot)
 
 
+async def _runs_searched(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await press(pilot, "3")
+    screen = pilot.app.screen
+    assert isinstance(screen, RunsScreen)
+    screen.apply_filter("timeout")
+    await settle(pilot)
+
+
 VIEWS: dict[str, Callable[[Pilot[Any]], Awaitable[None]]] = {
     "overview": keys(),
     "overview_24h": keys("g"),
     "jobs": keys("2"),
     "runs": keys("3"),
+    "runs_by_finish_time": keys("3", "s"),  # the summary line names the order
+    "runs_searched": _runs_searched,  # and how many runs a search looked among
     "run_detail": lambda pilot: _open_run(pilot, 36),
     "workers": keys("4"),
 }

@@ -80,6 +80,7 @@ from zapjobs.stores.memory_records import (
     failures_of,
     matches,
     opt_utc,
+    page_of_runs,
     schedule_timing,
     stats_of,
     throughput_of,
@@ -639,13 +640,8 @@ class MemoryStore:
 
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         with self._lock:
-            found: list[JobRun] = []
-            for r in sorted(self._select(selection, utc(None)), key=lambda r: -r.id):
-                if len(found) >= page.limit:
-                    break
-                if page.before_id is None or r.id < page.before_id:
-                    found.append(r.view())
-            return found
+            runs = [r.view() for r in self._select(selection, utc(None))]
+        return page_of_runs(runs, page)
 
     async def count_runs(self, selection: RunFilter) -> int:
         with self._lock:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import (
@@ -21,6 +22,7 @@ from zapjobs.models import (
     JobRun,
     LogEntry,
     LogLevel,
+    Page,
     ParentFailure,
     Progress,
     QueueStats,
@@ -192,6 +194,26 @@ def matches(r: RunRecord, f: RunFilter, now: datetime, newest_id: int = 0) -> bo
         if r.is_scheduled(at) != f.scheduled:
             return False
     return True
+
+
+def page_of_runs(runs: Iterable[JobRun], page: Page) -> list[JobRun]:
+    """A keyset page of ``runs``: in ``page.sort`` order, ties by id in the same direction,
+    runs without the value (not finished) after the others; after ``page.after``."""
+
+    def key(value: object, run_id: int) -> tuple[Any, ...]:
+        missing = value is None
+        if page.ascending:
+            return (missing, value, run_id)
+        return (not missing, value, run_id)
+
+    ordered = sorted(runs, key=lambda r: key(page.sort.key(r), r.id), reverse=not page.ascending)
+    if page.after is not None:
+        cursor = key(page.after.value, page.after.id)
+        if page.ascending:
+            ordered = [r for r in ordered if key(page.sort.key(r), r.id) > cursor]
+        else:
+            ordered = [r for r in ordered if key(page.sort.key(r), r.id) < cursor]
+    return ordered[: max(page.limit, 0)]
 
 
 def stats_of(runs: Iterable[RunRecord], now: datetime) -> Stats:

@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
-from zapjobs.errors import ConfigurationError, InvalidStateError, NotMigratedError, StoreError
+from zapjobs.errors import (
+    ConfigurationError,
+    InvalidStateError,
+    NotMigratedError,
+    StoreError,
+    ValidationError,
+)
 from zapjobs.models import (
     Backlog,
     CancelledRuns,
@@ -22,10 +28,12 @@ from zapjobs.models import (
     JobDefinition,
     JobRun,
     MigrationStatus,
+    Page,
     PruneResult,
     QueueStats,
     RunLinkPage,
     RunOutcome,
+    RunSort,
     RunStatus,
     Schedule,
     Stats,
@@ -224,3 +232,31 @@ def cancelled_runs(changed: Iterable[tuple[int, str]]) -> CancelledRuns:
     for run_id, status in changed:
         (stop_requested if status == RunStatus.RUNNING.value else cancelled).append(run_id)
     return CancelledRuns(cancelled, stop_requested)
+
+
+def sorted_listing(
+    page: Page, stamp: Callable[[datetime], Any]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The statements that list a page in an order other than newest first, run in turn while
+    the page is not full: ``list_runs_<sort>_<asc|desc>`` with the cursor as ``c_value`` and
+    ``c_id``; by finish time, the unfinished runs (``list_runs_unfinished_*``) come after the
+    finished ones. ``stamp`` binds a time as the backend stores it."""
+    direction = "asc" if page.ascending else "desc"
+    cursor = page.after
+    c_id = None if cursor is None else cursor.id
+    if page.sort is RunSort.CREATED:
+        return [(f"list_runs_created_{direction}", {"c_id": c_id})]
+    if page.sort is RunSort.JOB_TYPE:
+        value = None if cursor is None else cursor.value
+        if cursor is not None and not isinstance(value, str):
+            raise ValidationError("a job type cursor holds a job type")
+        return [(f"list_runs_job_{direction}", {"c_value": value, "c_id": c_id})]
+    unfinished = (f"list_runs_unfinished_{direction}", {"c_id": None})
+    if cursor is not None and cursor.value is None:  # past the finished runs already
+        return [(unfinished[0], {"c_id": c_id})]
+    if cursor is None:
+        return [(f"list_runs_finished_{direction}", {"c_value": None, "c_id": None}), unfinished]
+    if not isinstance(cursor.value, datetime):
+        raise ValidationError("a finish time cursor holds a time")
+    finished = {"c_value": stamp(cursor.value), "c_id": c_id}
+    return [(f"list_runs_finished_{direction}", finished), unfinished]

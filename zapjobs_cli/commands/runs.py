@@ -20,6 +20,7 @@ from zapjobs.models import (
     LogLevel,
     Page,
     RunLinks,
+    RunSort,
     RunStatus,
 )
 from zapjobs_cli.commands import run_actions
@@ -105,6 +106,23 @@ def list_runs(
             "--finished-until", metavar="WHEN", help="Finished before WHEN ago (10m) or a time."
         ),
     ] = None,
+    sort: Annotated[
+        RunSort,
+        typer.Option(
+            "--sort",
+            help="Order by creation (id, newest first), finish time (latest first; unfinished "
+            "runs last) or job type (A-Z); ties by id.",
+            case_sensitive=False,
+        ),
+    ] = RunSort.CREATED,
+    ascending: Annotated[
+        bool | None,
+        typer.Option(
+            "--ascending/--descending",
+            help="Flip or force the order's direction (default: as --sort says).",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[
         int,
         typer.Option(
@@ -117,10 +135,11 @@ def list_runs(
     local: LocalOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs, newest first.
+    """List runs, newest first (or --sort).
 
     Example: `zapjobs runs list --status failed --job email-sender --since 1h`;
-    `zapjobs runs list --worker web-1-4242-ab12 --status running` (what a worker holds).
+    `zapjobs runs list --worker web-1-4242-ab12 --status running` (what a worker holds);
+    `zapjobs runs list --sort finished --status failed` (the latest failures to finish).
     """
     state = get_state(ctx)
     now = datetime.now(UTC)
@@ -137,7 +156,8 @@ def list_runs(
     )
 
     async def work(zap: ZapJobs) -> tuple[list[JobRun], int]:
-        runs = await zap.list_runs(selection, Page(limit=limit))
+        up = sort.ascending_first if ascending is None else ascending
+        runs = await zap.list_runs(selection, Page(limit=limit, sort=sort, ascending=up))
         total = len(runs) if len(runs) < limit else await zap.count_runs(selection)
         return runs, total
 
@@ -153,7 +173,8 @@ def list_runs(
         return
     state.out.print(runs_table(runs, now, local=local))
     if total > len(runs):
-        state.note(f"showing the newest {len(runs)} of {total} runs (use --limit)")
+        first = "newest" if sort is RunSort.CREATED and ascending in (None, False) else "first"
+        state.note(f"showing the {first} {len(runs)} of {total} runs (use --limit)")
     if searched:
         state.note(searched)
 

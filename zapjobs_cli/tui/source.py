@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -203,11 +204,14 @@ class ZapJobsSource:
         )
 
     async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:
-        """One page; one extra row is asked for to know whether an older page exists."""
+        """One page; one extra row is asked for to know whether a next page exists."""
         zap = await self._ready()
-        found = await zap.list_runs(selection, Page(limit=page.limit + 1, before_id=page.before_id))
+        found = await zap.list_runs(selection, replace(page, limit=page.limit + 1))
         rows = tuple(run_row(r, now) for r in found[: page.limit])
-        return RunsPage(rows, selection, page, has_more=len(found) > page.limit)
+        if len(found) <= page.limit:
+            return RunsPage(rows, selection, page, has_more=False)
+        after = page.following(found[page.limit - 1]).after
+        return RunsPage(rows, selection, page, has_more=True, next_after=after)
 
     async def count_runs(self, selection: RunFilter) -> int:
         zap = await self._ready()

@@ -18,6 +18,7 @@ from zapjobs.models import (
     Page,
     Progress,
     QueueInfo,
+    RunCursor,
     RunFilter,
     RunLinks,
     RunStatus,
@@ -77,6 +78,8 @@ class RunsPage:
     selection: RunFilter
     page: Page
     has_more: bool  # another (older) page exists
+    #: where the next page starts (the cursor of this page's last run), when there is one
+    next_after: RunCursor | None = None
 
 
 @dataclass(frozen=True)

@@ -1113,6 +1113,104 @@ SELECT * FROM (
 ORDER BY id DESC
 LIMIT %(limit)s
 
+-- Sorted listings (RunSort, Page.after): each walks an index in its order and stops at the
+-- limit; the cursor (c_value, c_id) is the previous page's last run, NULL on the first page.
+-- name: list_runs_created_asc
+-- Oldest first: a forward walk of the primary key.
+SELECT {run_columns} FROM {prefix}runs r
+WHERE {run_filter}
+  AND (%(c_id)s::bigint IS NULL OR r.id > %(c_id)s::bigint)
+ORDER BY r.id
+LIMIT %(limit)s
+
+-- name: list_runs_job_desc
+-- By job type: the (job_type, id) index (running runs left out, migration 0002) and the
+-- running runs, few, from their own index.
+SELECT * FROM (
+    (SELECT {run_columns} FROM {prefix}runs r
+     WHERE {run_filter}
+       AND r.status <> 'running'
+       AND %(with_others)s::boolean
+       AND (%(c_id)s::bigint IS NULL
+            OR (r.job_type, r.id) < (%(c_value)s::text, %(c_id)s::bigint))
+     ORDER BY r.job_type DESC, r.id DESC
+     LIMIT %(limit)s)
+    UNION ALL
+    (SELECT {run_columns} FROM {prefix}runs r
+     WHERE {run_filter}
+       AND r.status = 'running'
+       AND %(with_running)s::boolean
+       AND (%(c_id)s::bigint IS NULL
+            OR (r.job_type, r.id) < (%(c_value)s::text, %(c_id)s::bigint))
+     ORDER BY r.job_type DESC, r.id DESC
+     LIMIT %(limit)s)
+) runs
+ORDER BY job_type DESC, id DESC
+LIMIT %(limit)s
+
+-- name: list_runs_job_asc
+SELECT * FROM (
+    (SELECT {run_columns} FROM {prefix}runs r
+     WHERE {run_filter}
+       AND r.status <> 'running'
+       AND %(with_others)s::boolean
+       AND (%(c_id)s::bigint IS NULL
+            OR (r.job_type, r.id) > (%(c_value)s::text, %(c_id)s::bigint))
+     ORDER BY r.job_type, r.id
+     LIMIT %(limit)s)
+    UNION ALL
+    (SELECT {run_columns} FROM {prefix}runs r
+     WHERE {run_filter}
+       AND r.status = 'running'
+       AND %(with_running)s::boolean
+       AND (%(c_id)s::bigint IS NULL
+            OR (r.job_type, r.id) > (%(c_value)s::text, %(c_id)s::bigint))
+     ORDER BY r.job_type, r.id
+     LIMIT %(limit)s)
+) runs
+ORDER BY job_type, id
+LIMIT %(limit)s
+
+-- name: list_runs_finished_desc
+-- By finish time: the finish-time index (migration 0001), ties by id. "<=" bounds the walk
+-- (the index holds no id); the row comparison then drops the runs already listed.
+SELECT {run_columns} FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NOT NULL
+  AND (%(c_id)s::bigint IS NULL
+       OR (r.finished_at <= %(c_value)s::timestamptz
+           AND (r.finished_at, r.id) < (%(c_value)s::timestamptz, %(c_id)s::bigint)))
+ORDER BY r.finished_at DESC, r.id DESC
+LIMIT %(limit)s
+
+-- name: list_runs_finished_asc
+SELECT {run_columns} FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NOT NULL
+  AND (%(c_id)s::bigint IS NULL
+       OR (r.finished_at >= %(c_value)s::timestamptz
+           AND (r.finished_at, r.id) > (%(c_value)s::timestamptz, %(c_id)s::bigint)))
+ORDER BY r.finished_at, r.id
+LIMIT %(limit)s
+
+-- name: list_runs_unfinished_desc
+-- After the finished runs: the ones without a finish time, by id (a walk of the primary key;
+-- read only once the finished runs are all listed).
+SELECT {run_columns} FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NULL
+  AND (%(c_id)s::bigint IS NULL OR r.id < %(c_id)s::bigint)
+ORDER BY r.id DESC
+LIMIT %(limit)s
+
+-- name: list_runs_unfinished_asc
+SELECT {run_columns} FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NULL
+  AND (%(c_id)s::bigint IS NULL OR r.id > %(c_id)s::bigint)
+ORDER BY r.id
+LIMIT %(limit)s
+
 -- name: count_runs
 SELECT (SELECT count(*) FROM {prefix}runs r
         WHERE {run_filter} AND r.status <> 'running' AND %(with_others)s::boolean)

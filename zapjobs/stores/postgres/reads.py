@@ -14,6 +14,7 @@ from zapjobs.models import (
     LogLevel,
     Page,
     RunFilter,
+    RunSort,
     Stats,
     ThroughputPoint,
 )
@@ -23,6 +24,7 @@ from zapjobs.stores.sql_common import (
     backlog_from_rows,
     error_groups_from_rows,
     failures_from_rows,
+    sorted_listing,
     stats_from_rows,
 )
 
@@ -51,12 +53,17 @@ class RunReadsMixin:
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         if page.limit <= 0:
             return []
-        params = {
-            "before_id": page.before_id,
-            "limit": page.limit,
-            **rows.filter_params(selection, None),
-        }
-        return [rows.run_from_row(r) for r in await self._db.fetch("list_runs", params)]
+        filtered = rows.filter_params(selection, None)
+        if page.sort is RunSort.CREATED and not page.ascending:
+            params = {"before_id": page.before_id, "limit": page.limit, **filtered}
+            return [rows.run_from_row(r) for r in await self._db.fetch("list_runs", params)]
+        found: list[JobRun] = []
+        for name, cursor in sorted_listing(page, lambda when: when):
+            params = {**filtered, **cursor, "limit": page.limit - len(found)}
+            found += [rows.run_from_row(r) for r in await self._db.fetch(name, params)]
+            if len(found) >= page.limit:
+                break
+        return found
 
     async def count_runs(self, selection: RunFilter) -> int:
         row = await self._db.fetch_one("count_runs", rows.filter_params(selection, None))

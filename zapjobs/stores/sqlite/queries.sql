@@ -592,6 +592,66 @@ WHERE {drive}
 ORDER BY r.id DESC
 LIMIT :limit
 
+-- Sorted listings (RunSort, Page.after): each walks an index in its order and stops at the
+-- limit; the cursor (:c_value, :c_id) is the previous page's last run, NULL on the first page.
+-- name: list_runs_created_asc
+SELECT r.* FROM {prefix}runs r
+WHERE {run_filter}
+  AND (:c_id IS NULL OR r.id > :c_id)
+ORDER BY r.id
+LIMIT :limit
+
+-- name: list_runs_job_desc
+-- The (job_type, id) index.
+SELECT r.* FROM {prefix}runs r
+WHERE {run_filter}
+  AND (:c_id IS NULL OR (r.job_type, r.id) < (:c_value, :c_id))
+ORDER BY r.job_type DESC, r.id DESC
+LIMIT :limit
+
+-- name: list_runs_job_asc
+SELECT r.* FROM {prefix}runs r
+WHERE {run_filter}
+  AND (:c_id IS NULL OR (r.job_type, r.id) > (:c_value, :c_id))
+ORDER BY r.job_type, r.id
+LIMIT :limit
+
+-- name: list_runs_finished_desc
+-- The finish-time index, ties by id; "<=" bounds the walk, the row value drops the runs listed.
+SELECT r.* FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NOT NULL
+  AND (:c_id IS NULL
+       OR (r.finished_at <= :c_value AND (r.finished_at, r.id) < (:c_value, :c_id)))
+ORDER BY r.finished_at DESC, r.id DESC
+LIMIT :limit
+
+-- name: list_runs_finished_asc
+SELECT r.* FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NOT NULL
+  AND (:c_id IS NULL
+       OR (r.finished_at >= :c_value AND (r.finished_at, r.id) > (:c_value, :c_id)))
+ORDER BY r.finished_at, r.id
+LIMIT :limit
+
+-- name: list_runs_unfinished_desc
+-- After the finished runs: those without a finish time, by id.
+SELECT r.* FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NULL
+  AND (:c_id IS NULL OR r.id < :c_id)
+ORDER BY r.id DESC
+LIMIT :limit
+
+-- name: list_runs_unfinished_asc
+SELECT r.* FROM {prefix}runs r
+WHERE {run_filter}
+  AND r.finished_at IS NULL
+  AND (:c_id IS NULL OR r.id > :c_id)
+ORDER BY r.id
+LIMIT :limit
+
 -- name: count_runs
 SELECT count(*) AS n FROM {prefix}runs r WHERE {drive} AND {run_filter}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from zapjobs.models import (
     LogLevel,
     Page,
     RunFilter,
+    RunSort,
     Stats,
     ThroughputPoint,
 )
@@ -22,10 +24,11 @@ from zapjobs.stores.sql_common import (
     backlog_from_rows,
     error_groups_from_rows,
     failures_from_rows,
+    sorted_listing,
     stats_from_rows,
 )
 from zapjobs.stores.sqlite import rows
-from zapjobs.stores.sqlite.database import Database
+from zapjobs.stores.sqlite.database import Database, Session
 
 
 class RunReadsMixin:
@@ -54,14 +57,23 @@ class RunReadsMixin:
     async def list_runs(self, selection: RunFilter, page: Page) -> list[JobRun]:
         if page.limit <= 0:
             return []
-        params = {
-            "before_id": page.before_id,
-            "limit": page.limit,
-            **rows.filter_params(selection, rows.now_us(None)),
-        }
-        name = f"list_runs:{rows.drive_variant(selection)}"
-        found = await self._db.call(lambda s: s.rows(name, params))
-        return [rows.run_from_row(r) for r in found]
+        filtered = rows.filter_params(selection, rows.now_us(None))
+        if page.sort is RunSort.CREATED and not page.ascending:
+            params = {"before_id": page.before_id, "limit": page.limit, **filtered}
+            name = f"list_runs:{rows.drive_variant(selection)}"
+            found = await self._db.call(lambda s: s.rows(name, params))
+            return [rows.run_from_row(r) for r in found]
+        steps = sorted_listing(page, rows.to_us)
+
+        def listed(s: Session) -> list[sqlite3.Row]:
+            found: list[sqlite3.Row] = []
+            for name, cursor in steps:  # in one call: one snapshot of the table
+                found += s.rows(name, {**filtered, **cursor, "limit": page.limit - len(found)})
+                if len(found) >= page.limit:
+                    break
+            return found
+
+        return [rows.run_from_row(r) for r in await self._db.call(listed)]
 
     async def count_runs(self, selection: RunFilter) -> int:
         params = rows.filter_params(selection, rows.now_us(None))

@@ -41,6 +41,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("", "also worker:ID finished-since:1h finished-until:10m"),
             ("space", "mark or unmark the row"),
             ("n / p", "next (older) / previous (newer) page"),
+            ("s / o", "sort by creation, finish time, job type / flip the order (summary says)"),
             ("R C D", "retry, cancel, delete the marked rows (or the cursor row); D asks first"),
             ("A", "act on everything matching the filter (count shown; above 100 runs, type it)"),
             ("↺", "in Error: the error of an earlier attempt (the run was retried)"),

@@ -1,5 +1,6 @@
-"""Runs: one page of runs (keyset paging), filtered with the `/` language, refreshed in place;
-retry, cancel and delete on the cursor row, on marked rows, or (A) on everything matching."""
+"""Runs: one page of runs (keyset paging), filtered with the `/` language, sorted by creation,
+finish time or job type (s, o), refreshed in place; retry, cancel and delete on the cursor row,
+on marked rows, or (A) on everything matching."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from zapjobs.core.filters import FilterError, parse_words
-from zapjobs.models import Page, RunFilter
+from zapjobs.models import Page, RunCursor, RunFilter, RunSort
 from zapjobs_cli.display import (
     age,
     duration_text,
@@ -63,6 +64,8 @@ class RunsScreen(LiveScreen):
         Binding("space", "mark", "Mark"),
         Binding("n", "next_page", "Older", show=False),
         Binding("p", "previous_page", "Newer", show=False),
+        Binding("s", "cycle_sort", "Sort", show=False),  # the summary line names the order
+        Binding("o", "flip_order", "Order", show=False),
         Binding("R", "retry", "Retry"),
         Binding("C", "cancel", "Cancel"),
         Binding("D", "delete", "Delete"),
@@ -81,17 +84,23 @@ class RunsScreen(LiveScreen):
         PaletteEntry("Filter runs", "status:failed job:x queue:low since:1h text", "filter"),
         PaletteEntry("Next page", "Older runs", "next_page"),
         PaletteEntry("Previous page", "Newer runs", "previous_page"),
+        PaletteEntry("Sort runs", "By creation, finish time or job type", "cycle_sort"),
+        PaletteEntry("Flip the order", "Ascending or descending", "flip_order"),
     )
 
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
-        self.page_starts: list[int | None] = [None]  # before_id of each page down to this one
+        self.sort = RunSort.CREATED
+        self.ascending = False
+        #: the cursor each page down to this one starts after (None: the first page)
+        self.page_starts: list[RunCursor | None] = [None]
         self.marks: set[int] = set()
         self.rows: dict[int, RunRow] = {}
         self.has_more = False
-        self._shown: tuple[str, int | None] | None = None  # (filter, before_id) on screen
-        self._shown_starts: list[int | None] = [None]  # page_starts of the page on screen
+        self._next_after: RunCursor | None = None  # where the page after the one shown starts
+        self._shown: tuple[str, Page] | None = None  # (filter, page) on screen
+        self._shown_starts: list[RunCursor | None] = [None]  # page_starts of the page on screen
         self.total: int | None = None  # runs matching the filter on screen, when counted
         self._counted: tuple[str, int] | None = None  # (filter, count): counted once per filter
 
@@ -116,11 +125,16 @@ class RunsScreen(LiveScreen):
         self._update_summary()
 
     # --- data ----------------------------------------------------------------------------------
-    async def fetch(self, now: datetime) -> tuple[RunsPage, datetime, str, list[int | None], int]:
+    def _page(self, after: RunCursor | None) -> Page:
+        return Page(limit=self.page_size, sort=self.sort, ascending=self.ascending, after=after)
+
+    async def fetch(
+        self, now: datetime
+    ) -> tuple[RunsPage, datetime, str, list[RunCursor | None], int]:
         starts = list(self.page_starts)
         filter_text = self.filter_text
         selection = parse_words(filter_text, now)
-        page = Page(limit=self.page_size, before_id=starts[-1])
+        page = self._page(starts[-1])
         source = self.dashboard.source
         found = await source.runs(selection, page, now)
         counted = self._counted
@@ -129,16 +143,17 @@ class RunsScreen(LiveScreen):
             self._counted = counted
         return found, now, filter_text, starts, counted[1]
 
-    def show(self, data: tuple[RunsPage, datetime, str, list[int | None], int]) -> None:
+    def show(self, data: tuple[RunsPage, datetime, str, list[RunCursor | None], int]) -> None:
         """Rows, page number and count all come from the same finished load."""
         page, now, filter_text, starts, total = data
         self.rows = {row.id: row for row in page.rows}
         self.has_more = page.has_more
+        self._next_after = page.next_after
         self.total = total
         self._shown_starts = starts
         table = self.query_one(LiveTable)
         rows = [(str(row.id), self._cells(row, now)) for row in page.rows]
-        shown = (filter_text, page.page.before_id)
+        shown = (filter_text, page.page)
         if shown != self._shown:
             table.replace(rows)
             self._shown = shown
@@ -187,17 +202,22 @@ class RunsScreen(LiveScreen):
         page_number = len(self._shown_starts)
         first = (page_number - 1) * self.page_size + 1
         shown = f"filter: {visible(self.filter_text)}" if self.filter_text else ""
+        search = self._searched_window()
+        if search is not None:  # said next to the filter: it must fit at 80 columns
+            shown += f" (searched the newest {search:,} runs)"
+        newest_first = self.sort is RunSort.CREATED and not self.ascending
         parts = [
             shown or "all runs (/ to filter)",
+            *([] if newest_first else [f"by {self.sort.label} {'↑' if self.ascending else '↓'}"]),
             f"page {page_number}",
             f"rows {first}-{first + len(self.rows) - 1}" if self.rows else "no runs",
         ]
         if self.total is not None:
             parts.append(f"{self.total:,} matching")
         if self.has_more:
-            parts.append("n older page")
+            parts.append("n older page" if newest_first else "n next page")
         if page_number > 1:
-            parts.append("p newer page")
+            parts.append("p newer page" if newest_first else "p previous page")
         if self.marks:
             parts.append(f"{len(self.marks)} marked")
         text = Text("  ·  ".join(parts))
@@ -206,9 +226,17 @@ class RunsScreen(LiveScreen):
         if self.is_mounted:
             self.query_one("#runs-summary", Static).update(text)
 
+    def _searched_window(self) -> int | None:
+        """The runs a free-text search looks among, when the filter has one."""
+        try:
+            selection = parse_words(self.filter_text, self.dashboard.now())
+        except FilterError:
+            return None
+        return selection.search_window if selection.search else None
+
     def _request_differs(self) -> bool:
-        """What is asked for is not what is on screen (another filter or page)."""
-        return self._shown != (self.filter_text, self.page_starts[-1])
+        """What is asked for is not what is on screen (another filter, order or page)."""
+        return self._shown != (self.filter_text, self._page(self.page_starts[-1]))
 
     # --- filter --------------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -266,7 +294,7 @@ class RunsScreen(LiveScreen):
         if not self.has_more or not self.rows:
             self.notify("this is the last page")
             return
-        self.page_starts = [*self._shown_starts, min(self.rows)]
+        self.page_starts = [*self._shown_starts, self._next_after]
         self.reload()
 
     def action_previous_page(self) -> None:
@@ -274,6 +302,23 @@ class RunsScreen(LiveScreen):
             self.notify("this is the first page")
             return
         self.page_starts = self._shown_starts[:-1]
+        self.reload()
+
+    def action_cycle_sort(self) -> None:
+        """s: the next order (creation, finish time, job type), in its usual direction."""
+        orders = list(RunSort)
+        self.sort = orders[(orders.index(self.sort) + 1) % len(orders)]
+        self.ascending = self.sort.ascending_first
+        self._reorder()
+
+    def action_flip_order(self) -> None:
+        """o: the same order, the other way."""
+        self.ascending = not self.ascending
+        self._reorder()
+
+    def _reorder(self) -> None:
+        self.page_starts = [None]
+        self._update_summary()
         self.reload()
 
     def action_mark(self) -> None:

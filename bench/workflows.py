@@ -24,18 +24,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
+import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
-from zapjobs import JobContext, ZapJobs
-from zapjobs.models import InputFrom, NewRun
-from zapjobs.testing import store_of
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from flow import schema  # noqa: E402 (a fresh schema per installation, as flow.py makes them)
+
+from zapjobs import JobContext, ZapJobs  # noqa: E402
+from zapjobs.models import InputFrom, NewRun  # noqa: E402
+from zapjobs.testing import store_of  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SHAPES = ("none", "pairs", "done-parent")
@@ -53,18 +56,6 @@ def build(url: str) -> ZapJobs:
         return None
 
     return zap
-
-
-@asynccontextmanager
-async def schema(url: str) -> AsyncIterator[str]:
-    name = "zapbench_wf_" + secrets.token_hex(4)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield make_conninfo(url, options=f"-csearch_path={name}")
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 async def drain(zap: ZapJobs) -> tuple[int, float]:

@@ -45,6 +45,7 @@ from zapjobs.models import (
     InputFrom,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LimitScope,
     LogEntry,
     LogLevel,
@@ -1166,6 +1167,17 @@ class ZapJobs:
     ) -> list[ErrorGroup]:
         store = await self._ensure_ready()
         return await store.error_groups(since=self.now() - window, limit=limit)
+
+    async def job_type_stats(
+        self, window: timedelta = timedelta(hours=1)
+    ) -> dict[str, JobTypeStats]:
+        """Per job type, the runs that succeeded or failed within ``window`` (up to now): counts,
+        success rate and p50/p95 durations (see ``JobTypeStats``); job types without such runs
+        are absent. One statement for every job type, over the window's finished runs only."""
+        span = duration_argument(window, name="window")
+        store = await self._ensure_ready()
+        found = await store.job_type_stats(since=self.now() - span, now=self._store_now())
+        return {s.job_type: s for s in found}
 
     async def backlog(self) -> list[Backlog]:
         """Pending (due now), scheduled and running runs per queue and job type, with the

@@ -571,6 +571,29 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class JobTypeStats:
+    """The runs of one job type that finished (succeeded or failed) in a recent window
+    (``ZapJobs.job_type_stats``): how many of each, and the median and 95th percentile of their
+    durations in seconds (the last attempt's start to the finish), interpolated between ranks
+    as PostgreSQL's ``percentile_cont`` does; None when no run in the window has a start."""
+
+    job_type: str
+    succeeded: int = 0
+    failed: int = 0
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded over finished (0 to 1); None when none finished."""
+        return self.succeeded / self.finished if self.finished else None
+
+
+@dataclass(frozen=True)
 class ThroughputPoint:
     minute: datetime  # start of the minute, UTC
     succeeded: int = 0

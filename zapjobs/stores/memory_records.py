@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from zapjobs.core.percentile import percentile_cont
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import (
     Backlog,
@@ -19,6 +20,7 @@ from zapjobs.models import (
     FailureCount,
     InputFrom,
     JobRun,
+    JobTypeStats,
     LogEntry,
     LogLevel,
     ParentFailure,
@@ -226,6 +228,32 @@ def throughput_of(
             failed=counts[(m, RunStatus.FAILED)],
         )
         for m in sorted({minute for minute, _ in counts})
+    ]
+
+
+def job_type_stats_of(
+    runs: Iterable[RunRecord], since: datetime, now: datetime
+) -> list[JobTypeStats]:
+    counts: Counter[tuple[str, RunStatus]] = Counter()
+    took: dict[str, list[float]] = {}
+    for r in runs:
+        finished = r.finished_at
+        if r.status not in (RunStatus.SUCCEEDED, RunStatus.FAILED) or finished is None:
+            continue
+        if since <= finished <= now:
+            counts[(r.job_type, r.status)] += 1
+            durations = took.setdefault(r.job_type, [])
+            if r.started_at is not None:
+                durations.append((finished - r.started_at).total_seconds())
+    return [
+        JobTypeStats(
+            job_type,
+            succeeded=counts[(job_type, RunStatus.SUCCEEDED)],
+            failed=counts[(job_type, RunStatus.FAILED)],
+            p50_seconds=percentile_cont(took[job_type], 0.5),
+            p95_seconds=percentile_cont(took[job_type], 0.95),
+        )
+        for job_type in sorted(took)
     ]
 
 

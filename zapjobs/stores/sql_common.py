@@ -21,6 +21,7 @@ from zapjobs.models import (
     FailureCount,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     MigrationStatus,
     PruneResult,
     QueueStats,
@@ -81,6 +82,20 @@ def error_groups_from_rows(rows: Iterable[decode.Row]) -> list[ErrorGroup]:
     """Error groups from the error_groups statement's rows."""
     return [
         ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "") for r in rows
+    ]
+
+
+def job_type_stats_from_rows(rows: Iterable[decode.Row]) -> list[JobTypeStats]:
+    """JobTypeStats from the job_type_stats statement's rows."""
+    return [
+        JobTypeStats(
+            r["job_type"],
+            succeeded=int(r["succeeded"]),
+            failed=int(r["failed"]),
+            p50_seconds=None if r["p50"] is None else float(r["p50"]),
+            p95_seconds=None if r["p95"] is None else float(r["p95"]),
+        )
+        for r in rows
     ]
 
 

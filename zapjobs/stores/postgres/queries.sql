@@ -1151,6 +1151,24 @@ WHERE r.finished_at >= %(since)s::timestamptz
 GROUP BY 1
 ORDER BY 1
 
+-- name: job_type_stats
+-- The Jobs view's recent health per job type: a range of runs_finished_idx (as throughput reads),
+-- so its cost follows the runs finished in the window, never the history. A run without a
+-- start is counted, not timed (percentile_cont skips NULLs).
+SELECT r.job_type,
+       count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE r.status = 'failed') AS failed,
+       percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM r.finished_at - r.started_at)::float8) AS p50,
+       percentile_cont(0.95) WITHIN GROUP (
+           ORDER BY extract(epoch FROM r.finished_at - r.started_at)::float8) AS p95
+FROM {prefix}runs r
+WHERE r.finished_at >= %(since)s::timestamptz
+  AND r.finished_at <= {now}
+  AND r.status IN ('succeeded', 'failed')
+GROUP BY r.job_type
+ORDER BY r.job_type
+
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
 -- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.

@@ -636,6 +636,50 @@ WHERE r.finished_at >= :since
 GROUP BY 1
 ORDER BY 1
 
+-- name: job_type_stats
+-- The Jobs view's recent health per job type: a range of runs_finished_idx ("+r.status", as in
+-- throughput). SQLite has no percentile_cont, so its rule is spelled out (the same as
+-- zapjobs.core.percentile): the value at rank f * (n - 1) of the sorted durations, interpolated
+-- between that rank's two neighbours. Runs without a start are counted, not timed.
+WITH done AS (
+    SELECT r.job_type, r.status, (r.finished_at - r.started_at) / 1000000.0 AS took
+    FROM {prefix}runs r
+    WHERE r.finished_at >= :since
+      AND r.finished_at <= :now
+      AND +r.status IN ('succeeded', 'failed')
+),
+ranked AS (
+    SELECT d.job_type, d.took,
+           row_number() OVER (PARTITION BY d.job_type ORDER BY d.took) - 1 AS i,
+           0.5 * (count(*) OVER (PARTITION BY d.job_type) - 1) AS at50,
+           0.95 * (count(*) OVER (PARTITION BY d.job_type) - 1) AS at95
+    FROM done d
+    WHERE d.took IS NOT NULL
+),
+percentiles AS (
+    SELECT k.job_type,
+           sum(CASE WHEN k.i = CAST(k.at50 AS INTEGER)
+                    THEN k.took * (1 - (k.at50 - CAST(k.at50 AS INTEGER)))
+                    WHEN k.i = CAST(k.at50 AS INTEGER) + 1
+                    THEN k.took * (k.at50 - CAST(k.at50 AS INTEGER))
+                    ELSE 0 END) AS p50,
+           sum(CASE WHEN k.i = CAST(k.at95 AS INTEGER)
+                    THEN k.took * (1 - (k.at95 - CAST(k.at95 AS INTEGER)))
+                    WHEN k.i = CAST(k.at95 AS INTEGER) + 1
+                    THEN k.took * (k.at95 - CAST(k.at95 AS INTEGER))
+                    ELSE 0 END) AS p95
+    FROM ranked k
+    GROUP BY k.job_type
+)
+SELECT d.job_type,
+       sum(d.status = 'succeeded') AS succeeded,
+       sum(d.status = 'failed') AS failed,
+       p.p50, p.p95
+FROM done d
+LEFT JOIN percentiles p ON p.job_type = d.job_type
+GROUP BY d.job_type
+ORDER BY d.job_type
+
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of
 -- its partial index (runs_claim_idx: pending, runs_running_idx: running), never finished runs.

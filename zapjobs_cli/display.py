@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from zapjobs.models import JobRun, LogLevel, Progress, RunStatus, UniqueSettings
+from zapjobs.models import JobRun, JobTypeStats, LogLevel, Progress, RunStatus, UniqueSettings
 from zapjobs.settings import format_duration
 
 STATUS_STYLES = {
@@ -339,3 +339,23 @@ def bar_rows(values: Sequence[int], height: int) -> list[str]:
 
 def percent(part: int, whole: int) -> str:
     return "-" if whole == 0 else f"{100 * part / whole:.1f}%"
+
+
+def success_rate_text(recent: JobTypeStats) -> Text:
+    """``80.0%`` of the finished runs succeeded: yellow below 100%, red below 90%."""
+    rate = recent.success_rate
+    style = "" if rate is None or rate >= 1 else "yellow" if rate >= 0.9 else "bold red"
+    return Text(percent(recent.succeeded, recent.finished), style=style)
+
+
+def recent_runs_text(recent: JobTypeStats | None) -> Text:
+    """A job type's recently finished runs in words (``jobs show``, the Jobs view's detail
+    line): ``8 ok, 2 failed (80.0%), p50 5.5s, p95 9.6s``."""
+    if recent is None:
+        return Text("none finished", style="dim")
+    text = Text(f"{recent.succeeded} ok, ")
+    text.append(f"{recent.failed} failed", style="red" if recent.failed else "")
+    text.append(" (").append_text(success_rate_text(recent)).append(")")
+    if recent.p50_seconds is not None and recent.p95_seconds is not None:
+        text.append(f", p50 {span(recent.p50_seconds)}, p95 {span(recent.p95_seconds)}")
+    return text

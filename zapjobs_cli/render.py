@@ -71,6 +71,7 @@ from zapjobs.models import (
     ErrorGroup,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LogEntry,
     MigrationStatus,
     RunError,
@@ -194,6 +195,18 @@ def job_dict(definition: JobDefinition, default_timeout: float) -> dict[str, Any
         "last_run_id": definition.last_run_id,
         "updated_at": iso(definition.updated_at),
         "unique": unique_dict(definition.unique),
+    }
+
+
+def recent_dict(recent: JobTypeStats | None) -> dict[str, Any]:
+    """A job type's runs finished in a recent window as JSON (zeros and nulls when none)."""
+    recent = recent or JobTypeStats("")
+    return {
+        "succeeded": recent.succeeded,
+        "failed": recent.failed,
+        "success_rate": recent.success_rate,
+        "p50_seconds": recent.p50_seconds,
+        "p95_seconds": recent.p95_seconds,
     }
 
 

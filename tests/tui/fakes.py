@@ -32,7 +32,7 @@ from zapjobs.models import (
     UniqueSettings,
     WorkerInfo,
 )
-from zapjobs.stores.memory_records import RunRecord, matches
+from zapjobs.stores.memory_records import RunRecord, job_type_stats_of, matches
 from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
     CHART_RANGES,
@@ -268,10 +268,13 @@ class FakeSource:
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
         self._check()
         rows = []
+        records = [_record(r) for r in self.all_runs]
+        recent = {s.job_type: s for s in job_type_stats_of(records, now - timedelta(hours=1), now)}
         for definition in DEFINITIONS:
             last = self._matching(RunFilter(job_types=(definition.job_type,)), now)[:1]
             limits = LIMITS.get(definition.job_type)
-            rows.append(job_row(definition, run_row(last[0], now) if last else None, limits))
+            last_row = run_row(last[0], now) if last else None
+            rows.append(job_row(definition, last_row, limits, recent.get(definition.job_type)))
         return tuple(rows)
 
     async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:

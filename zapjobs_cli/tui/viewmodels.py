@@ -13,6 +13,7 @@ from zapjobs.models import (
     FlowLimit,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LogEntry,
     LogLevel,
     Page,
@@ -121,6 +122,9 @@ class JobRow:
     limits_overridden: bool = False
     #: the declared uniqueness in words (display.unique_text), "-" when none is declared
     unique: str = "-"
+    #: the runs that finished in the last hour (ZapJobs.job_type_stats' default window): counts
+    #: and p50/p95 durations (None: none did)
+    recent: JobTypeStats | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,10 @@ def schedule_text(definition: JobDefinition) -> str | None:
 
 
 def job_row(
-    definition: JobDefinition, last_run: RunRow | None, limits: FlowLimit | None = None
+    definition: JobDefinition,
+    last_run: RunRow | None,
+    limits: FlowLimit | None = None,
+    recent: JobTypeStats | None = None,
 ) -> JobRow:
     rate = limits.effective_rate_limit if limits else None
     return JobRow(
@@ -261,6 +268,7 @@ def job_row(
         limits_overridden=limits is not None
         and (limits.max_concurrency_override is not None or limits.rate_limit_override is not None),
         unique=unique_text(definition.unique),
+        recent=recent,
     )
 
 

@@ -985,14 +985,15 @@ class ZapJobs:
         return await self.resume_schedule(job)
 
     # --- queues (pausing a queue stops claims; pause_schedule stops a job type's schedule) ---
-    async def list_queues(self) -> list[QueueInfo]:
+    async def list_queues(self, *, stats: Stats | None = None) -> list[QueueInfo]:
         """Every queue: paused or not, pending (due now), scheduled and running runs, lag (how
         long the oldest pending run has waited), the live workers serving it, and the runs
         finished in the last minute. Reads only unfinished runs and the last minute of finished
-        ones, so it stays cheap on a large table."""
+        ones, so it stays cheap on a large table. ``stats``: counts just read by ``stats()``,
+        built on instead of read again (the dashboard's Overview shows both)."""
         store = await self._ensure_ready()
         now = self.now()
-        backlog = await store.backlog(now=self._store_now())
+        counts = (stats or await store.stats(now=self._store_now())).by_queue
         paused = await store.queue_states()
         workers = await store.list_workers()
         finished = await store.finished_per_queue(
@@ -1004,7 +1005,7 @@ class ZapJobs:
         }
         limits = {x.name: x for x in await store.list_flow_limits() if x.scope is LimitScope.QUEUE}
         return queue_infos(
-            backlog=backlog,
+            counts=counts,
             paused=paused,
             limits=limits,
             workers=workers,

@@ -530,6 +530,9 @@ class Page:
 
 @dataclass(frozen=True)
 class QueueStats:
+    """One queue's counts by status, and the earliest due time of its pending runs (how long the
+    oldest has waited; None: none pending), read with the counts."""
+
     queue: str
     waiting: int = 0
     pending: int = 0
@@ -538,6 +541,7 @@ class QueueStats:
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    oldest_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)

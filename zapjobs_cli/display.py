@@ -210,6 +210,12 @@ def coarse_span(delta: timedelta) -> str:
     return span(seconds, tenths=False)
 
 
+def lag_text(lag: timedelta | None) -> str:
+    """How long a queue's oldest pending run has waited (``queues list``, the Queues view, the
+    Overview): ``42s``, ``14m``; ``-`` when nothing is pending."""
+    return "-" if lag is None else span(lag.total_seconds(), tenths=False)
+
+
 def run_duration(
     started: datetime | None, finished: datetime | None, now: datetime | None = None
 ) -> float | None:

@@ -263,6 +263,7 @@ class FakeSource:
                 ErrorGroup("KeyError", 4, 28, "'customer_id'"),
                 ErrorGroup("ConnectionError", 1, 14, "inventory API refused the connection"),
             ),
+            queues=self.queue_rows,
         )
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:

@@ -198,11 +198,18 @@ def matches(r: RunRecord, f: RunFilter, now: datetime, newest_id: int = 0) -> bo
 
 def stats_of(runs: Iterable[RunRecord], now: datetime) -> Stats:
     counts: Counter[tuple[str, str]] = Counter()
+    oldest: dict[str, datetime] = {}
     for r in runs:
         bucket = "scheduled" if r.is_scheduled(now) else r.status.value
         counts[(r.queue, bucket)] += 1
+        if bucket == "pending" and (r.queue not in oldest or r.run_at < oldest[r.queue]):
+            oldest[r.queue] = r.run_at
     by_queue = tuple(
-        QueueStats(queue=q, **{b: n for (qq, b), n in counts.items() if qq == q})
+        QueueStats(
+            queue=q,
+            **{b: n for (qq, b), n in counts.items() if qq == q},
+            oldest_due_at=oldest.get(q),
+        )
         for q in sorted({queue for queue, _ in counts})
     )
     totals: Counter[str] = Counter()

@@ -16,7 +16,7 @@ from rich.text import Text
 from zapjobs import FlowLimit, LimitScope, QueueInfo, ZapJobs
 from zapjobs.models import RunFilter, RunStatus
 from zapjobs_cli.context import get_state
-from zapjobs_cli.display import span, untrusted
+from zapjobs_cli.display import lag_text, untrusted
 from zapjobs_cli.errors import OperationFailed
 from zapjobs_cli.limits import ClearOption, MaxConcurrencyOption, RateLimitOption, merged, summary
 from zapjobs_cli.options import JsonOption, YesOption
@@ -72,7 +72,7 @@ def queues_table(queues: list[QueueInfo]) -> Any:
             str(q.pending),
             str(q.scheduled),
             str(q.running),
-            "-" if q.lag is None else span(q.lag.total_seconds(), tenths=False),
+            lag_text(q.lag),
             workers,
             str(q.finished_last_minute),
             "-" if q.max_concurrency is None else str(q.max_concurrency),

@@ -167,6 +167,7 @@ class ZapJobsSource:
     async def overview(self, now: datetime, chart: ChartRange = CHART_RANGES[0]) -> Overview:
         zap = await self._ready()
         stats = await zap.stats()
+        queues = await zap.list_queues(stats=stats)  # lag and throughput, counts not read again
         points = await zap.throughput(max(chart.window, timedelta(hours=1)))
         workers = await self.workers(now)
         jobs = [job_row(d, None) for d in await zap.list_definitions()]
@@ -181,6 +182,7 @@ class ZapJobsSource:
             next_recurring=next_recurring(jobs),
             latest_failures=tuple(run_row(r, now) for r in failures),
             error_groups=tuple(groups),
+            queues=tuple(queues),
         )
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:

@@ -18,6 +18,7 @@ from zapjobs.models import (
     LogLevel,
     Page,
     Progress,
+    QueueInfo,
     RunFilter,
     RunStatus,
     ScheduleKind,
@@ -176,6 +177,8 @@ class Overview:
 
     finished_last_hour: tuple[int, int] = (0, 0)  # (succeeded, failed), whatever the chart
     chart: ChartRange = CHART_RANGES[0]
+    #: lag and last minute's throughput per queue (built on ``stats``, not read again)
+    queues: tuple[QueueInfo, ...] = ()
 
     def workers_in(self, state: WorkerState) -> int:
         return sum(1 for w in self.workers if w.state is state)

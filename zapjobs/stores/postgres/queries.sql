@@ -1118,24 +1118,26 @@ WHERE l.run_id = %(run_id)s
 -- Bounded by the live workload, not the history: pending runs (due now or later) from the
 -- partial claim index, running ones from theirs, exact; finished runs from the counts the writing
 -- statements keep (count_finished, migration 0005), summed over their stripes, also exact.
+-- The pending branch also gives each queue's oldest due time (its lag), from the same rows.
 SELECT r.queue,
        CASE WHEN r.run_at > {now} THEN 'scheduled' ELSE 'pending' END AS bucket,
-       count(*) AS n
+       count(*) AS n,
+       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at
 FROM {prefix}runs r
 WHERE r.status = 'pending'
 GROUP BY 1, 2
 UNION ALL
-SELECT r.queue, 'running', count(*)
+SELECT r.queue, 'running', count(*), NULL::timestamptz
 FROM {prefix}runs r
 WHERE r.status = 'running'
 GROUP BY 1
 UNION ALL
-SELECT r.queue, 'waiting', count(*)
+SELECT r.queue, 'waiting', count(*), NULL::timestamptz
 FROM {prefix}runs r
 WHERE r.status = 'waiting'
 GROUP BY 1
 UNION ALL
-SELECT c.queue, c.status, sum(c.n)::bigint
+SELECT c.queue, c.status, sum(c.n)::bigint, NULL::timestamptz
 FROM {prefix}run_counts c
 GROUP BY 1, 2
 HAVING sum(c.n) <> 0

@@ -94,7 +94,7 @@ class RunReadsMixin:
         return 0 if row is None else int(row["n"])
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
-        return stats_from_rows(await self._db.fetch("stats", {"now": now}))
+        return stats_from_rows(await self._db.fetch("stats", {"now": now}), lambda value: value)
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None

@@ -602,24 +602,26 @@ WHERE l.run_id = :run_id
 -- Bounded by the live workload, not the history: pending runs (due now or later) from the
 -- partial claim index, running ones from theirs, exact; finished runs from the counts the
 -- triggers of migration 0005 keep, also exact.
+-- The pending branch also gives each queue's oldest due time (its lag), from the same rows.
 SELECT r.queue,
        CASE WHEN r.run_at > :now THEN 'scheduled' ELSE 'pending' END AS bucket,
-       count(*) AS n
+       count(*) AS n,
+       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at
 FROM {prefix}runs r INDEXED BY {prefix}runs_claim_idx
 WHERE r.status = 'pending'
 GROUP BY 1, 2
 UNION ALL
-SELECT r.queue, 'running', count(*)
+SELECT r.queue, 'running', count(*), NULL
 FROM {prefix}runs r INDEXED BY {prefix}runs_running_idx
 WHERE r.status = 'running'
 GROUP BY 1
 UNION ALL
-SELECT r.queue, 'waiting', count(*)
+SELECT r.queue, 'waiting', count(*), NULL
 FROM {prefix}runs r INDEXED BY {prefix}runs_waiting_idx
 WHERE r.status = 'waiting'
 GROUP BY 1
 UNION ALL
-SELECT c.queue, c.status, sum(c.n)
+SELECT c.queue, c.status, sum(c.n), NULL
 FROM {prefix}run_counts c
 GROUP BY 1, 2
 HAVING sum(c.n) <> 0

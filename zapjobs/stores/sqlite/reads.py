@@ -103,7 +103,8 @@ class RunReadsMixin:
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
         params = {"now": rows.now_us(now)}
-        return stats_from_rows(await self._db.call(lambda s: s.rows("stats", params)))
+        found = await self._db.call(lambda s: s.rows("stats", params))
+        return stats_from_rows(found, rows.opt_from_us)
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None

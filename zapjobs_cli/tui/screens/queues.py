@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from zapjobs.models import QueueInfo
-from zapjobs_cli.display import span, untrusted, visible
+from zapjobs_cli.display import lag_text, untrusted, visible
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
 from zapjobs_cli.tui.screens.confirm import TypedConfirmScreen
 from zapjobs_cli.tui.widgets.live_table import Column, LiveTable
@@ -126,7 +126,7 @@ def _cells(queue: QueueInfo) -> tuple[Any, ...]:
     workers = (
         untrusted(",".join(queue.workers)) if queue.served else Text(UNSERVED, style="bold red")
     )
-    lag = "-" if queue.lag is None else span(queue.lag.total_seconds(), tenths=False)
+    lag = lag_text(queue.lag)
     return (
         untrusted(queue.name),
         state,

@@ -133,7 +133,7 @@ def unique_text(unique: UniqueSettings | None) -> str:
         return "-"
     parts = ["by input" if unique.by_input else "by unique_key only"]
     if unique.period_seconds is not None:
-        parts.append(f"one per {format_duration(timedelta(seconds=unique.period_seconds))} window")
+        parts.append(f"one per {setting_duration(unique.period_seconds)} window")
     held = ", ".join(s.value for s in RunStatus if s in unique.states)
     return f"{', '.join(parts)}; a run holds its key while {held}"
 
@@ -178,26 +178,47 @@ def worker_state_text(state: str) -> Text:
     return Text(state, style=WORKER_STYLES.get(state, ""))
 
 
+def schedule_state_text(has_schedule: bool, active: bool) -> Text:
+    """A job type's recurring schedule, in the one word every screen uses: ``active`` or
+    ``paused`` (``-`` without a schedule). The model calls it ``enabled``, JSON
+    ``schedule_paused``; screens never say "enabled"."""
+    if not has_schedule:
+        return Text("-", style="dim")
+    return Text("active", style="green") if active else Text("paused", style="bold yellow")
+
+
 def level_style(level: LogLevel) -> str:
     return LEVEL_STYLES.get(level, "")
 
 
 # --- times and durations -----------------------------------------------------------------------
 def span(seconds: float, *, tenths: bool = True) -> str:
-    """A short human duration: ``850ms``, ``4.2s`` (``4s`` without ``tenths``), ``42s``,
-    ``3m05s``, ``2h10m``, ``4d03h``."""
+    """A short human duration, rounded down to two units: ``850ms``, ``4.2s`` (``4s`` without
+    ``tenths``), ``42s``, ``3m05s``, ``2h10m``, ``4d03h``; a whole unit alone is written as a
+    setting is (``format_duration``): ``5m``, ``1h``, ``2d``, never ``5m00s``. Settings (a
+    timeout, an interval) are written exactly with ``zapjobs.settings.format_duration``."""
     value = abs(seconds)
     if value < 1:
         text = f"{round(value * 1000)}ms"
     elif value < 60:
         text = f"{value:.1f}s" if tenths and value < 10 else f"{int(value)}s"
     elif value < 3600:
-        text = f"{int(value // 60)}m{int(value % 60):02d}s"
+        text = _two_units(int(value // 60), "m", int(value % 60), "s")
     elif value < 86400:
-        text = f"{int(value // 3600)}h{int(value % 3600 // 60):02d}m"
+        text = _two_units(int(value // 3600), "h", int(value % 3600 // 60), "m")
     else:
-        text = f"{int(value // 86400)}d{int(value % 86400 // 3600):02d}h"
+        text = _two_units(int(value // 86400), "d", int(value % 86400 // 3600), "h")
     return f"-{text}" if seconds < 0 else text
+
+
+def _two_units(whole: int, unit: str, rest: int, rest_unit: str) -> str:
+    return f"{whole}{unit}" if rest == 0 else f"{whole}{unit}{rest:02d}{rest_unit}"
+
+
+def setting_duration(seconds: float) -> str:
+    """A configured duration (timeout, interval, period) as it is written in settings, exact:
+    ``10m``, ``90m``, ``1.5s``."""
+    return format_duration(timedelta(seconds=seconds))
 
 
 def coarse_span(delta: timedelta) -> str:

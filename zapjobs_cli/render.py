@@ -96,7 +96,8 @@ from zapjobs_cli.display import (
     one_line_text,
     relative,
     run_duration,
-    span,
+    schedule_state_text,
+    setting_duration,
     status_text,
     untrusted,
     when_text,
@@ -388,19 +389,21 @@ def runs_table(runs: Sequence[JobRun], now: datetime, *, local: bool = False) ->
 
 def timeout_text(definition: JobDefinition, default_timeout: float) -> str:
     """The timeout a worker enforces, marked when it is the settings' default."""
-    enforced = span(definition.timeout_seconds_enforced(default_timeout))
+    enforced = setting_duration(definition.timeout_seconds_enforced(default_timeout))
     return enforced if definition.effective_timeout_seconds is not None else f"{enforced} (default)"
 
 
 def jobs_table(
     definitions: Iterable[JobDefinition], now: datetime, default_timeout: float
 ) -> Table:
-    table = new_table("JOB TYPE", "QUEUE", "STATE", "RETRIES", "TIMEOUT", "SCHEDULE", "NEXT RUN")
+    table = new_table(
+        "JOB TYPE", "QUEUE", "SCHED. STATE", "RETRIES", "TIMEOUT", "SCHEDULE", "NEXT RUN"
+    )
     for d in definitions:
         table.add_row(
             untrusted(d.job_type),
             untrusted(d.queue),
-            Text("paused", style="yellow") if not d.enabled else Text("active", style="green"),
+            schedule_state_text(d.schedule is not None, d.enabled),
             str(d.effective_max_retries),
             timeout_text(d, default_timeout),
             untrusted(schedule_text(d)),
@@ -414,7 +417,7 @@ def schedule_text(definition: JobDefinition) -> str:
     if s is None:
         return "-"
     if s.kind.value == "interval":
-        return f"every {format_duration(timedelta(seconds=float(s.expression)))}"
+        return f"every {setting_duration(float(s.expression))}"
     return f"cron {s.expression} ({s.timezone})"
 
 

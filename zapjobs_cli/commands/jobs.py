@@ -14,7 +14,14 @@ from zapjobs.errors import UnknownJobTypeError
 from zapjobs.models import JobDefinition, JobRun, JobTypeStats, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
 from zapjobs_cli.context import CliState, get_state
-from zapjobs_cli.display import due_text, recent_runs_text, unique_text, untrusted, when_text
+from zapjobs_cli.display import (
+    due_text,
+    recent_runs_text,
+    schedule_state_text,
+    unique_text,
+    untrusted,
+    when_text,
+)
 from zapjobs_cli.limits import (
     ClearOption,
     MaxConcurrencyOption,
@@ -116,9 +123,11 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
+    grid.add_row("job type", untrusted(definition.job_type))
+    grid.add_row(
+        "schedule state", schedule_state_text(definition.schedule is not None, definition.enabled)
+    )
     for label, value in (
-        ("job type", definition.job_type),
-        ("state", "paused" if not definition.enabled else "active"),
         ("queue", definition.queue),
         ("max retries", _with_override(definition.max_retries, definition.max_retries_override)),
         ("timeout", timeout_text(definition, _default_timeout(state))),

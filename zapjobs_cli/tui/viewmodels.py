@@ -27,11 +27,11 @@ from zapjobs.models import (
     WorkerInfo,
     WorkerState,
 )
-from zapjobs.settings import format_duration
 from zapjobs_cli.display import (
     clipped_json,
     display_status,
     error_is_from_earlier_attempt,
+    setting_duration,
     unique_text,
 )
 from zapjobs_cli.render import run_dict
@@ -244,7 +244,7 @@ def schedule_text(definition: JobDefinition) -> str | None:
     if schedule is None:
         return None
     if schedule.kind is ScheduleKind.INTERVAL:
-        return "every " + format_duration(timedelta(seconds=float(schedule.expression)))
+        return "every " + setting_duration(float(schedule.expression))
     zone = "" if schedule.timezone == "UTC" else f" {schedule.timezone}"
     return f"cron {schedule.expression}{zone}"
 
@@ -314,7 +314,7 @@ def last_hour(points: Sequence[ThroughputPoint], now: datetime) -> tuple[int, in
 
 
 def next_recurring(rows: Sequence[JobRow], limit: int = 5) -> tuple[JobRow, ...]:
-    """Enabled schedules by their next due time, soonest first (unknown due times last)."""
+    """Active schedules by their next due time, soonest first (unknown due times last)."""
     scheduled = [r for r in rows if r.schedule and r.enabled]
     scheduled.sort(key=lambda r: (r.next_due_at is None, r.next_due_at or datetime.max, r.job_type))
     return tuple(scheduled[:limit])

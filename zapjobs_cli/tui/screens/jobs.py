@@ -4,7 +4,7 @@ full below (uniqueness included); trigger now, pause and resume."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -14,11 +14,12 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from zapjobs.models import JobTypeStats
-from zapjobs.settings import format_duration
 from zapjobs_cli.display import (
     STATUS_STYLES,
     age,
     recent_runs_text,
+    schedule_state_text,
+    setting_duration,
     span,
     success_rate_text,
     untrusted,
@@ -161,7 +162,7 @@ def _cells(row: JobRow, now: datetime) -> tuple[Any, ...]:
         retries.append("*", style="yellow")
     timeout = "-"
     if row.timeout_seconds is not None:
-        timeout = format_duration(timedelta(seconds=row.timeout_seconds))
+        timeout = setting_duration(row.timeout_seconds)
     return (
         untrusted(row.job_type),
         untrusted(row.queue),
@@ -206,7 +207,7 @@ def _detail(row: JobRow) -> Text:
     text.append(str(row.max_retries))
     if row.timeout_seconds is not None:
         text.append("  timeout ", style="dim")
-        text.append(format_duration(timedelta(seconds=row.timeout_seconds)))
+        text.append(setting_duration(row.timeout_seconds))
     text.append("  last hour ", style="dim")
     text.append_text(recent_runs_text(row.recent))
     return text
@@ -228,8 +229,4 @@ def _limits(row: JobRow) -> Text:
 
 def _schedule_state(row: JobRow) -> Text:
     """The state P changes: the recurring schedule's, not whether runs execute."""
-    if row.schedule is None:
-        return Text("-", style="dim")
-    if row.enabled:
-        return Text("active", style="green")
-    return Text("paused", style="bold yellow")
+    return schedule_state_text(row.schedule is not None, row.enabled)

@@ -46,6 +46,9 @@ _BAR_EIGHTHS = " ▁▂▃▄▅▆▇█"
 _UNSAFE = "\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff"
 _UNSAFE_RE = re.compile(f"[\x00-\x1f{_UNSAFE}]")
 _UNSAFE_KEEP_NEWLINES_RE = re.compile(f"[\x00-\x09\x0b-\x1f{_UNSAFE}]")
+# A traceback's frame line, and the files of zapjobs' runtime (in a checkout or site-packages).
+_FRAME_RE = re.compile(r'^  File "([^"]*)", line \d+')
+_RUNTIME_PATH_RE = re.compile(r"[/\\]zapjobs[/\\]runtime[/\\][^/\\]+$")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -116,6 +119,40 @@ def clipped_json(
 
 
 # --- statuses and levels -----------------------------------------------------------------------
+def fold_zapjobs_frames(traceback_text: str) -> str:
+    """A job's traceback with the frames of zapjobs' own runtime (the executor calling the job)
+    folded into one line, ``  … 3 zapjobs frames``, so the first frame shown is the user's
+    (``runs show`` and the dashboard's run detail; ``--json`` keeps the text whole). A frame
+    that raised is never folded: an error inside zapjobs stays visible."""
+    lines = traceback_text.splitlines(keepends=True)
+    blocks: list[list[str]] = []  # a frame's lines together; any other line alone
+    for line in lines:
+        if blocks and _FRAME_RE.match(blocks[-1][0]) and line.startswith("    "):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    out: list[str] = []
+    run: list[list[str]] = []
+
+    def flush(folded: bool) -> None:
+        if folded and run:
+            noun = "frame" if len(run) == 1 else "frames"
+            out.append(f"  … {len(run)} zapjobs {noun}\n")
+        else:
+            out.extend(line for block in run for line in block)
+        run.clear()
+
+    for block in blocks:
+        frame = _FRAME_RE.match(block[0])
+        if frame and _RUNTIME_PATH_RE.search(frame.group(1)):
+            run.append(block)
+            continue
+        flush(folded=frame is not None)  # folded only when another frame follows
+        out.extend(block)
+    flush(folded=False)
+    return "".join(out)
+
+
 def display_status(run: JobRun, now: datetime) -> str:
     """A run's status as screens name it: ``scheduled`` for a pending run due later."""
     return "scheduled" if run.is_scheduled(now) else run.status.value

@@ -91,6 +91,7 @@ from zapjobs_cli.display import (
     due_text,
     duration_text,
     error_label,
+    fold_zapjobs_frames,
     level_style,
     one_line,
     one_line_text,
@@ -513,7 +514,8 @@ def run_detail(
     if run.error is not None and run.error.traceback:
         if error_label(run) != "error":
             parts.append(Text(f"traceback ({error_label(run)}):", style="dim"))
-        parts.append(text_value(run.error.traceback.rstrip(), "dim", multiline=True))
+        traceback = fold_zapjobs_frames(run.error.traceback).rstrip()
+        parts.append(text_value(traceback, "dim", multiline=True))
     if cut:
         parts.append(
             Text(

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from zapjobs.models import Progress
 from zapjobs.settings import format_duration
-from zapjobs_cli.display import age, bar_rows, progress_bar, setting_duration, span
+from zapjobs_cli.display import (
+    age,
+    bar_rows,
+    fold_zapjobs_frames,
+    progress_bar,
+    setting_duration,
+    span,
+)
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -47,3 +54,22 @@ def test_a_whole_unit_is_written_alone_as_a_setting_is() -> None:
     assert span(timedelta(hours=1, minutes=5).total_seconds()) == "1h05m"
     assert setting_duration(600) == "10m"
     assert age(NOW - timedelta(minutes=3), NOW) == "3m ago"
+
+
+def test_folding_keeps_a_zapjobs_frame_that_raised() -> None:
+    """Only frames that called further are folded: an error raised inside zapjobs stays shown."""
+    inside = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/site-packages/zapjobs/runtime/executor.py", line 3, in _call\n'
+        "    g()\n"
+        "RuntimeError: inside\n"
+    )
+    assert fold_zapjobs_frames(inside) == inside
+    called = inside.replace(
+        "RuntimeError: inside\n",
+        '  File "/app/jobs.py", line 9, in job\n    raise ValueError()\nValueError\n',
+    )
+    assert fold_zapjobs_frames(called).splitlines()[1:3] == [
+        "  … 1 zapjobs frame",
+        '  File "/app/jobs.py", line 9, in job',
+    ]

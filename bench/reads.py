@@ -145,6 +145,8 @@ def _parts(zap: ZapJobs) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
         ("throughput_1h", lambda: zap.throughput(timedelta(hours=1))),
         ("error_groups_24h", lambda: zap.error_groups(timedelta(hours=24), limit=8)),
         ("latest_failures", lambda: zap.list_runs(RunFilter(statuses=("failed",)), Page(limit=5))),
+        ("list_queues", lambda: zap.list_queues()),
+        ("job_type_stats_1h", lambda: zap.job_type_stats(timedelta(hours=1))),
     ]
 
 
@@ -169,7 +171,14 @@ def main() -> None:
             f"{f['jobs_ms']:>9} {f['search_ms']:>9}",
             flush=True,
         )
-        parts = ("stats", "throughput_1h", "error_groups_24h", "latest_failures")
+        parts = (
+            "stats",
+            "throughput_1h",
+            "error_groups_24h",
+            "latest_failures",
+            "list_queues",
+            "job_type_stats_1h",
+        )
         print(" " * 15 + "  ".join(f"{p} {f[p + '_ms']}" for p in parts), flush=True)
 
 

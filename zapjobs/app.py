@@ -45,6 +45,7 @@ from zapjobs.models import (
     InputFrom,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LimitScope,
     LogEntry,
     LogLevel,
@@ -997,14 +998,15 @@ class ZapJobs:
         return await self.resume_schedule(job)
 
     # --- queues (pausing a queue stops claims; pause_schedule stops a job type's schedule) ---
-    async def list_queues(self) -> list[QueueInfo]:
+    async def list_queues(self, *, stats: Stats | None = None) -> list[QueueInfo]:
         """Every queue: paused or not, pending (due now), scheduled and running runs, lag (how
         long the oldest pending run has waited), the live workers serving it, and the runs
         finished in the last minute. Reads only unfinished runs and the last minute of finished
-        ones, so it stays cheap on a large table."""
+        ones, so it stays cheap on a large table. ``stats``: counts just read by ``stats()``,
+        built on instead of read again (the dashboard's Overview shows both)."""
         store = await self._ensure_ready()
         now = self.now()
-        backlog = await store.backlog(now=self._store_now())
+        counts = (stats or await store.stats(now=self._store_now())).by_queue
         paused = await store.queue_states()
         workers = await store.list_workers()
         finished = await store.finished_per_queue(
@@ -1016,7 +1018,7 @@ class ZapJobs:
         }
         limits = {x.name: x for x in await store.list_flow_limits() if x.scope is LimitScope.QUEUE}
         return queue_infos(
-            backlog=backlog,
+            counts=counts,
             paused=paused,
             limits=limits,
             workers=workers,
@@ -1179,6 +1181,17 @@ class ZapJobs:
     ) -> list[ErrorGroup]:
         store = await self._ensure_ready()
         return await store.error_groups(since=self.now() - window, limit=limit)
+
+    async def job_type_stats(
+        self, window: timedelta = timedelta(hours=1)
+    ) -> dict[str, JobTypeStats]:
+        """Per job type, the runs that succeeded or failed within ``window`` (up to now): counts,
+        success rate and p50/p95 durations (see ``JobTypeStats``); job types without such runs
+        are absent. One statement for every job type, over the window's finished runs only."""
+        span = duration_argument(window, name="window")
+        store = await self._ensure_ready()
+        found = await store.job_type_stats(since=self.now() - span, now=self._store_now())
+        return {s.job_type: s for s in found}
 
     async def backlog(self) -> list[Backlog]:
         """Pending (due now), scheduled and running runs per queue and job type, with the

@@ -600,6 +600,9 @@ class Page:
 
 @dataclass(frozen=True)
 class QueueStats:
+    """One queue's counts by status, and the earliest due time of its pending runs (how long the
+    oldest has waited; None: none pending), read with the counts."""
+
     queue: str
     waiting: int = 0
     pending: int = 0
@@ -608,6 +611,7 @@ class QueueStats:
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    oldest_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -638,6 +642,29 @@ class Stats:
             + self.failed
             + self.cancelled
         )
+
+
+@dataclass(frozen=True)
+class JobTypeStats:
+    """The runs of one job type that finished (succeeded or failed) in a recent window
+    (``ZapJobs.job_type_stats``): how many of each, and the median and 95th percentile of their
+    durations in seconds (the last attempt's start to the finish), interpolated between ranks
+    as PostgreSQL's ``percentile_cont`` does; None when no run in the window has a start."""
+
+    job_type: str
+    succeeded: int = 0
+    failed: int = 0
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded over finished (0 to 1); None when none finished."""
+        return self.succeeded / self.finished if self.finished else None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from zapjobs.models import JobRun, LogLevel, Progress, RunStatus, UniqueSettings
+from zapjobs.models import JobRun, JobTypeStats, LogLevel, Progress, RunStatus, UniqueSettings
 from zapjobs.settings import format_duration
 
 STATUS_STYLES = {
@@ -46,6 +46,9 @@ _BAR_EIGHTHS = " ▁▂▃▄▅▆▇█"
 _UNSAFE = "\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff"
 _UNSAFE_RE = re.compile(f"[\x00-\x1f{_UNSAFE}]")
 _UNSAFE_KEEP_NEWLINES_RE = re.compile(f"[\x00-\x09\x0b-\x1f{_UNSAFE}]")
+# A traceback's frame line, and the files of zapjobs' runtime (in a checkout or site-packages).
+_FRAME_RE = re.compile(r'^  File "([^"]*)", line \d+')
+_RUNTIME_PATH_RE = re.compile(r"[/\\]zapjobs[/\\]runtime[/\\][^/\\]+$")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -116,6 +119,40 @@ def clipped_json(
 
 
 # --- statuses and levels -----------------------------------------------------------------------
+def fold_zapjobs_frames(traceback_text: str) -> str:
+    """A job's traceback with the frames of zapjobs' own runtime (the executor calling the job)
+    folded into one line, ``  … 3 zapjobs frames``, so the first frame shown is the user's
+    (``runs show`` and the dashboard's run detail; ``--json`` keeps the text whole). A frame
+    that raised is never folded: an error inside zapjobs stays visible."""
+    lines = traceback_text.splitlines(keepends=True)
+    blocks: list[list[str]] = []  # a frame's lines together; any other line alone
+    for line in lines:
+        if blocks and _FRAME_RE.match(blocks[-1][0]) and line.startswith("    "):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    out: list[str] = []
+    run: list[list[str]] = []
+
+    def flush(folded: bool) -> None:
+        if folded and run:
+            noun = "frame" if len(run) == 1 else "frames"
+            out.append(f"  … {len(run)} zapjobs {noun}\n")
+        else:
+            out.extend(line for block in run for line in block)
+        run.clear()
+
+    for block in blocks:
+        frame = _FRAME_RE.match(block[0])
+        if frame and _RUNTIME_PATH_RE.search(frame.group(1)):
+            run.append(block)
+            continue
+        flush(folded=frame is not None)  # folded only when another frame follows
+        out.extend(block)
+    flush(folded=False)
+    return "".join(out)
+
+
 def display_status(run: JobRun, now: datetime) -> str:
     """A run's status as screens name it: ``scheduled`` for a pending run due later."""
     return "scheduled" if run.is_scheduled(now) else run.status.value
@@ -133,7 +170,7 @@ def unique_text(unique: UniqueSettings | None) -> str:
         return "-"
     parts = ["by input" if unique.by_input else "by unique_key only"]
     if unique.period_seconds is not None:
-        parts.append(f"one per {format_duration(timedelta(seconds=unique.period_seconds))} window")
+        parts.append(f"one per {setting_duration(unique.period_seconds)} window")
     held = ", ".join(s.value for s in RunStatus if s in unique.states)
     return f"{', '.join(parts)}; a run holds its key while {held}"
 
@@ -178,32 +215,47 @@ def worker_state_text(state: str) -> Text:
     return Text(state, style=WORKER_STYLES.get(state, ""))
 
 
+def schedule_state_text(has_schedule: bool, active: bool) -> Text:
+    """A job type's recurring schedule, in the one word every screen uses: ``active`` or
+    ``paused`` (``-`` without a schedule). The model calls it ``enabled``, JSON
+    ``schedule_paused``; screens never say "enabled"."""
+    if not has_schedule:
+        return Text("-", style="dim")
+    return Text("active", style="green") if active else Text("paused", style="bold yellow")
+
+
 def level_style(level: LogLevel) -> str:
     return LEVEL_STYLES.get(level, "")
 
 
 # --- times and durations -----------------------------------------------------------------------
-def lag_text(lag: timedelta | None) -> str:
-    """A queue's lag (how long its oldest pending run has waited): ``42s``, ``14m00s``; ``-``
-    when nothing is pending. One rule for ``queues list``, the Queues view and the Overview."""
-    return "-" if lag is None else span(lag.total_seconds(), tenths=False)
-
-
 def span(seconds: float, *, tenths: bool = True) -> str:
-    """A short human duration: ``850ms``, ``4.2s`` (``4s`` without ``tenths``), ``42s``,
-    ``3m05s``, ``2h10m``, ``4d03h``."""
+    """A short human duration, rounded down to two units: ``850ms``, ``4.2s`` (``4s`` without
+    ``tenths``), ``42s``, ``3m05s``, ``2h10m``, ``4d03h``; a whole unit alone is written as a
+    setting is (``format_duration``): ``5m``, ``1h``, ``2d``, never ``5m00s``. Settings (a
+    timeout, an interval) are written exactly with ``zapjobs.settings.format_duration``."""
     value = abs(seconds)
     if value < 1:
         text = f"{round(value * 1000)}ms"
     elif value < 60:
         text = f"{value:.1f}s" if tenths and value < 10 else f"{int(value)}s"
     elif value < 3600:
-        text = f"{int(value // 60)}m{int(value % 60):02d}s"
+        text = _two_units(int(value // 60), "m", int(value % 60), "s")
     elif value < 86400:
-        text = f"{int(value // 3600)}h{int(value % 3600 // 60):02d}m"
+        text = _two_units(int(value // 3600), "h", int(value % 3600 // 60), "m")
     else:
-        text = f"{int(value // 86400)}d{int(value % 86400 // 3600):02d}h"
+        text = _two_units(int(value // 86400), "d", int(value % 86400 // 3600), "h")
     return f"-{text}" if seconds < 0 else text
+
+
+def _two_units(whole: int, unit: str, rest: int, rest_unit: str) -> str:
+    return f"{whole}{unit}" if rest == 0 else f"{whole}{unit}{rest:02d}{rest_unit}"
+
+
+def setting_duration(seconds: float) -> str:
+    """A configured duration (timeout, interval, period) as it is written in settings, exact:
+    ``10m``, ``90m``, ``1.5s``."""
+    return format_duration(timedelta(seconds=seconds))
 
 
 def coarse_span(delta: timedelta) -> str:
@@ -214,6 +266,12 @@ def coarse_span(delta: timedelta) -> str:
     if 600 <= seconds < 3600:
         return f"{int(seconds // 60)}m"
     return span(seconds, tenths=False)
+
+
+def lag_text(lag: timedelta | None) -> str:
+    """How long a queue's oldest pending run has waited (``queues list``, the Queues view, the
+    Overview): ``42s``, ``14m``; ``-`` when nothing is pending."""
+    return "-" if lag is None else span(lag.total_seconds(), tenths=False)
 
 
 def run_duration(
@@ -345,3 +403,23 @@ def bar_rows(values: Sequence[int], height: int) -> list[str]:
 
 def percent(part: int, whole: int) -> str:
     return "-" if whole == 0 else f"{100 * part / whole:.1f}%"
+
+
+def success_rate_text(recent: JobTypeStats) -> Text:
+    """``80.0%`` of the finished runs succeeded: yellow below 100%, red below 90%."""
+    rate = recent.success_rate
+    style = "" if rate is None or rate >= 1 else "yellow" if rate >= 0.9 else "bold red"
+    return Text(percent(recent.succeeded, recent.finished), style=style)
+
+
+def recent_runs_text(recent: JobTypeStats | None) -> Text:
+    """A job type's recently finished runs in words (``jobs show``, the Jobs view's detail
+    line): ``8 ok, 2 failed (80.0%), p50 5.5s, p95 9.6s``."""
+    if recent is None:
+        return Text("none finished", style="dim")
+    text = Text(f"{recent.succeeded} ok, ")
+    text.append(f"{recent.failed} failed", style="red" if recent.failed else "")
+    text.append(" (").append_text(success_rate_text(recent)).append(")")
+    if recent.p50_seconds is not None and recent.p95_seconds is not None:
+        text.append(f", p50 {span(recent.p50_seconds)}, p95 {span(recent.p95_seconds)}")
+    return text

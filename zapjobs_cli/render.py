@@ -71,6 +71,7 @@ from zapjobs.models import (
     ErrorGroup,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LogEntry,
     MigrationStatus,
     RunError,
@@ -90,12 +91,14 @@ from zapjobs_cli.display import (
     due_text,
     duration_text,
     error_label,
+    fold_zapjobs_frames,
     level_style,
     one_line,
     one_line_text,
     relative,
     run_duration,
-    span,
+    schedule_state_text,
+    setting_duration,
     status_text,
     untrusted,
     when_text,
@@ -194,6 +197,18 @@ def job_dict(definition: JobDefinition, default_timeout: float) -> dict[str, Any
         "last_run_id": definition.last_run_id,
         "updated_at": iso(definition.updated_at),
         "unique": unique_dict(definition.unique),
+    }
+
+
+def recent_dict(recent: JobTypeStats | None) -> dict[str, Any]:
+    """A job type's runs finished in a recent window as JSON (zeros and nulls when none)."""
+    recent = recent or JobTypeStats("")
+    return {
+        "succeeded": recent.succeeded,
+        "failed": recent.failed,
+        "success_rate": recent.success_rate,
+        "p50_seconds": recent.p50_seconds,
+        "p95_seconds": recent.p95_seconds,
     }
 
 
@@ -375,19 +390,21 @@ def runs_table(runs: Sequence[JobRun], now: datetime, *, local: bool = False) ->
 
 def timeout_text(definition: JobDefinition, default_timeout: float) -> str:
     """The timeout a worker enforces, marked when it is the settings' default."""
-    enforced = span(definition.timeout_seconds_enforced(default_timeout))
+    enforced = setting_duration(definition.timeout_seconds_enforced(default_timeout))
     return enforced if definition.effective_timeout_seconds is not None else f"{enforced} (default)"
 
 
 def jobs_table(
     definitions: Iterable[JobDefinition], now: datetime, default_timeout: float
 ) -> Table:
-    table = new_table("JOB TYPE", "QUEUE", "STATE", "RETRIES", "TIMEOUT", "SCHEDULE", "NEXT RUN")
+    table = new_table(
+        "JOB TYPE", "QUEUE", "SCHED. STATE", "RETRIES", "TIMEOUT", "SCHEDULE", "NEXT RUN"
+    )
     for d in definitions:
         table.add_row(
             untrusted(d.job_type),
             untrusted(d.queue),
-            Text("paused", style="yellow") if not d.enabled else Text("active", style="green"),
+            schedule_state_text(d.schedule is not None, d.enabled),
             str(d.effective_max_retries),
             timeout_text(d, default_timeout),
             untrusted(schedule_text(d)),
@@ -401,7 +418,7 @@ def schedule_text(definition: JobDefinition) -> str:
     if s is None:
         return "-"
     if s.kind.value == "interval":
-        return f"every {format_duration(timedelta(seconds=float(s.expression)))}"
+        return f"every {setting_duration(float(s.expression))}"
     return f"cron {s.expression} ({s.timezone})"
 
 
@@ -497,7 +514,8 @@ def run_detail(
     if run.error is not None and run.error.traceback:
         if error_label(run) != "error":
             parts.append(Text(f"traceback ({error_label(run)}):", style="dim"))
-        parts.append(text_value(run.error.traceback.rstrip(), "dim", multiline=True))
+        traceback = fold_zapjobs_frames(run.error.traceback).rstrip()
+        parts.append(text_value(traceback, "dim", multiline=True))
     if cut:
         parts.append(
             Text(

@@ -252,9 +252,16 @@ async def test_stats_count_by_status_and_split_pending_by_now(store: Store) -> N
     assert stats.total == 8
     assert {q.queue: q for q in stats.by_queue} == {
         "default": QueueStats(
-            "default", pending=2, scheduled=1, running=1, succeeded=1, failed=1, cancelled=1
+            "default",
+            pending=2,
+            scheduled=1,
+            running=1,
+            succeeded=1,
+            failed=1,
+            cancelled=1,
+            oldest_due_at=T0,  # the oldest pending run's due time; a scheduled one's is later
         ),
-        "mail": QueueStats("mail", pending=1),
+        "mail": QueueStats("mail", pending=1, oldest_due_at=T0),
     }
     later = await store.stats(now=at(hours=3))
     assert (later.pending, later.scheduled) == (4, 0)
@@ -294,7 +301,9 @@ async def test_stats_of_finished_runs_follow_every_write(store: Store) -> None:
     assert pruned.runs_deleted == 2
     stats = await store.stats(now=at(hours=1))
     assert (stats.succeeded, stats.failed, stats.cancelled, stats.pending) == (0, 0, 0, 1)
-    assert {q.queue: q for q in stats.by_queue} == {"mail": QueueStats("mail", pending=1)}
+    assert {q.queue: q for q in stats.by_queue} == {
+        "mail": QueueStats("mail", pending=1, oldest_due_at=T0)
+    }
 
     # A run whose worker vanished, with no attempt left, is failed by the rescue.
     await start_one(store, "z", worker_id="gone", max_attempts=1)

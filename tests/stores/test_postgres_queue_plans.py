@@ -1,5 +1,5 @@
-"""``queues list`` stays cheap on a large runs table: its pending and running counts come from
-``run_backlog`` (tests/stores/test_postgres_metrics_plans.py: the partial indexes only), and its
+"""``queues list`` stays cheap on a large runs table: its pending and running counts and lag come
+from ``stats`` (tests/stores/test_postgres_read_plans.py: the partial indexes only), and its
 throughput of the last minute is a range of the finished_at index, never a scan of the table.
 Plans, not timings: the check holds on any machine."""
 

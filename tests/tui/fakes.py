@@ -34,7 +34,7 @@ from zapjobs.models import (
     UniqueSettings,
     WorkerInfo,
 )
-from zapjobs.stores.memory_records import RunRecord, matches, page_of_runs
+from zapjobs.stores.memory_records import RunRecord, job_type_stats_of, matches, page_of_runs
 from zapjobs_cli.tui.source import input_problem
 from zapjobs_cli.tui.viewmodels import (
     CHART_RANGES,
@@ -258,7 +258,6 @@ class FakeSource:
             finished_last_hour=last_hour(points, now),
             chart=chart,
             workers=await self.workers(now),
-            queues=self.queue_rows,
             next_recurring=next_recurring([job_row(d, None) for d in DEFINITIONS]),
             latest_failures=tuple(
                 run_row(r, now)
@@ -269,15 +268,19 @@ class FakeSource:
                 ErrorGroup("KeyError", 4, 28, "'customer_id'"),
                 ErrorGroup("ConnectionError", 1, 14, "inventory API refused the connection"),
             ),
+            queues=self.queue_rows,
         )
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
         self._check()
         rows = []
+        records = [_record(r) for r in self.all_runs]
+        recent = {s.job_type: s for s in job_type_stats_of(records, now - timedelta(hours=1), now)}
         for definition in DEFINITIONS:
             last = self._matching(RunFilter(job_types=(definition.job_type,)), now)[:1]
             limits = LIMITS.get(definition.job_type)
-            rows.append(job_row(definition, run_row(last[0], now) if last else None, limits))
+            last_row = run_row(last[0], now) if last else None
+            rows.append(job_row(definition, last_row, limits, recent.get(definition.job_type)))
         return tuple(rows)
 
     async def runs(self, selection: RunFilter, page: Page, now: datetime) -> RunsPage:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from zapjobs.models import Progress
-from zapjobs_cli.display import age, bar_rows, progress_bar, span
+from zapjobs.settings import format_duration
+from zapjobs_cli.display import (
+    age,
+    bar_rows,
+    fold_zapjobs_frames,
+    progress_bar,
+    setting_duration,
+    span,
+)
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -34,3 +42,34 @@ def test_progress_bar_shows_counts_of_the_total() -> None:
     assert text.plain == "█████░░░░░ 100/200 ✓90 ✗10"
     assert progress_bar(Progress(processed=7), 10).plain == "7 done"
     assert progress_bar(Progress(), 10).plain == ""
+
+
+def test_a_whole_unit_is_written_alone_as_a_setting_is() -> None:
+    """One rule for "5m": a measured span of whole minutes, hours or days reads as the same
+    duration written in settings (format_duration), never "5m00s" beside "5m"."""
+    for value in (timedelta(minutes=5), timedelta(hours=1), timedelta(days=2)):
+        assert span(value.total_seconds()) == format_duration(value)
+    assert span(timedelta(minutes=5).total_seconds()) == "5m"
+    assert span(timedelta(hours=3).total_seconds()) == "3h"
+    assert span(timedelta(hours=1, minutes=5).total_seconds()) == "1h05m"
+    assert setting_duration(600) == "10m"
+    assert age(NOW - timedelta(minutes=3), NOW) == "3m ago"
+
+
+def test_folding_keeps_a_zapjobs_frame_that_raised() -> None:
+    """Only frames that called further are folded: an error raised inside zapjobs stays shown."""
+    inside = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/site-packages/zapjobs/runtime/executor.py", line 3, in _call\n'
+        "    g()\n"
+        "RuntimeError: inside\n"
+    )
+    assert fold_zapjobs_frames(inside) == inside
+    called = inside.replace(
+        "RuntimeError: inside\n",
+        '  File "/app/jobs.py", line 9, in job\n    raise ValueError()\nValueError\n',
+    )
+    assert fold_zapjobs_frames(called).splitlines()[1:3] == [
+        "  … 1 zapjobs frame",
+        '  File "/app/jobs.py", line 9, in job',
+    ]

@@ -217,5 +217,5 @@ async def test_the_overview_shows_each_queues_lag_and_runs_per_minute(fake: Fake
         lines = {line.split()[0]: line.split() for line in console.export_text().splitlines()}
         assert lines["queue"][-2:] == ["lag", "/min"]
         assert lines["default"][-2:] == ["42s", "57"]
-        assert lines["low"][-2:] == ["14m00s", "0"]
+        assert lines["low"][-2:] == ["14m", "0"]
         assert lines["maintenance"][-2:] == ["-", "-"]  # in the counts, no longer a queue

@@ -26,6 +26,7 @@ from zapjobs.models import (
     FlowLimit,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LimitScope,
     LogEntry,
     LogLevel,
@@ -366,6 +367,16 @@ class Store(Protocol):
     ) -> list[ThroughputPoint]:
         """Runs finished per minute (succeeded, failed) from ``since`` to now, one point per
         minute with finished runs (minutes without are omitted), oldest first."""
+        ...
+
+    async def job_type_stats(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[JobTypeStats]:
+        """Per job type, the runs that succeeded or failed from ``since`` to now: their counts
+        and the 50th and 95th percentile of their durations (finish minus the last attempt's
+        start; runs without a start are counted, not timed), interpolated as
+        ``zapjobs.core.percentile.percentile_cont``; only job types with such runs, by name. One
+        statement over a range of the finish-time index (the Jobs view's recent health)."""
         ...
 
     async def error_groups(self, *, since: datetime, limit: int = 10) -> list[ErrorGroup]:

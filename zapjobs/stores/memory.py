@@ -37,6 +37,7 @@ from zapjobs.models import (
     FlowLimit,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LimitScope,
     LogEntry,
     LogLevel,
@@ -78,6 +79,7 @@ from zapjobs.stores.memory_records import (
     check_json,
     error_groups_of,
     failures_of,
+    job_type_stats_of,
     matches,
     opt_utc,
     page_of_runs,
@@ -700,6 +702,13 @@ class MemoryStore:
         start, end = utc(since), utc(now)
         with self._lock:
             return throughput_of(self._runs.values(), start, end)
+
+    async def job_type_stats(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[JobTypeStats]:
+        start, end = utc(since), utc(now)
+        with self._lock:
+            return job_type_stats_of(self._runs.values(), start, end)
 
     async def backlog(self, *, now: datetime | None = None) -> list[Backlog]:
         at = utc(now)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from zapjobs.core.percentile import percentile_cont
 from zapjobs.errors import ConfigurationError, ValidationError
 from zapjobs.models import (
     Backlog,
@@ -20,6 +21,7 @@ from zapjobs.models import (
     FailureCount,
     InputFrom,
     JobRun,
+    JobTypeStats,
     LogEntry,
     LogLevel,
     Page,
@@ -218,11 +220,18 @@ def page_of_runs(runs: Iterable[JobRun], page: Page) -> list[JobRun]:
 
 def stats_of(runs: Iterable[RunRecord], now: datetime) -> Stats:
     counts: Counter[tuple[str, str]] = Counter()
+    oldest: dict[str, datetime] = {}
     for r in runs:
         bucket = "scheduled" if r.is_scheduled(now) else r.status.value
         counts[(r.queue, bucket)] += 1
+        if bucket == "pending" and (r.queue not in oldest or r.run_at < oldest[r.queue]):
+            oldest[r.queue] = r.run_at
     by_queue = tuple(
-        QueueStats(queue=q, **{b: n for (qq, b), n in counts.items() if qq == q})
+        QueueStats(
+            queue=q,
+            **{b: n for (qq, b), n in counts.items() if qq == q},
+            oldest_due_at=oldest.get(q),
+        )
         for q in sorted({queue for queue, _ in counts})
     )
     totals: Counter[str] = Counter()
@@ -248,6 +257,32 @@ def throughput_of(
             failed=counts[(m, RunStatus.FAILED)],
         )
         for m in sorted({minute for minute, _ in counts})
+    ]
+
+
+def job_type_stats_of(
+    runs: Iterable[RunRecord], since: datetime, now: datetime
+) -> list[JobTypeStats]:
+    counts: Counter[tuple[str, RunStatus]] = Counter()
+    took: dict[str, list[float]] = {}
+    for r in runs:
+        finished = r.finished_at
+        if r.status not in (RunStatus.SUCCEEDED, RunStatus.FAILED) or finished is None:
+            continue
+        if since <= finished <= now:
+            counts[(r.job_type, r.status)] += 1
+            durations = took.setdefault(r.job_type, [])
+            if r.started_at is not None:
+                durations.append((finished - r.started_at).total_seconds())
+    return [
+        JobTypeStats(
+            job_type,
+            succeeded=counts[(job_type, RunStatus.SUCCEEDED)],
+            failed=counts[(job_type, RunStatus.FAILED)],
+            p50_seconds=percentile_cont(took[job_type], 0.5),
+            p95_seconds=percentile_cont(took[job_type], 0.95),
+        )
+        for job_type in sorted(took)
     ]
 
 

@@ -27,6 +27,7 @@ from zapjobs.models import (
     FailureCount,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     MigrationStatus,
     Page,
     PruneResult,
@@ -75,14 +76,20 @@ def upserted_definition(
     return decode.definition_from_row(row, decoders)
 
 
-def stats_from_rows(rows: Iterable[decode.Row]) -> Stats:
-    """Stats from the stats statement's (queue, bucket, n) rows."""
+def stats_from_rows(rows: Iterable[decode.Row], to_time: Callable[[Any], datetime | None]) -> Stats:
+    """Stats from the stats statement's (queue, bucket, n, oldest_due_at) rows."""
     totals: Counter[str] = Counter()
     per_queue: dict[str, Counter[str]] = {}
+    oldest: dict[str, datetime] = {}
     for row in rows:
         totals[row["bucket"]] += row["n"]
         per_queue.setdefault(row["queue"], Counter())[row["bucket"]] += row["n"]
-    by_queue = tuple(QueueStats(queue=q, **per_queue[q]) for q in sorted(per_queue))
+        due = to_time(row["oldest_due_at"])
+        if due is not None and (row["queue"] not in oldest or due < oldest[row["queue"]]):
+            oldest[row["queue"]] = due
+    by_queue = tuple(
+        QueueStats(queue=q, **per_queue[q], oldest_due_at=oldest.get(q)) for q in sorted(per_queue)
+    )
     return Stats(**totals, by_queue=by_queue)
 
 
@@ -90,6 +97,20 @@ def error_groups_from_rows(rows: Iterable[decode.Row]) -> list[ErrorGroup]:
     """Error groups from the error_groups statement's rows."""
     return [
         ErrorGroup(r["error_type"], r["n"], r["last_run_id"], r["last_message"] or "") for r in rows
+    ]
+
+
+def job_type_stats_from_rows(rows: Iterable[decode.Row]) -> list[JobTypeStats]:
+    """JobTypeStats from the job_type_stats statement's rows."""
+    return [
+        JobTypeStats(
+            r["job_type"],
+            succeeded=int(r["succeeded"]),
+            failed=int(r["failed"]),
+            p50_seconds=None if r["p50"] is None else float(r["p50"]),
+            p95_seconds=None if r["p95"] is None else float(r["p95"]),
+        )
+        for r in rows
     ]
 
 

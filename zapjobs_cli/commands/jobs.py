@@ -11,10 +11,17 @@ from rich.table import Table
 
 from zapjobs import FlowLimit, LimitScope, ZapJobs
 from zapjobs.errors import UnknownJobTypeError
-from zapjobs.models import JobDefinition, JobRun, Page, RunFilter
+from zapjobs.models import JobDefinition, JobRun, JobTypeStats, Page, RunFilter
 from zapjobs_cli.commands.enqueue import unknown_job_type
 from zapjobs_cli.context import CliState, get_state
-from zapjobs_cli.display import due_text, unique_text, untrusted, when_text
+from zapjobs_cli.display import (
+    due_text,
+    recent_runs_text,
+    schedule_state_text,
+    unique_text,
+    untrusted,
+    when_text,
+)
 from zapjobs_cli.limits import (
     ClearOption,
     MaxConcurrencyOption,
@@ -30,6 +37,7 @@ from zapjobs_cli.render import (
     job_dict,
     jobs_table,
     print_json,
+    recent_dict,
     runs_table,
     schedule_text,
     timeout_text,
@@ -92,23 +100,34 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
     """
     state = get_state(ctx)
 
-    async def work(zap: ZapJobs) -> tuple[JobDefinition, FlowLimit, list[JobRun]]:
+    async def work(
+        zap: ZapJobs,
+    ) -> tuple[JobDefinition, FlowLimit, list[JobRun], JobTypeStats | None]:
         definition = await known_definition(zap, job, state.code_definitions)
         limits = await zap.job_limits(job)
         runs = await zap.list_runs(RunFilter(job_types=(job,)), Page(limit=5))
-        return definition, limits, runs
+        recent = (await zap.job_type_stats()).get(job)  # the last hour
+        return definition, limits, runs, recent
 
-    definition, limits, runs = state.run(work)
+    definition, limits, runs, recent = state.run(work)
     if as_json:
-        print_json({**job_dict(definition, _default_timeout(state)), **limits_dict(limits)})
+        print_json(
+            {
+                **job_dict(definition, _default_timeout(state)),
+                **limits_dict(limits),
+                "last_hour": recent_dict(recent),
+            }
+        )
         return
     now = datetime.now(UTC)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
+    grid.add_row("job type", untrusted(definition.job_type))
+    grid.add_row(
+        "schedule state", schedule_state_text(definition.schedule is not None, definition.enabled)
+    )
     for label, value in (
-        ("job type", definition.job_type),
-        ("state", "paused" if not definition.enabled else "active"),
         ("queue", definition.queue),
         ("max retries", _with_override(definition.max_retries, definition.max_retries_override)),
         ("timeout", timeout_text(definition, _default_timeout(state))),
@@ -123,6 +142,7 @@ def show(ctx: typer.Context, job: JobArgument, as_json: JsonOption = False) -> N
         ("last run", str(definition.last_run_id) if definition.last_run_id else "-"),
     ):
         grid.add_row(label, untrusted(value))
+    grid.add_row("last hour", recent_runs_text(recent))
     state.out.print(grid)
     if runs:
         state.out.print()

@@ -120,9 +120,8 @@ async def snapshot(zap: ZapJobs) -> Snapshot:
     definitions = await zap.list_definitions()
     failures = await zap.latest_failures(5)
     groups = await zap.error_groups(FAILURES_WINDOW, limit=5)
-    unserved = [
-        q.name for q in await zap.list_queues() if not q.served and (q.pending or q.scheduled)
-    ]
+    queues = await zap.list_queues(stats=stats)  # built on the counts above, not read again
+    unserved = [q.name for q in queues if not q.served and (q.pending or q.scheduled)]
     recurring = sorted(
         (d for d in definitions if d.schedule is not None),
         key=lambda d: (d.next_due_at is None, d.next_due_at or now),

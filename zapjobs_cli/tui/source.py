@@ -169,12 +169,12 @@ class ZapJobsSource:
     async def overview(self, now: datetime, chart: ChartRange = CHART_RANGES[0]) -> Overview:
         zap = await self._ready()
         stats = await zap.stats()
+        queues = await zap.list_queues(stats=stats)  # lag and throughput, counts not read again
         points = await zap.throughput(max(chart.window, timedelta(hours=1)))
         workers = await self.workers(now)
         jobs = [job_row(d, None) for d in await zap.list_definitions()]
         failures = await zap.latest_failures(LATEST_FAILURES)
         groups = await zap.error_groups(ERROR_GROUP_WINDOW, limit=8)
-        queues = await zap.list_queues()  # unfinished runs and the last minute only
         return Overview(
             stats=stats,
             throughput=minute_series(points, now, chart),
@@ -188,17 +188,19 @@ class ZapJobsSource:
         )
 
     async def jobs(self, now: datetime) -> tuple[JobRow, ...]:
-        """The definitions, the newest run of every job type and the limits: three statements,
-        not one per job type."""
+        """The definitions, the newest run of every job type, the limits and the last hour's
+        health: four statements, not one per job type."""
         zap = await self._ready()
         definitions = await zap.list_definitions()
         latest = await zap.latest_runs([d.job_type for d in definitions])
         limits = {x.name: x for x in await zap.list_flow_limits() if x.scope is LimitScope.JOB}
+        recent = await zap.job_type_stats()  # the last hour, as the headers say
         return tuple(
             job_row(
                 d,
                 run_row(latest[d.job_type], now) if d.job_type in latest else None,
                 limits.get(d.job_type),
+                recent.get(d.job_type),
             )
             for d in definitions
         )

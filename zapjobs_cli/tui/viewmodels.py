@@ -13,6 +13,7 @@ from zapjobs.models import (
     FlowLimit,
     JobDefinition,
     JobRun,
+    JobTypeStats,
     LogEntry,
     LogLevel,
     Page,
@@ -28,11 +29,11 @@ from zapjobs.models import (
     WorkerInfo,
     WorkerState,
 )
-from zapjobs.settings import format_duration
 from zapjobs_cli.display import (
     clipped_json,
     display_status,
     error_is_from_earlier_attempt,
+    setting_duration,
     unique_text,
 )
 from zapjobs_cli.render import run_dict
@@ -153,6 +154,9 @@ class JobRow:
     limits_overridden: bool = False
     #: the declared uniqueness in words (display.unique_text), "-" when none is declared
     unique: str = "-"
+    #: the runs that finished in the last hour (ZapJobs.job_type_stats' default window): counts
+    #: and p50/p95 durations (None: none did)
+    recent: JobTypeStats | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ class Overview:
 
     finished_last_hour: tuple[int, int] = (0, 0)  # (succeeded, failed), whatever the chart
     chart: ChartRange = CHART_RANGES[0]
-    #: every queue's lag (oldest pending run's wait) and runs finished in the last minute
+    #: lag and last minute's throughput per queue (built on ``stats``, not read again)
     queues: tuple[QueueInfo, ...] = ()
 
     def workers_in(self, state: WorkerState) -> int:
@@ -300,13 +304,16 @@ def schedule_text(definition: JobDefinition) -> str | None:
     if schedule is None:
         return None
     if schedule.kind is ScheduleKind.INTERVAL:
-        return "every " + format_duration(timedelta(seconds=float(schedule.expression)))
+        return "every " + setting_duration(float(schedule.expression))
     zone = "" if schedule.timezone == "UTC" else f" {schedule.timezone}"
     return f"cron {schedule.expression}{zone}"
 
 
 def job_row(
-    definition: JobDefinition, last_run: RunRow | None, limits: FlowLimit | None = None
+    definition: JobDefinition,
+    last_run: RunRow | None,
+    limits: FlowLimit | None = None,
+    recent: JobTypeStats | None = None,
 ) -> JobRow:
     rate = limits.effective_rate_limit if limits else None
     return JobRow(
@@ -324,6 +331,7 @@ def job_row(
         limits_overridden=limits is not None
         and (limits.max_concurrency_override is not None or limits.rate_limit_override is not None),
         unique=unique_text(definition.unique),
+        recent=recent,
     )
 
 
@@ -366,7 +374,7 @@ def last_hour(points: Sequence[ThroughputPoint], now: datetime) -> tuple[int, in
 
 
 def next_recurring(rows: Sequence[JobRow], limit: int = 5) -> tuple[JobRow, ...]:
-    """Enabled schedules by their next due time, soonest first (unknown due times last)."""
+    """Active schedules by their next due time, soonest first (unknown due times last)."""
     scheduled = [r for r in rows if r.schedule and r.enabled]
     scheduled.sort(key=lambda r: (r.next_due_at is None, r.next_due_at or datetime.max, r.job_type))
     return tuple(scheduled[:limit])

@@ -1254,24 +1254,26 @@ WHERE l.run_id = %(run_id)s
 -- Bounded by the live workload, not the history: pending runs (due now or later) from the
 -- partial claim index, running ones from theirs, exact; finished runs from the counts the writing
 -- statements keep (count_finished, migration 0005), summed over their stripes, also exact.
+-- The pending branch also gives each queue's oldest due time (its lag), from the same rows.
 SELECT r.queue,
        CASE WHEN r.run_at > {now} THEN 'scheduled' ELSE 'pending' END AS bucket,
-       count(*) AS n
+       count(*) AS n,
+       min(r.run_at) FILTER (WHERE r.run_at <= {now}) AS oldest_due_at
 FROM {prefix}runs r
 WHERE r.status = 'pending'
 GROUP BY 1, 2
 UNION ALL
-SELECT r.queue, 'running', count(*)
+SELECT r.queue, 'running', count(*), NULL::timestamptz
 FROM {prefix}runs r
 WHERE r.status = 'running'
 GROUP BY 1
 UNION ALL
-SELECT r.queue, 'waiting', count(*)
+SELECT r.queue, 'waiting', count(*), NULL::timestamptz
 FROM {prefix}runs r
 WHERE r.status = 'waiting'
 GROUP BY 1
 UNION ALL
-SELECT c.queue, c.status, sum(c.n)::bigint
+SELECT c.queue, c.status, sum(c.n)::bigint, NULL::timestamptz
 FROM {prefix}run_counts c
 GROUP BY 1, 2
 HAVING sum(c.n) <> 0
@@ -1286,6 +1288,24 @@ WHERE r.finished_at >= %(since)s::timestamptz
   AND r.status IN ('succeeded', 'failed')
 GROUP BY 1
 ORDER BY 1
+
+-- name: job_type_stats
+-- The Jobs view's recent health per job type: a range of runs_finished_idx (as throughput reads),
+-- so its cost follows the runs finished in the window, never the history. A run without a
+-- start is counted, not timed (percentile_cont skips NULLs).
+SELECT r.job_type,
+       count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE r.status = 'failed') AS failed,
+       percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM r.finished_at - r.started_at)::float8) AS p50,
+       percentile_cont(0.95) WITHIN GROUP (
+           ORDER BY extract(epoch FROM r.finished_at - r.started_at)::float8) AS p95
+FROM {prefix}runs r
+WHERE r.finished_at >= %(since)s::timestamptz
+  AND r.finished_at <= {now}
+  AND r.status IN ('succeeded', 'failed')
+GROUP BY r.job_type
+ORDER BY r.job_type
 
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of

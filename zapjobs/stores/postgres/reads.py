@@ -10,6 +10,7 @@ from zapjobs.models import (
     ErrorGroup,
     FailureCount,
     JobRun,
+    JobTypeStats,
     LogEntry,
     LogLevel,
     Page,
@@ -24,6 +25,7 @@ from zapjobs.stores.sql_common import (
     backlog_from_rows,
     error_groups_from_rows,
     failures_from_rows,
+    job_type_stats_from_rows,
     sorted_listing,
     stats_from_rows,
 )
@@ -99,13 +101,19 @@ class RunReadsMixin:
         return 0 if row is None else int(row["n"])
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
-        return stats_from_rows(await self._db.fetch("stats", {"now": now}))
+        return stats_from_rows(await self._db.fetch("stats", {"now": now}), lambda value: value)
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None
     ) -> list[ThroughputPoint]:
         found = await self._db.fetch("throughput", {"since": since, "now": now})
         return [ThroughputPoint(r["minute"], r["succeeded"], r["failed"]) for r in found]
+
+    async def job_type_stats(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[JobTypeStats]:
+        found = await self._db.fetch("job_type_stats", {"since": since, "now": now})
+        return job_type_stats_from_rows(found)
 
     async def backlog(self, *, now: datetime | None = None) -> list[Backlog]:
         found = await self._db.fetch("run_backlog", {"now": now})

@@ -688,24 +688,26 @@ WHERE l.run_id = :run_id
 -- Bounded by the live workload, not the history: pending runs (due now or later) from the
 -- partial claim index, running ones from theirs, exact; finished runs from the counts the
 -- triggers of migration 0005 keep, also exact.
+-- The pending branch also gives each queue's oldest due time (its lag), from the same rows.
 SELECT r.queue,
        CASE WHEN r.run_at > :now THEN 'scheduled' ELSE 'pending' END AS bucket,
-       count(*) AS n
+       count(*) AS n,
+       min(CASE WHEN r.run_at <= :now THEN r.run_at END) AS oldest_due_at
 FROM {prefix}runs r INDEXED BY {prefix}runs_claim_idx
 WHERE r.status = 'pending'
 GROUP BY 1, 2
 UNION ALL
-SELECT r.queue, 'running', count(*)
+SELECT r.queue, 'running', count(*), NULL
 FROM {prefix}runs r INDEXED BY {prefix}runs_running_idx
 WHERE r.status = 'running'
 GROUP BY 1
 UNION ALL
-SELECT r.queue, 'waiting', count(*)
+SELECT r.queue, 'waiting', count(*), NULL
 FROM {prefix}runs r INDEXED BY {prefix}runs_waiting_idx
 WHERE r.status = 'waiting'
 GROUP BY 1
 UNION ALL
-SELECT c.queue, c.status, sum(c.n)
+SELECT c.queue, c.status, sum(c.n), NULL
 FROM {prefix}run_counts c
 GROUP BY 1, 2
 HAVING sum(c.n) <> 0
@@ -721,6 +723,50 @@ WHERE r.finished_at >= :since
   AND +r.status IN ('succeeded', 'failed')
 GROUP BY 1
 ORDER BY 1
+
+-- name: job_type_stats
+-- The Jobs view's recent health per job type: a range of runs_finished_idx ("+r.status", as in
+-- throughput). SQLite has no percentile_cont, so its rule is spelled out (the same as
+-- zapjobs.core.percentile): the value at rank f * (n - 1) of the sorted durations, interpolated
+-- between that rank's two neighbours. Runs without a start are counted, not timed.
+WITH done AS (
+    SELECT r.job_type, r.status, (r.finished_at - r.started_at) / 1000000.0 AS took
+    FROM {prefix}runs r
+    WHERE r.finished_at >= :since
+      AND r.finished_at <= :now
+      AND +r.status IN ('succeeded', 'failed')
+),
+ranked AS (
+    SELECT d.job_type, d.took,
+           row_number() OVER (PARTITION BY d.job_type ORDER BY d.took) - 1 AS i,
+           0.5 * (count(*) OVER (PARTITION BY d.job_type) - 1) AS at50,
+           0.95 * (count(*) OVER (PARTITION BY d.job_type) - 1) AS at95
+    FROM done d
+    WHERE d.took IS NOT NULL
+),
+percentiles AS (
+    SELECT k.job_type,
+           sum(CASE WHEN k.i = CAST(k.at50 AS INTEGER)
+                    THEN k.took * (1 - (k.at50 - CAST(k.at50 AS INTEGER)))
+                    WHEN k.i = CAST(k.at50 AS INTEGER) + 1
+                    THEN k.took * (k.at50 - CAST(k.at50 AS INTEGER))
+                    ELSE 0 END) AS p50,
+           sum(CASE WHEN k.i = CAST(k.at95 AS INTEGER)
+                    THEN k.took * (1 - (k.at95 - CAST(k.at95 AS INTEGER)))
+                    WHEN k.i = CAST(k.at95 AS INTEGER) + 1
+                    THEN k.took * (k.at95 - CAST(k.at95 AS INTEGER))
+                    ELSE 0 END) AS p95
+    FROM ranked k
+    GROUP BY k.job_type
+)
+SELECT d.job_type,
+       sum(d.status = 'succeeded') AS succeeded,
+       sum(d.status = 'failed') AS failed,
+       p.p50, p.p95
+FROM done d
+LEFT JOIN percentiles p ON p.job_type = d.job_type
+GROUP BY d.job_type
+ORDER BY d.job_type
 
 -- name: run_backlog
 -- The metrics exporter's queue depths, read at every scrape: each branch reads only the runs of

@@ -12,6 +12,7 @@ from zapjobs.models import (
     ErrorGroup,
     FailureCount,
     JobRun,
+    JobTypeStats,
     LogEntry,
     LogLevel,
     Page,
@@ -24,6 +25,7 @@ from zapjobs.stores.sql_common import (
     backlog_from_rows,
     error_groups_from_rows,
     failures_from_rows,
+    job_type_stats_from_rows,
     sorted_listing,
     stats_from_rows,
 )
@@ -113,7 +115,8 @@ class RunReadsMixin:
 
     async def stats(self, *, now: datetime | None = None) -> Stats:
         params = {"now": rows.now_us(now)}
-        return stats_from_rows(await self._db.call(lambda s: s.rows("stats", params)))
+        found = await self._db.call(lambda s: s.rows("stats", params))
+        return stats_from_rows(found, rows.opt_from_us)
 
     async def throughput(
         self, *, since: datetime, now: datetime | None = None
@@ -123,6 +126,14 @@ class RunReadsMixin:
         return [
             ThroughputPoint(rows.from_us(r["minute"]), r["succeeded"], r["failed"]) for r in found
         ]
+
+    async def job_type_stats(
+        self, *, since: datetime, now: datetime | None = None
+    ) -> list[JobTypeStats]:
+        params = {"since": rows.to_us(since), "now": rows.now_us(now)}
+        return job_type_stats_from_rows(
+            await self._db.call(lambda s: s.rows("job_type_stats", params))
+        )
 
     async def backlog(self, *, now: datetime | None = None) -> list[Backlog]:
         params = {"now": rows.now_us(now)}

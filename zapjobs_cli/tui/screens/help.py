@@ -62,6 +62,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("T", "trigger now (asks for the input when the job type requires one)"),
             ("P", "pause or resume the recurring schedule (queued runs still run)"),
             ("enter", "list its runs"),
+            ("OK 1h", "runs finished in the last hour that succeeded; p50 / p95: their durations"),
         ),
     ),
     (

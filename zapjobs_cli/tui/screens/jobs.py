@@ -1,10 +1,10 @@
-"""Jobs: every job type with its queue, schedule, next and last run, state, retries, timeout,
-limits, and the selected one's settings in full below (uniqueness included); trigger now, pause
-and resume."""
+"""Jobs: every job type with its queue, schedule, next and last run, the last hour's success
+rate and p50/p95 durations, state, retries, timeout, limits, and the selected one's settings in
+full below (uniqueness included); trigger now, pause and resume."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -13,8 +13,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from zapjobs.settings import format_duration
-from zapjobs_cli.display import STATUS_STYLES, age, untrusted, visible
+from zapjobs.models import JobTypeStats
+from zapjobs_cli.display import (
+    STATUS_STYLES,
+    age,
+    recent_runs_text,
+    schedule_state_text,
+    setting_duration,
+    span,
+    success_rate_text,
+    untrusted,
+    visible,
+)
 from zapjobs_cli.tui.screens.base import LiveScreen, PaletteEntry
 from zapjobs_cli.tui.screens.confirm import InputScreen
 from zapjobs_cli.tui.viewmodels import JobRow
@@ -26,6 +36,11 @@ COLUMNS = [
     Column("schedule", "Schedule", 24, grow=1, min_width=10),
     Column("next", "Next run", 10, drop_below=90),
     Column("last", "Last run", 24, grow=1, min_width=12),
+    # the runs that finished in the last hour (ZapJobs.job_type_stats): success rate, durations
+    # (below 90 columns the detail line under the table gives p50 and p95)
+    Column("ok", "OK 1h", 6),
+    Column("p50", "p50", 6, drop_below=100),
+    Column("p95", "p95", 6, drop_below=90),
     Column("state", "Sched. state", 12),
     Column("retries", "Retry", 5, drop_below=100),
     Column("timeout", "Timeout", 7, drop_below=110),
@@ -147,13 +162,14 @@ def _cells(row: JobRow, now: datetime) -> tuple[Any, ...]:
         retries.append("*", style="yellow")
     timeout = "-"
     if row.timeout_seconds is not None:
-        timeout = format_duration(timedelta(seconds=row.timeout_seconds))
+        timeout = setting_duration(row.timeout_seconds)
     return (
         untrusted(row.job_type),
         untrusted(row.queue),
         untrusted(row.schedule) if row.schedule else Text("-", style="dim"),
         age(row.next_due_at, now) if row.schedule else "-",
         last,
+        *_recent_cells(row.recent),
         _schedule_state(row),
         retries,
         timeout,
@@ -161,8 +177,26 @@ def _cells(row: JobRow, now: datetime) -> tuple[Any, ...]:
     )
 
 
+def _recent_cells(recent: JobTypeStats | None) -> tuple[Text, Text, Text]:
+    """Success rate, p50 and p95 of the last hour's finished runs; dim dashes when none."""
+    if recent is None:
+        return Text("-", style="dim"), Text("-", style="dim"), Text("-", style="dim")
+    rate = success_rate_text(recent)
+    rate.justify = "right"
+    return (
+        rate,
+        _seconds(recent.p50_seconds),
+        _seconds(recent.p95_seconds),
+    )
+
+
+def _seconds(value: float | None) -> Text:
+    return Text("-" if value is None else span(value), justify="right")
+
+
 def _detail(row: JobRow) -> Text:
-    """One line (two on a narrow screen): uniqueness, cap and rate limit, retries, timeout."""
+    """One line (two on a narrow screen): uniqueness, cap and rate limit, retries, timeout, and
+    the last hour's runs."""
     text = untrusted(row.job_type)
     text.stylize("bold")
     text.append("  unique ", style="dim")
@@ -173,7 +207,9 @@ def _detail(row: JobRow) -> Text:
     text.append(str(row.max_retries))
     if row.timeout_seconds is not None:
         text.append("  timeout ", style="dim")
-        text.append(format_duration(timedelta(seconds=row.timeout_seconds)))
+        text.append(setting_duration(row.timeout_seconds))
+    text.append("  last hour ", style="dim")
+    text.append_text(recent_runs_text(row.recent))
     return text
 
 
@@ -193,8 +229,4 @@ def _limits(row: JobRow) -> Text:
 
 def _schedule_state(row: JobRow) -> Text:
     """The state P changes: the recurring schedule's, not whether runs execute."""
-    if row.schedule is None:
-        return Text("-", style="dim")
-    if row.enabled:
-        return Text("active", style="green")
-    return Text("paused", style="bold yellow")
+    return schedule_state_text(row.schedule is not None, row.enabled)

@@ -1,5 +1,6 @@
-"""Overview: counts by status and queue, throughput, success rate, workers, what recurs next,
-the latest failures and failures grouped by exception type."""
+"""Overview: counts by status and queue (with each queue's lag and last minute's throughput),
+throughput, success rate, workers, what recurs next, the latest failures and failures grouped by
+exception type."""
 
 from __future__ import annotations
 
@@ -147,19 +148,19 @@ def _status_table(overview: Overview) -> Table:
 
 
 def _queue_table(overview: Overview) -> Table:
-    """Counts by queue, with each queue's lag (how long its oldest pending run has waited) and
-    the runs it finished in the last minute (``/min``)."""
+    """Counts by queue, with the lag (how long its oldest pending run has waited) and the runs
+    finished in the last minute, as the Queues view (5) gives them."""
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("queue")
     for name in ("pending", "sched", "running", "failed", "lag", "/min"):
         table.add_column(name, justify="right")
-    info = {q.name: q for q in overview.queues}
     queues = overview.stats.by_queue
+    infos = {q.name: q for q in overview.queues}
     for q in queues[:6]:
         counts = (q.pending, q.scheduled, q.running, q.failed)
-        found = info.get(q.queue)
-        lag = lag_text(None if found is None else found.lag)
-        per_minute = "-" if found is None else f"{found.finished_last_minute:,}"
+        info = infos.get(q.queue)
+        lag = lag_text(None if info is None else info.lag)
+        per_minute = "-" if info is None else f"{info.finished_last_minute:,}"
         table.add_row(untrusted(q.queue), *(f"{n:,}" for n in counts), lag, per_minute)
     if len(queues) > 6:
         table.add_row(Text(f"… {len(queues) - 6} more", style="dim"))

@@ -25,6 +25,7 @@ from zapjobs_cli.display import (
     attempt_separator,
     due_text,
     duration_text,
+    fold_zapjobs_frames,
     full_timestamp,
     progress_bar,
     status_text,
@@ -459,7 +460,8 @@ def _error(detail: RunDetail) -> Text:
     text.append(untrusted(f": {row.error_message or ''}", style="" if earlier else "bold"))
     if detail.traceback:
         style = "dim" if earlier else "red"
-        text.append("\n").append(untrusted(detail.traceback, style=style, multiline=True))
+        traceback = fold_zapjobs_frames(detail.traceback)
+        text.append("\n").append(untrusted(traceback, style=style, multiline=True))
     return text
 
 

@@ -1,7 +1,7 @@
 """Concurrency caps on PostgreSQL under concurrent claimers: many claims at once, each on its own
 connection, never start more runs of a capped job type than its cap, however their statements
-interleave (the limits row lock and the check that no limited claim committed after the
-statement's snapshot)."""
+interleave (the check, at the bump of the limits row, that no limited claim committed under the
+same row after the statement's snapshot)."""
 
 from __future__ import annotations
 
@@ -62,10 +62,12 @@ async def test_concurrent_claimers_never_exceed_a_rate(pg: PostgresStore, pg_url
 async def test_a_claim_that_waited_for_another_limited_claim_counts_its_runs(
     pg: PostgresStore, pg_url: str
 ) -> None:
-    """A claim whose snapshot predates another limited claim's commit (it waited for the limits
-    row that claim held) does not trust its count of running runs: it looks again."""
+    """A claim whose snapshot predates another limited claim's commit (its bump of the limits
+    row waited for the row that claim held) does not trust its count of running runs: it fails
+    whole and looks again. (30 runs: the first claim's scan locks the first 13 it reads, so the
+    second finds runs of its own to take before it reaches the limits row.)"""
     await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=3)])
-    await pg.enqueue([NewRun("report") for _ in range(10)], now=T0)
+    await pg.enqueue([NewRun("report") for _ in range(30)], now=T0)
     params = {
         "worker_id": "first",
         "queues": ["default"],

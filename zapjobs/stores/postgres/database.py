@@ -33,7 +33,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from zapjobs.errors import ConfigurationError, ConnectionFailedError, StoreError
+from zapjobs.errors import ConfigurationError, ConnectionFailedError, StoreError, ZapJobsError
 from zapjobs.settings import scrub, validate_prefix
 from zapjobs.stores.postgres.errors import connect_error, data_error, server_address, translate
 from zapjobs.stores.postgres.notify import channel_name
@@ -349,3 +349,13 @@ class _SingleConnection:
             conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
+
+
+DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
+
+
+def raced(error: ZapJobsError, mark: str) -> bool:
+    """Whether a statement failed whole because it raced another (it raised ``mark``, see
+    queries.sql: release_guard, flow_race) or in a deadlock between two such statements
+    touching the same rows in different orders: sent again, it goes through."""
+    return mark in str(error) or getattr(error.__cause__, "sqlstate", None) == DEADLOCK

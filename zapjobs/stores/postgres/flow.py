@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zapjobs.core.flow import CAP_RECHECK
+from zapjobs.errors import ZapJobsError
 from zapjobs.models import DueRun, FlowLimit, JobRun, LimitScope, NextDue, RateLimit
 from zapjobs.stores.postgres import rows
-from zapjobs.stores.postgres.database import Database
+from zapjobs.stores.postgres.database import Database, raced
 from zapjobs.stores.sql_flow import (
     CLAIM_ATTEMPTS,
     ClaimKey,
@@ -48,6 +49,11 @@ class FlowMixin:
         return [flow_limit_from_row(r) for r in await self._db.fetch("list_flow_limits")]
 
 
+#: The marker of claim_limited's flow_race: a limited claim under the same limits committed after
+#: the statement's snapshot, so its count of running runs may be short.
+FLOW_RACE_MARK = "zapjobs-flow-race"
+
+
 async def claim(db: Database, limited: LimitedClaims, params: dict[str, Any]) -> list[JobRun]:
     """The unlimited claim, or the limited one when a limit applies (see claim_limited)."""
     key: ClaimKey = (tuple(params["queues"]), tuple(params["job_types"]))
@@ -57,10 +63,14 @@ async def claim(db: Database, limited: LimitedClaims, params: dict[str, Any]) ->
             return [rows.claimed_run(r) for r in found if r["id"] is not None]
         limited.mark(key, True)
     for _ in range(CLAIM_ATTEMPTS):
-        found = await db.fetch("claim_limited", params)
+        try:
+            found = await db.fetch("claim_limited", params)
+        except ZapJobsError as error:
+            if not raced(error, FLOW_RACE_MARK):
+                raise
+            continue  # another limited claim committed under the same limits: count again
         limited.mark(key, found[0]["limited"])
-        if not found[0]["stale"]:
-            return [rows.claimed_run(r) for r in found if r["id"] is not None]
+        return [rows.claimed_run(r) for r in found if r["id"] is not None]
     return []  # contended throughout: the caller looks again (its next_due says due)
 
 

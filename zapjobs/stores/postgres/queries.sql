@@ -1525,13 +1525,16 @@ budgets AS (
 )
 
 -- name: claim_limited
--- The claim when a cap or rate limit applies (claim_runs said "limited"). "lim" locks the limits
--- rows of the claim's job types and queues in key order (concurrent limited claimers of one job
--- type or queue take turns) and reads their latest version; the running runs are counted from
--- this statement's snapshot. A limited claim that committed after that snapshot (its "claims" as
--- locked differ from "claims" as of the snapshot) may have started runs this count misses: then
--- "stale", nothing is claimed and the store runs the statement again, in a newer snapshot. Runs
--- finishing meanwhile only make the count too high (a claim too small, never too large). Per
+-- The claim when a cap or rate limit applies (claim_runs said "limited"). "lim" reads the limits
+-- rows of the claim's job types and queues and the running runs are counted, both as of this
+-- statement's snapshot, without a lock (optimistic). The statement ends by bumping "claims" (and
+-- the rate window) of each limits row it started runs under; that UPDATE waits for a concurrent
+-- claimer of the same row and reads its newest version. If another limited claim committed after
+-- this snapshot under the same row ("claims" moved past the snapshot's), this count may miss its
+-- runs: "flow_race" fails the statement whole (nothing claimed, nothing written) and the store
+-- runs it again in a newer snapshot (flow.py). Runs finishing meanwhile only make the count too
+-- high (a claim too small, never too large). Locking the rows first (FOR UPDATE, then checking
+-- the snapshot) cost a row lock and a re-read per claim even without contention. Per
 -- queue one scan of the claim index over the job types with starts left, so a job type at its
 -- cap never blocks the runs behind it; the budgets of job types then cut the candidates in claim
 -- order. The scan reads the claim's limit plus the budget of each job type whose budget is below
@@ -1543,13 +1546,9 @@ WITH lim AS (
     FROM {prefix}flow_limits l
     WHERE {flow_of_claim} AND {flow_limited}
     ORDER BY l.scope, l.name
-    FOR UPDATE
 ),
 gate AS (
-    SELECT count(*) > 0 AS limited,
-           COALESCE(bool_or(s.claims IS DISTINCT FROM x.claims), false) AS stale
-    FROM lim x
-    LEFT JOIN {prefix}flow_limits s ON s.scope = x.scope AND s.name = x.name
+    SELECT count(*) > 0 AS limited FROM lim
 ),
 {flow_budgets},
 allowed AS (
@@ -1584,7 +1583,6 @@ picked AS (
     ) c
     -- no job type with starts left: no scan (it would read the whole backlog for nothing)
     WHERE a.job_types IS NOT NULL
-      AND NOT (SELECT g.stale FROM gate g)
 ),
 chosen AS (
     SELECT k.id, k.ctid, k.rank
@@ -1616,17 +1614,26 @@ spent AS (
         window_used = CASE WHEN b.rate_count IS NULL THEN l.window_used
                            ELSE b.window_used + n.started END
     FROM budgets b
+    JOIN lim x ON x.scope = b.scope AND x.name = b.name
     JOIN LATERAL (
         SELECT count(*) AS started FROM claimed c
         WHERE CASE WHEN b.scope = 'job' THEN c.job_type = b.name ELSE c.queue = b.name END
     ) n ON n.started > 0
     WHERE l.scope = b.scope AND l.name = b.name
-    RETURNING l.name
+    -- the newest "claims" (this statement's bump included) against the snapshot's
+    RETURNING l.name, l.claims <> x.claims + 1 AS raced
+),
+-- Another limited claim under one of these rows committed after this snapshot: fail whole with
+-- this marker (flow.py: FLOW_RACE_MARK). sum() makes the cast run; the name keeps it from being
+-- folded at plan time.
+flow_race AS MATERIALIZED (
+    SELECT ('zapjobs-flow-race ' || s.name)::integer AS g FROM spent s WHERE s.raced
 ),
 async_commit AS (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
-SELECT c.*, g.limited, g.stale, (SELECT count(*) FROM spent) AS spent, {claimed_parent_outputs}
+SELECT c.*, g.limited, (SELECT count(*) FROM spent) AS spent,
+       (SELECT sum(r.g) FROM flow_race r) AS raced, {claimed_parent_outputs}
 FROM gate g CROSS JOIN async_commit
 LEFT JOIN claimed c ON true
 ORDER BY c.rank

@@ -14,7 +14,7 @@ from zapjobs.errors import InvalidStateError, ZapJobsError
 from zapjobs.models import NewRun, RunLink, RunLinkPage
 from zapjobs.stores.base import unknown_parent
 from zapjobs.stores.postgres import rows
-from zapjobs.stores.postgres.database import Database, Rows, run
+from zapjobs.stores.postgres.database import DEADLOCK, Database, Rows, raced, run
 from zapjobs.stores.sql_common import link_page_from_rows
 
 #: The marker of release_guard: a child was enqueued after the ending statement's snapshot.
@@ -23,12 +23,6 @@ RACE_MARK = "zapjobs-workflow-race"
 UNKNOWN_PARENT_MARK = re.compile(r"zapjobs-unknown-parent (\d+)")
 #: Times an ending statement is sent again after a race or a deadlock (in practice once).
 SETTLE_ATTEMPTS = 20
-_DEADLOCK = "40P01"
-
-
-def _retryable(error: ZapJobsError) -> bool:
-    cause = error.__cause__
-    return RACE_MARK in str(error) or getattr(cause, "sqlstate", None) == _DEADLOCK
 
 
 async def fetch_settling(db: Database, name: str, params: dict[str, Any]) -> Rows:
@@ -39,7 +33,7 @@ async def fetch_settling(db: Database, name: str, params: dict[str, Any]) -> Row
         try:
             return await db.fetch(name, params)
         except ZapJobsError as error:
-            if not _retryable(error):
+            if not raced(error, RACE_MARK):
                 raise
     raise InvalidStateError(
         f"{name} met enqueues of children {SETTLE_ATTEMPTS} times in a row", hint="try again"
@@ -89,7 +83,7 @@ async def enqueue_with_parents(
         try:
             return await _in_transaction(db, each)
         except ZapJobsError as error:  # a deadlock with a completion: sent again, whole
-            if getattr(error.__cause__, "sqlstate", None) != _DEADLOCK:
+            if getattr(error.__cause__, "sqlstate", None) != DEADLOCK:
                 raise
     return await _in_transaction(db, each)
 

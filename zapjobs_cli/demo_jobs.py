@@ -27,10 +27,6 @@ FAST_RETRY = RetryPolicy(
 )
 
 
-class DemoServiceDown(Exception):
-    """What the flaky demo job raises while "the service" is down."""
-
-
 def build_demo_app(database_url: str) -> ZapJobs:
     zap = ZapJobs(
         database_url,
@@ -60,7 +56,8 @@ def build_demo_app(database_url: str) -> ZapJobs:
     async def flaky(ctx: JobContext[None]) -> str:
         if ctx.attempt <= 2:
             await ctx.log.warning("the service is down", attempt=ctx.attempt)
-            raise DemoServiceDown(f"the demo service is down (attempt {ctx.attempt})")
+            # a builtin type, as a real client would raise: the console shows "ConnectionError"
+            raise ConnectionError(f"the demo service is down (attempt {ctx.attempt})")
         await ctx.log.info("the service answered", attempt=ctx.attempt)
         return f"succeeded on attempt {ctx.attempt}"
 

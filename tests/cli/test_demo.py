@@ -22,6 +22,11 @@ def test_demo_runs_by_itself_and_leaves_its_database(
     assert f"zapjobs status -c sqlite:///{database}" in result.stdout
     assert "the service is down" in result.stdout  # a sample of the logs
     assert "Traceback" not in result.output
+    # the console lines keep their columns whatever the outcome, and say errors plainly
+    lines = [line for line in result.output.splitlines() if line.startswith("  run ")]
+    assert len({line.index("  attempt ") for line in lines}) == 1, lines
+    assert "ConnectionError: the demo service is down (attempt 1)" in result.output
+    assert "zapjobs_cli.demo_jobs" not in result.output
 
     async def read() -> list[JobRun]:
         zap = ZapJobs(f"sqlite:///{database}")

@@ -103,6 +103,9 @@ async def run_demo(state: CliState, zap: ZapJobs, max_seconds: float) -> bool:
         await zap.close()
 
 
+RETRYING = "failed, will retry"
+
+
 def on_event(state: CliState, event: object, reasons: list[str]) -> None:
     if isinstance(event, WorkerStopping):
         reasons.append(event.reason)
@@ -111,9 +114,10 @@ def on_event(state: CliState, event: object, reasons: list[str]) -> None:
         return
     outcome = event.status.value
     if event.status is RunStatus.PENDING:
-        outcome = "failed, will retry"
+        outcome = RETRYING
     line = Text(f"  run {event.run_id:>3} {event.job_type:<12} ")
-    line.append(outcome, style="green" if event.status is RunStatus.SUCCEEDED else "yellow")
+    style = "green" if event.status is RunStatus.SUCCEEDED else "yellow"
+    line.append(f"{outcome:<{len(RETRYING)}}", style=style)  # the columns after it stay put
     line.append(f"  attempt {event.attempt}, {event.duration_seconds * 1000:.0f}ms")
     if event.error_type and event.status is not RunStatus.SUCCEEDED:
         line.append(f"  {event.error_type}: {event.error_message}", style="dim")

@@ -62,7 +62,7 @@ async def test_the_claim_the_enqueues_and_successes_run_on_generic_plans(
     assert plans["enqueue_runs"] == (1, 0), plans
     assert plans["enqueue_run"] == (1, 0), plans
     # A batch of successes, written for every few runs: planning it cost more server time than
-    # running it (bench/README.md, "Latency").
+    # running it (bench/README.md, "Latency tail and the hot path").
     assert plans["complete_succeeded"] == (rounds, 0), plans
     # Everything else goes through the general pool, unprepared.
     assert set(plans) == {"claim_runs", "enqueue_runs", "enqueue_run", "complete_succeeded"}, plans

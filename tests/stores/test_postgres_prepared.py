@@ -1,7 +1,6 @@
-"""The PostgreSQL store's hot statements (the claim, the enqueues, a batch of successes) are
-prepared on the hot pool and run on generic plans that stay index-bound whatever the table held
-when they were made; every other statement is planned with its values. Plans and counters, not
-timings."""
+"""The PostgreSQL store's hot statements (the claim, the enqueues) are prepared on the hot pool and
+run on generic plans that stay index-bound whatever the table held when they were made; every
+other statement is planned with its values. Plans and counters, not timings."""
 
 from __future__ import annotations
 
@@ -43,9 +42,7 @@ def _same_sql(prepared: str, text: str) -> bool:
     return squash.sub("", prepared) == squash.sub("", text)
 
 
-async def test_the_claim_the_enqueues_and_successes_run_on_generic_plans(
-    pg: PostgresStore,
-) -> None:
+async def test_the_claim_and_the_enqueues_run_on_generic_plans(pg: PostgresStore) -> None:
     rounds = 12
     await pg.enqueue([NewRun(job_type="a") for _ in range(rounds * 2)])
     for _ in range(rounds):
@@ -61,11 +58,8 @@ async def test_the_claim_the_enqueues_and_successes_run_on_generic_plans(
     assert plans["claim_runs"] == (rounds, 0), plans  # (generic, custom) plans
     assert plans["enqueue_runs"] == (1, 0), plans
     assert plans["enqueue_run"] == (1, 0), plans
-    # A batch of successes, written for every few runs: planning it cost more server time than
-    # running it (bench/README.md, "Latency tail and the hot path").
-    assert plans["complete_succeeded"] == (rounds, 0), plans
     # Everything else goes through the general pool, unprepared.
-    assert set(plans) == {"claim_runs", "enqueue_runs", "enqueue_run", "complete_succeeded"}, plans
+    assert set(plans) == {"claim_runs", "enqueue_runs", "enqueue_run"}, plans
 
 
 def _numbered(text: str) -> tuple[str, list[str]]:
@@ -191,36 +185,6 @@ def _edges_by_their_key(plan: list[dict[str, Any]]) -> None:
         n.get("Index Name") for n in plan if "Index" in n["Node Type"] and n.get("Index Name")
     }
     assert "zapjobs_run_parents_pkey" in indexes, indexes
-
-
-@pytest.mark.parametrize("running", [0, 20_000], ids=["new-table", "backlog"])
-async def test_the_generic_success_plan_never_scans_a_table(
-    pg: PostgresStore, pg_url: str, running: int
-) -> None:
-    """A batch of successes finds its runs by primary key, the children of the ended runs by the
-    edges' index and its count row by key, whatever the tables held when the plan was made."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at, status,"
-            " worker_id, attempt, started_at)"
-            " SELECT 'a', 'default', '{}', now(), now(), 'running', 'w1', 1, now()"
-            " FROM generate_series(1, %s)",
-            (running,),
-        )
-        conn.execute("ANALYZE zapjobs_runs")
-    params = {
-        "now": None,
-        "worker_id": "w1",
-        "ids": [1, 2, 3],
-        "attempts": [1, 1, 1],
-        "outputs": [None, None, None],
-        "channel": pg._db.channel,
-    }
-    setup = pg.queries["session_setup_hot"]
-    plan = _generic_plan(pg_url, setup, pg.queries["complete_succeeded"], params)
-    scans = {(n["Node Type"], n.get("Relation Name")) for n in plan if n.get("Relation Name")}
-    assert not {s for s in scans if s[0] == "Seq Scan"}, scans
-    assert ("Index Scan", "zapjobs_runs") in scans, scans
 
 
 async def test_the_unique_enqueue_runs_on_a_generic_plan(pg: PostgresStore) -> None:

@@ -12,21 +12,13 @@ from zapjobs.stores.sqlfile import load_queries, render
 #: placeholders left in the rendered text on purpose (filled with a quoted identifier at use)
 _LATE_PLACEHOLDERS = frozenset({"channel"})
 
-#: The hot statements: the claim, called for every few runs, the enqueues, and the completer's
-#: batch of successes (unprepared, its planning cost more server time than running it). They go
-#: through the hot pool (session_setup_hot: generic plans, no sequential scans), prepared once per
+#: The hot statements: the claim, called for every few runs, and the enqueues. They go through
+#: the hot pool (session_setup_hot: generic plans, no sequential scans), prepared once per
 #: connection, so the server neither parses nor plans them at each call; tests pin their generic
 #: plans as index-bound. Every other statement goes through the general pool unprepared, so the
 #: server plans it with its values each time.
 PREPARED = frozenset(
-    {
-        "enqueue_run",
-        "enqueue_runs",
-        "enqueue_unique_runs",
-        "claim_runs",
-        "claim_limited",
-        "complete_succeeded",
-    }
+    {"enqueue_run", "enqueue_runs", "enqueue_unique_runs", "claim_runs", "claim_limited"}
 )
 
 

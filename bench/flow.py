@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
-import select
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +35,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import psycopg
+from procs import ready_processes
 from psycopg.conninfo import make_conninfo
 
 from zapjobs import FlowLimit, JobContext, LimitScope, RateLimit, RunFilter, RunStatus, ZapJobs
@@ -85,22 +83,8 @@ async def worker_main(url: str, concurrency: int, cap: int, rate: str) -> None:
 @contextmanager
 def worker_processes(url: str, count: int, concurrency: int, cap: int, rate: str) -> Iterator[None]:
     argv = [sys.executable, __file__, "--worker", url, str(concurrency), str(cap), rate]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [
-        subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) for _ in range(count)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            readable, _, _ = select.select([proc.stdout], [], [], 60)
-            if not readable or not proc.stdout.readline().startswith("ready"):
-                raise RuntimeError("a worker process did not start")
+    with ready_processes(argv, count):
         yield
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=60)
 
 
 @asynccontextmanager

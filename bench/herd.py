@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import secrets
-import select
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from procs import ready_processes
 from psycopg.conninfo import make_conninfo
 
 from zapjobs import JobContext, ZapJobs
@@ -107,28 +107,9 @@ async def worker_main(url: str) -> None:
 
 @contextmanager
 def workers(url: str, count: int) -> Iterator[list[subprocess.Popen[str]]]:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--worker", url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        for _ in range(count)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            readable, _, _ = select.select([proc.stdout], [], [], 60)
-            if not readable or "ready" not in proc.stdout.readline():
-                raise RuntimeError("a worker process did not start")
+    """The worker processes, each told to stop through its stdin (finish())."""
+    with ready_processes([sys.executable, __file__, "--worker", url], count, stdin=True) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
 
 
 def finish(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:

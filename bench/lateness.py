@@ -27,8 +27,6 @@ import asyncio
 import os
 import random
 import secrets
-import select
-import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -37,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from procs import ready_processes
 from psycopg.conninfo import make_conninfo
 
 from zapjobs import JobContext, RetryPolicy, RunFilter, RunStatus, ZapJobs
@@ -81,27 +80,8 @@ async def worker_main(url: str) -> None:
 
 @contextmanager
 def worker_processes(url: str, count: int) -> Iterator[None]:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--worker", url],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        for _ in range(count)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            readable, _, _ = select.select([proc.stdout], [], [], 60)
-            if not readable or not proc.stdout.readline().startswith("ready"):
-                raise RuntimeError("a worker process did not start")
+    with ready_processes([sys.executable, __file__, "--worker", url], count):
         yield
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=60)
 
 
 @asynccontextmanager

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.runtime.claims import ClaimCounter
 from zapjobs import JobContext, RetryPolicy, RunStatus, ZapJobs
 from zapjobs.clock import FakeClock
 from zapjobs.models import JobRun, WorkerInfo
@@ -63,21 +64,6 @@ async def zap(
         yield app
     finally:
         await app.close()
-
-
-class ClaimCounter:
-    """Counts claim calls on the real store (every worker of this process shares it)."""
-
-    def __init__(self, zap: ZapJobs) -> None:
-        store = store_of(zap)
-        self.calls = 0
-        claim: Callable[..., Awaitable[list[JobRun]]] = store.claim
-
-        async def counted(*args: Any, **kwargs: Any) -> list[JobRun]:
-            self.calls += 1
-            return await claim(*args, **kwargs)
-
-        setattr(store, "claim", counted)  # noqa: B010 (a method of this instance only)
 
 
 async def start_workers(

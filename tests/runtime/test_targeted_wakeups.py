@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
+from tests.runtime.claims import ClaimCounter
 from zapjobs import JobContext, RunStatus, ZapJobs
-from zapjobs.models import JobRun
 from zapjobs.runtime import peers
-from zapjobs.testing import store_of
 
 from .engine_helpers import RunningWorker, running_worker, wait_until
 
@@ -42,21 +40,6 @@ async def zap(
         yield app
     finally:
         await app.close()
-
-
-class ClaimCounter:
-    """Counts claim calls on the real store (every worker of this process shares it)."""
-
-    def __init__(self, zap: ZapJobs) -> None:
-        store = store_of(zap)
-        self.calls = 0
-        claim: Callable[..., Awaitable[list[JobRun]]] = store.claim
-
-        async def counted(*args: Any, **kwargs: Any) -> list[JobRun]:
-            self.calls += 1
-            return await claim(*args, **kwargs)
-
-        setattr(store, "claim", counted)  # noqa: B010 (a method of this instance only)
 
 
 async def run_one(zap: ZapJobs) -> None:

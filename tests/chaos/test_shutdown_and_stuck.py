@@ -117,6 +117,11 @@ def test_sigterm_puts_running_runs_back(pg_url: str) -> None:
         first.wait_ready()
         held = asyncio.run(enqueue(pg_url, "hold", [None] * 4))
         wait_until(lambda: len(db.running_under(first.worker_id)) == 4, 60, "4 held runs")
+        wait_until(  # each job records its execution as it starts, a moment after its claim
+            lambda: all(db.execution_counts().get(run_id) == 1 for run_id in held),
+            60,
+            "the held runs to start",
+        )
         t0 = time.monotonic()
         out = first.stop(signal.SIGTERM, timeout=60)
         stopped_in = time.monotonic() - t0
@@ -128,7 +133,13 @@ def test_sigterm_puts_running_runs_back(pg_url: str) -> None:
         second = WorkerProc(pg_url, "--concurrency", "4", "--shutdown-timeout", "1s")
         started.append(second)
         second.wait_ready()
-        wait_until(lambda: len(db.running_under(second.worker_id)) == 4, 60, "re-claimed runs")
+        # claimed is not yet started: wait for the records (stopping at the claim lost one
+        # record under load in CI)
+        wait_until(
+            lambda: all(db.execution_counts().get(run_id) == 2 for run_id in held),
+            60,
+            "re-claimed runs to start again",
+        )
         second.stop(signal.SIGTERM, timeout=60)
     executions = db.execution_counts()
     report(

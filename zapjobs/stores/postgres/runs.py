@@ -103,7 +103,7 @@ class RunWritesMixin:
             name, params = "enqueue_run", rows.one_run_params(runs[0])
         else:
             name, params = "enqueue_runs", rows.new_run_params(runs)
-        params["runs_seq"] = self._db.runs_seq
+            params["runs_seq"] = self._db.runs_seq
         params["now"] = now
         params["channel"] = self._db.channel
         if connection is None:

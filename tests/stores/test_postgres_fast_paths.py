@@ -12,6 +12,7 @@ from tests.stores.helpers import T0, wait_until
 from zapjobs.errors import StoreError, ZapJobsError
 from zapjobs.models import NewRun, Notification, RunFilter, RunStatus
 from zapjobs.stores.postgres import PostgresStore
+from zapjobs.stores.postgres.database import _prepared_cursor
 from zapjobs.stores.postgres.runs import COPY_MIN_RUNS
 
 pytestmark = pytest.mark.postgres
@@ -135,4 +136,7 @@ async def test_a_refused_hot_statement_leaves_the_next_ones_their_own_rows(
     [after] = await pg.enqueue([NewRun(job_type="a", input_json="2")])
     claimed = await pg.claim("w", ["default"], ["a"], 5)
     assert {run.id: run.input for run in claimed} == {before: 1, after: 2}
+    async with pg._db.connection(hot=True) as conn:  # nor does it keep the claimed rows' text
+        kept = _prepared_cursor(conn).pgresult
+    assert kept is not None and kept.ntuples == 0
     assert await pg.claim("w", ["default"], ["a"], 5) == []

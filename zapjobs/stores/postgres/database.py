@@ -335,7 +335,10 @@ async def run(
     if prepare:
         cursor = _prepared_cursor(conn)
         await cursor.execute(query, params, prepare=True)
-        return await cursor.fetchall() if _has_rows(cursor) else []
+        rows = await cursor.fetchall() if _has_rows(cursor) else []
+        if cursor.pgresult is not None:  # the rows are Python values now: the kept cursor
+            cursor.pgresult.clear()  # does not hold their text (a claim's inputs) until next time
+        return rows
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params, prepare=False)
         return await cur.fetchall() if _has_rows(cur) else []

@@ -12,7 +12,6 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -368,32 +367,21 @@ class ZapJobs:
         With ``after`` (run ids, at most MAX_PARENTS), the run waits until every one of them
         finished, then is pending; ``on_parent_failure`` says what a parent failing for good
         or being cancelled does to it: "cancel" it (the default) or "run" it anyway."""
-        if after:
-            if unique_key is not None:
-                raise ValidationError("after= and unique_key= cannot be combined")
-            [result] = await self._enqueue(
-                job,
-                [input],
-                queue,
-                priority,
-                delay,
-                run_at,
-                connection,
-                parents=_parents_argument(after),
-                policy=_policy_argument(on_parent_failure),
-            )
-            return result.run_id
-        result = await self.enqueue_unique(
+        if after and unique_key is not None:
+            raise ValidationError("after= and unique_key= cannot be combined")
+        [run_id], _ = await self._enqueue(
             job,
-            input,
-            queue=queue,
-            priority=priority,
-            delay=delay,
-            run_at=run_at,
-            unique_key=unique_key,
-            connection=connection,
+            [input],
+            queue,
+            priority,
+            delay,
+            run_at,
+            connection,
+            unique_key=None if unique_key is None else check_unique_key(unique_key),
+            parents=_parents_argument(after) if after else (),
+            policy=_policy_argument(on_parent_failure) if after else ParentFailure.CANCEL,
         )
-        return result.run_id
+        return run_id
 
     async def enqueue_unique(
         self,
@@ -412,10 +400,10 @@ class ZapJobs:
         ``run_id`` is then that run's. The database's unique index decides, so concurrent
         enqueuers of one key get one run."""
         key = None if unique_key is None else check_unique_key(unique_key)
-        [result] = await self._enqueue(
+        [run_id], created = await self._enqueue(
             job, [input], queue, priority, delay, run_at, connection, unique_key=key
         )
-        return result
+        return EnqueueResult(run_id, created=created is None or created[0])
 
     async def schedule(
         self,
@@ -464,7 +452,7 @@ class ZapJobs:
             )
         if not inputs:
             return []
-        results = await self._enqueue(
+        ids, _ = await self._enqueue(
             job,
             list(inputs),
             queue,
@@ -475,7 +463,7 @@ class ZapJobs:
             parents=_parents_argument(after),
             policy=_policy_argument(on_parent_failure),
         )
-        return [r.run_id for r in results]
+        return ids
 
     async def enqueue_json(
         self,
@@ -572,7 +560,7 @@ class ZapJobs:
         input_from: InputFrom | None,
         connection: Any,
     ) -> int:
-        [result] = await self._enqueue(
+        [run_id], _ = await self._enqueue(
             job,
             [input],
             queue,
@@ -584,7 +572,7 @@ class ZapJobs:
             policy=policy,
             input_from=input_from,
         )
-        return result.run_id
+        return run_id
 
     async def run_links(self, run_id: int, *, limit: int | None = None) -> RunLinks:
         """A run's parents and children (workflows), as runs, ordered by id; with ``limit``
@@ -626,7 +614,9 @@ class ZapJobs:
         parents: tuple[int, ...] = (),
         policy: ParentFailure = ParentFailure.CANCEL,
         input_from: InputFrom | None = None,
-    ) -> list[EnqueueResult]:
+    ) -> tuple[list[int], list[bool] | None]:
+        """The runs' ids, in the order of ``inputs``, and whether each was created (None: all
+        were, no unique key in play)."""
         job_type, local = self._resolve(job)
         store = await self._ensure_ready()
         if local is not None:
@@ -642,47 +632,49 @@ class ZapJobs:
         run_queue = queue_argument(queue) if queue is not None else default_queue
         _check_priority(priority)
         due = self._due_time(delay, run_at)
-        keyed = unique_key is not None or uniqueness.any
-        now = self.now() if keyed else None
+        # the clock of the unique keys (unique_for); None: no unique key in play
+        now = self.now() if unique_key is not None or uniqueness.any else None
         with tracing.publishing(job_type, run_queue, len(inputs)) as published:
-            runs: list[NewRun] = []
-            for value in inputs:
-                if input_from is not None:
-                    input_json = "null"  # read from the parents when the run starts
-                elif isinstance(value, _Json):
-                    input_json = value.text
-                else:
-                    input_json = encode_input(codec, value, job_type=job_type)
-                key, states = (
-                    run_uniqueness(uniqueness, unique_key, input_json, now)
-                    if now is not None
-                    else (None, 0)
+            if input_from is not None:
+                texts = ["null"] * len(inputs)  # read from the parents when the run starts
+            else:
+                texts = [
+                    value.text
+                    if isinstance(value, _Json)
+                    else encode_input(codec, value, job_type=job_type)
+                    for value in inputs
+                ]
+
+            def new_run(text: str, key: str | None, states: int) -> NewRun:
+                return NewRun(
+                    job_type=job_type,
+                    input_json=text,
+                    queue=run_queue,
+                    priority=priority,
+                    run_at=due,
+                    max_attempts=max_attempts,
+                    trace_context=published.context,
+                    unique_key=key,
+                    unique_states=states,
+                    parents=parents,
+                    on_parent_failure=policy,
+                    input_from=input_from,
                 )
-                runs.append(
-                    NewRun(
-                        job_type=job_type,
-                        input_json=input_json,
-                        queue=run_queue,
-                        priority=priority,
-                        run_at=due,
-                        max_attempts=max_attempts,
-                        trace_context=published.context,
-                        unique_key=key,
-                        unique_states=states,
-                        parents=parents,
-                        on_parent_failure=policy,
-                        input_from=input_from,
-                    )
-                )
-            if keyed:
+
+            created: list[bool] | None = None
+            if now is not None:
+                runs = [new_run(t, *run_uniqueness(uniqueness, unique_key, t, now)) for t in texts]
                 results = await store.enqueue_results(
                     runs, now=self._store_now(), connection=connection
                 )
+                ids = [r.run_id for r in results]
+                created = [r.created for r in results]
             else:  # the common case, on the store's shortest path
+                first = new_run(texts[0], None, 0)  # the others differ only by their input
+                runs = [first, *first.alike(texts[1:])] if len(texts) > 1 else [first]
                 ids = await store.enqueue(runs, now=self._store_now(), connection=connection)
-                results = [EnqueueResult(run_id, created=True) for run_id in ids]
-            published.sent([r.run_id for r in results])
-        return results
+            published.sent(ids)
+        return ids, created
 
     def _resolve(self, job: JobRef) -> tuple[str, JobType | None]:
         """(job type id, the local registration or None) of a job reference."""
@@ -710,10 +702,9 @@ class ZapJobs:
         enqueue: the operator's stored override, else the code's (JobType.definition: its
         max_retries, else its retry policy's, else settings.default_retry_policy's)."""
         stored = await self._stored_definition(local.id)
-        code = local.definition(self._settings)
-        if stored is None or stored.max_retries_override is None:
-            return code.max_attempts
-        return replace(code, max_retries_override=stored.max_retries_override).max_attempts
+        override = None if stored is None else stored.max_retries_override
+        retries = local.code_max_retries(self._settings) if override is None else override
+        return retries + 1  # JobDefinition.max_attempts, without building the definition
 
     async def _stored_definition(self, job_type: str) -> JobDefinition | None:
         """A stored definition, cached for one polling interval: an operator's override

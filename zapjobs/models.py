@@ -253,6 +253,20 @@ class NewRun:
     #: then "null")
     input_from: InputFrom | None = None
 
+    def alike(self, inputs: Iterable[str]) -> list[NewRun]:
+        """Runs equal to this one but for their input JSON text, one per text. Copied field by
+        field, the fields checked once (here): about a quarter of the constructor's cost per run,
+        which was the largest piece of a bulk enqueue's client CPU."""
+        fields = self.__dict__
+        runs = []
+        for text in inputs:
+            run = object.__new__(NewRun)
+            copied = run.__dict__
+            copied.update(fields)
+            copied["input_json"] = text
+            runs.append(run)
+        return runs
+
     def __post_init__(self) -> None:
         if not self.parents:
             if self.input_from is not None:

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 
 from tests.stores.helpers import T0, wait_until
-from zapjobs.errors import StoreError
+from zapjobs.errors import StoreError, ZapJobsError
 from zapjobs.models import NewRun, Notification, RunFilter, RunStatus
 from zapjobs.stores.postgres import PostgresStore
+from zapjobs.stores.postgres.database import _prepared_cursor
 from zapjobs.stores.postgres.runs import COPY_MIN_RUNS
 
 pytestmark = pytest.mark.postgres
@@ -122,3 +123,20 @@ async def test_copy_carries_any_json_text_a_new_run_may_hold(pg: PostgresStore) 
     ids = await pg.enqueue([NewRun(job_type="a", input_json=pretty)] * COPY_MIN_RUNS)
     [first] = await pg.get_runs(ids[:1])
     assert first.input == {"path": "C:\\temp\\new", "list": [1, 2]}
+
+
+async def test_a_refused_hot_statement_leaves_the_next_ones_their_own_rows(
+    pg: PostgresStore,
+) -> None:
+    """A hot connection keeps one cursor for its prepared statements (one hot connection here):
+    a statement the server refused does not spoil the enqueues and claims after it."""
+    [before] = await pg.enqueue([NewRun(job_type="a", input_json="1")])
+    with pytest.raises(ZapJobsError):
+        await pg.enqueue([NewRun(job_type="a", input_json="{not json")])
+    [after] = await pg.enqueue([NewRun(job_type="a", input_json="2")])
+    claimed = await pg.claim("w", ["default"], ["a"], 5)
+    assert {run.id: run.input for run in claimed} == {before: 1, after: 2}
+    async with pg._db.connection(hot=True) as conn:  # nor does it keep the claimed rows' text
+        kept = _prepared_cursor(conn).pgresult
+    assert kept is not None and kept.ntuples == 0
+    assert await pg.claim("w", ["default"], ["a"], 5) == []

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zapjobs import Job, JobContext, ValidationError
+from zapjobs.converters import dumps_json
 from zapjobs.typed import (
     MAX_INPUT_BYTES,
     Codec,
@@ -236,6 +237,36 @@ def test_decode_rejects_stored_data_of_the_wrong_shape() -> None:
 )
 def test_any_json_value_round_trips_exactly(value: Any) -> None:
     assert roundtrip(Any, value) == value
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+        max_leaves=20,
+    )
+)
+def test_dumps_json_writes_what_the_json_module_writes(value: Any) -> None:
+    text, size = dumps_json(value)
+    assert text == json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    assert size == len(text.encode("utf-8"))
+
+
+def test_dumps_json_refuses_what_the_json_module_refuses() -> None:
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(ValueError, match="Circular reference"):
+        dumps_json(looped)
+    looped[0] = [1]  # no loop now: the failed call left no marker of looped behind
+    assert dumps_json(looped) == ("[[1]]", 5)
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        dumps_json([float("nan")])
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dumps_json({"a": object()})
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pydantic") is None, reason="pydantic not installed")

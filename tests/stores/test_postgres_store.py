@@ -7,6 +7,7 @@ The behaviour every store shares is in the conformance suite (test_contract_*.py
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -183,6 +184,32 @@ async def test_the_listener_keeps_retrying_with_backoff_until_the_server_is_back
     assert all(secret not in m for m in messages)
     # a lost server is the worker's one outage line to report, not one line per attempt here
     assert all(r.levelno == logging.DEBUG for r in records if "re-LISTEN" in r.getMessage())
+
+
+async def test_notifications_around_the_pings_are_each_delivered_once(pg: PostgresStore) -> None:
+    """The listener reads notifications from a reader callback while idle and through psycopg
+    while it pings; pinging all the time, both paths take some and none is lost or doubled."""
+    received: list[Notification] = []
+    listener = PostgresListener(
+        connect=lambda: psycopg.AsyncConnection.connect(pg._db.dsn, autocommit=True),
+        dsn=pg._db.dsn,
+        listen_sql=pg.queries["listen"],
+        ping_sql=pg.queries["ping"],
+        channel=pg.channel,
+        handler=received.append,
+        ping_interval=0.0005,
+    )
+    await listener.start()
+    queues = [f"q{i}" for i in range(200)]
+    try:
+        async with await psycopg.AsyncConnection.connect(pg._db.dsn, autocommit=True) as sender:
+            for queue in queues:
+                payload = json.dumps({"k": "runs", "q": queue})
+                await sender.execute("SELECT pg_notify(%s, %s)", (pg.channel, payload))
+        await wait_until(lambda: len(received) >= len(queues))
+        assert [n.queue for n in received] == queues
+    finally:
+        await listener.close()
 
 
 def _listener_backend_pid(store: PostgresStore) -> int:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.job import run_log_fields
 from zapjobs.models import JobRun, Notification, RunOutcome, RunStatus, WorkerInfo
@@ -259,6 +260,7 @@ class Worker:
                 on_claim=partial(self._observe, self._observer.claimed) if self._observer else None,
                 peer_stale_after=2 * interval,
             )
+        tracing.preload()  # not in the first run's pickup
         heartbeat.start()
         try:
             listener = await self._listen()

@@ -31,8 +31,9 @@ from zapjobs.models import (
     WorkerInfo,
 )
 from zapjobs.stores import Store, create_store
+from zapjobs.stores.base import ShardedListener
 from zapjobs.stores.postgres import PostgresStore
-from zapjobs.stores.postgres.notify import PostgresListener, channel_name
+from zapjobs.stores.postgres.notify import WAKE_SHARDS, PostgresListener, channel_name
 
 pytestmark = pytest.mark.postgres
 
@@ -157,6 +158,7 @@ async def test_the_listener_keeps_retrying_with_backoff_until_the_server_is_back
         connect=flaky_connect,
         dsn=dsn,
         listen_sql=pg.queries["listen"],
+        unlisten_sql=pg.queries["unlisten"],
         ping_sql=pg.queries["ping"],
         channel=pg.channel,
         handler=received.append,
@@ -194,6 +196,7 @@ async def test_notifications_around_the_pings_are_each_delivered_once(pg: Postgr
         connect=lambda: psycopg.AsyncConnection.connect(pg._db.dsn, autocommit=True),
         dsn=pg._db.dsn,
         listen_sql=pg.queries["listen"],
+        unlisten_sql=pg.queries["unlisten"],
         ping_sql=pg.queries["ping"],
         channel=pg.channel,
         handler=received.append,
@@ -208,6 +211,55 @@ async def test_notifications_around_the_pings_are_each_delivered_once(pg: Postgr
                 await sender.execute("SELECT pg_notify(%s, %s)", (pg.channel, payload))
         await wait_until(lambda: len(received) >= len(queues))
         assert [n.queue for n in received] == queues
+    finally:
+        await listener.close()
+
+
+async def test_a_run_enqueued_alone_reaches_only_the_listener_of_its_shard(
+    pg: PostgresStore, other: PostgresStore
+) -> None:
+    """Due now: on the shard channel of its id (only that shard's listener hears it, told the
+    shard); due later: on the installation's channel (every listener reads what is next)."""
+    evens: list[Notification] = []
+    odds: list[Notification] = []
+    first = await pg.listen(evens.append)
+    second = await other.listen(odds.append)
+    try:
+        assert isinstance(first, ShardedListener) and isinstance(second, ShardedListener)
+        await first.follow_shards(frozenset(range(0, WAKE_SHARDS, 2)))
+        await second.follow_shards(frozenset(range(1, WAKE_SHARDS, 2)))
+        ids = [await enqueue_one(pg, "a", queue="mail") for _ in range(6)]
+        later = await pg.enqueue([NewRun("a", queue="later", run_at=at(hours=1))], now=T0)
+        await wait_until(lambda: sum(n.queue == "later" for n in evens + odds) == 2)
+        await wait_until(lambda: len(evens) + len(odds) == len(ids) + 2)
+        for received, parity in ((evens, 0), (odds, 1)):
+            mail = [n for n in received if n.queue == "mail"]
+            assert [n.token for n in mail] == [i for i in ids if i % 2 == parity]
+            assert all(n.shard == n.token % WAKE_SHARDS for n in mail if n.token is not None)
+            [due_later] = [n for n in received if n.queue == "later"]
+            assert due_later.shard is None and due_later.due_in is not None
+        assert later
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_the_listener_listens_to_the_shards_told_last_after_reconnecting(
+    pg: PostgresStore, other: PostgresStore
+) -> None:
+    received: list[Notification] = []
+    listener = await pg.listen(received.append)
+    try:
+        assert isinstance(listener, ShardedListener)
+        await listener.follow_shards(frozenset({3}))
+        pid = _listener_backend_pid(pg)
+        async with await psycopg.AsyncConnection.connect(PG_BASE_URL, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await wait_until(lambda: Notification("runs", queue=None) in received, timeout=10)
+        ids = [await enqueue_one(other, "a", queue="mail") for _ in range(WAKE_SHARDS + 1)]
+        mine = [i for i in ids if i % WAKE_SHARDS == 3]
+        await wait_until(lambda: sum(n.queue == "mail" for n in received) >= len(mine))
+        assert [n.token for n in received if n.queue == "mail"] == mine
     finally:
         await listener.close()
 

@@ -47,7 +47,7 @@ from zapjobs.runtime.heartbeat import CancelChecks, Heartbeat
 from zapjobs.runtime.maintenance import Maintenance
 from zapjobs.runtime.signals import SignalHandlers
 from zapjobs.settings import Settings
-from zapjobs.stores.base import Listener, Store
+from zapjobs.stores.base import Listener, ShardedListener, Store
 
 logger = logging.getLogger("zapjobs.worker")
 
@@ -267,6 +267,8 @@ class Worker:
         except BaseException:
             await heartbeat.stop()
             raise
+        if self._fetcher is not None and isinstance(listener, ShardedListener):
+            self._fetcher.shards = listener
         services = [
             asyncio.create_task(completer.run(self._services_stop), name="zapjobs-completer"),
             asyncio.create_task(cancel_checks.run(self._services_stop), name="zapjobs-cancels"),

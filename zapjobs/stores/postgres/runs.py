@@ -27,7 +27,6 @@ from zapjobs.models import (
 )
 from zapjobs.stores.postgres import flow, rows, workflows
 from zapjobs.stores.postgres.database import Database, run
-from zapjobs.stores.postgres.notify import WAKE_SHARDS
 from zapjobs.stores.sql_common import cancelled_runs, check_outcomes
 from zapjobs.stores.sql_flow import LimitedClaims
 
@@ -105,7 +104,6 @@ class RunWritesMixin:
         params["runs_seq"] = self._db.runs_seq
         params["now"] = now
         params["channel"] = self._db.channel
-        params["shards"] = WAKE_SHARDS
         if connection is None:
             found = await self._db.fetch(name, params)
         else:

@@ -811,6 +811,9 @@ class Notification:
     ``count`` and ``token`` (runs due at once: enqueued, retried, rescued, released): how many
     runs, and a number every listener sees alike, from which the workers of the queue agree which
     ``count`` of them claim (see runtime/peers.py). None: every idle worker of the queue looks.
+
+    ``shard``: the notification came on that shard channel (PostgreSQL, a run enqueued alone):
+    the worker ranked first for the shard claims, not the one ranked first for ``token``.
     """
 
     kind: str
@@ -820,6 +823,7 @@ class Notification:
     due_in: timedelta | None = field(default=None, compare=False)
     count: int | None = field(default=None, compare=False)
     token: int | None = field(default=None, compare=False)
+    shard: int | None = field(default=None, compare=False)
 
 
 # --- diagnosis facts (``zapjobs doctor``): what stores report; core/diagnosis.py judges them ----

@@ -27,6 +27,7 @@ UTILITY_STATEMENTS = {
     "copy_runs",
     "migrations_create_table",
     "listen",
+    "unlisten",
     "uninstall",
 }
 

@@ -210,3 +210,22 @@ async def test_jobs_raising_base_exceptions_fail_their_traced_attempts_and_the_w
             assert (exception.attributes or {})["exception.type"] == HOSTILE[job_type]
     [ok_span] = named(finished, "ok process")
     assert ok_span.status.status_code is StatusCode.UNSET
+
+
+async def test_a_worker_loads_the_tracing_api_before_it_claims(
+    zap: ZapJobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing opentelemetry takes about 10 ms: done at the start, not in the first run's
+    pickup (between its claim and its first line)."""
+    from zapjobs import tracing
+    from zapjobs.runtime.events import WorkerStarted
+
+    monkeypatch.setattr(tracing, "_trace_api", tracing._UNLOADED)
+    loaded_at_start: list[bool] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, WorkerStarted):
+            loaded_at_start.append(tracing._trace_api is not tracing._UNLOADED)
+
+    await zap.run_worker(burst=True, install_signal_handlers=False, on_event=on_event)
+    assert loaded_at_start == [True]

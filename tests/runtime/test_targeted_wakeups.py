@@ -15,7 +15,9 @@ import pytest
 
 from tests.runtime.claims import ClaimCounter
 from zapjobs import JobContext, RunStatus, ZapJobs
+from zapjobs.models import Notification
 from zapjobs.runtime import peers
+from zapjobs.runtime.fetcher import Fetcher
 
 from .engine_helpers import RunningWorker, running_worker, wait_until
 
@@ -68,6 +70,38 @@ async def test_an_enqueue_wakes_one_of_several_idle_workers(zap: ZapJobs) -> Non
         assert per_job <= 1.5, (claims.calls, JOBS)
     claimed = sorted(w.summary.claimed for w in workers if w.summary is not None)
     assert sum(claimed) == JOBS + 5
+
+
+async def test_on_postgresql_an_enqueue_reaches_the_listener_of_one_idle_worker_only(
+    zap: ZapJobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL signals every listening backend, but a run enqueued alone is notified on a
+    shard channel that only one worker listens to: the other worker processes are not woken."""
+    if zap.backend != "postgres":
+        pytest.skip("shard channels are PostgreSQL's")
+    heard: list[int] = []
+    on_notification = Fetcher.on_notification
+
+    def counted(self: Fetcher, notification: Notification) -> None:
+        if notification.queue == "default" and notification.token is not None:
+            heard.append(notification.token)
+        on_notification(self, notification)
+
+    monkeypatch.setattr(Fetcher, "on_notification", counted)
+    async with AsyncExitStack() as stack:
+        for _ in range(IDLE_WORKERS):
+            await stack.enter_async_context(running_worker(zap, concurrency=2))
+        await wait_until(
+            zap.list_workers, lambda ws: len(ws) == IDLE_WORKERS, what="every worker registered"
+        )
+        for _ in range(5):  # warm-up: every worker has read the full list of its peers
+            await run_one(zap)
+        heard.clear()
+        for _ in range(JOBS):
+            await run_one(zap)
+        # Before: each enqueue reached every idle worker (5 per job), which ranked and let one
+        # claim. A worker whose list is not settled yet listens to more shards: one extra.
+        assert len(heard) <= JOBS + 2, (len(heard), JOBS)
 
 
 async def test_workers_started_one_after_another_learn_of_each_other_soon(

@@ -7,6 +7,7 @@ The behaviour every store shares is in the conformance suite (test_contract_*.py
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -30,8 +31,9 @@ from zapjobs.models import (
     WorkerInfo,
 )
 from zapjobs.stores import Store, create_store
+from zapjobs.stores.base import ShardedListener
 from zapjobs.stores.postgres import PostgresStore
-from zapjobs.stores.postgres.notify import PostgresListener, channel_name
+from zapjobs.stores.postgres.notify import WAKE_SHARDS, PostgresListener, channel_name
 
 pytestmark = pytest.mark.postgres
 
@@ -156,6 +158,7 @@ async def test_the_listener_keeps_retrying_with_backoff_until_the_server_is_back
         connect=flaky_connect,
         dsn=dsn,
         listen_sql=pg.queries["listen"],
+        unlisten_sql=pg.queries["unlisten"],
         ping_sql=pg.queries["ping"],
         channel=pg.channel,
         handler=received.append,
@@ -183,6 +186,82 @@ async def test_the_listener_keeps_retrying_with_backoff_until_the_server_is_back
     assert all(secret not in m for m in messages)
     # a lost server is the worker's one outage line to report, not one line per attempt here
     assert all(r.levelno == logging.DEBUG for r in records if "re-LISTEN" in r.getMessage())
+
+
+async def test_notifications_around_the_pings_are_each_delivered_once(pg: PostgresStore) -> None:
+    """The listener reads notifications from a reader callback while idle and through psycopg
+    while it pings; pinging all the time, both paths take some and none is lost or doubled."""
+    received: list[Notification] = []
+    listener = PostgresListener(
+        connect=lambda: psycopg.AsyncConnection.connect(pg._db.dsn, autocommit=True),
+        dsn=pg._db.dsn,
+        listen_sql=pg.queries["listen"],
+        unlisten_sql=pg.queries["unlisten"],
+        ping_sql=pg.queries["ping"],
+        channel=pg.channel,
+        handler=received.append,
+        ping_interval=0.0005,
+    )
+    await listener.start()
+    queues = [f"q{i}" for i in range(200)]
+    try:
+        async with await psycopg.AsyncConnection.connect(pg._db.dsn, autocommit=True) as sender:
+            for queue in queues:
+                payload = json.dumps({"k": "runs", "q": queue})
+                await sender.execute("SELECT pg_notify(%s, %s)", (pg.channel, payload))
+        await wait_until(lambda: len(received) >= len(queues))
+        assert [n.queue for n in received] == queues
+    finally:
+        await listener.close()
+
+
+async def test_a_run_enqueued_alone_reaches_only_the_listener_of_its_shard(
+    pg: PostgresStore, other: PostgresStore
+) -> None:
+    """Due now: on the shard channel of its id (only that shard's listener hears it, told the
+    shard); due later: on the installation's channel (every listener reads what is next)."""
+    evens: list[Notification] = []
+    odds: list[Notification] = []
+    first = await pg.listen(evens.append)
+    second = await other.listen(odds.append)
+    try:
+        assert isinstance(first, ShardedListener) and isinstance(second, ShardedListener)
+        await first.follow_shards(frozenset(range(0, WAKE_SHARDS, 2)))
+        await second.follow_shards(frozenset(range(1, WAKE_SHARDS, 2)))
+        ids = [await enqueue_one(pg, "a", queue="mail") for _ in range(6)]
+        later = await pg.enqueue([NewRun("a", queue="later", run_at=at(hours=1))], now=T0)
+        await wait_until(lambda: sum(n.queue == "later" for n in evens + odds) == 2)
+        await wait_until(lambda: len(evens) + len(odds) == len(ids) + 2)
+        for received, parity in ((evens, 0), (odds, 1)):
+            mail = [n for n in received if n.queue == "mail"]
+            assert [n.token for n in mail] == [i for i in ids if i % 2 == parity]
+            assert all(n.shard == n.token % WAKE_SHARDS for n in mail if n.token is not None)
+            [due_later] = [n for n in received if n.queue == "later"]
+            assert due_later.shard is None and due_later.due_in is not None
+        assert later
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_the_listener_listens_to_the_shards_told_last_after_reconnecting(
+    pg: PostgresStore, other: PostgresStore
+) -> None:
+    received: list[Notification] = []
+    listener = await pg.listen(received.append)
+    try:
+        assert isinstance(listener, ShardedListener)
+        await listener.follow_shards(frozenset({3}))
+        pid = _listener_backend_pid(pg)
+        async with await psycopg.AsyncConnection.connect(PG_BASE_URL, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await wait_until(lambda: Notification("runs", queue=None) in received, timeout=10)
+        ids = [await enqueue_one(other, "a", queue="mail") for _ in range(WAKE_SHARDS + 1)]
+        mine = [i for i in ids if i % WAKE_SHARDS == 3]
+        await wait_until(lambda: sum(n.queue == "mail" for n in received) >= len(mine))
+        assert [n.token for n in received if n.queue == "mail"] == mine
+    finally:
+        await listener.close()
 
 
 def _listener_backend_pid(store: PostgresStore) -> int:

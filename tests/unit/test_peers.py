@@ -56,3 +56,40 @@ def test_the_next_action_is_the_earliest_over_the_upcoming_runs() -> None:
     assert peers.next_action(me, [], {"default": WORKERS}) is None
     alone = peers.next_action(me, [(10.0, first)], {})  # no list yet: claim, as untargeted
     assert alone == (10.0, True, first)
+
+
+# --- shard channels (a run enqueued alone on PostgreSQL) ---------------------------------------
+
+
+def test_with_the_same_lists_each_shard_has_exactly_one_listener() -> None:
+    known = {"default": frozenset(WORKERS)}
+    owned = {w: peers.owned_shards(w, ["default"], known, 32) for w in WORKERS}
+    for shard in range(32):
+        assert sum(shard in (o or ()) for o in owned.values()) == 1, shard
+
+
+def test_a_worker_knowing_no_peers_of_one_queue_listens_to_every_shard() -> None:
+    known = {"default": frozenset(WORKERS)}
+    assert peers.owned_shards(WORKERS[0], ["default", "mail"], known, 32) is None
+    assert peers.owned_shards(WORKERS[0], ["default"], {}, 32) is None
+
+
+def test_a_worker_listens_for_each_of_its_queues() -> None:
+    """A shard channel is shared by the queues: listening for one queue's shard, a worker also
+    hears the other queues' runs on it (and ranks them to see whether they are its own)."""
+    known = {"a": frozenset(WORKERS), "b": frozenset(WORKERS[:1])}
+    assert peers.owned_shards(WORKERS[0], ["a", "b"], known, 32) == frozenset(range(32))
+
+
+def test_a_list_missing_a_worker_overlaps_instead_of_leaving_a_shard_unheard() -> None:
+    """A worker that does not know of another yet keeps listening to the shards that one ranks
+    first for (an extra claim at most); the other, knowing itself, listens to them too."""
+    late = WORKERS[-1]
+    full = frozenset(WORKERS)
+    theirs = peers.owned_shards(late, ["default"], {"default": full}, 32) or frozenset()
+    assert theirs
+    for worker in WORKERS[:-1]:
+        stale = peers.owned_shards(worker, ["default"], {"default": full - {late}}, 32)
+        fresh = peers.owned_shards(worker, ["default"], {"default": full}, 32)
+        assert stale is not None and fresh is not None
+        assert fresh <= stale and stale - fresh <= theirs

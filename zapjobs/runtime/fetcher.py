@@ -17,7 +17,9 @@ whose clock is off still wakes on time.
 
 Wake-ups are targeted: only about as many workers as new runs claim, and at a run's due time
 only the worker chosen for it; the others look again a little later, with a read, and claim
-only if it is still pending (peers.py).
+only if it is still pending (peers.py). On PostgreSQL the listener is told, at every read of
+the peers, which shard channels this worker ranks first for: a run enqueued alone wakes only
+that worker's process.
 
 Flow control: runs held back by a concurrency cap are due again after ``CAP_RECHECK`` (1 s);
 while a cap or rate limit applies to its queues or job types (read at the start and with the
@@ -37,7 +39,7 @@ from zapjobs.core.backoff import ReconnectSchedule
 from zapjobs.models import DueRun, JobRun, LimitScope, Notification
 from zapjobs.runtime import peers
 from zapjobs.runtime.backoff import Outages, Retry
-from zapjobs.stores.base import Store
+from zapjobs.stores.base import ShardedListener, Store
 
 logger = logging.getLogger("zapjobs.worker")
 
@@ -46,6 +48,9 @@ logger = logging.getLogger("zapjobs.worker")
 OVERDUE_FIRST_WAIT = 0.005
 #: How often a fetcher held back by ``may_claim`` looks again.
 HELD_BACK_POLL_SECONDS = 1.0
+#: How long a read of the peers waits for the listener to listen to the shards it ranks first
+#: for before ranking by the new list anyway.
+FOLLOW_SHARDS_SECONDS = 1.0
 
 
 class Fetcher:
@@ -69,6 +74,9 @@ class Fetcher:
         on_claim: Callable[[int, list[JobRun]], None] | None = None,
         peer_stale_after: float = 60.0,
     ) -> None:
+        #: set by the worker once it listens on shard channels (PostgreSQL): told the shards
+        #: this worker ranks first for at every read of the peers, before it ranks by them
+        self.shards: ShardedListener | None = None
         self._store = store
         self._worker_id = worker_id
         self._queues = list(queues)
@@ -112,6 +120,7 @@ class Fetcher:
         self._peers_refresh = peers.FIRST_REFRESH_SECONDS
         self._peer_stale_after = peer_stale_after
         self._passing: set[asyncio.Task[None]] = set()
+        self._following: set[asyncio.Future[None]] = set()
         #: queues of targeted wake-ups this worker accepted and no claim has served yet
         self._owed: set[str] = set()
         #: whether a concurrency cap or rate limit applies to this worker's queues or job types
@@ -161,6 +170,10 @@ class Fetcher:
         known = self._peers.get(notification.queue or "")
         if not known:
             return True  # no list yet: look, as an untargeted wake-up would
+        if notification.shard is not None:
+            # On a shard channel: only the workers ranked first for that shard listen to it
+            # (one per queue); this one may listen for another of its queues.
+            return peers.chosen(self._worker_id, known, 1, notification.shard)
         return peers.chosen(self._worker_id, known, notification.count, notification.token)
 
     def _pass_on_owed(self) -> None:
@@ -355,8 +368,28 @@ class Fetcher:
         except Exception as exc:  # keep the last list; untargeted wake-ups still work
             logger.debug("could not read the workers for targeted wake-ups: %s", exc)
             return
-        self._peers = peers.live_peers(workers, self._peer_stale_after)
+        known = peers.live_peers(workers, self._peer_stale_after)
+        if self.shards is not None:
+            # Listen to the shards it now ranks first for before ranking by the new list, so
+            # a shard it takes over is never left without a listener meanwhile.
+            owned = peers.owned_shards(
+                self._worker_id, self._queues, known, self.shards.shard_count
+            )
+            await self._follow_shards(self.shards, owned)
+        self._peers = known
         await self._read_limits()
+
+    async def _follow_shards(self, listener: ShardedListener, owned: frozenset[int] | None) -> None:
+        """Wait for the listener to follow, but not for long: a stalled listening connection
+        must not stall the claims (it goes on in the background; the poll is the net)."""
+        following = asyncio.ensure_future(listener.follow_shards(owned))
+        self._following.add(following)
+        following.add_done_callback(self._following.discard)
+        try:
+            async with asyncio.timeout(FOLLOW_SHARDS_SECONDS):
+                await asyncio.shield(following)
+        except TimeoutError:
+            logger.debug("the listener has not followed this worker's shards yet")
 
     async def _read_limits(self) -> None:
         try:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from zapjobs import tracing
 from zapjobs.clock import SYSTEM_CLOCK, Clock
 from zapjobs.job import run_log_fields
 from zapjobs.models import JobRun, Notification, RunOutcome, RunStatus, WorkerInfo
@@ -46,7 +47,7 @@ from zapjobs.runtime.heartbeat import CancelChecks, Heartbeat
 from zapjobs.runtime.maintenance import Maintenance
 from zapjobs.runtime.signals import SignalHandlers
 from zapjobs.settings import Settings
-from zapjobs.stores.base import Listener, Store
+from zapjobs.stores.base import Listener, ShardedListener, Store
 
 logger = logging.getLogger("zapjobs.worker")
 
@@ -259,12 +260,15 @@ class Worker:
                 on_claim=partial(self._observe, self._observer.claimed) if self._observer else None,
                 peer_stale_after=2 * interval,
             )
+        tracing.preload()  # not in the first run's pickup
         heartbeat.start()
         try:
             listener = await self._listen()
         except BaseException:
             await heartbeat.stop()
             raise
+        if self._fetcher is not None and isinstance(listener, ShardedListener):
+            self._fetcher.shards = listener
         services = [
             asyncio.create_task(completer.run(self._services_stop), name="zapjobs-completer"),
             asyncio.create_task(cancel_checks.run(self._services_stop), name="zapjobs-cancels"),

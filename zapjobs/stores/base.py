@@ -64,6 +64,19 @@ class Listener(Protocol):
 
 
 @runtime_checkable
+class ShardedListener(Protocol):
+    """A listener that also takes targeted wake-ups on ``shard_count`` shard channels
+    (PostgreSQL: a run enqueued alone notifies one, its id modulo ``shard_count``); it listens
+    to every shard until told which (runtime/peers.py)."""
+
+    shard_count: int
+
+    async def close(self) -> None: ...
+
+    async def follow_shards(self, shards: frozenset[int] | None) -> None: ...
+
+
+@runtime_checkable
 class Store(Protocol):
     """What the engine, the CLI and the dashboard may ask of storage."""
 

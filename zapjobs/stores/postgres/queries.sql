@@ -55,6 +55,9 @@ INSERT INTO {prefix}migrations (version, name) VALUES (%(version)s, %(name)s)
 -- name: listen
 LISTEN {channel}
 
+-- name: unlisten
+UNLISTEN {channel}
+
 -- name: ping
 SELECT 1 AS ok
 
@@ -106,6 +109,17 @@ pg_notify(%(channel)s,
 -- whose clock is off still wakes on time. New runs due now add "n" (how many, n.count) and "t"
 -- (a token, n.token: the lowest id): the workers agree from it which n of them claim.
 pg_notify(%(channel)s,
+          json_strip_nulls(json_build_object('k', n.kind, 'q', n.queue, 'd', n.due_in,
+                                             'n', n.count, 't', n.token))::text)
+
+-- fragment: notify_shard
+-- {notify_due} for one run enqueued alone, due now: on one of the installation's shard channels
+-- (channel_name + "_" + the run id modulo %(shards)s), which only the worker ranked first for
+-- that shard among a queue's live workers listens to (runtime/peers.py), so one worker is woken,
+-- not every one listening. Due later: on the installation's channel, as {notify_due}.
+pg_notify(CASE WHEN n.due_in IS NULL
+               THEN %(channel)s || '_' || mod(n.token, %(shards)s::bigint)
+               ELSE %(channel)s END,
           json_strip_nulls(json_build_object('k', n.kind, 'q', n.queue, 'd', n.due_in,
                                              'n', n.count, 't', n.token))::text)
 
@@ -399,7 +413,7 @@ WITH inserted AS (
     RETURNING id
 ),
 woken AS (
-    SELECT {notify_due}
+    SELECT {notify_shard}
     FROM (SELECT 'runs' AS kind, %(queue)s::text AS queue, {due_in} AS due_in, 1 AS count,
                  i.id AS token
           FROM (SELECT COALESCE(%(run_at)s::timestamptz, {now}) AS at) d CROSS JOIN inserted i) n

@@ -16,6 +16,7 @@ from zapjobs.models import (
     unique_states_mask,
 )
 from zapjobs.stores import decode
+from zapjobs.stores.postgres.notify import WAKE_SHARDS
 
 Row = Mapping[str, Any]
 
@@ -58,6 +59,7 @@ def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:
 def one_run_params(run: NewRun) -> dict[str, Any]:
     """The parameters of enqueue_run (a single run)."""
     return {
+        "shards": WAKE_SHARDS,
         "job_type": run.job_type,
         "input": run.input_json,
         "queue": run.queue,

@@ -16,12 +16,19 @@ from zapjobs.stores.postgres.diagnosis import DiagnosisMixin
 from zapjobs.stores.postgres.flow import FlowMixin
 from zapjobs.stores.postgres.maintenance import MaintenanceMixin
 from zapjobs.stores.postgres.migrations import MigrationsMixin
-from zapjobs.stores.postgres.notify import PostgresListener
+from zapjobs.stores.postgres.notify import WAKE_SHARDS, PostgresListener
 from zapjobs.stores.postgres.queues import QueuesMixin
 from zapjobs.stores.postgres.reads import RunReadsMixin
 from zapjobs.stores.postgres.runs import RunWritesMixin
 from zapjobs.stores.sql_common import SQLStoreBase, TrackedListener
 from zapjobs.stores.sql_flow import LimitedClaims
+
+
+class ShardedTrackedListener(TrackedListener[PostgresListener]):
+    shard_count = WAKE_SHARDS
+
+    async def follow_shards(self, shards: frozenset[int] | None) -> None:
+        await self.listener.follow_shards(shards)
 
 
 class PostgresStore(
@@ -79,6 +86,7 @@ class PostgresStore(
             connect=self._db.connect,
             dsn=self._db.dsn,
             listen_sql=self._db.queries["listen"],
+            unlisten_sql=self._db.queries["unlisten"],
             ping_sql=self._db.queries["ping"],
             channel=self._db.channel,
             handler=handler,
@@ -86,7 +94,7 @@ class PostgresStore(
         )
         await listener.start()
         self._listeners.add(listener)
-        return TrackedListener(self._listeners, listener)
+        return ShardedTrackedListener(self._listeners, listener)
 
     @property
     def channel(self) -> str:

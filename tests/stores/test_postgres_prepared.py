@@ -22,9 +22,9 @@ def test_every_prepared_name_is_a_statement() -> None:
     assert set(render_queries(qualify(None, "zapjobs_"))) >= PREPARED
 
 
-async def _server_plans(store: PostgresStore, *, hot: bool = True) -> dict[str, tuple[int, int]]:
+async def _server_plans(store: PostgresStore) -> dict[str, tuple[int, int]]:
     """(generic, custom) plan counts of the prepared statements on the pool's one connection."""
-    async with store._db.connection(hot=hot) as conn:
+    async with store._db.connection(hot=True) as conn:
         cur = await conn.execute(
             "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
         )
@@ -60,47 +60,6 @@ async def test_the_claim_and_the_enqueues_run_on_generic_plans(pg: PostgresStore
     assert plans["enqueue_run"] == (1, 0), plans
     # Everything else goes through the general pool, unprepared.
     assert set(plans) == {"claim_runs", "enqueue_runs", "enqueue_run"}, plans
-
-
-async def test_the_batch_of_successes_is_prepared_on_the_general_pool(pg: PostgresStore) -> None:
-    """Its planning cost more than running it: the server plans it once per connection (then
-    custom or generic plans as it sees fit), and nothing else there is prepared."""
-    await pg.enqueue([NewRun(job_type="a") for _ in range(6)])
-    for _ in range(3):
-        claimed = await pg.claim("w1", ["default"], ["a"], 2)
-        outcomes = [
-            RunOutcome(run_id=r.id, worker_id="w1", attempt=r.attempt, status=RunStatus.SUCCEEDED)
-            for r in claimed
-        ]
-        assert len(await pg.complete(outcomes)) == 2
-    plans = await _server_plans(pg, hot=False)
-    assert set(plans) == {"complete_succeeded"}, plans
-    assert sum(plans["complete_succeeded"]) == 3, plans
-
-
-async def test_the_generic_plan_of_the_batch_of_successes_finds_the_runs_by_id(
-    pg: PostgresStore, pg_url: str
-) -> None:
-    """With many running runs of the worker (and, in a long drain, the running index's entries of
-    its finished ones), a generic plan that walked the worker's entries of the running index cost
-    a drain of 20,000 runs two thirds of its speed: the runs are found by their ids."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at, status,"
-            " worker_id, attempt, started_at)"
-            " SELECT 'a', 'default', '{}', now(), now(),"
-            " CASE WHEN i <= 5000 THEN 'running' ELSE 'pending' END,"
-            " CASE WHEN i <= 5000 THEN 'w1' END, 1, now()"
-            " FROM generate_series(1, 20000) AS i"
-        )
-        conn.execute("ANALYZE zapjobs_runs")
-    params = {"ids": [1, 2], "attempts": [1, 1], "outputs": [None, None], "worker_id": "w1"}
-    params.update(now=None, channel=pg.channel)
-    setup = "SET plan_cache_mode = force_generic_plan; SET TIME ZONE 'UTC'"
-    plan = _generic_plan(pg_url, setup, pg.queries["complete_succeeded"], params)
-    indexes = {n.get("Index Name") for n in plan if n.get("Relation Name") == "zapjobs_runs"}
-    assert "zapjobs_runs_pkey" in indexes, indexes
-    assert "zapjobs_runs_running_idx" not in indexes, indexes
 
 
 def _numbered(text: str) -> tuple[str, list[str]]:

@@ -22,13 +22,6 @@ PREPARED = frozenset(
 )
 
 
-#: Prepared on the general pool, whose sessions leave the plan choice to the server (custom
-#: plans with the values, then the generic one if it is not costlier): the completer's batch of
-#: successes, whose planning (a recursive CTE: workflow release, run counts) cost more server CPU
-#: than running it. Its generic plan must find the runs by id (see the statement).
-PREPARED_GENERAL = frozenset({"complete_succeeded"})
-
-
 def render_queries(qualified_prefix: str) -> dict[str, str]:
     """Every statement with fragments included and ``{prefix}`` replaced.
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import psycopg
 from procs import ready_processes
 from psycopg.conninfo import make_conninfo
+from rounds import alternated
 
 from zapjobs import FlowLimit, JobContext, LimitScope, RateLimit, RunFilter, RunStatus, ZapJobs
 from zapjobs.testing import store_of
@@ -129,11 +130,7 @@ async def drain_once(base: str, n: int, setting: str) -> float:
 
 async def claim_cost(base: str, n: int, repeat: int) -> None:
     settings = ("uncapped", "others-limited", "limited")
-    rates: dict[str, list[float]] = {s: [] for s in settings}
-    for r in range(repeat):
-        for setting in settings[r % 3 :] + settings[: r % 3]:  # each goes first in turn
-            rates[setting].append(await drain_once(base, n, setting))
-            print(f"  claim r{r} {setting:15} {rates[setting][-1]:8,.0f} jobs/s", flush=True)
+    rates = await alternated(settings, repeat, lambda s: drain_once(base, n, s), "claim")
     base_rate = statistics.median(rates["uncapped"])
     print(f"claim cost, drain 1x10 of {n} no-op runs, medians of {repeat}:")
     for setting in settings:

@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from flow import schema  # noqa: E402 (a fresh schema per installation, as flow.py makes them)
+from rounds import alternated  # noqa: E402
 
 from zapjobs import JobContext, ZapJobs  # noqa: E402
 from zapjobs.models import InputFrom, NewRun  # noqa: E402
@@ -139,11 +140,7 @@ def child_of(parent: int) -> NewRun:
 
 
 async def drains(base: str, n: int, repeat: int) -> None:
-    rates: dict[str, list[float]] = {s: [] for s in SHAPES}
-    for r in range(repeat):
-        for shape in SHAPES[r % 3 :] + SHAPES[: r % 3]:  # each goes first in turn
-            rates[shape].append(await drain_once(base, n, shape))
-            print(f"  drain r{r} {shape:12} {rates[shape][-1]:8,.0f} jobs/s", flush=True)
+    rates = await alternated(SHAPES, repeat, lambda s: drain_once(base, n, s), "drain")
     base_rate = statistics.median(rates["none"])
     print(f"drain 1x10 of {n} no-op runs, medians of {repeat}:")
     for shape in SHAPES:

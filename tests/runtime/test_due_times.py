@@ -4,16 +4,15 @@ idle worker waiting for them does not poll meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from zapjobs import FakeClock, JobContext, RetryPolicy, RunStatus, ZapJobs
 from zapjobs.models import JobRun
-from zapjobs.testing import store_of
 
+from .claims import ClaimCounter
 from .engine_helpers import running_worker, wait_until
 
 #: far below the polling interval of an hour: only a timer can meet it
@@ -22,21 +21,6 @@ ON_TIME = 10.0
 
 class Flaky(Exception):
     pass
-
-
-class ClaimCounter:
-    """Counts the worker's claim calls on the real store (wrapped, not replaced)."""
-
-    def __init__(self, zap: ZapJobs) -> None:
-        store = store_of(zap)
-        self.calls = 0
-        claim: Callable[..., Awaitable[list[JobRun]]] = store.claim
-
-        async def counted(*args: Any, **kwargs: Any) -> list[JobRun]:
-            self.calls += 1
-            return await claim(*args, **kwargs)
-
-        setattr(store, "claim", counted)  # noqa: B010 (a method of this instance only)
 
 
 def make_app(url: str, clock: FakeClock | None = None) -> ZapJobs:

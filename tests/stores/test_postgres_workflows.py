@@ -46,6 +46,31 @@ async def test_a_child_enqueued_while_its_parent_completes_is_released(
     assert (run.status, run.parents_left) == (RunStatus.PENDING, 0)
 
 
+async def test_a_batch_ends_its_childless_runs_and_releases_a_child_enqueued_meanwhile(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """The usual batch goes through a statement without the release (complete_childless), which
+    must leave a parent whose child's enqueue it waited for to the one that releases it, and
+    count each run it ended once."""
+    parent = await start_one(pg, now=T0)
+    plain = await start_one(pg, now=T0)
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        [child] = await pg.enqueue([NewRun("child", parents=(parent,))], now=T0, connection=conn)
+        done = [
+            RunOutcome(run_id, "w1", 1, RunStatus.SUCCEEDED, output_json="1")
+            for run_id in (plain, parent)
+        ]
+        completing = asyncio.create_task(pg.complete(done, now=at(minutes=1)))
+        await _blocked_on_a_lock(pg_url)
+        await conn.commit()
+        assert await asyncio.wait_for(completing, 10) == [plain, parent]
+    run = await pg.get_run(child)
+    assert run is not None
+    assert (run.status, run.parents_left) == (RunStatus.PENDING, 0)
+    stats = await pg.stats(now=at(minutes=1))
+    assert (stats.succeeded, stats.running, stats.pending) == (2, 0, 1)
+
+
 async def test_a_claimed_step_carries_its_parents_outputs(pg: PostgresStore) -> None:
     """The claim reads a step's parents' outputs with it (the step starts without a read of its
     own, bench/workflows.py); a run without parents carries none."""

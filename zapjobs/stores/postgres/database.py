@@ -37,7 +37,7 @@ from zapjobs.errors import ConfigurationError, ConnectionFailedError, StoreError
 from zapjobs.settings import scrub, validate_prefix
 from zapjobs.stores.postgres.errors import connect_error, data_error, server_address, translate
 from zapjobs.stores.postgres.notify import channel_name
-from zapjobs.stores.postgres.sql import PREPARED, qualify, render_queries
+from zapjobs.stores.postgres.sql import PREPARED, PREPARED_GENERAL, qualify, render_queries
 
 Conn = psycopg.AsyncConnection[Any]
 Params = Mapping[str, Any]
@@ -256,7 +256,7 @@ class Database:
         if name in PREPARED and self._single is None:
             return await self._fetch_hot(name, params)
         async with self.connection() as conn:
-            return await self._run_bounded(conn, name, params, prepare=False)
+            return await self._run_bounded(conn, name, params, prepare=name in PREPARED_GENERAL)
 
     async def _fetch_hot(self, name: str, params: Params | None) -> Rows:
         """``fetch`` of a hot statement: the pool's getconn/putconn without its context

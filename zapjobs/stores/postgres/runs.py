@@ -249,8 +249,7 @@ class RunWritesMixin:
                 "outputs": [o.output_json for o in outcomes],
                 "channel": self._db.channel,
             }
-            found = await workflows.fetch_settling(self._db, "complete_succeeded", lean)
-            return [r["id"] for r in found]
+            return await self._complete_succeeded(lean)
         errors = [o.error for o in outcomes]
         params = {
             "now": now,
@@ -268,6 +267,24 @@ class RunWritesMixin:
         }
         found = await workflows.fetch_settling(self._db, "complete_runs", params)
         return [r["id"] for r in found]
+
+    async def _complete_succeeded(self, params: dict[str, Any]) -> list[int]:
+        """The usual batch in one short prepared statement (runs that never had a child); the
+        rest, if any, through the one that releases children (queries.sql: complete_childless)."""
+        lean = await workflows.fetch_settling(self._db, "complete_childless", params)
+        ended = {r["id"] for r in lean}
+        if len(ended) == len(params["ids"]):
+            return list(params["ids"])
+        left = [i for i, run_id in enumerate(params["ids"]) if run_id not in ended]
+        rest = {
+            **params,
+            "ids": [params["ids"][i] for i in left],
+            "attempts": [params["attempts"][i] for i in left],
+            "outputs": [params["outputs"][i] for i in left],
+        }
+        found = await workflows.fetch_settling(self._db, "complete_succeeded", rest)
+        ended.update(r["id"] for r in found)
+        return [run_id for run_id in dict.fromkeys(params["ids"]) if run_id in ended]
 
     async def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
         latest = {u.run_id: u.progress for u in updates}

@@ -15,11 +15,19 @@ _LATE_PLACEHOLDERS = frozenset({"channel"})
 #: The hot statements: the claim, called for every few runs, and the enqueues. They go through
 #: the hot pool (session_setup_hot: generic plans, no sequential scans), prepared once per
 #: connection, so the server neither parses nor plans them at each call; tests pin their generic
-#: plans as index-bound. Every other statement goes through the general pool unprepared, so the
-#: server plans it with its values each time.
+#: plans as index-bound. Every other statement goes through the general pool unprepared (but
+#: PREPARED_GENERAL), so the server plans it with its values each time.
 PREPARED = frozenset(
     {"enqueue_run", "enqueue_runs", "enqueue_unique_runs", "claim_runs", "claim_limited"}
 )
+
+
+#: Prepared on the general pool, whose sessions leave the plan choice to the server (custom plans
+#: with the values, then the generic one if it is not costlier): the completer's usual batch of
+#: successes (complete_childless), since planning the completion cost more server CPU than
+#: running it. Not on the hot pool: there the completer took turns with the claims on its
+#: connections, and the claims of a one-process drain (drain_1x10) got a fifth slower.
+PREPARED_GENERAL = frozenset({"complete_childless"})
 
 
 def render_queries(qualified_prefix: str) -> dict[str, str]:

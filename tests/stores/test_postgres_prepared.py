@@ -238,6 +238,20 @@ def _edges_by_their_key(plan: list[dict[str, Any]]) -> None:
     assert "zapjobs_run_parents_pkey" in indexes, indexes
 
 
+async def test_the_single_enqueue_plan_is_one_insert(pg: PostgresStore, pg_url: str) -> None:
+    """One run enqueued alone is a bare INSERT whose RETURNING list sends its wake-up from the
+    inserted row: no CTE or subquery around it (their nodes were a fifth of its server time)."""
+    params = {
+        **rows.one_run_params(NewRun(job_type="a")),
+        "now": None,
+        "channel": "zapjobs_plan",
+    }
+    setup = pg.queries["session_setup_hot"]
+    plan = _generic_plan(pg_url, setup, pg.queries["enqueue_run"], params)
+    assert [n["Node Type"] for n in plan] == ["ModifyTable", "Result"], plan
+    assert plan[0]["Operation"] == "Insert" and plan[0]["Relation Name"] == "zapjobs_runs"
+
+
 async def test_the_unique_enqueue_runs_on_a_generic_plan(pg: PostgresStore) -> None:
     for i in range(3):
         await pg.enqueue([NewRun(job_type="a", unique_key=f"k{i}")])

@@ -194,9 +194,11 @@ async def test_a_lost_run_is_rescued_once_by_many_rescuers(stores: list[Store]) 
     now = at(minutes=1, seconds=1)  # w1 silent for 61 s > 60 s; "alive" seen 1 s ago
     reports = await asyncio.gather(*(m.run_once(now) for m in rescuers))
 
+    # Exactly once each, not necessarily by the same rescuer: on PostgreSQL (SKIP LOCKED) one
+    # may mark w1 dead while another, which skipped w1's locked heartbeat, rescues its run.
     rescued = [e for e in events if isinstance(e, RunsRescued)]
-    assert [e.runs_retried for e in rescued] == [(run_id,)]
-    assert [e.workers_marked_dead for e in rescued] == [("w1",)]
+    assert [r for e in rescued for r in e.runs_retried] == [run_id]
+    assert [w for e in rescued for w in e.workers_marked_dead] == ["w1"]
     assert sum(len(r.rescued.runs_retried) for r in reports if r.rescued) == 1
     run = await stores[0].get_run(run_id)
     assert run is not None and run.status is RunStatus.PENDING and run.worker_id is None

@@ -113,22 +113,20 @@ pg_notify(%(channel)s,
                                              'n', n.count, 't', n.token))::text)
 
 -- fragment: notify_shard
--- {notify_due} for one run r just inserted (enqueue_run's RETURNING: the row's own columns, no
+-- {notify_due} for one run d just inserted (enqueue_run's RETURNING: the row's own columns, no
 -- subquery), count 1 and token its id. Due now: on one of the installation's shard channels
 -- (channel_name + "_" + the run id modulo %(shards)s), which only the worker ranked first for
 -- that shard among a queue's live workers listens to (runtime/peers.py), so one worker is woken,
 -- not every one listening. Due later: on the installation's channel, with "d" as {due_in}.
-pg_notify(CASE WHEN r.run_at > {now}
-               THEN %(channel)s
-               ELSE %(channel)s || '_' || mod(r.id, %(shards)s::bigint) END,
-          json_strip_nulls(json_build_object(
-              'k', 'runs', 'q', r.queue,
-              'd', CASE WHEN r.run_at > {now} THEN EXTRACT(EPOCH FROM r.run_at - {now}) END,
-              'n', 1, 't', r.id))::text)
+pg_notify(CASE WHEN {due_in} IS NULL
+               THEN %(channel)s || '_' || mod(d.id, %(shards)s::bigint)
+               ELSE %(channel)s END,
+          json_strip_nulls(json_build_object('k', 'runs', 'q', d.queue, 'd', {due_in},
+                                             'n', 1, 't', d.id))::text)
 
 -- fragment: due_in
--- The seconds from now until run_at d, or NULL when d is due already ({notify_due}'s n.due_in).
-CASE WHEN d.at > {now} THEN EXTRACT(EPOCH FROM d.at - {now}) END
+-- The seconds from now until d.run_at, or NULL when d is due already ({notify_due}'s n.due_in).
+CASE WHEN d.run_at > {now} THEN EXTRACT(EPOCH FROM d.run_at - {now}) END
 
 -- fragment: run_insert_columns
 -- What an enqueue writes (every other column starts at its default); the order of copy_text().
@@ -328,7 +326,7 @@ woken AS (
     SELECT {notify_due}
     FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, NULL::bigint AS count,
                  NULL::bigint AS token
-          FROM (SELECT queue, min(run_at) AS at FROM inserted GROUP BY queue) d) n
+          FROM (SELECT queue, min(run_at) AS run_at FROM inserted GROUP BY queue) d) n
 )
 SELECT n.id, (SELECT count(*) FROM woken) AS woken
 FROM new_runs n JOIN inserted i ON i.id = n.id
@@ -348,7 +346,7 @@ inserted AS (
 woken AS (
     SELECT {notify_due}
     FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
-          FROM (SELECT queue, min(COALESCE(run_at, {now})) AS at,
+          FROM (SELECT queue, min(COALESCE(run_at, {now})) AS run_at,
                        count(*) FILTER (WHERE COALESCE(run_at, {now}) <= {now}) AS count,
                        min(id) AS token
                 FROM new_runs GROUP BY queue) d) n
@@ -392,7 +390,7 @@ SELECT array_agg(nextval(%(runs_seq)s::regclass) ORDER BY g) AS ids,
        (SELECT count({notify_due})
         FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
               FROM unnest(%(queues)s::text[], %(due_ats)s::timestamptz[], %(counts)s::integer[],
-                          %(tokens)s::bigint[]) AS d (queue, at, count, token)) n)
+                          %(tokens)s::bigint[]) AS d (queue, run_at, count, token)) n)
            AS woken
 FROM generate_series(1, %(count)s) AS g
 
@@ -405,7 +403,7 @@ COPY {prefix}runs ({run_insert_columns}) FROM STDIN
 -- sequence the batch forms draw from), one parameter fewer to send. The NOTIFY is computed in
 -- the RETURNING list from the inserted row: a CTE around the insert and another around the
 -- notify cost the server about 25 us more per call (a fifth of its time for this statement).
-INSERT INTO {prefix}runs AS r ({run_insert_columns})
+INSERT INTO {prefix}runs AS d ({run_insert_columns})
 VALUES (
     DEFAULT, %(job_type)s::text, %(queue)s::text,
     %(priority)s::integer, %(input)s::jsonb,
@@ -414,7 +412,7 @@ VALUES (
     %(due_at)s::timestamptz, %(max_attempts)s::integer, %(trace_context)s::text,
     NULL, NULL
 )
-RETURNING r.id, {notify_shard} AS woken
+RETURNING d.id, {notify_shard} AS woken
 
 -- name: enqueue_child
 -- One run enqueued after parents (workflows). "touched" bumps each parent's child_stamp: the row
@@ -471,7 +469,7 @@ deltas AS (SELECT queue, job_type, status, 1 AS delta FROM inserted),
 woken AS (
     SELECT {notify_due}
     FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, 1 AS count, d.id AS token
-          FROM (SELECT i.queue, i.run_at AS at, i.id FROM inserted i
+          FROM (SELECT i.queue, i.run_at, i.id FROM inserted i
                 WHERE i.status = 'pending') d) n
 )
 SELECT i.id, i.status, (SELECT count(*) FROM woken) AS woken FROM inserted i
@@ -670,7 +668,7 @@ pg_notify(%(channel)s,
 -- fragment: released_woken
 released_woken AS (
     SELECT {notify_released}
-    FROM (SELECT queue, min(run_at) AS at,
+    FROM (SELECT queue, min(run_at) AS run_at,
                  count(*) FILTER (WHERE run_at <= {now}) AS count,
                  min(id) FILTER (WHERE run_at <= {now}) AS token
           FROM released
@@ -808,7 +806,7 @@ deltas AS (
 woken AS (
     SELECT {notify_due}
     FROM (SELECT 'runs' AS kind, d.queue, {due_in} AS due_in, d.count, d.token
-          FROM (SELECT queue, min(run_at) AS at,
+          FROM (SELECT queue, min(run_at) AS run_at,
                        count(*) FILTER (WHERE run_at <= {now}) AS count,
                        min(id) FILTER (WHERE run_at <= {now}) AS token
                 FROM changed WHERE status = 'pending' GROUP BY queue) d) n

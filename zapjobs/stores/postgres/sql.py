@@ -15,7 +15,7 @@ _LATE_PLACEHOLDERS = frozenset({"channel"})
 #: The hot statements: the claim, called for every few runs, and the enqueues. They go through
 #: the hot pool (session_setup_hot: generic plans, no sequential scans), prepared once per
 #: connection, so the server neither parses nor plans them at each call; tests pin their generic
-#: plans as index-bound. Every other statement goes through the general pool unprepared (but
+#: plans as index-bound. Every other statement goes through the general pool, unprepared (except
 #: PREPARED_GENERAL), so the server plans it with its values each time.
 PREPARED = frozenset(
     {"enqueue_run", "enqueue_runs", "enqueue_unique_runs", "claim_runs", "claim_limited"}

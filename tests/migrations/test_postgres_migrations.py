@@ -145,6 +145,13 @@ EXPECTED_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "claims": ("bigint", False),
         "updated_at": ("timestamp with time zone", False),
     },
+    "zapjobs_flow_grants": {
+        "worker_id": ("text", False),
+        "scope": ("text", False),
+        "name": ("text", False),
+        "slots": ("integer", True),
+        "valid_before": ("timestamp with time zone", True),
+    },
 }
 
 

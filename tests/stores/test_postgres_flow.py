@@ -12,7 +12,15 @@ import psycopg
 import pytest
 
 from tests.stores.helpers import T0
-from zapjobs.models import FlowLimit, LimitScope, NewRun, RateLimit, RunFilter, RunStatus
+from zapjobs.models import (
+    FlowLimit,
+    LimitScope,
+    NewRun,
+    RateLimit,
+    RunFilter,
+    RunStatus,
+    WorkerInfo,
+)
 from zapjobs.stores.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -128,3 +136,143 @@ async def test_a_held_job_type_costs_no_scan_of_its_backlog(pg: PostgresStore, p
     }
     assert _rows_read(pg_url, pg.queries["claim_limited"], params) == 0
     assert _rows_read(pg_url, pg.queries["next_due_limited"], params) < 10
+
+
+# --- grants (migration 0013, queries.sql: claim_granted) ------------------------------------------
+async def _live(pg: PostgresStore, *workers: str) -> None:
+    for worker in workers:
+        await pg.heartbeat(WorkerInfo(worker, "h", 1, ("default",), T0, T0, concurrency=10), now=T0)
+
+
+def _read(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _grants(url: str) -> dict[str, int | None]:
+    """Slots by holder (one limits row in these tests)."""
+    return dict(_read(url, "SELECT worker_id, slots FROM zapjobs_flow_grants"))  # type: ignore[arg-type]
+
+
+def _limits_row(url: str) -> tuple[int, int]:
+    """(claims, window_used) of the one limits row."""
+    [(claims, used)] = _read(url, "SELECT claims, window_used FROM zapjobs_flow_limits")
+    return claims, used
+
+
+async def _claim(pg: PostgresStore, worker: str, limit: int = 10) -> int:
+    return len(await pg.claim(worker, ["default"], ["report"], limit, now=T0))
+
+
+async def test_a_worker_far_from_its_limits_claims_without_writing_them(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """Far from its cap and rate, a live worker's limited claim grants it half of what the cap
+    leaves and a share of the rate window (counted at once); its next claims write neither."""
+    limit = FlowLimit(LimitScope.JOB, "report", 1000, RateLimit(1_000_000, 3600))
+    await pg.declare_flow_limits([limit])
+    await _live(pg, "w1")
+    await pg.enqueue([NewRun("report") for _ in range(100)], now=T0)
+    assert await _claim(pg, "w1") == 10
+    assert _grants(pg_url) == {"w1": (1000 - 10) // 2}
+    assert _limits_row(pg_url) == (1, 10 + 100 * 10)  # the starts granted: 100 claims' worth
+    for _ in range(3):
+        assert await _claim(pg, "w1") == 10
+    assert _limits_row(pg_url) == (1, 1010)
+    assert await pg.count_runs(RunFilter(statuses=(RunStatus.RUNNING,))) == 40
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [
+        FlowLimit(LimitScope.JOB, "report", max_concurrency=60),
+        FlowLimit(LimitScope.JOB, "report", rate_limit=RateLimit(100, 1)),
+    ],
+    ids=["cap-60", "rate-100/s"],
+)
+async def test_no_grant_near_a_limit(pg: PostgresStore, pg_url: str, limit: FlowLimit) -> None:
+    """A share must be worth four claims and leave as much to the others: a cap of 60 or a rate
+    of 100/s claimed 10 at a time grants nothing; every claim counts and writes."""
+    await pg.declare_flow_limits([limit])
+    await _live(pg, "w1")
+    await pg.enqueue([NewRun("report") for _ in range(100)], now=T0)
+    for _ in range(3):
+        assert await _claim(pg, "w1") == 10
+    assert _grants(pg_url) == {}
+    assert _limits_row(pg_url)[0] == 3
+
+
+async def test_other_claims_leave_a_grants_slots_to_its_holder(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """A cap of 100: w1's claim of 10 is granted 45 slots, so w2 may start 100 - 10 - 45; w1
+    then claims under its grant up to its 45 running runs, and limited claims after that take
+    what is left: never more than the cap."""
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=100)])
+    await _live(pg, "w1", "w2")
+    await pg.enqueue([NewRun("report") for _ in range(300)], now=T0)
+    assert await _claim(pg, "w1") == 10
+    assert _grants(pg_url) == {"w1": 45}
+    assert await _claim(pg, "w2", 100) == 45
+    taken = [await _claim(pg, "w1") for _ in range(6)]
+    assert taken == [10, 10, 10, 10, 5, 0]  # granted to 40 running, then limited: 15 left
+    assert await pg.count_runs(RunFilter(statuses=(RunStatus.RUNNING,))) == 100
+
+
+async def test_a_short_granted_claim_gives_the_grant_up(pg: PostgresStore, pg_url: str) -> None:
+    """A granted claim that finds less than it asked for (the work ran out) gives its share
+    back, so an idle worker holds none of the cap."""
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=1000)])
+    await _live(pg, "w1")
+    await pg.enqueue([NewRun("report") for _ in range(15)], now=T0)
+    assert await _claim(pg, "w1") == 10
+    assert _grants(pg_url) == {"w1": 495}
+    assert await _claim(pg, "w1") == 5
+    assert _grants(pg_url) == {}
+
+
+async def test_a_changed_limit_takes_its_grants_back(pg: PostgresStore, pg_url: str) -> None:
+    """An operator's override or a deploy's new declared limit ends the grants made under the
+    old one: the holder's next claim counts again, under the new limit."""
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=1000)])
+    await _live(pg, "w1")
+    await pg.enqueue([NewRun("report") for _ in range(100)], now=T0)
+    assert await _claim(pg, "w1") == 10
+    await pg.set_flow_override(LimitScope.JOB, "report", max_concurrency=15, rate_limit=None)
+    assert _grants(pg_url) == {}
+    assert await _claim(pg, "w1") == 5  # the override's cap, not the old grant
+    await pg.set_flow_override(LimitScope.JOB, "report", max_concurrency=None, rate_limit=None)
+    assert await _claim(pg, "w1") == 10
+    assert _grants(pg_url) == {"w1": (1000 - 15 - 10) // 2}
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=2000)])
+    assert _grants(pg_url) == {}
+
+
+@pytest.mark.parametrize("end", ["stopped", "dead"])
+async def test_a_gone_workers_grant_holds_nothing(pg: PostgresStore, pg_url: str, end: str) -> None:
+    """The slots of a stopped or dead worker's grant go back to the others at once."""
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=100)])
+    await _live(pg, "w1", "w2")
+    await pg.enqueue([NewRun("report") for _ in range(300)], now=T0)
+    assert await _claim(pg, "w1") == 10
+    assert _grants(pg_url) == {"w1": 45}
+    if end == "stopped":
+        await pg.worker_stopped("w1", now=T0)
+    else:
+        _read(pg_url, "UPDATE zapjobs_heartbeats SET dead_at = now() WHERE id = 'w1' RETURNING 1")
+    assert await _claim(pg, "w2", 200) == 90
+    assert await _claim(pg, "w1") == 0  # its grant no longer holds: it counts, at the cap
+
+
+async def test_concurrent_claimers_with_grants_never_exceed_a_cap(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """Live workers, so grants are made and used while the others claim at the same time."""
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=300)])
+    await pg.enqueue([NewRun("report") for _ in range(1000)], now=T0)
+    await _live(pg, *(f"w{i}" for i in range(CLAIMERS)))
+    claimed = await _claim_all_at_once(pg_url, ["report"], ["default"])
+    running = await pg.count_runs(RunFilter(statuses=(RunStatus.RUNNING,)))
+    assert claimed == running <= 300
+    [(granted,)] = _read(pg_url, "SELECT count(*) FROM zapjobs_flow_grants")
+    assert granted  # the test exercised the granted claims

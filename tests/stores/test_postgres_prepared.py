@@ -223,8 +223,60 @@ async def test_the_generic_limited_claim_plan_never_scans_the_table(
         ("ModifyTable", None),
     }, runs
     others = {n["Relation Name"] for n in plan if n.get("Relation Name")} - {"zapjobs_runs"}
-    assert others == {"zapjobs_flow_limits", "zapjobs_queues", "zapjobs_run_parents"}, others
+    assert others == {
+        "zapjobs_flow_limits",
+        "zapjobs_flow_grants",  # the shares other workers hold, and this claim's grant
+        "zapjobs_heartbeats",  # whether their holders (and this worker) are live
+        "zapjobs_queues",
+        "zapjobs_run_parents",
+    }, others
+    _by_index_only(plan, {"zapjobs_flow_limits", "zapjobs_flow_grants", "zapjobs_heartbeats"})
     _edges_by_their_key(plan)
+
+
+@pytest.mark.parametrize("pending", [0, 20_000], ids=["new-table", "backlog"])
+async def test_the_generic_granted_claim_plan_never_scans_the_table(
+    pg: PostgresStore, pg_url: str, pending: int
+) -> None:
+    """The claim under a grant reads the limits, the worker's grants and its heartbeat by key,
+    counts the worker's running runs from their partial index, walks the claim index and
+    updates by ctid."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at)"
+            " SELECT 'a', 'default', '{}', now(), now() FROM generate_series(1, %s)",
+            (pending,),
+        )
+        conn.execute("ANALYZE zapjobs_runs")
+    params = {
+        "worker_id": "w1",
+        "queues": ["default", "other"],
+        "job_types": ["a"],
+        "limit": 10,
+        "now": None,
+    }
+    setup = pg.queries["session_setup_hot"]
+    plan = _generic_plan(pg_url, setup, pg.queries["claim_granted"], params)
+    runs = {
+        (n["Node Type"], n.get("Index Name"))
+        for n in plan
+        if n.get("Relation Name") == "zapjobs_runs"
+    }
+    assert runs == {
+        ("Index Scan", "zapjobs_runs_claim_idx"),
+        ("Index Only Scan", "zapjobs_runs_running_idx"),  # the worker's running runs
+        ("Index Scan", "zapjobs_runs_pkey"),  # a claimed step's parents, by id
+        ("Tid Scan", None),
+        ("ModifyTable", None),
+    }, runs
+    _by_index_only(plan, {"zapjobs_flow_limits", "zapjobs_flow_grants", "zapjobs_heartbeats"})
+    _edges_by_their_key(plan)
+
+
+def _by_index_only(plan: list[dict[str, Any]], tables: set[str]) -> None:
+    """The given tables are read by their indexes only, never scanned."""
+    scans = {n["Node Type"] for n in plan if n.get("Relation Name") in tables}
+    assert scans <= {"Index Scan", "Index Only Scan", "Bitmap Heap Scan", "ModifyTable"}, scans
 
 
 def _edges_by_their_key(plan: list[dict[str, Any]]) -> None:

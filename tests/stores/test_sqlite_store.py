@@ -493,6 +493,10 @@ async def test_operator_reads_are_bounded_by_indexes(store: SQLiteStore, db_path
 # --- the same schema as PostgreSQL ----------------------------------------------------------------
 
 
+#: Tables only the PostgreSQL store has.
+PG_ONLY_TABLES = frozenset({"zapjobs_flow_grants"})
+
+
 async def test_tables_columns_and_indexes_match_postgresql(
     store: SQLiteStore, db_path: Path, pg_url: str
 ) -> None:
@@ -534,6 +538,10 @@ async def test_tables_columns_and_indexes_match_postgresql(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
             )
         }
+    # PostgreSQL's grants (migration 0013) spare its limited claims a write per claim; SQLite's
+    # claims are one writer's local transactions, with no such cost to spare.
+    pg_columns = {(table, column) for table, column in pg_columns if table not in PG_ONLY_TABLES}
+    pg_indexes = {name for name in pg_indexes if not name.startswith(tuple(PG_ONLY_TABLES))}
     assert sqlite_columns == pg_columns
     assert sqlite_indexes == pg_indexes
 

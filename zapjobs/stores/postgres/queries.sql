@@ -43,8 +43,9 @@ CREATE TABLE IF NOT EXISTS {prefix}migrations (
 )
 
 -- name: uninstall
-DROP TABLE IF EXISTS {prefix}logs, {prefix}run_parents, {prefix}runs, {prefix}heartbeats, {prefix}definitions,
-    {prefix}queues, {prefix}run_counts, {prefix}flow_limits, {prefix}migrations
+DROP TABLE IF EXISTS {prefix}logs, {prefix}run_parents, {prefix}runs, {prefix}flow_grants,
+    {prefix}heartbeats, {prefix}definitions, {prefix}queues, {prefix}run_counts,
+    {prefix}flow_limits, {prefix}migrations
 
 -- name: migrations_applied
 SELECT version FROM {prefix}migrations ORDER BY version
@@ -474,15 +475,9 @@ woken AS (
 )
 SELECT i.id, i.status, (SELECT count(*) FROM woken) AS woken FROM inserted i
 
--- name: claim_runs
--- Per queue (in the caller's order) one LATERAL scan of the partial claim index, locking with
--- SKIP LOCKED so concurrent claimers neither wait nor take the same run. Prepared with a generic
--- plan (sql.PREPARED), which cannot know how few rows the LIMIT leaves: the update finds the
--- locked rows by ctid (a TID scan per row), so no plan joins them against a scan of the table.
--- The unlimited path: when a concurrency cap or rate limit (migration 0010) applies to one of the
--- job types or queues, it claims nothing and says so ("limited"), and the store runs
--- claim_limited instead. One probe of the (usually empty) limits table, once per claim.
-WITH {flow_applying},
+-- fragment: claim_unlimited
+-- The unlimited claim after its flow_applying (claim_runs; claim_granted under a grant): the
+-- scan of each queue, the claim of the picked runs and the claim's asynchronous commit.
 picked AS (
     SELECT c.id, c.ctid,
            row_number() OVER (ORDER BY q.ord, c.priority DESC, c.run_at, c.id) AS rank
@@ -525,9 +520,66 @@ claimed AS (
 async_commit AS (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
+
+-- name: claim_runs
+-- Per queue (in the caller's order) one LATERAL scan of the partial claim index, locking with
+-- SKIP LOCKED so concurrent claimers neither wait nor take the same run. Prepared with a generic
+-- plan (sql.PREPARED), which cannot know how few rows the LIMIT leaves: the update finds the
+-- locked rows by ctid (a TID scan per row), so no plan joins them against a scan of the table.
+-- The unlimited path: when a concurrency cap or rate limit (migration 0010) applies to one of the
+-- job types or queues, it claims nothing and says so ("limited"), and the store runs
+-- claim_limited instead. One probe of the (usually empty) limits table, once per claim.
+WITH {flow_applying},
+{claim_unlimited}
 -- One row at least: the claimed runs with the flag, or the flag alone (a NULL id).
 SELECT c.*, f.limited, {claimed_parent_outputs}
 FROM flow_applying f CROSS JOIN async_commit
+LEFT JOIN claimed c ON true
+ORDER BY c.rank
+
+-- name: claim_granted
+-- The claim of a worker holding a grant (migration 0013) for every limit of its claim: the
+-- unlimited claim's scan and update, with no write to the limits rows. The grant holds while it
+-- exists (its limit unchanged), its rate window lasts ("valid_before") and its worker is live;
+-- its "slots" bound the worker's running runs (all of them: runs of other job types and queues
+-- only make the count higher), counted here. Otherwise ("limited": the grant does not cover
+-- this claim) it claims nothing and the store runs claim_limited. A claim that comes back short
+-- (no more work) gives the grant up, so an idle worker holds no share of a cap.
+WITH grant_held AS (
+    SELECT count(*) > 0 AS limited,
+           count(*) > 0
+           AND bool_and(g.worker_id IS NOT NULL
+                        AND (g.valid_before IS NULL OR g.valid_before > {now}))
+           AND EXISTS (
+               SELECT 1 FROM {prefix}heartbeats w
+               WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL AND w.dead_at IS NULL
+           ) AS held,
+           min(g.slots) AS slots
+    FROM {prefix}flow_limits l
+    LEFT JOIN {prefix}flow_grants g
+           ON g.worker_id = %(worker_id)s AND g.scope = l.scope AND g.name = l.name
+    WHERE {flow_of_claim} AND {flow_limited}
+),
+flow_applying AS (
+    SELECT NOT (h.held AND (h.slots IS NULL OR %(limit)s::bigint + (
+               SELECT count(*) FROM (
+                   SELECT 1 FROM {prefix}runs r
+                   WHERE r.status = 'running' AND r.worker_id = %(worker_id)s
+                   LIMIT h.slots
+               ) o
+           ) <= h.slots)) AS limited
+    FROM grant_held h
+),
+{claim_unlimited},
+released AS (
+    DELETE FROM {prefix}flow_grants g
+    WHERE g.worker_id = %(worker_id)s
+      AND NOT (SELECT f.limited FROM flow_applying f)
+      AND (SELECT count(*) FROM claimed) < %(limit)s::bigint
+    RETURNING 1
+)
+SELECT c.*, h.limited, NOT f.limited AS granted, {claimed_parent_outputs}
+FROM grant_held h CROSS JOIN flow_applying f CROSS JOIN async_commit
 LEFT JOIN claimed c ON true
 ORDER BY c.rank
 
@@ -1529,14 +1581,26 @@ flow_applying AS (
            ) AS limited
 )
 
+-- fragment: flow_held
+-- The slots of the grants (claim_granted) of a limits row "l" that live workers other than the
+-- claiming one hold: other claims leave them to their holders.
+(SELECT COALESCE(sum(g.slots), 0) FROM {prefix}flow_grants g
+ JOIN {prefix}heartbeats w ON w.id = g.worker_id
+ WHERE g.scope = l.scope AND g.name = l.name
+   AND g.worker_id IS DISTINCT FROM %(worker_id)s
+   AND w.stopped_at IS NULL AND w.dead_at IS NULL) AS held
+
 -- fragment: flow_budgets
 -- The starts each limit of the claim allows now (NULL: none of its kind; LEAST ignores NULLs):
--- the cap minus its running runs, the rate count minus the starts of the current window. Reads
+-- the cap minus its running runs and the slots others hold, the rate count minus the starts of
+-- the current window. Reads
 -- the limits as "lim" gives them (the claim's locked rows, or next_due's plain read). "reopens":
 -- when a used-up rate window ends.
 budgets AS (
-    SELECT x.scope, x.name, x.rate_count, x.window_now, x.window_used,
-           GREATEST(LEAST(x.cap - x.running, x.rate_count - x.window_used), 0) AS budget,
+    SELECT x.scope, x.name, x.cap, x.running, x.held, x.rate_count, x.rate_period,
+           x.window_now, x.window_used,
+           GREATEST(LEAST(x.cap - x.running - x.held, x.rate_count - x.window_used), 0)
+               AS budget,
            CASE WHEN x.rate_count - x.window_used <= 0
                 THEN to_timestamp(((x.window_now + 1) * x.rate_period)::double precision)
            END AS reopens
@@ -1577,7 +1641,7 @@ budgets AS (
 -- it (the runs it may cut): a claim cut short by a job type's budget leaves that type without
 -- starts, so the next claim skips it. The same statement counts the starts in the rate windows and bumps "claims".
 WITH lim AS (
-    SELECT l.scope, l.name, l.claims, {flow_effective},
+    SELECT l.scope, l.name, l.claims, {flow_effective}, {flow_held},
            l.window_index AS stored_window, l.window_used AS stored_used
     FROM {prefix}flow_limits l
     WHERE {flow_of_claim} AND {flow_limited}
@@ -1643,19 +1707,67 @@ claimed AS (
     WHERE r.ctid = p.ctid
     RETURNING {run_columns}, p.rank
 ),
+-- The starts of this claim under each limit.
+counted AS (
+    SELECT b.*, (
+        SELECT count(*) FROM claimed c
+        WHERE CASE WHEN b.scope = 'job' THEN c.job_type = b.name ELSE c.queue = b.name END
+    ) AS started
+    FROM budgets b
+),
+-- A grant (claim_granted) when this claim took all it asked for and every limit stays far from
+-- binding: half of what a cap leaves, a sixteenth of what a rate window leaves (at most a
+-- hundred claims' worth), each at least four claims' worth; to a live worker only (others
+-- count live workers' grants only). A rate limit of 100/s or a cap of 3 never grants.
+offer AS (
+    SELECT s.slots, s.starts,
+           s.limits > 0
+           AND (SELECT count(*) FROM claimed) = %(limit)s::bigint
+           AND COALESCE(s.slots >= 4 * %(limit)s::bigint, true)
+           AND COALESCE(s.starts >= 4 * %(limit)s::bigint, true)
+           AND EXISTS (
+               SELECT 1 FROM {prefix}heartbeats w
+               WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL AND w.dead_at IS NULL
+           ) AS ok
+    FROM (
+        SELECT count(*) AS limits,
+               min((c.cap - c.running - c.held - c.started) / 2) AS slots,
+               min(LEAST((c.rate_count - c.window_used - c.started) / 16,
+                         100 * %(limit)s::bigint)) AS starts
+        FROM counted c
+    ) s
+),
+granted AS (
+    INSERT INTO {prefix}flow_grants AS g (worker_id, scope, name, slots, valid_before)
+    SELECT %(worker_id)s, c.scope, c.name,
+           CASE WHEN c.cap IS NOT NULL THEN o.slots END,
+           CASE WHEN c.rate_count IS NOT NULL
+                THEN to_timestamp(((c.window_now + 1) * c.rate_period)::double precision) END
+    FROM counted c CROSS JOIN offer o
+    WHERE o.ok
+    ON CONFLICT (worker_id, scope, name) DO UPDATE
+    SET slots = EXCLUDED.slots, valid_before = EXCLUDED.valid_before
+    RETURNING 1
+),
+-- no grant this time: the worker's earlier one goes (its claims come here meanwhile)
+dropped AS (
+    DELETE FROM {prefix}flow_grants g
+    WHERE g.worker_id = %(worker_id)s AND NOT (SELECT o.ok FROM offer o)
+    RETURNING 1
+),
+-- The bump of each limits row this claim started runs under (or grants a share of), the starts
+-- granted counted in the rate window at once.
 spent AS (
     UPDATE {prefix}flow_limits l
     SET claims = l.claims + 1,
-        window_index = CASE WHEN b.rate_count IS NULL THEN l.window_index ELSE b.window_now END,
-        window_used = CASE WHEN b.rate_count IS NULL THEN l.window_used
-                           ELSE b.window_used + n.started END
-    FROM budgets b
-    JOIN lim x ON x.scope = b.scope AND x.name = b.name
-    JOIN LATERAL (
-        SELECT count(*) AS started FROM claimed c
-        WHERE CASE WHEN b.scope = 'job' THEN c.job_type = b.name ELSE c.queue = b.name END
-    ) n ON n.started > 0
-    WHERE l.scope = b.scope AND l.name = b.name
+        window_index = CASE WHEN c.rate_count IS NULL THEN l.window_index ELSE c.window_now END,
+        window_used = CASE WHEN c.rate_count IS NULL THEN l.window_used
+                           ELSE c.window_used + c.started
+                                + CASE WHEN o.ok THEN o.starts ELSE 0 END END
+    FROM counted c
+    JOIN lim x ON x.scope = c.scope AND x.name = c.name
+    CROSS JOIN offer o
+    WHERE l.scope = c.scope AND l.name = c.name AND (c.started > 0 OR o.ok)
     -- the newest "claims" (this statement's bump included) against the snapshot's
     RETURNING l.name, l.claims <> x.claims + 1 AS raced
 ),
@@ -1669,8 +1781,10 @@ async_commit AS (
     SELECT set_config('synchronous_commit', 'off', true) AS setting
 )
 SELECT c.*, g.limited, (SELECT count(*) FROM spent) AS spent,
-       (SELECT sum(r.g) FROM flow_race r) AS raced, {claimed_parent_outputs}
-FROM gate g CROSS JOIN async_commit
+       (SELECT sum(r.g) FROM flow_race r) AS raced, o.ok AS granted,
+       CASE WHEN o.ok THEN o.starts END AS granted_starts,
+       {claimed_parent_outputs}
+FROM gate g CROSS JOIN offer o CROSS JOIN async_commit
 LEFT JOIN claimed c ON true
 ORDER BY c.rank
 
@@ -1680,7 +1794,7 @@ ORDER BY c.rank
 -- ("reopens"), or, held by a cap, in core.flow.CAP_RECHECK (%(cap_recheck)s seconds: the worker
 -- whose run frees the cap claims at once; others look again then). A plain read, no lock.
 WITH RECURSIVE lim AS (
-    SELECT l.scope, l.name, l.claims, {flow_effective},
+    SELECT l.scope, l.name, l.claims, {flow_effective}, {flow_held},
            l.window_index AS stored_window, l.window_used AS stored_used
     FROM {prefix}flow_limits l
     WHERE {flow_of_claim} AND {flow_limited}
@@ -1760,7 +1874,13 @@ updated AS (
     WHERE l.scope = g.scope AND l.name = g.name
       AND (l.max_concurrency, l.rate_count, l.rate_period)
           IS DISTINCT FROM (g.cap, g.rate_count, g.rate_period)
-    RETURNING l.name
+    RETURNING l.scope, l.name
+),
+-- a changed limit takes back the grants made under the old one (claim_granted)
+revoked AS (
+    DELETE FROM {prefix}flow_grants x USING updated u
+    WHERE x.scope = u.scope AND x.name = u.name
+    RETURNING 1
 )
 INSERT INTO {prefix}flow_limits AS l (
     scope, name, max_concurrency, rate_count, rate_period, updated_at
@@ -1787,6 +1907,12 @@ WITH changed AS (
         window_used = 0,
         updated_at = EXCLUDED.updated_at
     RETURNING {flow_columns}
+),
+-- the grants made under the old values go (claim_granted)
+revoked AS (
+    DELETE FROM {prefix}flow_grants x USING changed c
+    WHERE x.scope = c.scope AND x.name = c.name
+    RETURNING 1
 ),
 woken AS (
     SELECT {notify}

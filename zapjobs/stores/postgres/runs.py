@@ -86,6 +86,7 @@ def copy_text(ids: Sequence[int], runs: Sequence[NewRun], clock: datetime) -> st
 class RunWritesMixin:
     _db: Database
     _limited_claims: LimitedClaims
+    _flow_grants: flow.Grants
 
     async def enqueue(
         self, runs: Sequence[NewRun], *, now: datetime | None = None, connection: Any = None
@@ -210,7 +211,7 @@ class RunWritesMixin:
             "limit": limit,
             "now": now,
         }
-        return await flow.claim(self._db, self._limited_claims, params)
+        return await flow.claim(self._db, self._limited_claims, self._flow_grants, params)
 
     async def next_due(
         self,
@@ -227,6 +228,7 @@ class RunWritesMixin:
             "job_types": list(dict.fromkeys(job_types)),
             "now": now,
             "runs": max(runs, 1),
+            "worker_id": None,  # the slots of every worker's grants count (flow_held)
         }
         return await flow.next_due(self._db, self._limited_claims, params)
 

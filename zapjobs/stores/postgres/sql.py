@@ -18,7 +18,14 @@ _LATE_PLACEHOLDERS = frozenset({"channel"})
 #: plans as index-bound. Every other statement goes through the general pool, unprepared (except
 #: PREPARED_GENERAL), so the server plans it with its values each time.
 PREPARED = frozenset(
-    {"enqueue_run", "enqueue_runs", "enqueue_unique_runs", "claim_runs", "claim_limited"}
+    {
+        "enqueue_run",
+        "enqueue_runs",
+        "enqueue_unique_runs",
+        "claim_runs",
+        "claim_granted",
+        "claim_limited",
+    }
 )
 
 

@@ -13,7 +13,7 @@ from zapjobs.stores.base import Listener, NotificationHandler
 from zapjobs.stores.postgres.database import Database
 from zapjobs.stores.postgres.definitions import DefinitionsMixin
 from zapjobs.stores.postgres.diagnosis import DiagnosisMixin
-from zapjobs.stores.postgres.flow import FlowMixin
+from zapjobs.stores.postgres.flow import FlowMixin, Grants
 from zapjobs.stores.postgres.maintenance import MaintenanceMixin
 from zapjobs.stores.postgres.migrations import MigrationsMixin
 from zapjobs.stores.postgres.notify import WAKE_SHARDS, PostgresListener
@@ -64,6 +64,7 @@ class PostgresStore(
         self.prefix = self._db.prefix
         self._listeners: set[PostgresListener] = set()
         self._limited_claims = LimitedClaims()
+        self._flow_grants = Grants()
 
     async def open(self) -> None:
         """Connect: probe once (a one-line ConnectionFailedError on failure), then the pool."""

@@ -99,6 +99,19 @@ def test_worker_role_enqueues_and_drains(roles: Roles) -> None:
     ok(roles.worker, "queues", "purge", "default", "--status", "succeeded", "--yes")
 
 
+def test_worker_role_drains_a_capped_job_type(roles: Roles) -> None:
+    """A cap far from reached: the worker's claims are granted a share of it (flow_grants)."""
+    ok(roles.worker, "jobs", "limit", "greet", "--max-concurrency", "1000")
+    for i in range(12):
+        ok(roles.worker, "enqueue", "greet", "--input", json.dumps({"name": f"n{i}"}))
+    ok(roles.worker, "worker", "--burst", "--concurrency", "2")
+    runs = json.loads(ok(roles.admin, "runs", "list", "--json"))
+    assert [r["status"] for r in runs] == ["succeeded"] * 12
+    with psycopg.connect(roles.admin.url, autocommit=True) as conn:
+        [(claims,)] = conn.execute("SELECT claims FROM zapjobs_flow_limits").fetchall()
+    assert claims < 6  # 12 runs two at a time: most claims were granted ones
+
+
 def test_worker_role_cannot_change_the_schema(roles: Roles) -> None:
     result = roles.worker("--prefix", "other_", "migrate")
     assert result.code == 3, str(result)

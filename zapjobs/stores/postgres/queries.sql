@@ -550,10 +550,7 @@ WITH grant_held AS (
            count(*) > 0
            AND bool_and(g.worker_id IS NOT NULL
                         AND (g.valid_before IS NULL OR g.valid_before > {now}))
-           AND EXISTS (
-               SELECT 1 FROM {prefix}heartbeats w
-               WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL AND w.dead_at IS NULL
-           ) AS held,
+           AND {claimer_live} AS held,
            min(g.slots) AS slots
     FROM {prefix}flow_limits l
     LEFT JOIN {prefix}flow_grants g
@@ -1581,6 +1578,17 @@ flow_applying AS (
            ) AS limited
 )
 
+-- fragment: worker_not_gone
+-- A worker row "w" neither stopped nor found dead: its grants (claim_granted) hold.
+(w.stopped_at IS NULL AND w.dead_at IS NULL)
+
+-- fragment: claimer_live
+-- The claiming worker has a row, neither stopped nor found dead: only such a worker is granted
+-- a share, or claims under one.
+EXISTS (
+    SELECT 1 FROM {prefix}heartbeats w WHERE w.id = %(worker_id)s AND {worker_not_gone}
+)
+
 -- fragment: flow_held
 -- The slots of the grants (claim_granted) of a limits row "l" that live workers other than the
 -- claiming one hold: other claims leave them to their holders.
@@ -1588,7 +1596,7 @@ flow_applying AS (
  JOIN {prefix}heartbeats w ON w.id = g.worker_id
  WHERE g.scope = l.scope AND g.name = l.name
    AND g.worker_id IS DISTINCT FROM %(worker_id)s
-   AND w.stopped_at IS NULL AND w.dead_at IS NULL) AS held
+   AND {worker_not_gone}) AS held
 
 -- fragment: flow_budgets
 -- The starts each limit of the claim allows now (NULL: none of its kind; LEAST ignores NULLs):
@@ -1725,10 +1733,7 @@ offer AS (
            AND (SELECT count(*) FROM claimed) = %(limit)s::bigint
            AND COALESCE(s.slots >= 4 * %(limit)s::bigint, true)
            AND COALESCE(s.starts >= 4 * %(limit)s::bigint, true)
-           AND EXISTS (
-               SELECT 1 FROM {prefix}heartbeats w
-               WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL AND w.dead_at IS NULL
-           ) AS ok
+           AND {claimer_live} AS ok
     FROM (
         SELECT count(*) AS limits,
                min((c.cap - c.running - c.held - c.started) / 2) AS slots,

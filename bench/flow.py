@@ -1,6 +1,6 @@
 """Flow control (issue 15): what concurrency caps and rate limits cost, and whether they hold.
 
-    .venv/bin/python bench/flow.py                     # PostgreSQL, all three, ~2 min
+    .venv/bin/python bench/flow.py                     # PostgreSQL, all four, ~2 min
     .venv/bin/python bench/flow.py --only claim --n 5000 --repeat 1   # a quick look
 
 Scenarios, each on a fresh schema of its own:
@@ -8,13 +8,18 @@ Scenarios, each on a fresh schema of its own:
   three installations, alternated ``--repeat`` times (each first in turn): ``uncapped``;
   ``others-limited`` (a cap and a rate limit on a job type and a queue this worker does not
   serve: the claim probes the limits and takes its unlimited path); ``limited`` (the drained
-  job type itself has a cap of 1,000 and a rate limit of 1,000,000/s, never reached: every
-  claim takes the limited path, locks the limits row, counts running runs and counts its starts
-  in the window). jobs/s (medians) and the time each takes more than ``uncapped``: of the
-  medians, and paired (the median over rounds of the time over that round's ``uncapped``).
+  job type itself has a cap of 1,000 and a rate limit of 1,000,000/s, never reached: about once
+  a second a limited claim counts running runs, bumps the limits row and grants the worker a
+  share of both; the claims in between check that grant, on PostgreSQL). jobs/s (medians) and
+  the time each takes more than ``uncapped``: of the medians, and paired (the median over
+  rounds of the time over that round's ``uncapped``).
 - ``cap``: 8 worker processes (concurrency 4 each) and ``--cap-runs`` runs (300) of a job type
   with a cap of 3, each sleeping 50 ms; the running runs of that type sampled in the database
   every few ms while any is pending: the most seen, and the mean while work waits (3 is ideal).
+- ``cap-wide``: as ``cap`` with a cap of 100, 12 processes at concurrency 10 and ten times the
+  runs: a cap the workers together could use, so no claim is granted a share (PostgreSQL's
+  grants leave room for every other live worker's concurrency); prints how many workers were
+  seen holding a grant.
 - ``rate``: 4 worker processes (concurrency 10 each), a rate limit of 100/s, a backlog of
   ``--rate-runs`` no-op runs (1,500); starts per second (from ``started_at``) over the whole
   seconds of the drain (the first and last, partial, left out): mean, min and max.
@@ -147,16 +152,19 @@ async def claim_cost(base: str, n: int, repeat: int) -> None:
 
 
 # --- a cap across processes ----------------------------------------------------------------------
-async def cap_hold(base: str, runs: int) -> None:
+async def cap_hold(base: str, runs: int, cap: int, processes: int, concurrency: int) -> None:
     async with schema(base) as url:
-        zap = build(url, cap=3)
+        zap = build(url, cap=cap)
+        granted: set[str] = set()
         try:
             await zap.open()
-            with worker_processes(url, 8, 4, 3, "1000000/s"):
+            with worker_processes(url, processes, concurrency, cap, "1000000/s"):
                 started = time.monotonic()
                 await zap.enqueue_many("capped", [0.05] * runs)
                 samples: list[int] = []
                 with psycopg.connect(url, autocommit=True) as conn:
+                    # the workers holding a share of the cap (migration 0013, PostgreSQL)
+                    [(grants,)] = conn.execute("SELECT to_regclass('zapjobs_flow_grants')")
                     while time.monotonic() - started < DEADLINE:
                         [(running, pending)] = conn.execute(
                             "SELECT count(*) FILTER (WHERE status = 'running'),"
@@ -166,6 +174,9 @@ async def cap_hold(base: str, runs: int) -> None:
                         if pending == 0:
                             break
                         samples.append(running)
+                        if grants:
+                            holders = conn.execute("SELECT worker_id FROM zapjobs_flow_grants")
+                            granted.update(w for (w,) in holders)
                         await asyncio.sleep(0.003)
                 elapsed = time.monotonic() - started
                 await settle(zap)
@@ -173,9 +184,10 @@ async def cap_hold(base: str, runs: int) -> None:
         finally:
             await zap.close()
     print(
-        f"cap 3, 8 worker processes x concurrency 4, {runs} runs of 50 ms: max running "
-        f"{max(samples)}, mean running while work waits {statistics.mean(samples):.2f} "
-        f"({len(samples)} samples over {elapsed:.1f}s; ideal 3.00), succeeded {done}/{runs}"
+        f"cap {cap}, {processes} worker processes x concurrency {concurrency}, {runs} runs of "
+        f"50 ms: max running {max(samples)}, mean running while work waits "
+        f"{statistics.mean(samples):.2f} ({len(samples)} samples over {elapsed:.1f}s; ideal "
+        f"{cap:.2f}), succeeded {done}/{runs}, workers seen holding a grant {len(granted)}"
     )
 
 
@@ -225,7 +237,9 @@ async def main(args: argparse.Namespace) -> None:
     if "claim" in only:
         await claim_cost(args.url, args.n, args.repeat)
     if "cap" in only:
-        await cap_hold(args.url, args.cap_runs)
+        await cap_hold(args.url, args.cap_runs, 3, 8, 4)
+    if "cap-wide" in only:  # a cap far above one claim: some workers claim under a grant
+        await cap_hold(args.url, args.cap_runs * 10, 100, 12, 10)
     if "rate" in only:
         await rate_hold(args.url, args.rate_runs)
 
@@ -233,7 +247,7 @@ async def main(args: argparse.Namespace) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=DEFAULT_URL)
-    parser.add_argument("--only", default="claim,cap,rate")
+    parser.add_argument("--only", default="claim,cap,cap-wide,rate")
     parser.add_argument("--n", type=int, default=20000, help="runs per claim-cost drain")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cap-runs", type=int, default=300)

@@ -20,3 +20,8 @@ CREATE TABLE {prefix}flow_grants (
 );
 
 CREATE INDEX {prefix}flow_grants_limit_idx ON {prefix}flow_grants (scope, name);
+
+-- The live workers (neither stopped nor found dead): a grant's size leaves room for what they
+-- may run at once, read by the limited claim that grants it.
+CREATE INDEX {prefix}heartbeats_live_idx ON {prefix}heartbeats (id) INCLUDE (concurrency)
+    WHERE stopped_at IS NULL AND dead_at IS NULL;

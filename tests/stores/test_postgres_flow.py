@@ -30,11 +30,16 @@ ROUNDS = 5
 
 
 async def _claim_all_at_once(url: str, job_types: list[str], queues: list[str]) -> int:
+    return (await _claims_all_at_once(url, job_types, queues))[0]
+
+
+async def _claims_all_at_once(url: str, job_types: list[str], queues: list[str]) -> tuple[int, int]:
+    """(runs claimed, claims that took any)."""
     stores = [PostgresStore(url, min_size=1, max_size=1) for _ in range(CLAIMERS)]
     for s in stores:
         await s.open()
     try:
-        claimed = 0
+        claimed = taking = 0
         for _ in range(ROUNDS):
             start = asyncio.Event()
 
@@ -45,8 +50,10 @@ async def _claim_all_at_once(url: str, job_types: list[str], queues: list[str]) 
             tasks = [asyncio.create_task(claim(s, f"w{i}")) for i, s in enumerate(stores)]
             await asyncio.sleep(0)
             start.set()
-            claimed += sum(await asyncio.gather(*tasks))
-        return claimed
+            took = await asyncio.gather(*tasks)
+            claimed += sum(took)
+            taking += sum(1 for n in took if n)
+        return claimed, taking
     finally:
         for s in stores:
             await s.close()
@@ -139,9 +146,10 @@ async def test_a_held_job_type_costs_no_scan_of_its_backlog(pg: PostgresStore, p
 
 
 # --- grants (migration 0013, queries.sql: claim_granted) ------------------------------------------
-async def _live(pg: PostgresStore, *workers: str) -> None:
+async def _live(pg: PostgresStore, *workers: str, concurrency: int = 10) -> None:
     for worker in workers:
-        await pg.heartbeat(WorkerInfo(worker, "h", 1, ("default",), T0, T0, concurrency=10), now=T0)
+        info = WorkerInfo(worker, "h", 1, ("default",), T0, T0, concurrency=concurrency)
+        await pg.heartbeat(info, now=T0)
 
 
 def _read(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -168,7 +176,8 @@ async def test_a_worker_far_from_its_limits_claims_without_writing_them(
     pg: PostgresStore, pg_url: str
 ) -> None:
     """Far from its cap and rate, a live worker's limited claim grants it half of what the cap
-    leaves and a share of the rate window (counted at once); its next claims write neither."""
+    leaves and a share of the rate window (counted at once); its next claims write neither.
+    (Alone: no other live worker's concurrency to leave room for.)"""
     limit = FlowLimit(LimitScope.JOB, "report", 1000, RateLimit(1_000_000, 3600))
     await pg.declare_flow_limits([limit])
     await _live(pg, "w1")
@@ -205,18 +214,34 @@ async def test_no_grant_near_a_limit(pg: PostgresStore, pg_url: str, limit: Flow
 async def test_other_claims_leave_a_grants_slots_to_its_holder(
     pg: PostgresStore, pg_url: str
 ) -> None:
-    """A cap of 100: w1's claim of 10 is granted 45 slots, so w2 may start 100 - 10 - 45; w1
-    then claims under its grant up to its 45 running runs, and limited claims after that take
-    what is left: never more than the cap."""
+    """A cap of 100, two live workers at concurrency 10: w1's claim of 10 is granted half of
+    what is left once w2 ran 10, 40 slots, so w2 may start 100 - 10 - 40; w1 then claims under
+    its grant up to its 40 running runs, and a limited claim after that takes what is left:
+    never more than the cap."""
     await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=100)])
     await _live(pg, "w1", "w2")
     await pg.enqueue([NewRun("report") for _ in range(300)], now=T0)
     assert await _claim(pg, "w1") == 10
-    assert _grants(pg_url) == {"w1": 45}
-    assert await _claim(pg, "w2", 100) == 45
-    taken = [await _claim(pg, "w1") for _ in range(6)]
-    assert taken == [10, 10, 10, 10, 5, 0]  # granted to 40 running, then limited: 15 left
+    assert _grants(pg_url) == {"w1": (100 - 10 - 10) // 2}
+    assert await _claim(pg, "w2", 100) == 50
+    taken = [await _claim(pg, "w1") for _ in range(5)]
+    assert taken == [10, 10, 10, 10, 0]  # granted to 40 running, then limited: 10 left
     assert await pg.count_runs(RunFilter(statuses=(RunStatus.RUNNING,))) == 100
+    assert _grants(pg_url) == {}
+
+
+async def test_no_grant_where_the_other_workers_could_use_the_cap(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """12 live workers at concurrency 10 under a cap of 100: a share would hold back the
+    others' claims, so none is granted and every claim counts."""
+    await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=100)])
+    await _live(pg, *(f"w{i}" for i in range(12)))
+    await pg.enqueue([NewRun("report") for _ in range(300)], now=T0)
+    for i in range(10):
+        assert await _claim(pg, f"w{i}") == 10
+    assert _grants(pg_url) == {}
+    assert _limits_row(pg_url)[0] == 10
 
 
 async def test_a_short_granted_claim_gives_the_grant_up(pg: PostgresStore, pg_url: str) -> None:
@@ -255,7 +280,7 @@ async def test_a_gone_workers_grant_holds_nothing(pg: PostgresStore, pg_url: str
     await _live(pg, "w1", "w2")
     await pg.enqueue([NewRun("report") for _ in range(300)], now=T0)
     assert await _claim(pg, "w1") == 10
-    assert _grants(pg_url) == {"w1": 45}
+    assert _grants(pg_url) == {"w1": 40}
     if end == "stopped":
         await pg.worker_stopped("w1", now=T0)
     else:
@@ -267,12 +292,13 @@ async def test_a_gone_workers_grant_holds_nothing(pg: PostgresStore, pg_url: str
 async def test_concurrent_claimers_with_grants_never_exceed_a_cap(
     pg: PostgresStore, pg_url: str
 ) -> None:
-    """Live workers, so grants are made and used while the others claim at the same time."""
+    """Live workers (concurrency 1: room for grants), so grants are made and used while the
+    others claim at the same time."""
     await pg.declare_flow_limits([FlowLimit(LimitScope.JOB, "report", max_concurrency=300)])
     await pg.enqueue([NewRun("report") for _ in range(1000)], now=T0)
-    await _live(pg, *(f"w{i}" for i in range(CLAIMERS)))
-    claimed = await _claim_all_at_once(pg_url, ["report"], ["default"])
+    await _live(pg, *(f"w{i}" for i in range(CLAIMERS)), concurrency=1)
+    claimed, taking = await _claims_all_at_once(pg_url, ["report"], ["default"])
     running = await pg.count_runs(RunFilter(statuses=(RunStatus.RUNNING,)))
     assert claimed == running <= 300
-    [(granted,)] = _read(pg_url, "SELECT count(*) FROM zapjobs_flow_grants")
-    assert granted  # the test exercised the granted claims
+    # every limited claim that started runs bumped the limits row; the granted ones did not
+    assert _limits_row(pg_url)[0] < taking

@@ -1723,10 +1723,20 @@ counted AS (
     ) AS started
     FROM budgets b
 ),
+-- The other live workers: how many, and how many runs they may run at once.
+others AS (
+    SELECT count(*) AS workers, COALESCE(sum(w.concurrency), 0) AS concurrency
+    FROM {prefix}heartbeats w
+    WHERE w.id <> %(worker_id)s AND {worker_not_gone}
+),
 -- A grant (claim_granted) when this claim took all it asked for and every limit stays far from
--- binding: half of what a cap leaves, a sixteenth of what a rate window leaves (at most a
--- hundred claims' worth), each at least four claims' worth; to a live worker only (others
--- count live workers' grants only). A rate limit of 100/s or a cap of 3 never grants.
+-- binding, to a live worker only (the others count live workers' grants only). Of a cap: half
+-- of what is left once every other live worker ran all it may at once, so a grant never holds
+-- back another worker's claim (a cap of 100 over 12 workers x 10 grants nothing). Of a rate
+-- window: a sixteenth of what it has left, at most a sixteenth of the rate per live worker
+-- (the starts a holder cannot use before the window ends are lost: together at most a
+-- sixteenth), at most a hundred claims' worth. Each share at least four claims' worth: a rate
+-- of 100/s or a cap of 60 never grants.
 offer AS (
     SELECT s.slots, s.starts,
            s.limits > 0
@@ -1736,10 +1746,11 @@ offer AS (
            AND {claimer_live} AS ok
     FROM (
         SELECT count(*) AS limits,
-               min((c.cap - c.running - c.held - c.started) / 2) AS slots,
+               min((c.cap - c.running - c.held - c.started - o.concurrency) / 2) AS slots,
                min(LEAST((c.rate_count - c.window_used - c.started) / 16,
+                         c.rate_count / (16 * (o.workers + 1)),
                          100 * %(limit)s::bigint)) AS starts
-        FROM counted c
+        FROM counted c CROSS JOIN others o
     ) s
 ),
 granted AS (

@@ -188,12 +188,8 @@ async def test_the_generic_claim_plan_never_scans_the_table(
     assert any("NOT" in n.get("One-Time Filter", "") for n in plan), plan
 
 
-@pytest.mark.parametrize("pending", [0, 20_000], ids=["new-table", "backlog"])
-async def test_the_generic_limited_claim_plan_never_scans_the_table(
-    pg: PostgresStore, pg_url: str, pending: int
-) -> None:
-    """The limited claim (a cap or rate limit applies) reads the limits by primary key, counts
-    running runs from their partial index, walks the claim index and updates by ctid."""
+def _claim_plan(pg: PostgresStore, pg_url: str, pending: int, statement: str) -> list[Any]:
+    """The generic plan of a claim statement over ``pending`` due runs (analyzed)."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at)"
@@ -209,28 +205,40 @@ async def test_the_generic_limited_claim_plan_never_scans_the_table(
         "now": None,
     }
     setup = pg.queries["session_setup_hot"]
-    plan = _generic_plan(pg_url, setup, pg.queries["claim_limited"], params)
-    runs = {
+    return _generic_plan(pg_url, setup, pg.queries[statement], params)
+
+
+def _runs_scans(plan: list[dict[str, Any]]) -> set[tuple[str, str | None]]:
+    return {
         (n["Node Type"], n.get("Index Name"))
         for n in plan
         if n.get("Relation Name") == "zapjobs_runs"
     }
-    assert runs == {
+
+
+#: The tables a limited claim reads besides the runs, each by an index.
+FLOW_TABLES = {"zapjobs_flow_limits", "zapjobs_flow_grants", "zapjobs_heartbeats"}
+
+
+@pytest.mark.parametrize("pending", [0, 20_000], ids=["new-table", "backlog"])
+async def test_the_generic_limited_claim_plan_never_scans_the_table(
+    pg: PostgresStore, pg_url: str, pending: int
+) -> None:
+    """The limited claim (a cap or rate limit applies) reads the limits by primary key, counts
+    running runs from their partial index, walks the claim index and updates by ctid; the
+    grants and the live workers by their indexes."""
+    plan = _claim_plan(pg, pg_url, pending, "claim_limited")
+    assert _runs_scans(plan) == {
         ("Index Scan", "zapjobs_runs_claim_idx"),
         ("Index Scan", "zapjobs_runs_running_idx"),  # the running runs a cap counts
         ("Index Scan", "zapjobs_runs_pkey"),  # a claimed step's parents, by id
         ("Tid Scan", None),
         ("ModifyTable", None),
-    }, runs
+    }
     others = {n["Relation Name"] for n in plan if n.get("Relation Name")} - {"zapjobs_runs"}
-    assert others == {
-        "zapjobs_flow_limits",
-        "zapjobs_flow_grants",  # the shares other workers hold, and this claim's grant
-        "zapjobs_heartbeats",  # whether their holders (and this worker) are live
-        "zapjobs_queues",
-        "zapjobs_run_parents",
-    }, others
-    _by_index_only(plan, {"zapjobs_flow_limits", "zapjobs_flow_grants", "zapjobs_heartbeats"})
+    # the grants: the shares other workers hold, and whether they and this worker are live
+    assert others == {*FLOW_TABLES, "zapjobs_queues", "zapjobs_run_parents"}, others
+    _by_index_only(plan, FLOW_TABLES)
     _edges_by_their_key(plan)
 
 
@@ -241,35 +249,15 @@ async def test_the_generic_granted_claim_plan_never_scans_the_table(
     """The claim under a grant reads the limits, the worker's grants and its heartbeat by key,
     counts the worker's running runs from their partial index, walks the claim index and
     updates by ctid."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO zapjobs_runs (job_type, queue, input, run_at, created_at)"
-            " SELECT 'a', 'default', '{}', now(), now() FROM generate_series(1, %s)",
-            (pending,),
-        )
-        conn.execute("ANALYZE zapjobs_runs")
-    params = {
-        "worker_id": "w1",
-        "queues": ["default", "other"],
-        "job_types": ["a"],
-        "limit": 10,
-        "now": None,
-    }
-    setup = pg.queries["session_setup_hot"]
-    plan = _generic_plan(pg_url, setup, pg.queries["claim_granted"], params)
-    runs = {
-        (n["Node Type"], n.get("Index Name"))
-        for n in plan
-        if n.get("Relation Name") == "zapjobs_runs"
-    }
-    assert runs == {
+    plan = _claim_plan(pg, pg_url, pending, "claim_granted")
+    assert _runs_scans(plan) == {
         ("Index Scan", "zapjobs_runs_claim_idx"),
         ("Index Only Scan", "zapjobs_runs_running_idx"),  # the worker's running runs
         ("Index Scan", "zapjobs_runs_pkey"),  # a claimed step's parents, by id
         ("Tid Scan", None),
         ("ModifyTable", None),
-    }, runs
-    _by_index_only(plan, {"zapjobs_flow_limits", "zapjobs_flow_grants", "zapjobs_heartbeats"})
+    }
+    _by_index_only(plan, FLOW_TABLES)
     _edges_by_their_key(plan)
 
 

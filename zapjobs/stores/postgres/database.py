@@ -245,9 +245,12 @@ class Database:
                 async with self._single.connection() as conn:
                     yield conn
                 return
-            pool = self._hot if hot else self._pool
-            assert pool is not None
-            async with pool.connection() as conn:
+            if hot:
+                async with self._hot_connection() as conn:
+                    yield conn
+                return
+            assert self._pool is not None
+            async with self._pool.connection() as conn:
                 yield conn
         except psycopg.Error as exc:
             raise await self._translated(exc) from exc
@@ -282,12 +285,7 @@ class Database:
         pool = self._hot
         assert pool is not None
         try:
-            parked, self._parked = self._parked, None
-            if parked is None:
-                conn, since = await self._hot_getconn(pool), asyncio.get_running_loop().time()
-            else:
-                conn, since = parked
-            generation = self._hot_generation
+            conn, since, generation = await self._take_hot(pool)
             try:
                 return await self._run_bounded(conn, name, params, prepare=True)
             finally:
@@ -297,12 +295,30 @@ class Database:
         except (UnicodeEncodeError, OverflowError) as exc:
             raise data_error(exc) from exc
 
-    async def _hot_getconn(self, pool: AsyncConnectionPool[Conn]) -> Conn:
+    @asynccontextmanager
+    async def _hot_connection(self) -> AsyncIterator[Conn]:
+        """A hot connection the way ``_fetch_hot`` takes and releases it."""
+        pool = self._hot
+        assert pool is not None
+        conn, since, generation = await self._take_hot(pool)
+        try:
+            yield conn
+        finally:
+            await self._release_hot(pool, conn, since, generation)
+
+    async def _take_hot(self, pool: AsyncConnectionPool[Conn]) -> tuple[Conn, float, int]:
+        """The parked connection, else one of the pool's; with the loop time it left the pool
+        and the generation of the hot connections it belongs to."""
+        generation = self._hot_generation
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            return (*parked, generation)
         self._hot_waiting += 1
         try:
-            return await pool.getconn()
+            conn = await pool.getconn()
         finally:
             self._hot_waiting -= 1
+        return conn, asyncio.get_running_loop().time(), generation
 
     async def _release_hot(
         self, pool: AsyncConnectionPool[Conn], conn: Conn, since: float, generation: int

@@ -568,6 +568,27 @@ async def test_a_lost_hot_connection_fails_once_and_is_not_used_again(pg_url: st
         await store.close()
 
 
+async def test_a_lost_connection_replaces_the_idle_hot_one_too(pg_url: str) -> None:
+    """What broke one connection (a restart, the network) most likely broke the others: a lost
+    general connection replaces the hot connection kept for the next hot statement as well."""
+    store = await _opened(pg_url, min_size=1, max_size=2)  # one connection per pool
+    try:
+        run_id = await enqueue_one(store)
+        async with store._db.connection() as conn:
+            general_pid = conn.info.backend_pid
+        async with store._db.connection(hot=True) as conn:
+            hot_pid = conn.info.backend_pid
+        async with await psycopg.AsyncConnection.connect(PG_BASE_URL, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (general_pid,))
+        with pytest.raises(ConnectionFailedError, match="lost the connection"):
+            await store.get_run(run_id)
+        await enqueue_one(store)
+        async with store._db.connection(hot=True) as conn:
+            assert conn.info.backend_pid != hot_pid
+    finally:
+        await store.close()
+
+
 async def test_concurrent_hot_statements_share_a_hot_pool_of_one(pg_url: str) -> None:
     """The connection released while another caller waits for the pool goes to that caller
     (not kept for later, which would leave the caller waiting for the pool's timeout)."""

@@ -191,9 +191,9 @@ class Database:
         return pool
 
     async def close(self) -> None:
-        await self._unpark()
         pools = (self._hot, self._pool)
         self._hot = self._pool = None
+        await self._unpark(pools[0])
         single, self._single = self._single, None
         if single is not None:
             await single.close()
@@ -338,12 +338,12 @@ class Database:
         else:
             await pool.putconn(conn)
 
-    async def _unpark(self) -> None:
-        """Return the parked connection to the hot pool, and park none taken before."""
+    async def _unpark(self, pool: AsyncConnectionPool[Conn] | None) -> None:
+        """Return the parked connection to the hot ``pool``, and park none taken before."""
         self._hot_generation += 1
         parked, self._parked = self._parked, None
-        if parked is not None and self._hot is not None:
-            await self._hot.putconn(parked[0])
+        if parked is not None and pool is not None:
+            await pool.putconn(parked[0])
 
     async def _run_bounded(
         self, conn: Conn, name: str, params: Params | None, *, prepare: bool
@@ -361,11 +361,12 @@ class Database:
 
     async def _replace_connections(self) -> None:
         """After a stall: close the idle connections (those in use are closed when returned)
-        and open new ones."""
-        await self._unpark()
+        and open new ones. The parked hot connection goes back after the drain, which then
+        discards it, as it does the connections in use."""
         for pool in (self._pool, self._hot):
             if pool is not None:
                 await pool.drain()
+        await self._unpark(self._hot)
 
     async def fetch_one(self, name: str, params: Params | None = None) -> dict[str, Any] | None:
         found = await self.fetch(name, params)

@@ -522,6 +522,84 @@ async def test_a_dropped_connection_becomes_connection_failed_and_the_pool_recov
         await store.close()
 
 
+async def test_serial_hot_statements_stay_on_one_backend_with_two_idle_in_the_pool(
+    pg_url: str,
+) -> None:
+    """The hot pool hands out its longest-idle connection: the store reuses the one it used
+    last instead, so a worker's serial claims keep one backend warm."""
+    store = await _opened(pg_url, min_size=1, max_size=4)  # a hot pool of 2
+    try:
+        hot = store._db._hot
+        assert hot is not None
+        first, second = await hot.getconn(), await hot.getconn()
+        pids = [first.info.backend_pid, second.info.backend_pid]
+        await hot.putconn(first)
+        await hot.putconn(second)
+        for _ in range(4):
+            await enqueue_one(store)
+        async with await psycopg.AsyncConnection.connect(PG_BASE_URL, autocommit=True) as admin:
+            cur = await admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s) AND query ILIKE '%%insert%%'",
+                (pids,),
+            )
+            enqueued_on = [pid for (pid,) in await cur.fetchall()]
+        assert len(enqueued_on) == 1, f"the enqueues ran on backends {enqueued_on}"
+    finally:
+        await store.close()
+
+
+async def test_a_lost_hot_connection_fails_once_and_is_not_used_again(pg_url: str) -> None:
+    name = "zapjobs_lost_hot_test"
+    store = await _opened(make_conninfo(pg_url, application_name=name), min_size=1, max_size=2)
+    try:
+        await enqueue_one(store)  # the hot connection is idle, ready for the next
+        async with await psycopg.AsyncConnection.connect(PG_BASE_URL, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (name,),
+            )
+        with pytest.raises(ConnectionFailedError, match="lost the connection"):
+            await enqueue_one(store)
+        run_id = await enqueue_one(store)
+        claimed = await store.claim("w1", ["default"], ["a"], 10, now=T0)
+        assert run_id in [r.id for r in claimed]
+    finally:
+        await store.close()
+
+
+async def test_a_lost_connection_replaces_the_idle_hot_one_too(pg_url: str) -> None:
+    """What broke one connection (a restart, the network) most likely broke the others: a lost
+    general connection replaces the hot connection kept for the next hot statement as well."""
+    store = await _opened(pg_url, min_size=1, max_size=2)  # one connection per pool
+    try:
+        run_id = await enqueue_one(store)
+        async with store._db.connection() as conn:
+            general_pid = conn.info.backend_pid
+        async with store._db.connection(hot=True) as conn:
+            hot_pid = conn.info.backend_pid
+        async with await psycopg.AsyncConnection.connect(PG_BASE_URL, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (general_pid,))
+        with pytest.raises(ConnectionFailedError, match="lost the connection"):
+            await store.get_run(run_id)
+        await enqueue_one(store)
+        async with store._db.connection(hot=True) as conn:
+            assert conn.info.backend_pid != hot_pid
+    finally:
+        await store.close()
+
+
+async def test_concurrent_hot_statements_share_a_hot_pool_of_one(pg_url: str) -> None:
+    """The connection released while another caller waits for the pool goes to that caller
+    (not kept for later, which would leave the caller waiting for the pool's timeout)."""
+    store = await _opened(pg_url, min_size=1, max_size=1)  # a hot pool of 1
+    try:
+        ids = await asyncio.gather(*(enqueue_one(store) for _ in range(5)))
+        assert len(set(ids)) == 5
+    finally:
+        await store.close()
+
+
 async def test_using_a_store_before_open_says_so() -> None:
     from zapjobs.errors import StoreError
 

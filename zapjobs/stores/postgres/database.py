@@ -58,6 +58,9 @@ KEEPALIVES: dict[str, int] = {
 DEADLINE_GRACE = 2.0
 #: the client's deadline for a statement when the server sets no statement_timeout
 DEFAULT_DEADLINE = 60.0
+#: the longest a hot connection stays parked without passing through its pool, which then
+#: applies its max_lifetime and drains to it
+PARK_SECONDS = 60.0
 
 
 def hot_pool_size(max_size: int) -> int:
@@ -102,6 +105,13 @@ class Database:
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._hot: AsyncConnectionPool[Conn] | None = None
+        #: the hot connection used last and idle since, with the loop time it left the pool
+        #: (see _fetch_hot); it counts as in use in the hot pool's accounting
+        self._parked: tuple[Conn, float] | None = None
+        #: callers inside the hot pool's getconn: a connection released meanwhile goes to them
+        self._hot_waiting = 0
+        #: bumped when the hot connections are replaced or closed: older ones are not parked
+        self._hot_generation = 0
         #: one connection instead of pools (a heartbeat thread's store), made on first use
         #: and again after it broke: no pool reconnection backoff stands between a beat and
         #: the server
@@ -183,6 +193,7 @@ class Database:
     async def close(self) -> None:
         pools = (self._hot, self._pool)
         self._hot = self._pool = None
+        await self._unpark(pools[0])
         single, self._single = self._single, None
         if single is not None:
             await single.close()
@@ -234,9 +245,12 @@ class Database:
                 async with self._single.connection() as conn:
                     yield conn
                 return
-            pool = self._hot if hot else self._pool
-            assert pool is not None
-            async with pool.connection() as conn:
+            if hot:
+                async with self._hot_connection() as conn:
+                    yield conn
+                return
+            assert self._pool is not None
+            async with self._pool.connection() as conn:
                 yield conn
         except psycopg.Error as exc:
             raise await self._translated(exc) from exc
@@ -259,23 +273,77 @@ class Database:
             return await self._run_bounded(conn, name, params, prepare=name in PREPARED_GENERAL)
 
     async def _fetch_hot(self, name: str, params: Params | None) -> Rows:
-        """``fetch`` of a hot statement: the pool's getconn/putconn without its context
-        manager, whose commit at exit (a no-op on these autocommit connections) and two
-        generator layers were about a tenth of a single enqueue's client CPU; a connection
-        returned mid-statement or broken is discarded by putconn all the same."""
+        """``fetch`` of a hot statement on the hot connection used last, if idle, else one of the
+        pool's (getconn/putconn, without the context manager, whose commit at exit and two
+        generator layers were about a tenth of a single enqueue's client CPU).
+
+        The pool hands out its longest-idle connection, so with two or more in it, a worker's
+        serial claims would rotate over server backends; staying on one keeps that backend's
+        caches and plan warm. A connection left mid-statement or broken goes back through
+        putconn, which discards it."""
         self.require_open()
         pool = self._hot
         assert pool is not None
         try:
-            conn = await pool.getconn()
+            conn, since, generation = await self._take_hot(pool)
             try:
                 return await self._run_bounded(conn, name, params, prepare=True)
             finally:
-                await pool.putconn(conn)
+                await self._release_hot(pool, conn, since, generation)
         except psycopg.Error as exc:
             raise await self._translated(exc) from exc
         except (UnicodeEncodeError, OverflowError) as exc:
             raise data_error(exc) from exc
+
+    @asynccontextmanager
+    async def _hot_connection(self) -> AsyncIterator[Conn]:
+        """A hot connection the way ``_fetch_hot`` takes and releases it."""
+        pool = self._hot
+        assert pool is not None
+        conn, since, generation = await self._take_hot(pool)
+        try:
+            yield conn
+        finally:
+            await self._release_hot(pool, conn, since, generation)
+
+    async def _take_hot(self, pool: AsyncConnectionPool[Conn]) -> tuple[Conn, float, int]:
+        """The parked connection, else one of the pool's; with the loop time it left the pool
+        and the generation of the hot connections it belongs to."""
+        generation = self._hot_generation
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            return (*parked, generation)
+        self._hot_waiting += 1
+        try:
+            conn = await pool.getconn()
+        finally:
+            self._hot_waiting -= 1
+        return conn, asyncio.get_running_loop().time(), generation
+
+    async def _release_hot(
+        self, pool: AsyncConnectionPool[Conn], conn: Conn, since: float, generation: int
+    ) -> None:
+        """Park ``conn`` for the next hot statement, unless a connection is parked already, a
+        caller waits for one of the pool, it is not idle and sound, its connections were
+        replaced since it was taken, or it was parked for PARK_SECONDS: then putconn."""
+        if (
+            self._parked is None
+            and self._hot_waiting == 0
+            and generation == self._hot_generation
+            and not conn.broken
+            and conn.info.transaction_status == TransactionStatus.IDLE
+            and asyncio.get_running_loop().time() - since < PARK_SECONDS
+        ):
+            self._parked = (conn, since)
+        else:
+            await pool.putconn(conn)
+
+    async def _unpark(self, pool: AsyncConnectionPool[Conn] | None) -> None:
+        """Return the parked connection to the hot ``pool``, and park none taken before."""
+        self._hot_generation += 1
+        parked, self._parked = self._parked, None
+        if parked is not None and pool is not None:
+            await pool.putconn(parked[0])
 
     async def _run_bounded(
         self, conn: Conn, name: str, params: Params | None, *, prepare: bool
@@ -293,10 +361,12 @@ class Database:
 
     async def _replace_connections(self) -> None:
         """After a stall: close the idle connections (those in use are closed when returned)
-        and open new ones."""
+        and open new ones. The parked hot connection goes back after the drain, which then
+        discards it, as it does the connections in use."""
         for pool in (self._pool, self._hot):
             if pool is not None:
                 await pool.drain()
+        await self._unpark(self._hot)
 
     async def fetch_one(self, name: str, params: Params | None = None) -> dict[str, Any] | None:
         found = await self.fetch(name, params)

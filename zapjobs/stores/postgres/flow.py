@@ -102,7 +102,7 @@ async def claim(
     if key not in limited:
         found = await db.fetch("claim_runs", params)
         if not found[0]["limited"]:
-            return [rows.claimed_run(r) for r in found if r["id"] is not None]
+            return _claimed(found)
         limited.mark(key, True)
     worker_id: str = params["worker_id"]
     async with grants.lock(worker_id):
@@ -111,7 +111,7 @@ async def claim(
             asked = params["limit"] if held.starts is None else min(params["limit"], held.starts)
             found = await db.fetch("claim_granted", {**params, "limit": asked})
             if found[0]["granted"]:
-                runs = [rows.claimed_run(r) for r in found if r["id"] is not None]
+                runs = _claimed(found)
                 if len(runs) < asked:  # the statement gave the grant up
                     grants.drop(worker_id, key)
                 elif held.starts is not None:
@@ -120,12 +120,13 @@ async def claim(
             grants.drop(worker_id, key)
             if not found[0]["limited"]:  # no limit applies any more
                 limited.mark(key, False)
-                return [
-                    rows.claimed_run(r)
-                    for r in await db.fetch("claim_runs", params)
-                    if r["id"] is not None
-                ]
+                return _claimed(await db.fetch("claim_runs", params))
         return await _claim_limited(db, limited, grants, key, params)
+
+
+def _claimed(found: list[dict[str, Any]]) -> list[JobRun]:
+    """The claimed runs of a claim statement's rows (one row with a NULL id: none)."""
+    return [rows.claimed_run(r) for r in found if r["id"] is not None]
 
 
 async def _claim_limited(
@@ -145,7 +146,7 @@ async def _claim_limited(
             grants.hold(worker_id, key, first["granted_starts"])
         else:
             grants.drop(worker_id, key)
-        return [rows.claimed_run(r) for r in found if r["id"] is not None]
+        return _claimed(found)
     return []  # contended throughout: the caller looks again (its next_due says due)
 
 

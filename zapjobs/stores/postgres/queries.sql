@@ -1601,17 +1601,15 @@ EXISTS (
 -- fragment: flow_budgets
 -- The starts each limit of the claim allows now (NULL: none of its kind; LEAST ignores NULLs):
 -- the cap minus its running runs and the slots others hold, the rate count minus the starts of
--- the current window. Reads
--- the limits as "lim" gives them (the claim's locked rows, or next_due's plain read). "reopens":
--- when a used-up rate window ends.
+-- the current window. Reads the limits as "lim" gives them (the claim's snapshot, or next_due's
+-- plain read). "window_ends": when the current rate window ends; "reopens": the same, for a
+-- used-up window only.
 budgets AS (
-    SELECT x.scope, x.name, x.cap, x.running, x.held, x.rate_count, x.rate_period,
-           x.window_now, x.window_used,
+    SELECT x.scope, x.name, x.cap, x.running, x.held, x.rate_count, x.window_now,
+           x.window_ends, x.window_used,
            GREATEST(LEAST(x.cap - x.running - x.held, x.rate_count - x.window_used), 0)
                AS budget,
-           CASE WHEN x.rate_count - x.window_used <= 0
-                THEN to_timestamp(((x.window_now + 1) * x.rate_period)::double precision)
-           END AS reopens
+           CASE WHEN x.rate_count - x.window_used <= 0 THEN x.window_ends END AS reopens
     FROM (
         SELECT y.*,
                -- the running runs up to the cap (more would not change the budget)
@@ -1624,11 +1622,15 @@ budgets AS (
                        LIMIT y.cap
                    ) c
                ) END AS running,
-               floor(EXTRACT(EPOCH FROM {now}) / y.rate_period)::bigint AS window_now,
-               CASE WHEN y.stored_window
-                         = floor(EXTRACT(EPOCH FROM {now}) / y.rate_period)::bigint
-                    THEN y.stored_used ELSE 0 END AS window_used
+               w.window_now,
+               to_timestamp(((w.window_now + 1) * y.rate_period)::double precision)
+                   AS window_ends,
+               CASE WHEN y.stored_window = w.window_now THEN y.stored_used ELSE 0 END
+                   AS window_used
         FROM lim y
+        CROSS JOIN LATERAL (
+            SELECT floor(EXTRACT(EPOCH FROM {now}) / y.rate_period)::bigint AS window_now
+        ) w
     ) x
 )
 
@@ -1757,8 +1759,7 @@ granted AS (
     INSERT INTO {prefix}flow_grants AS g (worker_id, scope, name, slots, valid_before)
     SELECT %(worker_id)s, c.scope, c.name,
            CASE WHEN c.cap IS NOT NULL THEN o.slots END,
-           CASE WHEN c.rate_count IS NOT NULL
-                THEN to_timestamp(((c.window_now + 1) * c.rate_period)::double precision) END
+           CASE WHEN c.rate_count IS NOT NULL THEN c.window_ends END
     FROM counted c CROSS JOIN offer o
     WHERE o.ok
     ON CONFLICT (worker_id, scope, name) DO UPDATE

@@ -25,6 +25,7 @@ from zapjobs.models import (
     Notification,
     Page,
     RunFilter,
+    RunOutcome,
     RunStatus,
     Schedule,
     ScheduleKind,
@@ -544,6 +545,49 @@ async def test_serial_hot_statements_stay_on_one_backend_with_two_idle_in_the_po
             )
             enqueued_on = [pid for (pid,) in await cur.fetchall()]
         assert len(enqueued_on) == 1, f"the enqueues ran on backends {enqueued_on}"
+    finally:
+        await store.close()
+
+
+async def _succeed(store: PostgresStore, run_id: int) -> list[int]:
+    outcome = RunOutcome(run_id=run_id, worker_id="w1", attempt=1, status=RunStatus.SUCCEEDED)
+    return await store.complete([outcome], now=T0)
+
+
+async def _hot_backend(store: PostgresStore, lane: str) -> int:
+    async with store._db.connection(hot=True, lane=lane) as conn:
+        return conn.info.backend_pid
+
+
+async def test_the_completions_and_the_claims_keep_a_hot_connection_each(pg_url: str) -> None:
+    """The completer runs beside the claims: each keeps the hot connection it used last, so they
+    do not take turns on one backend (which cost the claims of a one-process drain a fifth)."""
+    store = await _opened(pg_url, min_size=1, max_size=4)  # a hot pool of 2
+    try:
+        backends = set()
+        for _ in range(3):
+            run_id = await start_one(store)
+            claims = await _hot_backend(store, "claims")
+            assert await _succeed(store, run_id) == [run_id]
+            backends.add((claims, await _hot_backend(store, "completions")))
+        assert len(backends) == 1, backends
+        ((claims, completions),) = backends
+        assert claims != completions
+    finally:
+        await store.close()
+
+
+async def test_with_a_hot_pool_of_one_claims_and_completions_take_turns_on_it(
+    pg_url: str,
+) -> None:
+    """The claims' parked connection is all a hot pool of one has: a completion takes it rather
+    than wait for the pool (which gives nothing back until the next claim)."""
+    store = await _opened(pg_url, min_size=1, max_size=1)  # a hot pool of 1
+    try:
+        for _ in range(3):
+            run_id = await start_one(store)
+            assert await _succeed(store, run_id) == [run_id]
+        assert (await store.get_run(run_id)).status is RunStatus.SUCCEEDED
     finally:
         await store.close()
 

@@ -37,7 +37,13 @@ from zapjobs.errors import ConfigurationError, ConnectionFailedError, StoreError
 from zapjobs.settings import scrub, validate_prefix
 from zapjobs.stores.postgres.errors import connect_error, data_error, server_address, translate
 from zapjobs.stores.postgres.notify import channel_name
-from zapjobs.stores.postgres.sql import PREPARED, PREPARED_GENERAL, qualify, render_queries
+from zapjobs.stores.postgres.sql import (
+    DEFAULT_LANE,
+    LANES,
+    PREPARED,
+    qualify,
+    render_queries,
+)
 
 Conn = psycopg.AsyncConnection[Any]
 Params = Mapping[str, Any]
@@ -105,9 +111,10 @@ class Database:
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._hot: AsyncConnectionPool[Conn] | None = None
-        #: the hot connection used last and idle since, with the loop time it left the pool
-        #: (see _fetch_hot); it counts as in use in the hot pool's accounting
-        self._parked: tuple[Conn, float] | None = None
+        #: per lane (sql.LANES), the hot connection it used last and idle since, with the loop
+        #: time it left the pool (see _fetch_hot); it counts as in use in the hot pool's
+        #: accounting
+        self._parked: dict[str, tuple[Conn, float]] = {}
         #: callers inside the hot pool's getconn: a connection released meanwhile goes to them
         self._hot_waiting = 0
         #: bumped when the hot connections are replaced or closed: older ones are not parked
@@ -236,9 +243,11 @@ class Database:
             raise StoreError("the PostgreSQL store is not open", hint="call open() first")
 
     @asynccontextmanager
-    async def connection(self, *, hot: bool = False) -> AsyncIterator[Conn]:
-        """A connection of the general pool (or the hot one); driver errors leave as zapjobs
-        errors."""
+    async def connection(
+        self, *, hot: bool = False, lane: str = DEFAULT_LANE
+    ) -> AsyncIterator[Conn]:
+        """A connection of the general pool (or the hot one, as ``lane``'s statements take it);
+        driver errors leave as zapjobs errors."""
         self.require_open()
         try:
             if self._single is not None:
@@ -246,7 +255,7 @@ class Database:
                     yield conn
                 return
             if hot:
-                async with self._hot_connection() as conn:
+                async with self._hot_connection(lane) as conn:
                     yield conn
                 return
             assert self._pool is not None
@@ -270,12 +279,12 @@ class Database:
         if name in PREPARED and self._single is None:
             return await self._fetch_hot(name, params)
         async with self.connection() as conn:
-            return await self._run_bounded(conn, name, params, prepare=name in PREPARED_GENERAL)
+            return await self._run_bounded(conn, name, params, prepare=False)
 
     async def _fetch_hot(self, name: str, params: Params | None) -> Rows:
-        """``fetch`` of a hot statement on the hot connection used last, if idle, else one of the
-        pool's (getconn/putconn, without the context manager, whose commit at exit and two
-        generator layers were about a tenth of a single enqueue's client CPU).
+        """``fetch`` of a hot statement on the hot connection its lane used last, if idle, else
+        one of the pool's (getconn/putconn, without the context manager, whose commit at exit
+        and two generator layers were about a tenth of a single enqueue's client CPU).
 
         The pool hands out its longest-idle connection, so with two or more in it, a worker's
         serial claims would rotate over server backends; staying on one keeps that backend's
@@ -284,33 +293,40 @@ class Database:
         self.require_open()
         pool = self._hot
         assert pool is not None
+        lane = LANES.get(name, DEFAULT_LANE)
         try:
-            conn, since, generation = await self._take_hot(pool)
+            conn, since, generation = await self._take_hot(pool, lane)
             try:
                 return await self._run_bounded(conn, name, params, prepare=True)
             finally:
-                await self._release_hot(pool, conn, since, generation)
+                await self._release_hot(pool, conn, since, generation, lane)
         except psycopg.Error as exc:
             raise await self._translated(exc) from exc
         except (UnicodeEncodeError, OverflowError) as exc:
             raise data_error(exc) from exc
 
     @asynccontextmanager
-    async def _hot_connection(self) -> AsyncIterator[Conn]:
-        """A hot connection the way ``_fetch_hot`` takes and releases it."""
+    async def _hot_connection(self, lane: str = DEFAULT_LANE) -> AsyncIterator[Conn]:
+        """A hot connection the way ``_fetch_hot`` takes and releases it for ``lane``."""
         pool = self._hot
         assert pool is not None
-        conn, since, generation = await self._take_hot(pool)
+        conn, since, generation = await self._take_hot(pool, lane)
         try:
             yield conn
         finally:
-            await self._release_hot(pool, conn, since, generation)
+            await self._release_hot(pool, conn, since, generation, lane)
 
-    async def _take_hot(self, pool: AsyncConnectionPool[Conn]) -> tuple[Conn, float, int]:
-        """The parked connection, else one of the pool's; with the loop time it left the pool
-        and the generation of the hot connections it belongs to."""
+    async def _take_hot(
+        self, pool: AsyncConnectionPool[Conn], lane: str
+    ) -> tuple[Conn, float, int]:
+        """The connection parked for ``lane``, else one of the pool's; with the loop time it
+        left the pool and the generation of the hot connections it belongs to. When the other
+        lanes have parked every connection the pool may open (a hot pool of one), one of theirs:
+        the pool would make this caller wait until their next statement."""
         generation = self._hot_generation
-        parked, self._parked = self._parked, None
+        parked = self._parked.pop(lane, None)
+        if parked is None and self._parked and len(self._parked) >= pool.max_size:
+            parked = self._parked.pop(next(iter(self._parked)))
         if parked is not None:
             return (*parked, generation)
         self._hot_waiting += 1
@@ -321,29 +337,31 @@ class Database:
         return conn, asyncio.get_running_loop().time(), generation
 
     async def _release_hot(
-        self, pool: AsyncConnectionPool[Conn], conn: Conn, since: float, generation: int
+        self, pool: AsyncConnectionPool[Conn], conn: Conn, since: float, generation: int, lane: str
     ) -> None:
-        """Park ``conn`` for the next hot statement, unless a connection is parked already, a
-        caller waits for one of the pool, it is not idle and sound, its connections were
-        replaced since it was taken, or it was parked for PARK_SECONDS: then putconn."""
+        """Park ``conn`` for the next hot statement of ``lane``, unless a connection is parked
+        for it already, a caller waits for one of the pool, it is not idle and sound, its
+        connections were replaced since it was taken, or it was parked for PARK_SECONDS: then
+        putconn."""
         if (
-            self._parked is None
+            lane not in self._parked
             and self._hot_waiting == 0
             and generation == self._hot_generation
             and not conn.broken
             and conn.info.transaction_status == TransactionStatus.IDLE
             and asyncio.get_running_loop().time() - since < PARK_SECONDS
         ):
-            self._parked = (conn, since)
+            self._parked[lane] = (conn, since)
         else:
             await pool.putconn(conn)
 
     async def _unpark(self, pool: AsyncConnectionPool[Conn] | None) -> None:
-        """Return the parked connection to the hot ``pool``, and park none taken before."""
+        """Return the parked connections to the hot ``pool``, and park none taken before."""
         self._hot_generation += 1
-        parked, self._parked = self._parked, None
-        if parked is not None and pool is not None:
-            await pool.putconn(parked[0])
+        parked, self._parked = self._parked, {}
+        if pool is not None:
+            for conn, _ in parked.values():
+                await pool.putconn(conn)
 
     async def _run_bounded(
         self, conn: Conn, name: str, params: Params | None, *, prepare: bool
@@ -361,8 +379,8 @@ class Database:
 
     async def _replace_connections(self) -> None:
         """After a stall: close the idle connections (those in use are closed when returned)
-        and open new ones. The parked hot connection goes back after the drain, which then
-        discards it, as it does the connections in use."""
+        and open new ones. The parked hot connections go back after the drain, which then
+        discards them, as it does the connections in use."""
         for pool in (self._pool, self._hot):
             if pool is not None:
                 await pool.drain()

@@ -887,9 +887,12 @@ WHERE r.id = o.id
 -- name: complete_childless
 -- The completer's usual batch: successes of runs that never had a child (child_stamp 0), so no
 -- workflow release; it returns the ids it ended, and the store sends the others (runs with
--- children, or no longer running) to complete_succeeded. Prepared on the general pool
--- (sql.PREPARED_GENERAL): the server planned complete_succeeded at every batch, more of its CPU
--- than running it, and the generic plan of its release seq-scans run_parents. A child enqueued
+-- children, or no longer running) to complete_succeeded. A hot statement (sql.PREPARED, in a
+-- lane of its own): the server planned complete_succeeded at every batch, more of its CPU than
+-- running it, and the generic plan of its release seq-scans run_parents. Prepared on the general
+-- pool, it ran its first five calls per connection on custom plans, which on a table without
+-- statistics read the whole table and joined it to the ids in a nested loop (up to 146 ms for
+-- one batch of a 20,000-run drain). A child enqueued
 -- meanwhile bumps its parent's child_stamp under the row lock: this UPDATE waits for it and
 -- re-checks the newest row (READ COMMITTED), so it leaves that parent to complete_succeeded.
 WITH changed AS (

@@ -12,11 +12,12 @@ from zapjobs.stores.sqlfile import load_queries, render
 #: placeholders left in the rendered text on purpose (filled with a quoted identifier at use)
 _LATE_PLACEHOLDERS = frozenset({"channel"})
 
-#: The hot statements: the claim, called for every few runs, and the enqueues. They go through
-#: the hot pool (session_setup_hot: generic plans, no sequential scans), prepared once per
-#: connection, so the server neither parses nor plans them at each call; tests pin their generic
-#: plans as index-bound. Every other statement goes through the general pool, unprepared (except
-#: PREPARED_GENERAL), so the server plans it with its values each time.
+#: The hot statements: the claim, called for every few runs, the enqueues, and the completer's
+#: usual batch of successes (complete_childless). They go through the hot pool
+#: (session_setup_hot: generic plans, no sequential scans), prepared once per connection, so the
+#: server neither parses nor plans them at each call; tests pin their generic plans as
+#: index-bound. Every other statement goes through the general pool, unprepared, so the server
+#: plans it with its values each time.
 PREPARED = frozenset(
     {
         "enqueue_run",
@@ -25,16 +26,16 @@ PREPARED = frozenset(
         "claim_runs",
         "claim_granted",
         "claim_limited",
+        "complete_childless",
     }
 )
 
-
-#: Prepared on the general pool, whose sessions leave the plan choice to the server (custom plans
-#: with the values, then the generic one if it is not costlier): the completer's usual batch of
-#: successes (complete_childless), since planning the completion cost more server CPU than
-#: running it. Not on the hot pool: there the completer took turns with the claims on its
-#: connections, and the claims of a one-process drain (drain_1x10) got a fifth slower.
-PREPARED_GENERAL = frozenset({"complete_childless"})
+#: The lane of a hot statement: each lane keeps the connection it used last (database.py:
+#: parking), so the completer, which runs beside the claims, does not take turns with them on
+#: one backend (when it did, the claims of a one-process drain got a fifth slower). The others
+#: are in the lane DEFAULT_LANE.
+LANES = {"complete_childless": "completions"}
+DEFAULT_LANE = "claims"
 
 
 def render_queries(qualified_prefix: str) -> dict[str, str]:

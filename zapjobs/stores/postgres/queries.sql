@@ -892,9 +892,9 @@ WHERE r.id = o.id
 -- running it, and the generic plan of its release seq-scans run_parents. Prepared on the general
 -- pool, it ran its first five calls per connection on custom plans, which on a table without
 -- statistics read the whole table and joined it to the ids in a nested loop (up to 146 ms for
--- one batch of a 20,000-run drain). A child enqueued
--- meanwhile bumps its parent's child_stamp under the row lock: this UPDATE waits for it and
--- re-checks the newest row (READ COMMITTED), so it leaves that parent to complete_succeeded.
+-- one batch of a 20,000-run drain). A child enqueued meanwhile bumps its parent's child_stamp
+-- under the row lock: this UPDATE waits for it and re-checks the newest row (READ COMMITTED),
+-- so it leaves that parent to complete_succeeded.
 WITH changed AS (
     {succeed_runs}
       AND r.child_stamp = 0

@@ -1,9 +1,11 @@
-"""Shared pieces of the PostgreSQL plan tests: a migrated schema filled with many runs, and
-EXPLAIN's plan as a flat list of nodes. Each test file keeps its own data (FILL) on purpose."""
+"""Shared pieces of the PostgreSQL plan tests: a migrated schema filled with many runs,
+EXPLAIN's plan as a flat list of nodes, and the statements prepared on a store's connection.
+Each test file keeps its own data (FILL) on purpose."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -62,3 +64,26 @@ def explain(url: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         row = cur.fetchone()
     assert row is not None
     return list(nodes(row["QUERY PLAN"][0]["Plan"]))
+
+
+async def server_plans(
+    store: PostgresStore, *, hot: bool = True, lane: str = "claims"
+) -> dict[str, tuple[int, int]]:
+    """(generic, custom) plan counts of the prepared statements on the connection of the pool
+    (of the hot pool's lane)."""
+    async with store._db.connection(hot=hot, lane=lane) as conn:
+        cur = await conn.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        )
+        rows = await cur.fetchall()
+    found: dict[str, tuple[int, int]] = {}
+    for name, text in store.queries.items():
+        for statement, generic, custom in rows:
+            if same_sql(statement, text):
+                found[name] = (generic, custom)
+    return found
+
+
+def same_sql(prepared: str, text: str) -> bool:
+    squash = re.compile(r"\$\d+|%\(\w+\)s|\s+")
+    return squash.sub("", prepared) == squash.sub("", text)

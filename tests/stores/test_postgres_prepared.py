@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.stores.plans import server_plans
 from zapjobs.models import NewRun, RunOutcome, RunStatus
 from zapjobs.stores.postgres import PostgresStore, rows
 from zapjobs.stores.postgres.sql import LANES, PREPARED, qualify, render_queries
@@ -22,29 +23,6 @@ pytestmark = pytest.mark.postgres
 def test_every_prepared_name_is_a_statement() -> None:
     assert set(render_queries(qualify(None, "zapjobs_"))) >= PREPARED
     assert set(LANES) <= PREPARED
-
-
-async def _server_plans(
-    store: PostgresStore, *, hot: bool = True, lane: str = "claims"
-) -> dict[str, tuple[int, int]]:
-    """(generic, custom) plan counts of the prepared statements on the connection of the pool
-    (of the hot pool's lane)."""
-    async with store._db.connection(hot=hot, lane=lane) as conn:
-        cur = await conn.execute(
-            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
-        )
-        rows = await cur.fetchall()
-    found: dict[str, tuple[int, int]] = {}
-    for name, text in store.queries.items():
-        for statement, generic, custom in rows:
-            if _same_sql(statement, text):
-                found[name] = (generic, custom)
-    return found
-
-
-def _same_sql(prepared: str, text: str) -> bool:
-    squash = re.compile(r"\$\d+|%\(\w+\)s|\s+")
-    return squash.sub("", prepared) == squash.sub("", text)
 
 
 async def test_the_claim_and_the_enqueues_run_on_generic_plans(pg: PostgresStore) -> None:
@@ -59,14 +37,14 @@ async def test_the_claim_and_the_enqueues_run_on_generic_plans(pg: PostgresStore
         ]
         assert len(await pg.complete(outcomes)) == 2
     await pg.enqueue([NewRun(job_type="a")])
-    plans = await _server_plans(pg)
+    plans = await server_plans(pg)
     assert plans["claim_runs"] == (rounds, 0), plans  # (generic, custom) plans
     assert plans["enqueue_runs"] == (1, 0), plans
     assert plans["enqueue_run"] == (1, 0), plans
     assert plans["complete_childless"] == (rounds, 0), plans  # a hot pool of one: shared
     # Everything else goes through the general pool, unprepared.
     assert set(plans) == {"claim_runs", "enqueue_runs", "enqueue_run", "complete_childless"}
-    assert await _server_plans(pg, hot=False) == {}
+    assert await server_plans(pg, hot=False) == {}
 
 
 async def test_the_batch_of_successes_runs_on_its_generic_plan_from_the_first_call(
@@ -84,7 +62,7 @@ async def test_the_batch_of_successes_runs_on_its_generic_plan_from_the_first_ca
             for r in claimed
         ]
         assert len(await pg.complete(outcomes)) == 2
-    plans = await _server_plans(pg, lane="completions")
+    plans = await server_plans(pg, lane="completions")
     assert plans["complete_childless"] == (3, 0), plans  # (generic, custom) plans
 
 
@@ -304,7 +282,7 @@ async def test_the_unique_enqueue_runs_on_a_generic_plan(pg: PostgresStore) -> N
     for i in range(3):
         await pg.enqueue([NewRun(job_type="a", unique_key=f"k{i}")])
     await pg.enqueue([NewRun(job_type="a", unique_key="k0")])
-    plans = await _server_plans(pg)
+    plans = await server_plans(pg)
     assert plans["enqueue_unique_runs"] == (4, 0), plans
 
 

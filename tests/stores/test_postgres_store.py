@@ -18,14 +18,14 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.conftest import PG_BASE_URL
-from tests.stores.helpers import T0, at, enqueue_one, start_one, wait_until
+from tests.stores.helpers import T0, at, enqueue_one, finish_one, start_one, wait_until
+from tests.stores.plans import server_plans
 from zapjobs.errors import ConfigurationError, ConnectionFailedError
 from zapjobs.models import (
     NewRun,
     Notification,
     Page,
     RunFilter,
-    RunOutcome,
     RunStatus,
     Schedule,
     ScheduleKind,
@@ -549,11 +549,6 @@ async def test_serial_hot_statements_stay_on_one_backend_with_two_idle_in_the_po
         await store.close()
 
 
-async def _succeed(store: PostgresStore, run_id: int) -> list[int]:
-    outcome = RunOutcome(run_id=run_id, worker_id="w1", attempt=1, status=RunStatus.SUCCEEDED)
-    return await store.complete([outcome], now=T0)
-
-
 async def _hot_backend(store: PostgresStore, lane: str) -> int:
     async with store._db.connection(hot=True, lane=lane) as conn:
         return conn.info.backend_pid
@@ -566,10 +561,13 @@ async def test_the_completions_and_the_claims_keep_a_hot_connection_each(pg_url:
     try:
         backends = set()
         for _ in range(3):
-            run_id = await start_one(store)
-            claims = await _hot_backend(store, "claims")
-            assert await _succeed(store, run_id) == [run_id]
-            backends.add((claims, await _hot_backend(store, "completions")))
+            await finish_one(store, RunStatus.SUCCEEDED)  # enqueue, claim, complete
+            on_claims = await server_plans(store, lane="claims")
+            assert set(on_claims) == {"claim_runs", "enqueue_run"}, on_claims
+            assert set(await server_plans(store, lane="completions")) == {"complete_childless"}
+            backends.add(
+                (await _hot_backend(store, "claims"), await _hot_backend(store, "completions"))
+            )
         assert len(backends) == 1, backends
         ((claims, completions),) = backends
         assert claims != completions
@@ -585,8 +583,7 @@ async def test_with_a_hot_pool_of_one_claims_and_completions_take_turns_on_it(
     store = await _opened(pg_url, min_size=1, max_size=1)  # a hot pool of 1
     try:
         for _ in range(3):
-            run_id = await start_one(store)
-            assert await _succeed(store, run_id) == [run_id]
+            run_id = await finish_one(store, RunStatus.SUCCEEDED)  # asserts the completion
         assert (await store.get_run(run_id)).status is RunStatus.SUCCEEDED
     finally:
         await store.close()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
-from zapjobs.models import NewRun, RunError, RunOutcome, RunStatus
+from zapjobs.models import JobRun, NewRun, RunError, RunOutcome, RunStatus
 from zapjobs.stores import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -104,3 +105,13 @@ async def due_in(
     """``Store.next_due``'s time until the earliest due run (None: none pending)."""
     found = await store.next_due(queues, job_types, now=now)
     return None if found is None else found.due_in
+
+
+def assert_complete_run(run: JobRun) -> None:
+    """Every field set (the SQL stores build a run from a row without JobRun's __init__,
+    decode.assembled), and the same value as JobRun's own constructor makes from them."""
+    names = {f.name for f in fields(JobRun)}
+    assert set(vars(run)) == names, set(vars(run)) ^ names
+    rebuilt = JobRun(**{name: getattr(run, name) for name in names})
+    assert rebuilt == run
+    assert rebuilt.parent_outputs == run.parent_outputs  # not compared by ==

@@ -7,8 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from tests.stores.helpers import T0, at, enqueue_one, start_one
-from zapjobs.models import JobRun, NewRun, Progress, RunError, RunOutcome, RunStatus
+from tests.stores.helpers import T0, assert_complete_run, at, enqueue_one, finish_one, start_one
+from zapjobs.models import (
+    JobRun,
+    NewRun,
+    Progress,
+    ProgressUpdate,
+    RunError,
+    RunOutcome,
+    RunStatus,
+)
 from zapjobs.stores import Store
 
 # --- enqueue and read ----------------------------------------------------------------------------
@@ -268,3 +276,35 @@ async def test_complete_applies_a_batch_and_reports_only_the_applied(store: Stor
     assert await store.complete(outcomes, now=at(minutes=1)) == [good]
     still = await store.get_run(other)
     assert still is not None and still.status is RunStatus.RUNNING
+
+
+# --- the row readers -----------------------------------------------------------------------------
+
+
+async def test_runs_read_or_claimed_are_complete_job_runs(store: Store) -> None:
+    plain = await enqueue_one(store, "p", input_json='{"n": [1, 2.5, null]}')
+    failed = await finish_one(store, RunStatus.FAILED)
+    running = await start_one(store)
+    await store.save_progress(
+        [ProgressUpdate(running, Progress(total=10, processed=3, succeeded=2, failed=1))]
+    )
+    [child] = await store.enqueue([NewRun("child", parents=(failed,))], now=T0)
+    claimed = await store.claim("w1", ["default"], ["p"], 5, now=T0)
+    read = await store.get_runs([plain, failed, running, child])
+    assert len(read) == 4 and [r.id for r in claimed] == [plain]
+    for run in [*read, *claimed]:
+        assert_complete_run(run)
+    by_id = {r.id: r for r in read}
+    assert by_id[running].progress == Progress(total=10, processed=3, succeeded=2, failed=1)
+    assert by_id[failed].error == RunError("ValueError", "boom")
+    assert by_id[child].status is RunStatus.CANCELLED
+
+
+async def test_inputs_beyond_ascii_and_large_numbers_read_back_unchanged(store: Store) -> None:
+    text = '{"s": "é ☃ 😀 \\ud83d\\ude00", "big": 123456789012345678901234567890, "f": 1e-7}'
+    run_id = await enqueue_one(store, input_json=text)
+    [claimed] = await store.claim("w1", ["default"], ["a"], 1, now=T0)
+    expected = {"s": "é ☃ 😀 😀", "big": 123456789012345678901234567890, "f": 1e-7}
+    assert claimed.input == expected
+    run = await store.get_run(run_id)
+    assert run is not None and run.input == expected

@@ -8,7 +8,7 @@ import asyncio
 
 import psycopg
 
-from tests.stores.helpers import T0, at, start_one
+from tests.stores.helpers import T0, assert_complete_run, at, start_one
 from zapjobs.models import NewRun, RunOutcome, RunStatus
 from zapjobs.stores.postgres import PostgresStore
 
@@ -86,3 +86,4 @@ async def test_a_claimed_step_carries_its_parents_outputs(pg: PostgresStore) -> 
     assert claimed[step].parent_outputs == {parents[0]: {"a": 1}, parents[1]: [2]}
     assert list(claimed[step].parent_outputs) == parents  # in id order
     assert claimed[plain].parent_outputs is None
+    assert_complete_run(claimed[step])

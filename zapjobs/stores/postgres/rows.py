@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -33,11 +32,11 @@ worker_from_row = DECODERS.worker
 
 def claimed_run(row: Row) -> JobRun:
     """A run a claim returned, with its parents' outputs when the claim read them."""
-    run = run_from_row(row)
     pairs = row["parent_outputs"]
     if pairs is None:
-        return run
-    return replace(run, parent_outputs={int(parent): output for parent, output in pairs})
+        return run_from_row(row)
+    outputs = {int(parent): output for parent, output in pairs}
+    return decode.run_from_row(row, DECODERS, parent_outputs=outputs)
 
 
 def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:

@@ -277,12 +277,12 @@ async def test_every_query_prepares_against_the_migrated_schema(
 
 
 def _numbered_placeholders(text: str) -> str:
-    """``%(name)s`` placeholders as ``$1..$n`` (one number per distinct name)."""
+    """``%(name)s`` (and binary ``%(name)b``) placeholders as ``$1..$n`` (one number per name)."""
     numbers: dict[str, int] = {}
 
     def number(match: re.Match[str]) -> str:
         return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
 
-    numbered = re.sub(r"%\((\w+)\)s", number, text)
+    numbered = re.sub(r"%\((\w+)\)[sb]", number, text)
     assert "%" not in numbered, "a stray percent sign would confuse psycopg"
     return numbered

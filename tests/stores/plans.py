@@ -85,5 +85,5 @@ async def server_plans(
 
 
 def same_sql(prepared: str, text: str) -> bool:
-    squash = re.compile(r"\$\d+|%\(\w+\)s|\s+")
+    squash = re.compile(r"\$\d+|%\(\w+\)[sb]|\s+")
     return squash.sub("", prepared) == squash.sub("", text)

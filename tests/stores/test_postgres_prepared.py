@@ -107,7 +107,7 @@ def _numbered(text: str) -> tuple[str, list[str]]:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    return re.sub(r"%\((\w+)\)s", number, text), names
+    return re.sub(r"%\((\w+)\)[sb]", number, text), names
 
 
 def _generic_plan(url: str, setup: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -5,6 +5,9 @@
 -- quoted notification channel. Every value is a bound parameter. Whole-line comments are
 -- dropped when loading; keep percent signs out of the SQL text (psycopg reads them).
 -- "now" parameters are NULL in production: {now} falls back to the server's clock.
+-- The arrays of the batches a worker writes (outcomes, progress, logs) are sent in binary,
+-- %(x)b: psycopg quotes each element of an array in text format, 2.2 us a string (a batch of
+-- 100 outputs: 221 us against 27 in binary), paid in the worker's one thread for every job.
 
 -- ==============================================================================================
 -- session and schema
@@ -806,9 +809,9 @@ counted AS (
 WITH RECURSIVE outcome AS (
     SELECT *
     FROM unnest(
-        %(ids)s::bigint[], %(worker_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
-        %(outputs)s::text[], %(error_types)s::text[], %(error_messages)s::text[],
-        %(error_tracebacks)s::text[], %(retry_delays)s::interval[], %(snoozed)s::boolean[]
+        %(ids)b::bigint[], %(worker_ids)b::text[], %(attempts)b::integer[], %(statuses)b::text[],
+        %(outputs)b::text[], %(error_types)b::text[], %(error_messages)b::text[],
+        %(error_tracebacks)b::text[], %(retry_delays)b::interval[], %(snoozed)b::boolean[]
     ) WITH ORDINALITY AS o (id, worker_id, attempt, status, output, error_type, error_message,
                              error_traceback, retry_delay, snoozed, ord)
 ),
@@ -877,7 +880,7 @@ UPDATE {prefix}runs r
 SET status = 'succeeded',
     output = COALESCE(o.output::jsonb, r.output),
     finished_at = {now}
-FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(outputs)s::text[])
+FROM unnest(%(ids)b::bigint[], %(attempts)b::integer[], %(outputs)b::text[])
     WITH ORDINALITY AS o (id, attempt, output, ord)
 WHERE r.id = o.id
   AND r.status IS NOT DISTINCT FROM 'running'
@@ -932,8 +935,8 @@ SET progress_total = u.total,
     progress_succeeded = u.succeeded,
     progress_failed = u.failed
 FROM unnest(
-    %(ids)s::bigint[], %(totals)s::bigint[], %(processed)s::bigint[], %(succeeded)s::bigint[],
-    %(failed)s::bigint[]
+    %(ids)b::bigint[], %(totals)b::bigint[], %(processed)b::bigint[], %(succeeded)b::bigint[],
+    %(failed)b::bigint[]
 ) AS u (id, total, processed, succeeded, failed)
 WHERE r.id = u.id
 
@@ -942,8 +945,8 @@ WHERE r.id = u.id
 INSERT INTO {prefix}logs (run_id, level, message, logged_at, fields, attempt)
 SELECT e.run_id, e.level, e.message, e.logged_at, e.fields::jsonb, e.attempt
 FROM unnest(
-    %(run_ids)s::bigint[], %(levels)s::smallint[], %(messages)s::text[],
-    %(logged_ats)s::timestamptz[], %(fields)s::text[], %(attempts)s::integer[]
+    %(run_ids)b::bigint[], %(levels)b::smallint[], %(messages)b::text[],
+    %(logged_ats)b::timestamptz[], %(fields)b::text[], %(attempts)b::integer[]
 ) WITH ORDINALITY AS e (run_id, level, message, logged_at, fields, attempt, ord)
 WHERE EXISTS (
     SELECT 1 FROM {prefix}runs r WHERE r.id = e.run_id FOR KEY SHARE

@@ -122,7 +122,9 @@ async def main() -> int:
     args = parser.parse_args()
 
     side = protocol.WorkerSide()
-    probe = protocol.Probe(expect=args.expect, on_warm=lambda: side.emit("warm"))
+    probe = protocol.Probe(
+        expect=args.expect, on_warm=lambda: side.emit("warm"), on_progress=side.progress
+    )
     url = os.environ[protocol.URL_ENV]
     if args.system == "procrastinate":
         await run_procrastinate(args, side, probe, url)

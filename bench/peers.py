@@ -37,6 +37,7 @@ class PeerTarget:
         self.conninfo = conninfo
         self.schema = schema
         self.config = config
+        self._counting: psycopg.AsyncConnection[Any] | None = None
 
     def _setting(self, profile: str) -> int:
         return self.config.best_concurrency if profile == "best" else self.config.concurrency
@@ -50,10 +51,18 @@ class PeerTarget:
         return WorkerProcess(argv, env=env)
 
     async def unfinished(self) -> int:
-        async with await psycopg.AsyncConnection.connect(self.conninfo) as conn:
-            cursor = await conn.execute(self.unfinished_sql)
-            row = await cursor.fetchone()
+        """On a connection kept open: a new one per count took 8 ms, where zapjobs' count takes
+        1-4 (the drain's end was seen later for the peers)."""
+        if self._counting is None or self._counting.closed:
+            self._counting = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        cursor = await self._counting.execute(self.unfinished_sql)
+        row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def close_counting(self) -> None:
+        if self._counting is not None:
+            await self._counting.close()
+            self._counting = None
 
 
 class ProcrastinateTarget(PeerTarget):
@@ -72,6 +81,7 @@ class ProcrastinateTarget(PeerTarget):
         await self.app.schema_manager.apply_schema_async()
 
     async def close(self) -> None:
+        await self.close_counting()
         await self.app.close_async()
 
     async def enqueue_single(self, count: int) -> None:
@@ -113,6 +123,7 @@ class PgqueuerTarget(PeerTarget):
         await self.queries.install()
 
     async def close(self) -> None:
+        await self.close_counting()
         if self._connection is not None:
             await self._connection.close()
 

@@ -4,6 +4,7 @@ deadlines, send it commands, stop it. The worker's side is ``zapjobs_cli.benchma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import subprocess
@@ -36,6 +37,8 @@ class WorkerProcess:
             env=env,
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
+        #: the worker's last count of started jobs ("started" events, read as they come)
+        self.started = 0
         threading.Thread(target=self._read, name="bench-worker-stdout", daemon=True).start()
 
     @property
@@ -45,6 +48,11 @@ class WorkerProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                message = json.loads(line)
+                if message.get("event") == "started":
+                    self.started = int(message["jobs"])
+                    continue
             self._lines.put(line)
         self._lines.put(None)
 

@@ -10,6 +10,8 @@ line, where ``ps`` would show its password. The protocol (JSON lines; bench/ pee
 - drain mode: it waits for ``go`` on stdin, works until nothing is left, then exits;
 - latency mode: it prints ``{"event": "warm"}`` when it runs the warm-up job (a negative stamp),
   and works until it has run ``--expect`` jobs, or ``stop``/EOF arrives on stdin;
+- every ``PROGRESS_EVERY`` jobs started it prints ``{"event": "started", "jobs": N}`` (its own
+  count so far), so the bench looks at the database only once the last runs are under way;
 - last it prints ``{"event": "done", ...}`` (see ``WorkerSide.done``) and exits.
 
 ``cpu`` in both events is the process's CPU time (user + system, all threads) so far.
@@ -31,6 +33,8 @@ import time
 from collections.abc import Callable
 
 URL_ENV = "ZAPBENCH_DATABASE_URL"
+#: a worker reports its count of started jobs at every multiple of this
+PROGRESS_EVERY = 250
 
 
 def peak_rss_kb() -> int:
@@ -49,10 +53,14 @@ class Probe:
     """What the no-op jobs record: the first start, how many ran, each pickup latency."""
 
     def __init__(
-        self, expect: int | None = None, on_warm: Callable[[], None] | None = None
+        self,
+        expect: int | None = None,
+        on_warm: Callable[[], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> None:
         self.expect = expect
         self.on_warm = on_warm
+        self.on_progress = on_progress
         self.first_start: float | None = None
         self.jobs = 0
         self.latencies: list[float] = []
@@ -62,6 +70,8 @@ class Probe:
         if self.first_start is None:
             self.first_start = time.monotonic()
         self.jobs += 1
+        if self.on_progress is not None and self.jobs % PROGRESS_EVERY == 0:
+            self.on_progress(self.jobs)
         if self.expect is not None and self.jobs >= self.expect:
             self.enough.set()
 
@@ -102,6 +112,9 @@ class WorkerSide:
     def ready(self) -> None:
         self.emit("ready", pid=os.getpid(), cpu=time.process_time())
 
+    def progress(self, jobs: int) -> None:
+        self.emit("started", jobs=jobs)
+
     def done(self, probe: Probe, **extra: object) -> None:
         self.emit(
             "done",
@@ -141,7 +154,7 @@ async def _main(args: argparse.Namespace) -> int:
     from zapjobs_cli.benchmark import build_app
 
     side = WorkerSide()
-    probe = Probe(expect=args.expect, on_warm=lambda: side.emit("warm"))
+    probe = Probe(expect=args.expect, on_warm=lambda: side.emit("warm"), on_progress=side.progress)
     zap = build_app(
         os.environ[URL_ENV], args.prefix, probe=probe, polling_interval=args.polling_interval
     )

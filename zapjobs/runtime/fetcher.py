@@ -1,4 +1,5 @@
-"""Claims runs for the free slots, in one store call, and sleeps until there may be more.
+"""Claims runs for the free slots, in one store call (half the slots at most, from 10 slots up:
+``claim_size``), and sleeps until there may be more.
 
 It claims again at once while the last claim came back full and slots are free; otherwise it
 sleeps until woken by a notification for one of its queues (only when it has free slots), by a
@@ -46,11 +47,21 @@ logger = logging.getLogger("zapjobs.worker")
 #: The first wait when the store says a run is due but the claim found none (it is being
 #: claimed by another worker); doubles up to the polling interval.
 OVERDUE_FIRST_WAIT = 0.005
+#: Up to this many slots, a claim asks for every free slot (claim_size).
+CLAIM_SIZE_FLOOR = 10
 #: How often a fetcher held back by ``may_claim`` looks again.
 HELD_BACK_POLL_SECONDS = 1.0
 #: How long a read of the peers waits for the listener to listen to the shards it ranks first
 #: for before ranking by the new list anyway.
 FOLLOW_SHARDS_SECONDS = 1.0
+
+
+def claim_size(concurrency: int) -> int:
+    """The most runs one claim asks for: half the slots (from 10 slots up), so that while a
+    claim's round trip runs, the runs of the claim before it run in the worker (a no-op job
+    ends in the same turn of the event loop as it starts: claiming every free slot at once
+    left the worker idle during the claim and the server idle during the jobs)."""
+    return max(min(concurrency, CLAIM_SIZE_FLOOR), concurrency // 2)
 
 
 class Fetcher:
@@ -84,6 +95,7 @@ class Fetcher:
         self._job_types = list(job_types)
         self._job_type_set = frozenset(job_types)
         self._concurrency = concurrency
+        self._claim_size = claim_size(concurrency)
         self._poll = polling_interval
         self._clock = clock
         self._in_flight = in_flight
@@ -275,14 +287,15 @@ class Fetcher:
                 await self._sleep(min(self._poll, HELD_BACK_POLL_SECONDS))
                 continue
             covering, self._owed = self._owed, set()
+            asked = min(free, self._claim_size)
             try:
-                runs = await self._claim(free)
+                runs = await self._claim(asked)
             except Exception as exc:
                 self._owed |= covering
                 self._pass_on_owed()
                 await self._sleep(self._retry.failed(exc))
                 continue
-            if len(runs) == free:
+            if len(runs) == asked:
                 self._owed |= covering  # more may be due than this claim took
             if covering and not runs:
                 # Chosen, and another worker took the runs: some list of peers is stale (a
@@ -295,8 +308,8 @@ class Fetcher:
             for run in runs:
                 self._start_run(run)
             if self._on_claim is not None:
-                self._on_claim(free, runs)
-            self._last_claim_full = len(runs) == free
+                self._on_claim(asked, runs)
+            self._last_claim_full = len(runs) == asked
             if self._last_claim_full:
                 idle_checked = False
                 continue

@@ -46,11 +46,16 @@ class RunFinished:
     @property
     def outcome(self) -> str:
         """succeeded, failed, cancelled, retried (will run again), requeued or snoozed."""
-        if self.status is RunStatus.PENDING:
-            if self.snoozed:
-                return "snoozed"
-            return "requeued" if self.requeued else "retried"
-        return self.status.value
+        return finished_outcome(self.status, requeued=self.requeued, snoozed=self.snoozed)
+
+
+def finished_outcome(status: RunStatus, *, requeued: bool, snoozed: bool) -> str:
+    """The word of an ended attempt (``RunFinished.outcome``; the worker's summary counts)."""
+    if status is RunStatus.PENDING:
+        if snoozed:
+            return "snoozed"
+        return "requeued" if requeued else "retried"
+    return status.value
 
 
 @dataclass(frozen=True)

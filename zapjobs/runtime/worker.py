@@ -28,7 +28,6 @@ from zapjobs.registry import Registry
 from zapjobs.runtime.backoff import Outages, Retry
 from zapjobs.runtime.completer import Completer
 from zapjobs.runtime.events import (
-    RunFinished,
     WorkerObserver,
     WorkerStarted,
     WorkerStopped,
@@ -123,8 +122,6 @@ class Worker:
         return Retry(loop, self._outages, describe_error=self._describe_error)
 
     def _emit(self, event: Any) -> None:
-        if isinstance(event, RunFinished):
-            self._count(event)
         if self._observer is not None:
             self._observe(self._observer.event, event)
         if self._on_event is None:
@@ -141,8 +138,8 @@ class Worker:
         except Exception:
             logger.exception("the worker's observer failed")
 
-    def _count(self, event: RunFinished) -> None:
-        self._counts[event.outcome] += 1
+    def _count(self, outcome: str) -> None:
+        self._counts[outcome] += 1
 
     def request_stop(self, reason: str = "stop") -> None:
         """Stop claiming; running jobs get ``shutdown_timeout`` to finish."""
@@ -237,7 +234,8 @@ class Worker:
             worker_id=self.worker_id,
             clock=self.clock,
             thread_pool=pool,
-            emit=self._emit,
+            emit=self._emit if self._observer is not None or self._on_event is not None else None,
+            count=self._count,
             store=self.store,
         )
         processing = self.settings.enable_processing

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from zapjobs import JobContext, LogLevel, RunFilter, RunStatus, ZapJobs
+from zapjobs import JobContext, LogLevel, RetryPolicy, RunFilter, RunStatus, ZapJobs
 from zapjobs.runtime.events import RunFinished, RunStarted, WorkerStarted, WorkerStopped
 from zapjobs.testing import store_of
 
@@ -57,6 +57,16 @@ def make_app(url: str, gates: Gates, **settings: Any) -> ZapJobs:
     @zap.job("frees-the-sync-job")
     async def frees(ctx: JobContext[None]) -> None:
         gates.loop_free.set()
+
+    @zap.job("fails", max_retries=0)
+    async def fails(ctx: JobContext[None]) -> None:
+        raise ValueError("for good")
+
+    later = RetryPolicy(max_retries=1, initial_delay=timedelta(hours=1), use_jitter=False)
+
+    @zap.job("fails-then-waits", retry=later)
+    async def fails_then_waits(ctx: JobContext[None]) -> None:
+        raise ValueError("again in an hour")
 
     @zap.job("forever", max_retries=0)
     async def forever(ctx: JobContext[None]) -> None:
@@ -201,6 +211,16 @@ async def test_jobs_still_running_after_the_shutdown_timeout_go_back_to_pending(
         assert run.status is RunStatus.PENDING
         assert run.worker_id is None
         assert run.attempt == 1
+
+
+async def test_a_worker_without_listeners_still_counts_every_outcome(zap: ZapJobs) -> None:
+    """No on_event and no observer: no RunStarted/RunFinished is built, the summary counts."""
+    await zap.enqueue_many("record", ["a", "b"])
+    await zap.enqueue("fails")
+    await zap.enqueue("fails-then-waits")
+    summary = await zap.run_worker(burst=True, concurrency=2, install_signal_handlers=False)
+    counts = (summary.claimed, summary.succeeded, summary.failed, summary.retried)
+    assert counts == (4, 2, 1, 1)
 
 
 async def test_events_and_summary_describe_the_work_done(zap: ZapJobs) -> None:

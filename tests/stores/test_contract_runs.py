@@ -308,3 +308,26 @@ async def test_inputs_beyond_ascii_and_large_numbers_read_back_unchanged(store: 
     assert claimed.input == expected
     run = await store.get_run(run_id)
     assert run is not None and run.input == expected
+
+
+async def test_a_claimed_run_is_the_run_read_back(store: Store) -> None:
+    """The claim's rows decode to the same values as a read (PostgreSQL sends them in binary,
+    the reads in text)."""
+    new = NewRun(
+        "p",
+        input_json='{"s": "é ☃ 😀", "n": [1, 2.5, null, true], "big": 12345678901234567890}',
+        queue="mail",
+        priority=-3,
+        run_at=at(seconds=-30),
+        schedule_due_at=at(seconds=-30),
+        max_attempts=7,
+        trace_context='{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}',
+        unique_key="k-1",
+        unique_states=3,
+    )
+    [run_id] = await store.enqueue([new], now=T0)
+    [claimed] = await store.claim("w1", ["mail"], ["p"], 1, now=T0)
+    assert claimed == await store.get_run(run_id)
+    assert (claimed.status, claimed.attempt, claimed.worker_id) == (RunStatus.RUNNING, 1, "w1")
+    assert claimed.run_at == at(seconds=-30) and claimed.started_at == T0
+    assert claimed.input["big"] == 12345678901234567890

@@ -40,6 +40,7 @@ from zapjobs.settings import scrub, validate_prefix
 from zapjobs.stores.postgres.errors import connect_error, data_error, server_address, translate
 from zapjobs.stores.postgres.notify import channel_name
 from zapjobs.stores.postgres.sql import (
+    BINARY_RESULTS,
     DEFAULT_LANE,
     LANES,
     PREPARED,
@@ -389,7 +390,9 @@ class Database:
     ) -> Rows:
         try:
             async with asyncio.timeout(self.deadline):
-                return await run(conn, self.queries[name], params, prepare=prepare)
+                return await run(
+                    conn, self.queries[name], params, prepare=prepare, binary=name in BINARY_RESULTS
+                )
         except TimeoutError:
             await self._replace_connections()
             raise ConnectionFailedError(
@@ -431,7 +434,12 @@ class Database:
 
 
 async def run(
-    conn: Conn, query: str, params: Params | None = None, *, prepare: bool = False
+    conn: Conn,
+    query: str,
+    params: Params | None = None,
+    *,
+    prepare: bool = False,
+    binary: bool = False,
 ) -> Rows:
     """Run one statement.
 
@@ -443,13 +451,13 @@ async def run(
     """
     if prepare:
         cursor = _prepared_cursor(conn)
-        await cursor.execute(query, params, prepare=True)
+        await cursor.execute(query, params, prepare=True, binary=binary)
         rows = await cursor.fetchall() if _has_rows(cursor) else []
         if cursor.pgresult is not None:  # the rows are Python values now: the kept cursor
             cursor.pgresult.clear()  # does not hold their text (a claim's inputs) until next time
         return rows
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params, prepare=False)
+        await cur.execute(query, params, prepare=False, binary=binary)
         return await cur.fetchall() if _has_rows(cur) else []
 
 

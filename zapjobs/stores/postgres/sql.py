@@ -30,6 +30,11 @@ PREPARED = frozenset(
     }
 )
 
+#: The hot statements whose rows come back in binary: the claims, a whole run per row. In text,
+#: the server formats each timestamp (timestamptz_out) and the worker parses it back, for every
+#: claimed run; in binary both copy eight bytes.
+BINARY_RESULTS = frozenset({"claim_runs", "claim_granted", "claim_limited"})
+
 #: The lane of a hot statement: each lane keeps the connection it used last (database.py:
 #: parking), so the completer, which runs beside the claims, does not take turns with them on
 #: one backend (when it did, the claims of a one-process drain got a fifth slower). The others

@@ -55,8 +55,8 @@ class Decoders:
         return None if value is None else self.json(value)
 
     # The row readers of a backend, bound to its decoders (rows.py: ``run_from_row = ...``).
-    def run(self, row: Row) -> JobRun:
-        return run_from_row(row, self)
+    def run(self, row: Row, parent_outputs: Mapping[int, Any] | None = None) -> JobRun:
+        return run_from_row(row, self, parent_outputs)
 
     def definition(self, row: Row) -> JobDefinition:
         return definition_from_row(row, self)

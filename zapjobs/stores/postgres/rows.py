@@ -35,8 +35,7 @@ def claimed_run(row: Row) -> JobRun:
     pairs = row["parent_outputs"]
     if pairs is None:
         return run_from_row(row)
-    outputs = {int(parent): output for parent, output in pairs}
-    return decode.run_from_row(row, DECODERS, parent_outputs=outputs)
+    return run_from_row(row, {int(parent): output for parent, output in pairs})
 
 
 def new_run_params(runs: Sequence[NewRun]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,12 @@ class ProcrastinateTarget(PeerTarget):
                 *({"i": i} for i in range(start, min(count, start + batch)))
             )
 
-    async def enqueue_stamped(self, stamp: float) -> None:
-        await self.app.tasks[LATENCY_TASK].defer_async(t=stamp)
+    async def enqueue_stamped(self, stamp: float, delay: float = 0.0) -> None:
+        task = self.app.tasks[LATENCY_TASK]
+        if delay > 0:
+            await task.configure(schedule_in={"seconds": delay}).defer_async(t=stamp)
+        else:
+            await task.defer_async(t=stamp)
 
 
 class PgqueuerTarget(PeerTarget):
@@ -137,8 +142,9 @@ class PgqueuerTarget(PeerTarget):
             payloads: list[bytes | None] = [str(start + k).encode() for k in range(size)]
             await self.queries.enqueue([NOOP_TASK] * size, payloads, [0] * size)
 
-    async def enqueue_stamped(self, stamp: float) -> None:
-        await self.queries.enqueue(LATENCY_TASK, repr(stamp).encode())
+    async def enqueue_stamped(self, stamp: float, delay: float = 0.0) -> None:
+        later = timedelta(seconds=delay) if delay > 0 else None
+        await self.queries.enqueue(LATENCY_TASK, repr(stamp).encode(), execute_after=later)
 
 
 def peer_target(name: str, conninfo: str, schema: str, config: BenchConfig) -> PeerTarget:

@@ -25,6 +25,7 @@ THROUGHPUT = (
     "drain_best_2",
 )
 LATENCY_METRICS = ("p50_ms", "p95_ms", "p99_ms")
+LATENESS_METRICS = ("p50_ms", "p99_ms")
 PEERS = ("procrastinate", "pgqueuer-psycopg", "pgqueuer-asyncpg")
 
 
@@ -76,6 +77,12 @@ def ratios(runs: Runs) -> dict[str, dict[str, float | None]]:
             for peer in PEERS
             if peer in runs
         }
+    for name in (*LATENESS_METRICS, "max_ms"):
+        result[f"lateness_{name}"] = {
+            peer: _paired(runs, ("zapjobs", "lateness", name), (peer, "lateness", name))
+            for peer in PEERS
+            if peer in runs
+        }
     result["scale_1m_over_empty"] = {
         "zapjobs": _paired(
             runs,
@@ -98,7 +105,7 @@ def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "ms":
-        return f"{value:.1f}"
+        return f"{value:,.1f}"
     if unit == "MB":
         return f"{value:.0f}"
     return f"{value:,.0f}"
@@ -146,6 +153,15 @@ def table_rows(runs: Runs) -> tuple[list[str], list[Row | None]]:
             "ms",
             values,
             f"{max(best):.2f}x" if best else "",
+        )
+    for name in (*LATENESS_METRICS, "max_ms"):
+        best = [r for r in rat.get(f"lateness_{name}", {}).values() if r is not None]
+        values = {c: pick(c, "lateness", name) for c in columns}
+        add(
+            f"due-time lateness {name[:-3]} (lower is better)",
+            "ms",
+            values,
+            f"{max(best):.2g}x" if best else "",
         )
     for scenario in ("drain_1x10", "drain_best_1"):
         values = {c: pick(c, scenario, "peak_rss_mb") for c in columns}

@@ -51,11 +51,12 @@ from zapjobs_cli.benchmark import (  # noqa: E402
     measure_drain,
     measure_enqueue,
     measure_latency,
+    measure_lateness,
 )
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SUITE_SYSTEMS = ("zapjobs", "procrastinate", "pgqueuer-psycopg", "pgqueuer-asyncpg")
-SCENARIOS = ("enqueue", "drain", "latency", "scale", "pgbench", "sqlite")
+SCENARIOS = ("enqueue", "drain", "latency", "lateness", "scale", "pgbench", "sqlite")
 DRAIN_NAMES = tuple(d.name for d in ALL_DRAINS)
 # procrastinate fetches one job per query whatever its concurrency: no "best setting" to try
 NO_BEST_SETTING = frozenset({"procrastinate", "zapjobs-sqlite"})
@@ -209,6 +210,15 @@ class Bench:
                 repeat, system, "latency", lambda: measure_latency(target, self.config)
             )
 
+    async def lateness(self, repeat: int, system: str) -> None:
+        async with self.target(system) as target:
+            await self.measure(
+                repeat,
+                system,
+                "lateness",
+                lambda: measure_lateness(target, self.config, seed=repeat),
+            )
+
     async def scale(self, repeat: int) -> None:
         """Scenario 4: drain 1x10 on an empty table, then with finished runs pre-inserted."""
         rows = QUICK_SCALE_ROWS if self.args.quick else SCALE_ROWS
@@ -252,6 +262,8 @@ class Bench:
                     await self.drain(repeat, system, drains)
                 if "latency" in only:
                     await self.latency(repeat, system)
+                if "lateness" in only:
+                    await self.lateness(repeat, system)
             if "zapjobs" in systems:
                 if "scale" in only:
                     await self.scale(repeat)
@@ -261,6 +273,8 @@ class Bench:
                     default = tuple(d for d in drains if d.profile == "default")
                     await self.drain(repeat, sqlite, default)
                     await self.latency(repeat, sqlite)
+                    if "lateness" in only:
+                        await self.lateness(repeat, sqlite)
             if "pgbench" in only:
                 await self.pgbench(repeat)
         return 1 if self.errors else 0

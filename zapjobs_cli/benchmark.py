@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import statistics
 import sys
 import time
@@ -35,6 +36,7 @@ __all__ = [
     "measure_drain",
     "measure_enqueue",
     "measure_latency",
+    "measure_lateness",
     "percentiles",
     "run_suite",
     "suite_steps",
@@ -53,11 +55,23 @@ class BenchConfig:
     best_concurrency: int = 100  # the "best setting" drains (pgqueuer: a batch of 100)
     latency_jobs: int = 500
     latency_rate: float = 50.0  # jobs per second
+    lateness_jobs: int = 500  # runs due at random times over lateness_spread seconds
+    lateness_spread: float = 30.0
+    lateness_lead: float = 3.0  # seconds from the first enqueue to the first due time
     deadline: float = 600.0  # seconds one step may take before the run is abandoned
 
     def quick(self) -> BenchConfig:
         """A tiny run that checks the machinery (CI smoke), not the speed."""
-        return replace(self, jobs=200, bulk_size=100, latency_jobs=20, deadline=120.0)
+        return replace(
+            self,
+            jobs=200,
+            bulk_size=100,
+            latency_jobs=20,
+            lateness_jobs=20,
+            lateness_spread=1.0,
+            lateness_lead=1.0,
+            deadline=120.0,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,8 +128,9 @@ class BenchTarget(Protocol):
 
     async def enqueue_single(self, count: int) -> None: ...
     async def enqueue_bulk(self, count: int, batch: int) -> None: ...
-    async def enqueue_stamped(self, stamp: float) -> None:
-        """Enqueue one latency job carrying ``stamp`` (time.monotonic() at enqueue)."""
+    async def enqueue_stamped(self, stamp: float, delay: float = 0.0) -> None:
+        """Enqueue one latency job carrying ``stamp`` (time.monotonic() at which it is due:
+        at enqueue, or ``delay`` seconds later through the system's own scheduling)."""
         ...
 
     async def unfinished(self) -> int:
@@ -161,8 +176,9 @@ class ZapjobsTarget:
         for start in range(0, count, batch):
             await self.zap.enqueue_many(NOOP_JOB, list(range(start, min(count, start + batch))))
 
-    async def enqueue_stamped(self, stamp: float) -> None:
-        await self.zap.enqueue(LATENCY_JOB, stamp)
+    async def enqueue_stamped(self, stamp: float, delay: float = 0.0) -> None:
+        later = timedelta(seconds=delay) if delay > 0 else None
+        await self.zap.enqueue(LATENCY_JOB, stamp, delay=later)
 
     async def unfinished(self) -> int:
         return await self.zap.count_runs(RunFilter(statuses=_UNFINISHED))
@@ -294,11 +310,8 @@ async def measure_latency(target: BenchTarget, config: BenchConfig) -> dict[str,
     """An idle worker; jobs enqueued at a steady rate, each stamped with its enqueue time; the
     job records when it starts. Percentiles of (start - enqueue), in milliseconds."""
     count = config.latency_jobs
-    worker = target.worker("latency", "default", expect=count)
-    try:
-        await worker.wait_event("ready", config.deadline)
-        await target.enqueue_stamped(-1.0)  # the warm-up job: the worker is up and picking
-        await worker.wait_event("warm", config.deadline)
+
+    async def produce() -> None:
         start = time.monotonic()
         for i in range(count):
             due = start + i / config.latency_rate
@@ -306,12 +319,8 @@ async def measure_latency(target: BenchTarget, config: BenchConfig) -> dict[str,
             if pause > 0:
                 await asyncio.sleep(pause)  # pacing the producer, not waiting for a result
             await target.enqueue_stamped(time.monotonic())
-        done = await worker.wait_event("done", config.deadline)
-    finally:
-        await asyncio.to_thread(worker.close)
-    latencies = [float(x) * 1000 for x in done["latencies"]]
-    if len(latencies) < count:
-        raise BenchmarkError(f"{target.name} latency: {len(latencies)} of {count} jobs ran")
+
+    latencies, done = await _stamped_jobs(target, config, count, produce, "latency")
     return {
         "jobs": count,
         "rate_per_s": config.latency_rate,
@@ -319,6 +328,56 @@ async def measure_latency(target: BenchTarget, config: BenchConfig) -> dict[str,
         "max_ms": max(latencies),
         "peak_rss_mb": int(done["peak_rss_kb"]) / 1024,
     }
+
+
+async def measure_lateness(
+    target: BenchTarget, config: BenchConfig, *, seed: int | None = None
+) -> dict[str, Any]:
+    """Due-time lateness: an idle worker (the system's default polling), ``lateness_jobs`` runs
+    enqueued one by one in random order, each due at a random time over ``lateness_spread``
+    seconds from ``lateness_lead`` seconds on, scheduled by the system itself (a delay); the job
+    records when it starts. Percentiles of (start - due), in milliseconds."""
+    count = config.lateness_jobs
+    draw = random.Random(seed)
+    offsets = [config.lateness_lead + draw.uniform(0, config.lateness_spread) for _ in range(count)]
+
+    async def produce() -> None:
+        start = time.monotonic()
+        for offset in offsets:
+            await target.enqueue_stamped(start + offset, offset - (time.monotonic() - start))
+
+    lateness, _ = await _stamped_jobs(target, config, count, produce, "lateness")
+    return {
+        "jobs": count,
+        "spread_s": config.lateness_spread,
+        **percentiles(lateness),
+        "max_ms": max(lateness),
+        "early_ms": max(0.0, -min(lateness)),
+    }
+
+
+async def _stamped_jobs(
+    target: BenchTarget,
+    config: BenchConfig,
+    count: int,
+    produce: Callable[[], Awaitable[None]],
+    what: str,
+) -> tuple[list[float], dict[str, Any]]:
+    """An idle latency-mode worker, proved to pick up by a warm-up job; ``produce`` enqueues
+    ``count`` stamped jobs. Each job's (start - stamp) in milliseconds, and the worker's report."""
+    worker = target.worker("latency", "default", expect=count)
+    try:
+        await worker.wait_event("ready", config.deadline)
+        await target.enqueue_stamped(-1.0)  # the warm-up job: the worker is up and picking
+        await worker.wait_event("warm", config.deadline)
+        await produce()
+        done = await worker.wait_event("done", config.deadline)
+    finally:
+        await asyncio.to_thread(worker.close)
+    values = [float(x) * 1000 for x in done["latencies"]]
+    if len(values) < count:
+        raise BenchmarkError(f"{target.name} {what}: {len(values)} of {count} jobs ran")
+    return values, done
 
 
 def percentiles(values_ms: Sequence[float]) -> dict[str, float]:

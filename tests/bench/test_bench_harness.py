@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any, cast
 
+import pytest
+
 from tests.stores.helpers import wait_until
-from zapjobs_cli.benchmark import _wait_drained
+from zapjobs_cli.benchmark import BenchConfig, _wait_drained, measure_lateness
 from zapjobs_cli.benchmark_process import WorkerProcess
 from zapjobs_cli.benchmark_worker import PROGRESS_EVERY, Probe
 
@@ -87,3 +90,54 @@ def test_a_worker_reports_every_progress_step_and_the_bench_reads_the_reports() 
         assert asyncio.run(worker.wait_event("done", 30)) == {"event": "done"}
     finally:
         worker.close()
+
+
+# --- due-time lateness ---------------------------------------------------------------------------
+class _LatenessWorker:
+    """A latency-mode worker that has run every job: its report is the given lateness."""
+
+    def __init__(self, latencies_s: list[float]) -> None:
+        self.report = {"latencies": latencies_s, "peak_rss_kb": 1024}
+        self.closed = False
+
+    async def wait_event(self, name: str, timeout: float) -> dict[str, Any]:
+        return self.report if name == "done" else {"event": name}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _SchedulingTarget:
+    """Records each stamped enqueue: (the moment of the call, stamp, delay)."""
+
+    name = "fake"
+
+    def __init__(self, worker: _LatenessWorker) -> None:
+        self.calls: list[tuple[float, float, float]] = []
+        self._worker = worker
+
+    async def enqueue_stamped(self, stamp: float, delay: float = 0.0) -> None:
+        self.calls.append((time.monotonic(), stamp, delay))
+
+    def worker(self, mode: str, profile: str, expect: int | None = None) -> _LatenessWorker:
+        assert (mode, expect) == ("latency", 50)
+        return self._worker
+
+
+async def test_lateness_schedules_each_run_through_the_system_and_stamps_its_due_time() -> None:
+    config = BenchConfig(lateness_jobs=50, lateness_spread=4.0, lateness_lead=2.0)
+    worker = _LatenessWorker([0.001 * i for i in range(50)])
+    target = _SchedulingTarget(worker)
+    figures = await measure_lateness(cast(Any, target), config, seed=7)
+    warm_up, *scheduled = target.calls
+    assert warm_up[1:] == (-1.0, 0.0)  # proves the worker picks up, due at once
+    assert len(scheduled) == 50
+    first = scheduled[0][0]
+    for called, stamp, delay in scheduled:
+        assert stamp == pytest.approx(called + delay, abs=0.05)  # stamped with its due time
+        assert 2.0 - 0.05 <= stamp - first <= 2.0 + 4.0  # due over the spread after the lead
+    dues = [stamp for _, stamp, _ in scheduled]
+    assert dues != sorted(dues)  # enqueued in random order, not in due order
+    assert figures["jobs"] == 50
+    assert figures["p50_ms"] == pytest.approx(24.5) and figures["max_ms"] == pytest.approx(49.0)
+    assert worker.closed

@@ -61,6 +61,14 @@ def check_latency(figures: dict[str, Any]) -> None:
     assert figures["p50_ms"] >= 0
 
 
+def check_lateness(figures: dict[str, Any], config: dict[str, Any]) -> None:
+    """Every run scheduled ahead started, none long before it was due (the stamp is the
+    producer's due time; the database's can be a fraction of a millisecond later)."""
+    assert figures["jobs"] == config["lateness_jobs"]
+    assert figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    assert figures["early_ms"] < 5.0
+
+
 # --- bench/run.py --------------------------------------------------------------------------------
 @pytest.mark.postgres
 @pytest.mark.slow
@@ -86,16 +94,18 @@ def test_bench_run_quick_zapjobs(tmp_path: Path) -> None:
     assert document["errors"] == []
     jobs = document["config"]["jobs"]
     zapjobs = document["runs"]["zapjobs"]
-    assert set(zapjobs) == {*SUITE, "drain_best_1", "drain_best_2"}
+    assert set(zapjobs) == {*SUITE, "drain_best_1", "drain_best_2", "lateness"}
     for scenario in ("drain_1x10", "drain_2x10", "drain_best_1", "drain_best_2"):
         check_drain(zapjobs[scenario][0], jobs)
     assert zapjobs["enqueue_bulk"][0]["jobs_per_s"] > 0
     check_latency(zapjobs["latency"][0])
+    check_lateness(zapjobs["lateness"][0], document["config"])
     scale = document["runs"]["zapjobs-1m"]
     assert scale["drain_1x10"][0]["rows"] > 0 and scale["drain_1x10_empty"][0]["rows"] == 0
     assert document["ratios"]["scale_1m_over_empty"]["zapjobs"] > 0
     sqlite = document["runs"]["zapjobs-sqlite"]
-    assert set(sqlite) == set(SUITE)
+    assert set(sqlite) == {*SUITE, "lateness"}
+    check_lateness(sqlite["lateness"][0], document["config"])
     check_drain(sqlite["drain_2x10"][0], jobs)
     if pgbench.find_pgbench() is not None:
         ceiling = document["runs"]["postgresql"]
@@ -133,7 +143,7 @@ def test_bench_run_quick_peers(tmp_path: Path) -> None:
             "--systems",
             f"zapjobs,{PEERS}",
             "--only",
-            "enqueue,drain,latency",
+            "enqueue,drain,latency,lateness",
             "--drains",
             "drain_1x10",
             "--url",
@@ -149,6 +159,7 @@ def test_bench_run_quick_peers(tmp_path: Path) -> None:
         figures = document["runs"][system]
         check_drain(figures["drain_1x10"][0], document["config"]["jobs"])
         check_latency(figures["latency"][0])
+        check_lateness(figures["lateness"][0], document["config"])
         assert figures["enqueue_single"][0]["jobs_per_s"] > 0
         assert document["ratios"]["drain_1x10"].get(system, 1.0) > 0
 

@@ -26,6 +26,11 @@ THROUGHPUT = (
 )
 LATENCY_METRICS = ("p50_ms", "p95_ms", "p99_ms")
 LATENESS_METRICS = ("p50_ms", "p99_ms")
+HERD_METRICS = (  # lower is better
+    ("p50_ms", "herd pickup p50 (lower is better)", "ms"),
+    ("p99_ms", "herd pickup p99 (lower is better)", "ms"),
+    ("server_cpu_us_per_job", "herd server CPU per job (lower is better)", "us"),
+)
 PEERS = ("procrastinate", "pgqueuer-psycopg", "pgqueuer-asyncpg")
 
 
@@ -80,6 +85,12 @@ def ratios(runs: Runs) -> dict[str, dict[str, float | None]]:
     for name in (*LATENESS_METRICS, "max_ms"):
         result[f"lateness_{name}"] = {
             peer: _paired(runs, ("zapjobs", "lateness", name), (peer, "lateness", name))
+            for peer in PEERS
+            if peer in runs
+        }
+    for name, _, _ in HERD_METRICS:
+        result[f"herd_{name}"] = {
+            peer: _paired(runs, ("zapjobs", "herd", name), (peer, "herd", name))
             for peer in PEERS
             if peer in runs
         }
@@ -163,6 +174,10 @@ def table_rows(runs: Runs) -> tuple[list[str], list[Row | None]]:
             values,
             f"{max(best):.2g}x" if best else "",
         )
+    for name, label, unit in HERD_METRICS:
+        best = [r for r in rat.get(f"herd_{name}", {}).values() if r is not None]
+        values = {c: pick(c, "herd", name) for c in columns}
+        add(label, unit, values, f"{max(best):.2f}x" if best else "")
     for scenario in ("drain_1x10", "drain_best_1"):
         values = {c: pick(c, scenario, "peak_rss_mb") for c in columns}
         add(f"worker peak RSS, {scenario}", "MB", values)

@@ -50,13 +50,14 @@ from zapjobs_cli.benchmark import (  # noqa: E402
     ZapjobsTarget,
     measure_drain,
     measure_enqueue,
+    measure_herd,
     measure_latency,
     measure_lateness,
 )
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SUITE_SYSTEMS = ("zapjobs", "procrastinate", "pgqueuer-psycopg", "pgqueuer-asyncpg")
-SCENARIOS = ("enqueue", "drain", "latency", "lateness", "scale", "pgbench", "sqlite")
+SCENARIOS = ("enqueue", "drain", "latency", "lateness", "herd", "scale", "pgbench", "sqlite")
 DRAIN_NAMES = tuple(d.name for d in ALL_DRAINS)
 # procrastinate fetches one job per query whatever its concurrency: no "best setting" to try
 NO_BEST_SETTING = frozenset({"procrastinate", "zapjobs-sqlite"})
@@ -219,6 +220,15 @@ class Bench:
                 lambda: measure_lateness(target, self.config, seed=repeat),
             )
 
+    async def herd(self, repeat: int, system: str) -> None:
+        async with self.target(system) as target:
+            await self.measure(
+                repeat,
+                system,
+                "herd",
+                lambda: measure_herd(target, self.config, server_cpu=postgres_cpu_seconds),
+            )
+
     async def scale(self, repeat: int) -> None:
         """Scenario 4: drain 1x10 on an empty table, then with finished runs pre-inserted."""
         rows = QUICK_SCALE_ROWS if self.args.quick else SCALE_ROWS
@@ -264,6 +274,8 @@ class Bench:
                     await self.latency(repeat, system)
                 if "lateness" in only:
                     await self.lateness(repeat, system)
+                if "herd" in only:
+                    await self.herd(repeat, system)
             if "zapjobs" in systems:
                 if "scale" in only:
                     await self.scale(repeat)

@@ -35,6 +35,7 @@ __all__ = [
     "build_app",
     "measure_drain",
     "measure_enqueue",
+    "measure_herd",
     "measure_latency",
     "measure_lateness",
     "percentiles",
@@ -58,6 +59,8 @@ class BenchConfig:
     lateness_jobs: int = 500  # runs due at random times over lateness_spread seconds
     lateness_spread: float = 30.0
     lateness_lead: float = 3.0  # seconds from the first enqueue to the first due time
+    herd_workers: int = 8  # idle worker processes; latency_jobs enqueued at latency_rate
+    herd_settle: float = 2.0  # idle seconds after the workers start, before the enqueues
     deadline: float = 600.0  # seconds one step may take before the run is abandoned
 
     def quick(self) -> BenchConfig:
@@ -70,6 +73,8 @@ class BenchConfig:
             lateness_jobs=20,
             lateness_spread=1.0,
             lateness_lead=1.0,
+            herd_workers=2,
+            herd_settle=0.5,
             deadline=120.0,
         )
 
@@ -354,6 +359,54 @@ async def measure_lateness(
         "max_ms": max(lateness),
         "early_ms": max(0.0, -min(lateness)),
     }
+
+
+async def measure_herd(
+    target: BenchTarget,
+    config: BenchConfig,
+    *,
+    server_cpu: Callable[[], float | None] | None = None,
+) -> dict[str, Any]:
+    """Herd: ``herd_workers`` idle worker processes (10 in flight each) on one queue, then
+    ``latency_jobs`` single enqueues at ``latency_rate``, each stamped with its enqueue time.
+    Pickup percentiles over every worker's jobs, and, with ``server_cpu`` (the server's CPU
+    seconds so far), the server's CPU per job over the enqueues: what every idle worker woken
+    by every enqueue costs."""
+    count = config.latency_jobs
+    workers = [target.worker("latency", "default") for _ in range(config.herd_workers)]
+    try:
+        for worker in workers:
+            await worker.wait_event("ready", config.deadline)
+        for _ in workers:
+            await target.enqueue_stamped(-1.0)  # warm-ups, not counted
+        # Idle, as a herd is: zapjobs' workers learn of each other 0.5, 1 and 2 s after starting.
+        await asyncio.sleep(config.herd_settle)
+        before = server_cpu() if server_cpu is not None else None
+        start = time.monotonic()
+        for i in range(count):
+            pause = start + i / config.latency_rate - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)  # pacing the producer, not waiting for a result
+            await target.enqueue_stamped(time.monotonic())
+        await _wait_drained(target, workers, 0, config.deadline)
+        after = server_cpu() if server_cpu is not None else None
+        for worker in workers:
+            worker.send("stop")
+        done = [await worker.wait_event("done", config.deadline) for worker in workers]
+    finally:
+        await asyncio.to_thread(_close_all, workers)
+    pickups = [float(x) * 1000 for report in done for x in report["latencies"]]
+    if len(pickups) < count:
+        raise BenchmarkError(f"{target.name} herd: {len(pickups)} of {count} jobs ran")
+    figures: dict[str, Any] = {
+        "jobs": count,
+        "workers": config.herd_workers,
+        **percentiles(pickups),
+        "max_ms": max(pickups),
+    }
+    if before is not None and after is not None:
+        figures["server_cpu_us_per_job"] = (after - before) * 1e6 / count
+    return figures
 
 
 async def _stamped_jobs(

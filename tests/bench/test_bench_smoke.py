@@ -69,6 +69,14 @@ def check_lateness(figures: dict[str, Any], config: dict[str, Any]) -> None:
     assert figures["early_ms"] < 5.0
 
 
+def check_herd(figures: dict[str, Any], config: dict[str, Any]) -> None:
+    """Every job of the herd ran, on one of the idle workers."""
+    assert figures["jobs"] == config["latency_jobs"]
+    assert figures["workers"] == config["herd_workers"]
+    check_latency(figures)
+    assert figures["server_cpu_us_per_job"] >= 0
+
+
 # --- bench/run.py --------------------------------------------------------------------------------
 @pytest.mark.postgres
 @pytest.mark.slow
@@ -94,12 +102,13 @@ def test_bench_run_quick_zapjobs(tmp_path: Path) -> None:
     assert document["errors"] == []
     jobs = document["config"]["jobs"]
     zapjobs = document["runs"]["zapjobs"]
-    assert set(zapjobs) == {*SUITE, "drain_best_1", "drain_best_2", "lateness"}
+    assert set(zapjobs) == {*SUITE, "drain_best_1", "drain_best_2", "lateness", "herd"}
     for scenario in ("drain_1x10", "drain_2x10", "drain_best_1", "drain_best_2"):
         check_drain(zapjobs[scenario][0], jobs)
     assert zapjobs["enqueue_bulk"][0]["jobs_per_s"] > 0
     check_latency(zapjobs["latency"][0])
     check_lateness(zapjobs["lateness"][0], document["config"])
+    check_herd(zapjobs["herd"][0], document["config"])
     scale = document["runs"]["zapjobs-1m"]
     assert scale["drain_1x10"][0]["rows"] > 0 and scale["drain_1x10_empty"][0]["rows"] == 0
     assert document["ratios"]["scale_1m_over_empty"]["zapjobs"] > 0
@@ -143,7 +152,7 @@ def test_bench_run_quick_peers(tmp_path: Path) -> None:
             "--systems",
             f"zapjobs,{PEERS}",
             "--only",
-            "enqueue,drain,latency,lateness",
+            "enqueue,drain,latency,lateness,herd",
             "--drains",
             "drain_1x10",
             "--url",
@@ -160,6 +169,7 @@ def test_bench_run_quick_peers(tmp_path: Path) -> None:
         check_drain(figures["drain_1x10"][0], document["config"]["jobs"])
         check_latency(figures["latency"][0])
         check_lateness(figures["lateness"][0], document["config"])
+        check_herd(figures["herd"][0], document["config"])
         assert figures["enqueue_single"][0]["jobs_per_s"] > 0
         assert document["ratios"]["drain_1x10"].get(system, 1.0) > 0
 

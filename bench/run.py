@@ -205,29 +205,28 @@ class Bench:
 
                 await self.measure(repeat, system, drain.name, step)
 
-    async def latency(self, repeat: int, system: str) -> None:
+    async def on_fresh(
+        self, repeat: int, system: str, scenario: str, step: Callable[[Any], Awaitable[Any]]
+    ) -> None:
+        """One measurement on a fresh installation of ``system``: ``step(target)``."""
         async with self.target(system) as target:
-            await self.measure(
-                repeat, system, "latency", lambda: measure_latency(target, self.config)
-            )
+            await self.measure(repeat, system, scenario, lambda: step(target))
+
+    async def latency(self, repeat: int, system: str) -> None:
+        await self.on_fresh(repeat, system, "latency", lambda t: measure_latency(t, self.config))
 
     async def lateness(self, repeat: int, system: str) -> None:
-        async with self.target(system) as target:
-            await self.measure(
-                repeat,
-                system,
-                "lateness",
-                lambda: measure_lateness(target, self.config, seed=repeat),
-            )
+        await self.on_fresh(
+            repeat, system, "lateness", lambda t: measure_lateness(t, self.config, seed=repeat)
+        )
 
     async def herd(self, repeat: int, system: str) -> None:
-        async with self.target(system) as target:
-            await self.measure(
-                repeat,
-                system,
-                "herd",
-                lambda: measure_herd(target, self.config, server_cpu=postgres_cpu_seconds),
-            )
+        await self.on_fresh(
+            repeat,
+            system,
+            "herd",
+            lambda t: measure_herd(t, self.config, server_cpu=postgres_cpu_seconds),
+        )
 
     async def scale(self, repeat: int) -> None:
         """Scenario 4: drain 1x10 on an empty table, then with finished runs pre-inserted."""

@@ -1,7 +1,10 @@
 """Batches what running jobs produce (log entries, progress, outcomes) into few store round trips.
 
 Everything is buffered under a thread lock (sync jobs log from worker threads) and flushed every
-``flush_interval`` (~50 ms), or at once when a batch reaches ``batch_size``. One flush writes
+``flush_interval`` (~50 ms), or at once when a batch reaches ``batch_size``. With nothing
+buffered the flushing loop sleeps without a timer (an idle worker is not woken 20 times a
+second), and the first entry after that is flushed at once: the loop was idle, so it is no
+batch's first of many. One flush writes
 logs, then progress, then outcomes, from one snapshot: a run's logs are stored before or with
 its outcome. Progress of running runs alone is flushed every ``progress_interval``.
 
@@ -77,6 +80,7 @@ class Completer:
         self._outcomes: list[RunOutcome] = []
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._idle = False  # the loop sleeps until something is buffered (kicked by the first)
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._last_progress_flush = 0.0
@@ -95,12 +99,16 @@ class Completer:
                 self._unwritten_since = time.monotonic()
             self._logs.append(entry)
             full = len(self._logs) + len(self._outcomes) >= self._batch_size
-        if full:
+            first, self._idle = self._idle, False
+        if full or first:
             self._kick()
 
     def progress_changed(self, tracker: ProgressTracker) -> None:
         with self._lock:
             self._progress[tracker.run_id] = tracker
+            first, self._idle = self._idle, False
+        if first:
+            self._kick()
 
     def add_outcome(self, outcome: RunOutcome, progress: ProgressTracker | None = None) -> None:
         with self._lock:
@@ -110,7 +118,8 @@ class Completer:
             if progress is not None and progress.changed:
                 self._progress[progress.run_id] = progress
             full = len(self._logs) + len(self._outcomes) >= self._batch_size
-        if full or self._stopping:
+            first, self._idle = self._idle, False
+        if full or first or self._stopping:
             self._kick()
 
     def pending(self) -> int:
@@ -150,11 +159,21 @@ class Completer:
         """Flush until ``stop`` is set; a failed flush is retried with a growing pause."""
         backoff = self._flush_interval
         while not stop.is_set():
-            try:
-                async with asyncio.timeout(backoff):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            with self._lock:
+                self._idle = backoff == self._flush_interval and not (
+                    self._logs or self._outcomes or self._progress
+                )
+                idle = self._idle
+            if idle:
+                await _first_of(self._wake, stop)  # the first entry buffered kicks it
+                if stop.is_set():
+                    return
+            else:
+                try:
+                    async with asyncio.timeout(backoff):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
             self._wake.clear()
             try:
                 await self.flush(include_progress=self._progress_due())
@@ -327,3 +346,13 @@ class Completer:
             output_json=None,
             error=RunError("UnstorableResultError", message),
         )
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Return once any of ``events`` is set."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -13,6 +13,8 @@ import pytest
 
 from zapjobs import JobContext, RunStatus, ZapJobs
 from zapjobs.models import NewRun, WorkerInfo
+from zapjobs.runtime.backoff import Outages
+from zapjobs.runtime.heartbeat import Heartbeat
 from zapjobs.stores.memory import MemoryStore
 
 from .engine_helpers import running_worker, wait_until
@@ -121,6 +123,45 @@ async def test_a_job_blocking_the_loop_is_named_once_per_episode(
     warnings = [r for r in caplog.records if "blocked the event loop" in r.getMessage()]
     assert [(r.name, r.levelno) for r in warnings] == [("zapjobs.worker", logging.WARNING)]
     assert f"job 'sleepy' (run {run_id})" in warnings[0].getMessage()
+
+
+async def test_the_watchdog_pings_the_loop_only_while_runs_are_in_flight(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only jobs block the loop; pinging an idle worker's loop woke both threads four times a
+    second. Blocked with no run in flight: no warning; once a run started: one."""
+    store = MemoryStore()
+    await store.open()
+    running: list[int] = []
+    heartbeat = Heartbeat(
+        store=store,
+        worker_info=lambda: ghost(datetime.now(UTC)),
+        interval=60.0,
+        clock=None,
+        outages=Outages(logging.getLogger("zapjobs.worker")),
+        on_marked_dead=lambda: None,
+        blocker=lambda task: "the job under test",
+        busy=lambda: bool(running),
+        block_warning=0.5,
+    )
+    caplog.set_level(logging.WARNING, logger="zapjobs.worker")
+
+    def warnings() -> list[str]:
+        messages = [r.getMessage() for r in caplog.records]
+        return [m for m in messages if "blocked the event loop" in m]
+
+    heartbeat.start()
+    try:
+        time.sleep(1.5)  # noqa: ASYNC251 (blocking with no run in flight: under test)
+        await asyncio.sleep(0)
+        assert warnings() == []
+        running.append(1)
+        time.sleep(1.5)  # noqa: ASYNC251 (a run's job blocking the loop)
+        await wait_until(lambda: _value([len(warnings())]), lambda n: n == [1])
+        assert "the job under test has blocked the event loop" in warnings()[0]
+    finally:
+        await heartbeat.stop()
+        await store.close()
 
 
 async def _value(value: list[int]) -> list[int]:

@@ -34,7 +34,8 @@ logger = logging.getLogger("zapjobs.worker")
 
 #: a job holding the event loop longer than this gets one warning per episode
 BLOCK_WARNING_SECONDS = 1.0
-#: how often the watchdog pings the worker's loop
+#: how often the watchdog pings the worker's loop while runs are in flight, and looks whether
+#: any are otherwise (only jobs block it; a ping wakes both threads)
 WATCH_INTERVAL = 0.25
 #: how long stopping waits for the thread (it is a daemon: the process never waits on it)
 STOP_TIMEOUT = 5.0
@@ -53,6 +54,7 @@ class Heartbeat:
         blocker: Callable[[asyncio.Task[object] | None], str],
         describe_error: Callable[[BaseException], str] = str,
         block_warning: float = BLOCK_WARNING_SECONDS,
+        busy: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._worker_info = worker_info
@@ -67,6 +69,7 @@ class Heartbeat:
         self._on_marked_dead = on_marked_dead
         self._blocker = blocker
         self._block_warning = block_warning
+        self._busy = busy  # runs in flight: the watchdog pings only then
         self._worker_loop: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -167,9 +170,16 @@ class Heartbeat:
         return True
 
     async def _watch(self) -> None:
-        """Ping the worker's loop; one warning while it stays busy past ``block_warning``."""
+        """While runs are in flight, ping the worker's loop; one warning while it stays busy past
+        ``block_warning``."""
         loop = asyncio.get_running_loop()
         while True:
+            if not self._busy():
+                # Only jobs block the loop: without runs, look again later (this thread alone
+                # wakes; a ping would wake the worker's loop too, and signalling the start of a
+                # run to this thread put it on the run's pickup path).
+                await asyncio.sleep(WATCH_INTERVAL)
+                continue
             answered = loop.create_future()
 
             def answer(fut: asyncio.Future[None] = answered) -> None:

@@ -4,9 +4,9 @@ Everything is buffered under a thread lock (sync jobs log from worker threads) a
 ``flush_interval`` (~50 ms), or at once when a batch reaches ``batch_size``. With nothing
 buffered the flushing loop sleeps without a timer (an idle worker is not woken 20 times a
 second), and the first entry after that is flushed at once: the loop was idle, so it is no
-batch's first of many. One flush writes
-logs, then progress, then outcomes, from one snapshot: a run's logs are stored before or with
-its outcome. Progress of running runs alone is flushed every ``progress_interval``.
+batch's first of many. One flush writes logs, then progress, then outcomes, from one snapshot:
+a run's logs are stored before or with its outcome. Progress of running runs alone is flushed
+every ``progress_interval``.
 
 A batch the store refuses because of a value in it (``StoreDataError``: a NUL, a lone surrogate,
 a number out of range that slipped past the executor) is split until the refused entry is alone;

@@ -315,17 +315,9 @@ async def measure_latency(target: BenchTarget, config: BenchConfig) -> dict[str,
     """An idle worker; jobs enqueued at a steady rate, each stamped with its enqueue time; the
     job records when it starts. Percentiles of (start - enqueue), in milliseconds."""
     count = config.latency_jobs
-
-    async def produce() -> None:
-        start = time.monotonic()
-        for i in range(count):
-            due = start + i / config.latency_rate
-            pause = due - time.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)  # pacing the producer, not waiting for a result
-            await target.enqueue_stamped(time.monotonic())
-
-    latencies, done = await _stamped_jobs(target, config, count, produce, "latency")
+    latencies, done = await _stamped_jobs(
+        target, config, count, lambda: _enqueue_paced(target, config), "latency"
+    )
     return {
         "jobs": count,
         "rate_per_s": config.latency_rate,
@@ -367,7 +359,7 @@ async def measure_herd(
     *,
     server_cpu: Callable[[], float | None] | None = None,
 ) -> dict[str, Any]:
-    """Herd: ``herd_workers`` idle worker processes (10 in flight each) on one queue, then
+    """Herd: ``herd_workers`` idle worker processes (the default setting) on one queue, then
     ``latency_jobs`` single enqueues at ``latency_rate``, each stamped with its enqueue time.
     Pickup percentiles over every worker's jobs, and, with ``server_cpu`` (the server's CPU
     seconds so far), the server's CPU per job over the enqueues: what every idle worker woken
@@ -382,12 +374,7 @@ async def measure_herd(
         # Idle, as a herd is: zapjobs' workers learn of each other 0.5, 1 and 2 s after starting.
         await asyncio.sleep(config.herd_settle)
         before = server_cpu() if server_cpu is not None else None
-        start = time.monotonic()
-        for i in range(count):
-            pause = start + i / config.latency_rate - time.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)  # pacing the producer, not waiting for a result
-            await target.enqueue_stamped(time.monotonic())
+        await _enqueue_paced(target, config)
         await _wait_drained(target, workers, 0, config.deadline)
         after = server_cpu() if server_cpu is not None else None
         for worker in workers:
@@ -407,6 +394,16 @@ async def measure_herd(
     if before is not None and after is not None:
         figures["server_cpu_us_per_job"] = (after - before) * 1e6 / count
     return figures
+
+
+async def _enqueue_paced(target: BenchTarget, config: BenchConfig) -> None:
+    """``latency_jobs`` single enqueues at ``latency_rate``, each stamped with its enqueue time."""
+    start = time.monotonic()
+    for i in range(config.latency_jobs):
+        pause = start + i / config.latency_rate - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)  # pacing the producer, not waiting for a result
+        await target.enqueue_stamped(time.monotonic())
 
 
 async def _stamped_jobs(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +20,8 @@ from zapjobs.runtime.heartbeat import Heartbeat
 from zapjobs.stores.memory import MemoryStore
 
 from .engine_helpers import running_worker, wait_until
+
+DEADLINE = 30.0  # seconds a blocked loop waits for the watchdog's thread at most
 
 
 def make_app(store: MemoryStore, **settings: str) -> ZapJobs:
@@ -108,10 +112,12 @@ async def test_a_job_blocking_the_loop_is_named_once_per_episode(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     zap = make_app(MemoryStore())
+    warned = _BlockWarnings()
 
     @zap.job("sleepy", max_retries=0)
     async def sleepy(ctx: JobContext[None]) -> None:
-        time.sleep(1.6)  # noqa: ASYNC251 (the point of this job)
+        # Blocks the loop (the point of this job) until the watchdog has warned, or 30 s.
+        warned.seen.wait(DEADLINE)
 
     caplog.set_level(logging.WARNING, logger="zapjobs.worker")
     try:
@@ -120,6 +126,7 @@ async def test_a_job_blocking_the_loop_is_named_once_per_episode(
             await wait_until(lambda: zap.get_run(run_id), lambda r: r.status.is_final)
     finally:
         await zap.close()
+        warned.remove()
     warnings = [r for r in caplog.records if "blocked the event loop" in r.getMessage()]
     assert [(r.name, r.levelno) for r in warnings] == [("zapjobs.worker", logging.WARNING)]
     assert f"job 'sleepy' (run {run_id})" in warnings[0].getMessage()
@@ -129,39 +136,77 @@ async def test_the_watchdog_pings_the_loop_only_while_runs_are_in_flight(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Only jobs block the loop; pinging an idle worker's loop woke both threads four times a
-    second. Blocked with no run in flight: no warning; once a run started: one."""
+    second. Blocked with no run in flight: no warning, however many times the watchdog looks;
+    blocked by a run: one warning for the whole episode."""
     store = MemoryStore()
     await store.open()
     running: list[int] = []
+    looks = 0
+
+    def busy() -> bool:
+        nonlocal looks
+        looks += 1
+        return bool(running)
+
     heartbeat = Heartbeat(
         store=store,
         worker_info=lambda: ghost(datetime.now(UTC)),
-        interval=60.0,
+        interval=0.05,
         clock=None,
         outages=Outages(logging.getLogger("zapjobs.worker")),
         on_marked_dead=lambda: None,
         blocker=lambda task: "the job under test",
-        busy=lambda: bool(running),
+        busy=busy,
         block_warning=0.5,
     )
     caplog.set_level(logging.WARNING, logger="zapjobs.worker")
-
-    def warnings() -> list[str]:
-        messages = [r.getMessage() for r in caplog.records]
-        return [m for m in messages if "blocked the event loop" in m]
-
+    warned = _BlockWarnings()
     heartbeat.start()
     try:
-        time.sleep(1.5)  # noqa: ASYNC251 (blocking with no run in flight: under test)
-        await asyncio.sleep(0)
-        assert warnings() == []
+        # Each block below holds the loop (the behaviour under test) until a condition of the
+        # watchdog's thread holds, or the deadline.
+        # 8 looks at 0.25 s: a ping sent meanwhile would have waited past the 0.5 s limit
+        _block_until(lambda: looks >= 8 or warned.seen.is_set())
+        assert warned.messages == []
         running.append(1)
-        time.sleep(1.5)  # noqa: ASYNC251 (a run's job blocking the loop)
-        await wait_until(lambda: _value([len(warnings())]), lambda n: n == [1])
-        assert "the job under test has blocked the event loop" in warnings()[0]
+        assert warned.seen.wait(DEADLINE)
+        beats = heartbeat.beats
+        _block_until(lambda: heartbeat.beats >= beats + 20)  # 1 s more of the same episode
+        await asyncio.sleep(0)
+        assert len(warned.messages) == 1
+        assert "the job under test has blocked the event loop" in warned.messages[0]
     finally:
+        warned.remove()
         await heartbeat.stop()
         await store.close()
+
+
+class _BlockWarnings(logging.Handler):
+    """The watchdog's warnings as they are logged (from its thread), with an event to block on."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.seen = threading.Event()
+        logging.getLogger("zapjobs.worker").addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "blocked the event loop" in message:
+            self.messages.append(message)
+            self.seen.set()
+
+    def remove(self) -> None:
+        logging.getLogger("zapjobs.worker").removeHandler(self)
+
+
+def _block_until(condition: Callable[[], bool]) -> None:
+    """Hold the calling thread (and its event loop) until ``condition`` holds; fail after the
+    deadline."""
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met within the deadline"
+        time.sleep(0.01)
 
 
 async def _value(value: list[int]) -> list[int]:

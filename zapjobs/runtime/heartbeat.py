@@ -52,9 +52,9 @@ class Heartbeat:
         outages: Outages,
         on_marked_dead: Callable[[], None],
         blocker: Callable[[asyncio.Task[object] | None], str],
+        busy: Callable[[], bool],
         describe_error: Callable[[BaseException], str] = str,
         block_warning: float = BLOCK_WARNING_SECONDS,
-        busy: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._worker_info = worker_info

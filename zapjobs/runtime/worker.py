@@ -222,8 +222,8 @@ class Worker:
             outages=self._outages,
             on_marked_dead=self._on_marked_dead,
             blocker=self._blocker,
-            describe_error=self._describe_error,
             busy=lambda: bool(self._running),
+            describe_error=self._describe_error,
         )
         self._heartbeat = heartbeat
         pool = ThreadPoolExecutor(self.concurrency + 4, thread_name_prefix="zapjobs-job")

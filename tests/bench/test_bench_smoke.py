@@ -70,11 +70,12 @@ def check_lateness(figures: dict[str, Any], config: dict[str, Any]) -> None:
 
 
 def check_herd(figures: dict[str, Any], config: dict[str, Any]) -> None:
-    """Every job of the herd ran, on one of the idle workers."""
+    """Every job of the herd ran, on one of the idle workers, and the server's CPU was read
+    (at 20 quick jobs it may round to 0: the clock ticks are 10 ms)."""
     assert figures["jobs"] == config["latency_jobs"]
     assert figures["workers"] == config["herd_workers"]
     check_latency(figures)
-    assert figures["server_cpu_us_per_job"] >= 0
+    assert isinstance(figures["server_cpu_us_per_job"], float)
 
 
 # --- bench/run.py --------------------------------------------------------------------------------
